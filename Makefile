@@ -1,0 +1,47 @@
+# riskgate — `make` (or `make help`) lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+RUN := $(UV) run --locked --no-sync
+COV_FLOOR := 85
+
+.PHONY: help install lint typecheck test data run bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+	$(UV) sync --locked
+	@touch $@
+
+install: $(VENV)/.installed ## Create .venv with the locked dependencies (uv.lock)
+
+lint: install ## ruff (lint + format check) and mypy
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy .
+
+test: lint ## Install, lint, type-check and run the test suite with coverage
+	$(RUN) pytest --cov --cov-report=term --cov-fail-under=$(COV_FLOOR)
+
+data: install ## Simulate the default IPTV billing world into data/
+	$(RUN) riskgate simulate
+
+run: data ## Set everything up and run the main job (see README)
+
+bench: install ## Run the benchmarks; results go to bench/results/
+	$(RUN) python -m bench
+
+clean: ## Remove generated data, state and caches (not .venv)
+	rm -rf data state .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

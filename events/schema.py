@@ -1,0 +1,322 @@
+"""The event contract of DESIGN.md, in one place.
+
+Three kinds of event travel through riskgate:
+
+* an **attempt**: one charge sent (or about to be sent) to the payment gateway;
+* an **outcome**: the gateway's answer to an attempt, known shortly after it;
+* a **fraud report**: a chargeback or confirmed-fraud report on an attempt, known days to months later.
+
+Each kind is declared once, as a tuple of :class:`Column` specs. Everything else is derived from these
+declarations: the Arrow schemas that Parquet files are written with, the vectorised validation of imports,
+the column lists the simulator writes and the feature engines read. The enumerations below are the
+vocabulary of the contract (attempt kinds, plans, payment methods, the decline-code taxonomy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+import pyarrow as pa
+
+
+class AttemptKind(StrEnum):
+    """Why the charge is made."""
+
+    SIGNUP = "signup"
+    RENEWAL = "renewal"
+    RETRY = "retry"
+    UPGRADE = "upgrade"
+    ONE_OFF = "one_off"
+
+
+class PlanTier(StrEnum):
+    BASIC = "basic"
+    STANDARD = "standard"
+    PREMIUM = "premium"
+
+
+class PlanPeriod(StrEnum):
+    MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+    ANNUAL = "annual"
+
+
+class MethodType(StrEnum):
+    CARD = "card"
+    WALLET = "wallet"
+    CARRIER_BILLING = "carrier_billing"
+    SEPA_DEBIT = "sepa_debit"
+    PAYPAL = "paypal"
+
+
+class CardFunding(StrEnum):
+    CREDIT = "credit"
+    DEBIT = "debit"
+    PREPAID = "prepaid"
+
+
+class OutcomeStatus(StrEnum):
+    """The gateway's answer: approved, declined by the issuer, or a processing error."""
+
+    APPROVED = "approved"
+    DECLINED = "declined"
+    ERROR = "error"
+
+
+class DeclineFamily(StrEnum):
+    """Groups of decline codes that behave alike (used by feature filters and the recovery planner)."""
+
+    FUNDS = "funds"
+    EXPIRED = "expired"
+    ISSUER = "issuer"
+    TECHNICAL = "technical"
+    FRAUD = "fraud"
+    INVALID = "invalid"
+
+
+class DeclineCode(StrEnum):
+    """The usual gateway decline taxonomy. See :data:`DECLINE_CODES` for each code's family and rules."""
+
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    CARD_VELOCITY_EXCEEDED = "card_velocity_exceeded"
+    EXPIRED_CARD = "expired_card"
+    DO_NOT_HONOR = "do_not_honor"
+    GENERIC_DECLINE = "generic_decline"
+    ISSUER_UNAVAILABLE = "issuer_unavailable"
+    PROCESSING_ERROR = "processing_error"
+    TRY_AGAIN_LATER = "try_again_later"
+    AUTHENTICATION_REQUIRED = "authentication_required"
+    STOLEN_CARD = "stolen_card"
+    LOST_CARD = "lost_card"
+    PICKUP_CARD = "pickup_card"
+    FRAUDULENT = "fraudulent"
+    DO_NOT_TRY_AGAIN = "do_not_try_again"
+    INCORRECT_NUMBER = "incorrect_number"
+    INVALID_ACCOUNT = "invalid_account"
+    TRANSACTION_NOT_ALLOWED = "transaction_not_allowed"
+
+
+@dataclass(frozen=True)
+class DeclineRule:
+    """What a decline code means for what happens next.
+
+    ``hard``: the card will not succeed as it is (retrying is pointless or forbidden).
+    ``retry_forbidden``: card-network rules forbid retrying this card at all (lost/stolen, do-not-try-again).
+    ``customer_action``: the customer must do something (update the card, authenticate) before a retry helps.
+    """
+
+    family: DeclineFamily
+    hard: bool
+    retry_forbidden: bool
+    customer_action: bool
+
+
+DECLINE_CODES: Final[dict[DeclineCode, DeclineRule]] = {
+    DeclineCode.INSUFFICIENT_FUNDS: DeclineRule(DeclineFamily.FUNDS, False, False, False),
+    DeclineCode.CARD_VELOCITY_EXCEEDED: DeclineRule(DeclineFamily.FUNDS, False, False, False),
+    DeclineCode.EXPIRED_CARD: DeclineRule(DeclineFamily.EXPIRED, True, False, True),
+    DeclineCode.DO_NOT_HONOR: DeclineRule(DeclineFamily.ISSUER, False, False, False),
+    DeclineCode.GENERIC_DECLINE: DeclineRule(DeclineFamily.ISSUER, False, False, False),
+    DeclineCode.ISSUER_UNAVAILABLE: DeclineRule(DeclineFamily.TECHNICAL, False, False, False),
+    DeclineCode.PROCESSING_ERROR: DeclineRule(DeclineFamily.TECHNICAL, False, False, False),
+    DeclineCode.TRY_AGAIN_LATER: DeclineRule(DeclineFamily.TECHNICAL, False, False, False),
+    DeclineCode.AUTHENTICATION_REQUIRED: DeclineRule(DeclineFamily.ISSUER, False, False, True),
+    DeclineCode.STOLEN_CARD: DeclineRule(DeclineFamily.FRAUD, True, True, True),
+    DeclineCode.LOST_CARD: DeclineRule(DeclineFamily.FRAUD, True, True, True),
+    DeclineCode.PICKUP_CARD: DeclineRule(DeclineFamily.FRAUD, True, True, True),
+    DeclineCode.FRAUDULENT: DeclineRule(DeclineFamily.FRAUD, True, True, True),
+    DeclineCode.DO_NOT_TRY_AGAIN: DeclineRule(DeclineFamily.INVALID, True, True, True),
+    DeclineCode.INCORRECT_NUMBER: DeclineRule(DeclineFamily.INVALID, True, False, True),
+    DeclineCode.INVALID_ACCOUNT: DeclineRule(DeclineFamily.INVALID, True, True, True),
+    DeclineCode.TRANSACTION_NOT_ALLOWED: DeclineRule(DeclineFamily.INVALID, True, False, True),
+}
+
+
+class ReportType(StrEnum):
+    CHARGEBACK = "chargeback"
+    CONFIRMED_FRAUD = "confirmed_fraud"
+
+
+class EventKind(StrEnum):
+    """The three event tables; the value is also the table's file/folder name under a data directory."""
+
+    ATTEMPTS = "attempts"
+    OUTCOMES = "outcomes"
+    FRAUD_REPORTS = "fraud_reports"
+
+
+class ColumnType(StrEnum):
+    STRING = "string"
+    TIMESTAMP = "timestamp"
+    FLOAT = "float"
+    INT = "int"
+
+
+#: Arrow type of each column type. Timestamps are UTC, microsecond precision.
+ARROW_TYPES: Final[dict[ColumnType, pa.DataType]] = {
+    ColumnType.STRING: pa.string(),
+    ColumnType.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+    ColumnType.FLOAT: pa.float64(),
+    ColumnType.INT: pa.int32(),
+}
+
+
+class Check(StrEnum):
+    """Value checks beyond the type. Each is implemented once, in :mod:`events.validate`."""
+
+    NON_EMPTY = "non_empty"
+    UNIQUE = "unique"
+    POSITIVE = "positive"
+    NON_NEGATIVE = "non_negative"
+    CURRENCY = "currency"  # an ISO 4217 code, and the amount has no more decimals than its minor unit
+    COUNTRY = "country"  # an ISO 3166-1 alpha-2 code
+    BIN = "bin"  # 6 to 8 digits
+    YEAR_MONTH = "year_month"  # YYYY-MM
+    IP = "ip"  # an IPv4 or IPv6 address
+
+
+@dataclass(frozen=True)
+class Column:
+    """One field of an event: its type, whether it may be missing, its allowed values and checks."""
+
+    name: str
+    type: ColumnType
+    required: bool
+    doc: str
+    values: tuple[str, ...] | None = None
+    checks: tuple[Check, ...] = ()
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        return ARROW_TYPES[self.type]
+
+
+def _values(enum: type[StrEnum]) -> tuple[str, ...]:
+    return tuple(member.value for member in enum)
+
+
+ATTEMPT_COLUMNS: Final[tuple[Column, ...]] = (
+    Column(
+        "attempt_id",
+        ColumnType.STRING,
+        True,
+        "Unique id of the attempt; the idempotency key everywhere.",
+        checks=(Check.NON_EMPTY, Check.UNIQUE),
+    ),
+    Column("occurred_at", ColumnType.TIMESTAMP, True, "When the attempt is made (UTC)."),
+    Column("account_id", ColumnType.STRING, True, "Subscriber account.", checks=(Check.NON_EMPTY,)),
+    Column("kind", ColumnType.STRING, True, "Why the charge is made.", values=_values(AttemptKind)),
+    Column("plan_tier", ColumnType.STRING, True, "Plan tier.", values=_values(PlanTier)),
+    Column("plan_period", ColumnType.STRING, True, "Billing period of the plan.", values=_values(PlanPeriod)),
+    Column(
+        "amount", ColumnType.FLOAT, True, "Amount in major units (e.g. 12.99), > 0.", checks=(Check.POSITIVE,)
+    ),
+    Column("currency", ColumnType.STRING, True, "ISO 4217 currency code.", checks=(Check.CURRENCY,)),
+    Column(
+        "payment_method_id",
+        ColumnType.STRING,
+        True,
+        "Token or fingerprint of the payment method, never a card number.",
+        checks=(Check.NON_EMPTY,),
+    ),
+    Column("method_type", ColumnType.STRING, True, "Payment method type.", values=_values(MethodType)),
+    Column("card_bin", ColumnType.STRING, False, "Card BIN, 6 to 8 digits.", checks=(Check.BIN,)),
+    Column("card_funding", ColumnType.STRING, False, "Card funding type.", values=_values(CardFunding)),
+    Column(
+        "card_country",
+        ColumnType.STRING,
+        False,
+        "Card issuing country (ISO 3166-1 alpha-2).",
+        checks=(Check.COUNTRY,),
+    ),
+    Column("card_exp", ColumnType.STRING, False, "Card expiry, YYYY-MM.", checks=(Check.YEAR_MONTH,)),
+    Column("device_id", ColumnType.STRING, False, "Device the attempt comes from."),
+    Column("ip", ColumnType.STRING, False, "IP address the attempt comes from.", checks=(Check.IP,)),
+    Column(
+        "ip_country",
+        ColumnType.STRING,
+        False,
+        "Country of the IP (ISO 3166-1 alpha-2).",
+        checks=(Check.COUNTRY,),
+    ),
+    Column(
+        "billing_country",
+        ColumnType.STRING,
+        False,
+        "Billing country (ISO 3166-1 alpha-2).",
+        checks=(Check.COUNTRY,),
+    ),
+    Column(
+        "invoice_id",
+        ColumnType.STRING,
+        False,
+        "Invoice the attempt pays; a retry carries the invoice of the attempt it retries.",
+    ),
+    Column(
+        "retry_number",
+        ColumnType.INT,
+        True,
+        "0 for the first try of an invoice, then 1, 2, ...",
+        checks=(Check.NON_NEGATIVE,),
+    ),
+)
+
+OUTCOME_COLUMNS: Final[tuple[Column, ...]] = (
+    Column(
+        "attempt_id",
+        ColumnType.STRING,
+        True,
+        "The attempt this is the gateway's answer to; one each.",
+        checks=(Check.NON_EMPTY, Check.UNIQUE),
+    ),
+    Column("occurred_at", ColumnType.TIMESTAMP, True, "When the gateway answered (UTC)."),
+    Column("status", ColumnType.STRING, True, "approved, declined or error.", values=_values(OutcomeStatus)),
+    Column(
+        "decline_code",
+        ColumnType.STRING,
+        False,
+        "Why it was declined (required when declined, empty when approved).",
+        values=_values(DeclineCode),
+    ),
+)
+
+FRAUD_REPORT_COLUMNS: Final[tuple[Column, ...]] = (
+    Column(
+        "report_id",
+        ColumnType.STRING,
+        True,
+        "Unique id of the report.",
+        checks=(Check.NON_EMPTY, Check.UNIQUE),
+    ),
+    Column(
+        "attempt_id", ColumnType.STRING, True, "The attempt reported as fraud.", checks=(Check.NON_EMPTY,)
+    ),
+    Column(
+        "reported_at",
+        ColumnType.TIMESTAMP,
+        True,
+        "When the report reached the provider (UTC); usable as a label only from then on.",
+    ),
+    Column(
+        "report_type", ColumnType.STRING, True, "chargeback or confirmed_fraud.", values=_values(ReportType)
+    ),
+)
+
+COLUMNS: Final[dict[EventKind, tuple[Column, ...]]] = {
+    EventKind.ATTEMPTS: ATTEMPT_COLUMNS,
+    EventKind.OUTCOMES: OUTCOME_COLUMNS,
+    EventKind.FRAUD_REPORTS: FRAUD_REPORT_COLUMNS,
+}
+
+
+def arrow_schema(kind: EventKind) -> pa.Schema:
+    """The Parquet/Arrow schema of an event table, derived from its column declarations."""
+    return pa.schema(
+        [pa.field(column.name, column.arrow_type, nullable=not column.required) for column in COLUMNS[kind]]
+    )
+
+
+def column_names(kind: EventKind) -> list[str]:
+    return [column.name for column in COLUMNS[kind]]
