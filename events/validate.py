@@ -20,6 +20,7 @@ import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -29,10 +30,11 @@ import pycountry
 
 from events.cardnumbers import MASK, card_number_mask
 from events.currencies import MINOR_UNITS
-from events.mapping import ISO8601, TableMapping, TimestampFormat
-from events.problems import ProblemCode, ProblemLog, bad_positions, file_level
+from events.io import EventTableMissingError, read_table
+from events.mapping import ISO8601, ColumnMapping, TableMapping, TimestampFormat
+from events.problems import ProblemCode, ProblemLog, bad_positions, file_level, summarize
 from events.schema import COLUMNS, Check, Column, ColumnType, EventKind, OutcomeStatus
-from events.sources import Source
+from events.sources import Source, read_source
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +69,33 @@ class Known:
 
     ``ids``: ids of this kind already imported (a row with one of them is refused, so that importing the
     same file twice doubles nothing). ``attempt_times``: ``occurred_at`` by ``attempt_id`` of every attempt
-    an outcome or fraud report may refer to; ``None`` skips the checks against attempts.
+    an outcome or fraud report may refer to; ``None`` skips the checks against attempts. ``held_back``:
+    attempt ids of this import that will not be written (quarantined), named as such in messages.
     """
 
     ids: pd.Index = field(default_factory=lambda: pd.Index([], dtype="str"))
     attempt_times: pd.Series | None = None
+    held_back: pd.Index = field(default_factory=lambda: pd.Index([], dtype="str"))
+
+
+def existing_ids(data_dir: Path, kind: EventKind) -> pd.Index:
+    """The ids of ``kind`` already under ``data_dir`` (empty if there is no such table yet)."""
+    try:
+        table = read_table(data_dir, kind.value, columns=[id_column(kind)])
+    except EventTableMissingError:
+        return pd.Index([], dtype="str")
+    ids: pd.Index = pd.Index(table.column(0).to_pandas())
+    return ids
+
+
+def existing_attempt_times(data_dir: Path) -> pd.Series | None:
+    """``occurred_at`` by ``attempt_id`` of the attempts under ``data_dir`` (``None``: no attempts table)."""
+    try:
+        table = read_table(data_dir, EventKind.ATTEMPTS.value, columns=["attempt_id", "occurred_at"])
+    except EventTableMissingError:
+        return None
+    frame = table.to_pandas()
+    return pd.Series(frame["occurred_at"].to_numpy(), index=pd.Index(frame["attempt_id"]), name="occurred_at")
 
 
 @dataclass(frozen=True)
@@ -559,7 +583,7 @@ def _check_rules(run: _Run, known: Known) -> None:
     if run.kind is EventKind.OUTCOMES:
         _check_decline_codes(run)
     if run.kind in _TIME_AFTER_ATTEMPT and known.attempt_times is not None and "attempt_id" in run.raw:
-        _check_against_attempts(run, known.attempt_times)
+        _check_against_attempts(run, known, known.attempt_times)
 
 
 def _check_decline_codes(run: _Run) -> None:
@@ -578,21 +602,90 @@ def _check_decline_codes(run: _Run) -> None:
     )
 
 
-def _check_against_attempts(run: _Run, attempt_times: pd.Series) -> None:
+def _check_against_attempts(run: _Run, known: Known, attempt_times: pd.Series) -> None:
     attempt_id = run.typed["attempt_id"]
-    known = attempt_id.isin(attempt_times.index)
+    found = attempt_id.isin(attempt_times.index)
+    held_back = attempt_id.isin(known.held_back)
     run.add(
-        attempt_id.notna() & ~known,
+        attempt_id.notna() & ~found & ~held_back,
         "attempt_id",
         ProblemCode.UNKNOWN_ATTEMPT,
-        "no attempt with this attempt_id: not among the attempts already imported nor those accepted in this "
-        "import (import the attempts first, or together)",
+        "no attempt with this attempt_id: not among the attempts already imported nor those of this import "
+        "(import the attempts first, or together)",
+    )
+    run.add(
+        ~found & held_back,
+        "attempt_id",
+        ProblemCode.UNKNOWN_ATTEMPT,
+        "its attempt is quarantined in this import: fix the attempt and import both again",
     )
     time_column = _TIME_AFTER_ATTEMPT[run.kind]
     attempt_at = attempt_id.map(attempt_times).astype(_TIMESTAMP_DTYPE)
     run.add(
-        known & (run.typed[time_column] < attempt_at),
+        found & (run.typed[time_column] < attempt_at),
         time_column,
         ProblemCode.BEFORE_ATTEMPT,
         f"{time_column} is before the attempt's occurred_at",
     )
+
+
+# --- one file, as `riskgate validate` checks it -------------------------------------------------------
+
+
+class UnknownKindError(ValueError):
+    """The event kind of a file could not be told from its name."""
+
+
+_KIND_HINTS: Final[dict[EventKind, str]] = {
+    EventKind.ATTEMPTS: "attempt",
+    EventKind.OUTCOMES: "outcome",
+    EventKind.FRAUD_REPORTS: "fraud",
+}
+
+
+def parse_kind(name: str) -> EventKind:
+    """The event kind called ``name``; raises :class:`UnknownKindError` listing the kinds."""
+    try:
+        return EventKind(name)
+    except ValueError:
+        raise UnknownKindError(
+            f"unknown event kind {name!r}: use one of {', '.join(kind.value for kind in EventKind)}"
+        ) from None
+
+
+def guess_kind(path: Path) -> EventKind:
+    """The event kind a file name suggests (``attempts.csv``, ``2025-03-outcomes.parquet``, ``fraud...``)."""
+    matches = [kind for kind, hint in _KIND_HINTS.items() if hint in path.stem.lower()]
+    if len(matches) != 1:
+        raise UnknownKindError(
+            f"{path}: cannot tell the event kind from the file name; give --kind "
+            f"({' | '.join(kind.value for kind in EventKind)})"
+        )
+    return matches[0]
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """A file validated on its own, against the tables already under a data directory."""
+
+    validation: Validation
+    notes: tuple[str, ...]
+
+    def summary(self, examples: int = 10) -> list[str]:
+        validation = self.validation
+        verdict = "valid" if validation.accepted else "refused"
+        lines = [f"{validation.file}: {validation.kind}, {validation.rows} rows: {verdict}"]
+        return lines + [f"note: {note}" for note in self.notes] + summarize(validation.problems, examples)
+
+
+def check_file(path: Path, kind: EventKind, mapping: ColumnMapping, data_dir: Path) -> FileCheck:
+    """Validate one file as an import would, against the ids and attempts already under ``data_dir``."""
+    notes: list[str] = []
+    attempt_times = existing_attempt_times(data_dir) if kind is not EventKind.ATTEMPTS else None
+    if kind is not EventKind.ATTEMPTS and attempt_times is None:
+        notes.append(
+            f"no attempts under {data_dir}: the attempt ids were not checked "
+            "(`riskgate import` checks them against the attempts imported with or before them)"
+        )
+    known = Known(existing_ids(data_dir, kind), attempt_times)
+    return FileCheck(validate_source(read_source(path), kind, mapping.table(kind), known), tuple(notes))
