@@ -1,4 +1,4 @@
-"""Small provider exports written by the tests: contract-shaped rows as a billing system writes them (text)."""
+"""Small exports written by the tests, as a billing system writes them (text): contract or provider names."""
 
 from __future__ import annotations
 
@@ -77,3 +77,45 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
     return path
+
+
+def provider_attempts(n: int = 4) -> pd.DataFrame:
+    """Attempts as the provider of ``events/examples/mapping.example.yaml`` exports them."""
+    return pd.DataFrame(
+        {
+            "TransactionID": [f"T{i:04d}" for i in range(n)],
+            "CreatedAt": [f"0{1 + i % 9}/02/2025 10:15:00" for i in range(n)],  # Berlin local time (UTC+1)
+            "CustomerID": [f"C{i % 2}" for i in range(n)],
+            "ChargeReason": ["NEW" if i == 0 else "RENEW" for i in range(n)],
+            "Package": ["Plus"] * n,
+            "BillingCycle": ["1M"] * n,
+            "AmountCents": ["1299"] * n,
+            "Currency": ["EUR"] * n,
+            "PaymentToken": [f"tok_{i}" for i in range(n)],
+            "PaymentType": ["CC"] * n,
+            "BIN": ["535522"] * n,
+            "FundingType": ["C"] * n,
+            "IssuerCountry": ["NA"] * n,  # Namibia: must not be read as a missing value
+            "CardExpiry": ["2028-01"] * n,
+            "DeviceID": [f"D{i}" for i in range(n)],
+            "ClientIP": ["2001:db8::1"] * n,
+            "IPCountry": ["NA"] * n,
+            "BillingCountry": ["NA"] * n,
+            "InvoiceNo": [f"I{i}" for i in range(n)],
+            "Attempt": ["0"] * n,
+            "SalesChannel": ["web" if i % 2 else None for i in range(n)],
+            "InternalNote": ["n/a"] * n,
+        }
+    )
+
+
+def provider_outcomes(transaction_ids: list[str]) -> pd.DataFrame:
+    n = len(transaction_ids)
+    return pd.DataFrame(
+        {
+            "TransactionID": transaction_ids,
+            "RespondedAt": ["2025-02-10T11:00:00"] * n,  # naive: the mapping says Europe/Berlin
+            "Result": ["DECLINED" if i % 2 else "OK" for i in range(n)],
+            "ReasonCode": ["51" if i % 2 else None for i in range(n)],
+        }
+    )
