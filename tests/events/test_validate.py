@@ -128,7 +128,7 @@ def test_missing_and_unexpected_columns_refuse_the_file_whole() -> None:
 
 
 def test_declared_extra_columns_are_kept_or_ignored() -> None:
-    frame = attempts(2).assign(Channel=["web", None], Note="x")
+    frame = attempts(2).assign(Channel=pd.Series(["web", None], dtype="str"), Note="x")
     validation = validate(frame, mapping=TableMapping(keep=("Channel",), ignore=("Note",)))
     assert validation.accepted
     assert validation.extras.columns.tolist() == ["attempt_id", "Channel"]
