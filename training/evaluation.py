@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from training.bundle import ModelBundle
 from training.config import Task, TrainingConfig
 from training.costs import best_threshold, money, stakes_for
 from training.dataset import BASELINE_COLUMNS, TRUTH_COLUMNS, TaskData, WindowData
@@ -38,6 +39,21 @@ def evaluate_window(
     return metrics
 
 
+def model_scores(data: TaskData, bundle: ModelBundle) -> Scores:
+    """A bundle's calibrated probabilities on the validation and test windows."""
+    return Scores(
+        "model", bundle.predict_proba(data.validation.matrix.X), bundle.predict_proba(data.test.matrix.X)
+    )
+
+
+def evaluate_bundle(
+    data: TaskData, bundle: ModelBundle, config: TrainingConfig
+) -> dict[str, dict[str, float]]:
+    """Re-evaluate a (registered) bundle on ``data``'s test window, next to the baselines and the truth."""
+    bundle.check_features(data.contract.names, data.contract.hash)
+    return compare(data, model_scores(data, bundle), reference_scorers(data), config)
+
+
 def reference_scorers(data: TaskData) -> list[Scores]:
     """The baseline rules and, when the data has it, the ground-truth probability."""
     scorers = [
@@ -60,11 +76,11 @@ def evaluate_scores(data: TaskData, scorer: Scores, config: TrainingConfig) -> d
     return evaluate_window(data.test, scorer.test, data.task, config, threshold)
 
 
-def compare(data: TaskData, model: Scores, config: TrainingConfig) -> dict[str, dict[str, float]]:
+def compare(
+    data: TaskData, model: Scores, references: list[Scores], config: TrainingConfig
+) -> dict[str, dict[str, float]]:
     """Test metrics of the model and every reference scorer, plus the model's standing against them."""
-    report = {
-        scorer.name: evaluate_scores(data, scorer, config) for scorer in [model, *reference_scorers(data)]
-    }
+    report = {scorer.name: evaluate_scores(data, scorer, config) for scorer in [model, *references]}
     standing: dict[str, float] = {}
     ours = report[model.name]
     for name in report:

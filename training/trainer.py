@@ -13,7 +13,7 @@ from training.calibration import IsotonicCalibrator
 from training.config import Task, TrainingConfig
 from training.costs import NEVER, best_threshold, stakes_for
 from training.dataset import TaskData
-from training.evaluation import Scores, compare
+from training.evaluation import Scores, compare, reference_scorers
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ class TrainedModel:
     bundle: ModelBundle
     trials: list[Trial]
     scores: Scores
+    references: list[Scores]
     report: dict[str, dict[str, float]]
 
 
@@ -104,7 +105,8 @@ def train_task(data: TaskData, config: TrainingConfig) -> TrainedModel:
     )
     bundle.reference = reference_distributions(bundle, data.validation.matrix.X, validation)
     scores = Scores("model", validation, bundle.predict_proba(data.test.matrix.X))
-    report = compare(data, scores, config)
+    references = reference_scorers(data)
+    report = compare(data, scores, references, config)
     logger.info(
         "%s test: AUC %.4f AP %.4f ECE %.4f (baseline AP %.4f)",
         task.value,
@@ -113,4 +115,4 @@ def train_task(data: TaskData, config: TrainingConfig) -> TrainedModel:
         report["model"]["ece"],
         report["baseline"]["average_precision"],
     )
-    return TrainedModel(bundle, trials, scores, report)
+    return TrainedModel(bundle, trials, scores, references, report)
