@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 FRAUD_RULES_COLUMN = "baseline_fraud_rules"
+#: One time resolution for the as-of join (inputs may come in µs from Parquet or ns from pandas).
+TIME_DTYPE = pd.DatetimeTZDtype("ns", "UTC")
 DECLINED_LAST_TIME_COLUMN = "baseline_declined_last_time"
 
 #: Velocity rules: (entity column, window, attempts before this one in the window that fire the rule).
@@ -67,13 +69,14 @@ def declined_last_time(attempts: pd.DataFrame, outcomes: pd.DataFrame) -> pd.Ser
         outcomes[["attempt_id", "occurred_at", "status"]], on="attempt_id", how="inner"
     )
     answers = answers.rename(columns={"occurred_at": "answered_at"})
+    answers["answered_at"] = answers["answered_at"].astype(TIME_DTYPE)
     answers["failed"] = (answers["status"] != "approved").astype(float)
     answers = answers.sort_values("answered_at", kind="stable")
     left = pd.DataFrame(
         {
             "_row": np.arange(len(attempts)),
             "account_id": attempts["account_id"].reset_index(drop=True),
-            "occurred_at": attempts["occurred_at"].reset_index(drop=True),
+            "occurred_at": attempts["occurred_at"].reset_index(drop=True).astype(TIME_DTYPE),
         }
     ).sort_values("occurred_at", kind="stable")
     merged = pd.merge_asof(

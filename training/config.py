@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from training.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path(__file__).parent / "config.yaml"
+#: Metrics that can drive early stopping, the search and the promotion gate.
+PrimaryMetric = Literal["average_precision", "roc_auc"]
 
 
 class Task(StrEnum):
@@ -115,8 +117,8 @@ class FailureCosts(Strict):
 class PromotionConfig(Strict):
     """The gate: the candidate must beat the champion's primary metric on the same test window."""
 
-    fraud_metric: str = "average_precision"
-    failure_metric: str = "roc_auc"
+    fraud_metric: PrimaryMetric = "average_precision"
+    failure_metric: PrimaryMetric = "roc_auc"
     min_improvement: float = Field(0.0, ge=0)
 
 

@@ -134,7 +134,11 @@ def task_data(frame: pd.DataFrame, task: Task, contract: FeatureContract, config
     if missing:
         raise DatasetError(f"the assembled frame lacks features {missing[:5]} of the feature contract")
     plan = plan_split(
-        frame["occurred_at"].min(), data_end(frame), label_delay(frame, task, config), config.split
+        frame["occurred_at"].min(),
+        data_end(frame),
+        label_delay(frame, task, config),
+        config.split,
+        last_attempt=frame["occurred_at"].max(),
     )
     parts = plan.assign(frame["occurred_at"])
     if task is Task.FRAUD:

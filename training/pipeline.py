@@ -123,8 +123,11 @@ def promote_models(
     decisions = []
     with tracking_store(tracking_uri) as client:
         for task in tasks:
-            rescore = None if inputs is None else _rescorer(inputs, config, tracking_uri, task)
-            decisions.append(promote(client, task, config, rescore))
+            if inputs is None:
+                decisions.append(promote(client, task, config))
+                continue
+            rescore = _rescorer(inputs, config, tracking_uri, task)
+            decisions.append(promote(client, task, config, rescore, feature_hash=inputs.contract.hash))
     return decisions
 
 

@@ -21,6 +21,7 @@ from training.config import Task, TrainingConfig
 from training.errors import FeatureContractError
 from training.tracking import (
     CHAMPION,
+    FEATURE_HASH_TAG,
     MODEL_NAMES,
     PRIMARY_METRIC_TAG,
     TEST_WINDOW_TAG,
@@ -79,9 +80,17 @@ def _scores_on_same_window(
 
 
 def promote(
-    client: MlflowClient, task: Task, config: TrainingConfig, rescore: Rescorer | None = None
+    client: MlflowClient,
+    task: Task,
+    config: TrainingConfig,
+    rescore: Rescorer | None = None,
+    feature_hash: str | None = None,
 ) -> PromotionDecision:
-    """Apply the gate to the newest version of ``task``'s model; set ``@champion`` when it passes."""
+    """Apply the gate to the newest version of ``task``'s model; set ``@champion`` when it passes.
+
+    ``feature_hash`` is the current code's feature-set hash, when known: a champion trained on another
+    feature set cannot be served, so a candidate on the current one replaces it.
+    """
     name = MODEL_NAMES[task]
     candidate = latest_version(client, name)
     champion = version_by_alias(client, name, CHAMPION)
@@ -104,6 +113,13 @@ def promote(
         return decide(True, "there is no champion yet")
     if champion.version == candidate.version:
         return decide(False, f"version {candidate.version} is already the champion (newest version)")
+    champion_hash = champion.tags.get(FEATURE_HASH_TAG)
+    if feature_hash is not None and champion_hash != feature_hash == candidate.tags.get(FEATURE_HASH_TAG):
+        return decide(
+            True,
+            f"the champion v{champion.version} uses feature set {champion_hash}, the code now defines "
+            f"{feature_hash}: it cannot be served, and version {candidate.version} matches the code",
+        )
     try:
         ours, theirs, window = _scores_on_same_window(candidate, champion, name, metric, rescore)
     except FeatureContractError as error:

@@ -122,10 +122,20 @@ def measure_label_delay(occurred_at: pd.Series, reported_at: pd.Series, config: 
 
 
 def plan_split(
-    first: pd.Timestamp, as_of: pd.Timestamp, label_delay: pd.Timedelta, config: SplitConfig
+    first: pd.Timestamp,
+    as_of: pd.Timestamp,
+    label_delay: pd.Timedelta,
+    config: SplitConfig,
+    last_attempt: pd.Timestamp | None = None,
 ) -> SplitPlan:
-    """Lay the windows out back from ``as_of``; raise :class:`SplitError` when the data is too short."""
+    """Lay the windows out back from ``as_of``; raise :class:`SplitError` when the data is too short.
+
+    When reports run on after the last attempt (the data was exported once labels had matured), the test
+    window ends just after ``last_attempt`` instead of ``label_delay`` before ``as_of``.
+    """
     test_end = as_of - label_delay
+    if last_attempt is not None:
+        test_end = min(test_end, last_attempt + pd.Timedelta(microseconds=1))
     test = Window(test_end - config.test_days * DAY, test_end)
     validation = Window(test.start - config.validation_days * DAY, test.start)
     gap_length = max(label_delay, config.min_gap_days * DAY)

@@ -40,6 +40,7 @@ CHAMPION = "champion"
 MODEL_NAMES = {Task.FRAUD: "riskgate-fraud", Task.FAILURE: "riskgate-failure"}
 TEST_WINDOW_TAG = "test_window"
 PRIMARY_METRIC_TAG = "primary_metric"
+FEATURE_HASH_TAG = "feature_set_hash"
 INPUT_EXAMPLE_ROWS = 5
 REGISTRY_ENV = "MLFLOW_REGISTRY_URI"
 
@@ -117,6 +118,7 @@ def log_training_run(
     client = MlflowClient()
     primary = config.primary_metric(task)
     client.set_model_version_tag(name, str(version), TEST_WINDOW_TAG, window_key)
+    client.set_model_version_tag(name, str(version), FEATURE_HASH_TAG, model.bundle.features.hash)
     client.set_model_version_tag(
         name, str(version), PRIMARY_METRIC_TAG, json.dumps({primary: model.report["model"][primary]})
     )
