@@ -42,7 +42,7 @@ def test_training_logs_registers_and_first_promotion_sets_champions(
     assert {"plots/roc.png", "plots/calibration.png", "plots/feature_importance.png"} <= logged
     assert run.info.artifact_uri.startswith(artifacts.resolve().as_uri())
     # the fluent API is not left pointing at the test store
-    assert not (mlflow.is_tracking_uri_set() and mlflow.get_tracking_uri() == uri)
+    assert not (mlflow.is_tracking_uri_set() and mlflow.get_tracking_uri() == uri)  # type: ignore[no-untyped-call]
 
     decisions = promote_models(None, fast_config, tracking_uri=uri)
     assert all(d.promoted and "no champion" in d.reason for d in decisions)
