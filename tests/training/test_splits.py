@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.training.factories import CONTRACT, make_world
+from training.config import LabelConfig, SplitConfig, Task, load_config
+from training.dataset import REPORTED_AT_COLUMN, assemble, task_data
+from training.errors import SplitError
+from training.splits import DAY, Part, fraud_labels, measure_label_delay, plan_split
+
+START = pd.Timestamp("2026-01-01", tz="UTC")
+END = START + 200 * DAY
+
+
+def test_windows_are_laid_back_from_the_end_with_the_gap_at_least_the_delay() -> None:
+    plan = plan_split(START, END, 30 * DAY, SplitConfig(test_days=20, validation_days=10, min_gap_days=5))
+    assert plan.test.end == END - 30 * DAY
+    assert plan.test.days == 20
+    assert plan.validation.end == plan.test.start
+    assert plan.validation.days == 10
+    assert plan.gap.end == plan.validation.start
+    assert plan.gap.days == 30  # the delay, above min_gap_days
+    assert plan.train.start == START
+    assert plan.train.end == plan.gap.start
+    assert plan.train_label_cutoff == plan.validation.start
+
+
+def test_min_gap_applies_when_the_delay_is_shorter() -> None:
+    plan = plan_split(START, END, pd.Timedelta(0), SplitConfig(min_gap_days=7))
+    assert plan.gap.days == 7
+    assert plan.test.end == END
+
+
+def test_train_window_can_be_capped() -> None:
+    plan = plan_split(START, END, 10 * DAY, SplitConfig(max_train_days=40))
+    assert plan.train.days == 40
+
+
+def test_too_little_history_is_refused_with_what_to_do() -> None:
+    with pytest.raises(SplitError, match="days of training history"):
+        plan_split(START, START + 60 * DAY, 30 * DAY, SplitConfig())
+
+
+def test_assign_puts_every_attempt_in_its_window() -> None:
+    plan = plan_split(START, END, 30 * DAY, SplitConfig(test_days=20, validation_days=10))
+    times = pd.Series([START, plan.gap.start, plan.validation.start, plan.test.start, plan.test.end, END])
+    assert plan.assign(times).tolist() == ["train", "gap", "validation", "test", "immature", "immature"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    occurred_days=st.lists(st.floats(0, 199), min_size=5, max_size=60),
+    delays=st.lists(st.one_of(st.none(), st.floats(0.01, 120)), min_size=60, max_size=60),
+)
+def test_no_training_label_comes_from_after_the_cutoff(
+    occurred_days: list[float], delays: list[float | None]
+) -> None:
+    plan = plan_split(START, END, 30 * DAY, SplitConfig(test_days=20, validation_days=10))
+    occurred = pd.Series([START + d * DAY for d in occurred_days])
+    reported = pd.Series(
+        [pd.NaT if delay is None else t + delay * DAY for t, delay in zip(occurred, delays, strict=False)],
+        dtype="datetime64[ns, UTC]",
+    )
+    parts = plan.assign(occurred)
+    labels = fraud_labels(parts, reported, plan)
+    train = (parts == Part.TRAIN.value).to_numpy()
+    positives = labels.to_numpy() == 1
+    assert (reported[train & positives] < plan.train_label_cutoff).all()
+    late = train & reported.notna().to_numpy() & (reported >= plan.train_label_cutoff).to_numpy()
+    assert (labels.to_numpy()[late] == 0).all()
+    unused = parts.isin([Part.BEFORE.value, Part.GAP.value, Part.IMMATURE.value]).to_numpy()
+    assert labels[unused].isna().all()
+    matured = parts.isin([Part.VALIDATION.value, Part.TEST.value]).to_numpy()
+    assert (labels.to_numpy()[matured] == (reported.notna() & (reported <= END)).to_numpy()[matured]).all()
+
+
+def test_label_delay_is_measured_as_a_quantile_in_whole_days() -> None:
+    occurred = pd.Series([START] * 100)
+    reported = occurred + pd.to_timedelta(np.arange(1, 101), unit="D")
+    assert measure_label_delay(occurred, reported, LabelConfig(fraud_delay_quantile=0.9)) == 91 * DAY
+    assert measure_label_delay(occurred, reported, LabelConfig(fraud_label_delay_days=12)) == 12 * DAY
+
+
+def test_label_delay_needs_reports_or_a_configured_value() -> None:
+    empty = pd.Series([], dtype="datetime64[ns, UTC]")
+    with pytest.raises(SplitError, match="fraud_label_delay_days"):
+        measure_label_delay(empty, empty, LabelConfig())
+
+
+def test_reports_before_their_attempt_are_refused() -> None:
+    with pytest.raises(SplitError, match="before the attempt"):
+        measure_label_delay(pd.Series([START]), pd.Series([START - DAY]), LabelConfig())
+
+
+def test_task_datasets_respect_the_windows_and_the_maturity_rule() -> None:
+    world = make_world(rows=3000, days=150, report_delay_days=12)
+    frame = assemble(world.attempts, world.outcomes, world.reports, world.features, world.truth)
+    config = load_config(overrides={"labels.fraud_label_delay_days": 20})
+    fraud = task_data(frame, Task.FRAUD, CONTRACT, config)
+    failure = task_data(frame, Task.FAILURE, CONTRACT, config)
+    assert fraud.plan.test.end == frame[REPORTED_AT_COLUMN].max() - 20 * DAY
+    assert fraud.plan.gap.days >= 20
+    assert fraud.train.meta["occurred_at"].max() < fraud.plan.gap.start
+    assert fraud.test.meta["occurred_at"].min() >= fraud.plan.test.start
+    assert fraud.counts["attempts_immature"] > 0
+    # failure labels need no maturity: its test window runs to the end of the data
+    assert failure.plan.test.end > fraud.plan.test.end
+    assert failure.counts["attempts_immature"] == 0
+
+
+def test_test_window_ends_with_the_attempts_when_reports_run_on_after_them() -> None:
+    last = START + 150 * DAY
+    plan = plan_split(START, END, 30 * DAY, SplitConfig(), last_attempt=last)
+    assert plan.test.end == last + pd.Timedelta(microseconds=1)
+    assert plan.assign(pd.Series([last])).tolist() == ["test"]

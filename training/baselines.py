@@ -1,0 +1,94 @@
+"""The rules a billing team would use without a model; the models must beat them.
+
+* Fraud: a handful of velocity and country-mismatch rules; the score is the number of rules that fire (0–5).
+* Failure: "declined last time": 1 if the account's previous attempt (whose answer was already known) was
+  declined or errored, 0 if it was approved, and the training window's failure rate when the account has no
+  earlier answered attempt (a stated prior, not a hidden zero).
+
+Every rule looks only at the attempt itself and at attempts strictly before it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+FRAUD_RULES_COLUMN = "baseline_fraud_rules"
+#: One time resolution for the as-of join (inputs may come in µs from Parquet or ns from pandas).
+TIME_DTYPE = pd.DatetimeTZDtype("ns", "UTC")
+DECLINED_LAST_TIME_COLUMN = "baseline_declined_last_time"
+
+#: Velocity rules: (entity column, window, attempts before this one in the window that fire the rule).
+VELOCITY_RULES: tuple[tuple[str, pd.Timedelta, int], ...] = (
+    ("account_id", pd.Timedelta(hours=24), 3),
+    ("payment_method_id", pd.Timedelta(hours=24), 3),
+    ("ip", pd.Timedelta(hours=1), 3),
+)
+#: Country-mismatch rules: both countries known and different.
+MISMATCH_RULES: tuple[tuple[str, str], ...] = (
+    ("card_country", "ip_country"),
+    ("billing_country", "ip_country"),
+)
+
+
+def prior_count(entity: pd.Series, times: pd.Series, window: pd.Timedelta) -> np.ndarray:
+    """Per row, how many rows of the same entity occurred in ``[time - window, time)``.
+
+    Rows with a missing entity count 0 (no entity, no velocity). Ties at the same instant are not "before".
+    """
+    codes, _ = pd.factorize(entity, use_na_sentinel=True)
+    seconds = (times - times.min()).dt.total_seconds().to_numpy()
+    span = float(seconds.max()) + window.total_seconds() + 1.0
+    key = codes.astype(float) * span + seconds
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    before = np.searchsorted(sorted_key, key, side="left")
+    window_start = np.searchsorted(sorted_key, key - window.total_seconds(), side="left")
+    counts = (before - window_start).astype(float)
+    counts[codes < 0] = 0.0
+    return np.asarray(counts, dtype=float)
+
+
+def fraud_rules(attempts: pd.DataFrame) -> pd.Series:
+    """Number of fraud rules that fire per attempt (index aligned with ``attempts``)."""
+    fired = np.zeros(len(attempts))
+    for column, window, limit in VELOCITY_RULES:
+        fired += prior_count(attempts[column], attempts["occurred_at"], window) >= limit
+    for left, right in MISMATCH_RULES:
+        known = attempts[left].notna() & attempts[right].notna()
+        fired += (known & (attempts[left] != attempts[right])).to_numpy(dtype=bool)
+    return pd.Series(fired, index=attempts.index, name=FRAUD_RULES_COLUMN)
+
+
+def declined_last_time(attempts: pd.DataFrame, outcomes: pd.DataFrame) -> pd.Series:
+    """1/0 whether the account's last answered attempt failed; NaN when there is none yet.
+
+    "Answered" means the gateway's answer (``outcomes.occurred_at``) came strictly before this attempt.
+    """
+    answers = attempts[["attempt_id", "account_id"]].merge(
+        outcomes[["attempt_id", "occurred_at", "status"]], on="attempt_id", how="inner"
+    )
+    answers = answers.rename(columns={"occurred_at": "answered_at"})
+    answers["answered_at"] = answers["answered_at"].astype(TIME_DTYPE)
+    answers["failed"] = (answers["status"] != "approved").astype(float)
+    answers = answers.sort_values("answered_at", kind="stable")
+    left = pd.DataFrame(
+        {
+            "_row": np.arange(len(attempts)),
+            "account_id": attempts["account_id"].reset_index(drop=True),
+            "occurred_at": attempts["occurred_at"].reset_index(drop=True).astype(TIME_DTYPE),
+        }
+    ).sort_values("occurred_at", kind="stable")
+    merged = pd.merge_asof(
+        left,
+        answers[["account_id", "answered_at", "failed"]],
+        left_on="occurred_at",
+        right_on="answered_at",
+        by="account_id",
+        allow_exact_matches=False,
+    )
+    return pd.Series(
+        merged.set_index("_row")["failed"].reindex(range(len(attempts))).to_numpy(),
+        index=attempts.index,
+        name=DECLINED_LAST_TIME_COLUMN,
+    )

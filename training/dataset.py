@@ -1,0 +1,180 @@
+"""From events and features to one task's train / validation / test matrices.
+
+:func:`assemble` joins, per attempt, the feature vector (built by the batch engine), the raw label sources
+(the gateway's answer, the first fraud report's time), the baselines' scores and, on simulated data, the
+ground-truth probabilities. :func:`task_data` then splits that frame in time for one task and applies the
+label rules of :mod:`training.splits`.
+
+Scope, decided here:
+
+* **Failure** = the gateway declined or errored. Every attempt that has a gateway answer is in scope, card or
+  not (a wallet or SEPA debit fails too, and the billing system needs to know). Attempts without an answer
+  (blocked before the gateway, or answered after the end of the data) have no failure label and are
+  excluded, and counted in the run's ``excluded_*`` metrics.
+* **Fraud** = a fraud report (chargeback or confirmed fraud) on the attempt, usable from its ``reported_at``.
+  Every attempt is in scope, including declined ones (a declined card-testing attempt is still fraud that the
+  model should recognise) and non-card methods.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from training.baselines import (
+    DECLINED_LAST_TIME_COLUMN,
+    FRAUD_RULES_COLUMN,
+    declined_last_time,
+    fraud_rules,
+)
+from training.booster import Matrix
+from training.bundle import FeatureContract
+from training.config import Task, TrainingConfig
+from training.errors import DatasetError
+from training.splits import Part, SplitPlan, fraud_labels, measure_label_delay, plan_split
+
+logger = logging.getLogger(__name__)
+
+META_COLUMNS = ("attempt_id", "occurred_at", "account_id", "amount")
+FAILED_COLUMN = "failed"
+REPORTED_AT_COLUMN = "fraud_reported_at"
+#: Ground-truth probability column per task (present on simulated data only).
+TRUTH_COLUMNS = {Task.FRAUD: "p_fraud", Task.FAILURE: "p_fail"}
+BASELINE_COLUMNS = {Task.FRAUD: FRAUD_RULES_COLUMN, Task.FAILURE: DECLINED_LAST_TIME_COLUMN}
+
+
+def assemble(
+    attempts: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    reports: pd.DataFrame,
+    features: pd.DataFrame,
+    truth: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per attempt (in ``attempts`` order): meta, features, label sources, baselines, truth."""
+    if (
+        len(features) != len(attempts)
+        or not (features["attempt_id"].to_numpy() == attempts["attempt_id"].to_numpy()).all()
+    ):
+        raise DatasetError(
+            f"the feature table has {len(features)} rows but there are {len(attempts)} attempts, or its rows "
+            "are not in attempt order: rebuild the features for this data directory"
+        )
+    frame = attempts[list(META_COLUMNS)].reset_index(drop=True)
+    frame = pd.concat([frame, features.drop(columns="attempt_id").reset_index(drop=True)], axis=1)
+    status = attempts[["attempt_id"]].merge(outcomes[["attempt_id", "status"]], on="attempt_id", how="left")
+    failed = (status["status"] != "approved").astype(float)
+    failed[status["status"].isna().to_numpy()] = np.nan
+    frame[FAILED_COLUMN] = failed.to_numpy()
+    first_report = reports.groupby("attempt_id")["reported_at"].min()
+    frame[REPORTED_AT_COLUMN] = attempts["attempt_id"].map(first_report).to_numpy()
+    frame[FRAUD_RULES_COLUMN] = fraud_rules(attempts).to_numpy()
+    frame[DECLINED_LAST_TIME_COLUMN] = declined_last_time(attempts, outcomes).to_numpy()
+    if truth is not None:
+        truth_cols = ["attempt_id", *TRUTH_COLUMNS.values()]
+        merged = frame[["attempt_id"]].merge(truth[truth_cols], on="attempt_id", how="left")
+        for column in TRUTH_COLUMNS.values():
+            frame[column] = merged[column].to_numpy()
+    return frame
+
+
+@dataclass(frozen=True)
+class WindowData:
+    """One window of one task: the matrix for LightGBM and the per-attempt columns metrics need."""
+
+    matrix: Matrix
+    meta: pd.DataFrame
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.matrix.y
+
+    def column(self, name: str) -> np.ndarray:
+        return self.meta[name].to_numpy(dtype=float)
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """The train, validation and test windows of one task, with the plan that cut them."""
+
+    task: Task
+    plan: SplitPlan
+    contract: FeatureContract
+    train: WindowData
+    validation: WindowData
+    test: WindowData
+    counts: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def has_truth(self) -> bool:
+        return TRUTH_COLUMNS[self.task] in self.test.meta.columns
+
+
+def label_delay(frame: pd.DataFrame, task: Task, config: TrainingConfig) -> pd.Timedelta:
+    """Fraud: the maturity rule's delay; failure: none (the gateway answers within minutes)."""
+    if task is Task.FAILURE:
+        return pd.Timedelta(0)
+    reported = frame[frame[REPORTED_AT_COLUMN].notna()]
+    return measure_label_delay(reported["occurred_at"], reported[REPORTED_AT_COLUMN], config.labels)
+
+
+def data_end(frame: pd.DataFrame) -> pd.Timestamp:
+    """The end of the data: the latest attempt or fraud report."""
+    latest = frame["occurred_at"].max()
+    reported = frame[REPORTED_AT_COLUMN].max()
+    end = latest if pd.isna(reported) else max(latest, reported)
+    return pd.Timestamp(end)
+
+
+def task_data(frame: pd.DataFrame, task: Task, contract: FeatureContract, config: TrainingConfig) -> TaskData:
+    """Split ``frame`` (from :func:`assemble`) for ``task`` and attach labels as the split rules allow."""
+    missing = [name for name in contract.names if name not in frame.columns]
+    if missing:
+        raise DatasetError(f"the assembled frame lacks features {missing[:5]} of the feature contract")
+    plan = plan_split(
+        frame["occurred_at"].min(),
+        data_end(frame),
+        label_delay(frame, task, config),
+        config.split,
+        last_attempt=frame["occurred_at"].max(),
+    )
+    parts = plan.assign(frame["occurred_at"])
+    if task is Task.FRAUD:
+        labels = fraud_labels(parts, frame[REPORTED_AT_COLUMN], plan)
+    else:
+        labels = frame[FAILED_COLUMN].where(parts != Part.BEFORE.value)
+    counts = {f"attempts_{part.value}": float((parts == part.value).sum()) for part in Part}
+    used = parts.isin([Part.TRAIN.value, Part.VALIDATION.value, Part.TEST.value])
+    counts["excluded_unlabelled"] = float((used & labels.isna()).sum())
+    windows = {}
+    for part in (Part.TRAIN, Part.VALIDATION, Part.TEST):
+        rows = (parts == part.value).to_numpy() & labels.notna().to_numpy()
+        windows[part] = _window(frame.loc[rows], labels[rows].to_numpy(), contract, task, part)
+        counts[f"positives_{part.value}"] = float(windows[part].labels.sum())
+    prior = float(windows[Part.TRAIN].labels.mean())
+    if task is Task.FAILURE:
+        for window in windows.values():
+            window.meta[DECLINED_LAST_TIME_COLUMN] = window.meta[DECLINED_LAST_TIME_COLUMN].fillna(prior)
+    logger.info("%s dataset: %s", task.value, {key: int(value) for key, value in counts.items()})
+    return TaskData(
+        task, plan, contract, windows[Part.TRAIN], windows[Part.VALIDATION], windows[Part.TEST], counts
+    )
+
+
+def _window(
+    rows: pd.DataFrame, labels: np.ndarray, contract: FeatureContract, task: Task, part: Part
+) -> WindowData:
+    positives = int(labels.sum())
+    if positives == 0 or positives == len(labels):
+        raise DatasetError(
+            f"the {task.value} {part.value} window has {len(labels)} labelled attempts and "
+            f"{positives} positives: "
+            "a model cannot be trained or evaluated on one class; provide more history or widen the window "
+            "(split.* in the training config)"
+        )
+    extra = [BASELINE_COLUMNS[task], *[c for c in (TRUTH_COLUMNS[task],) if c in rows.columns]]
+    meta = rows[[*META_COLUMNS, *extra]].reset_index(drop=True)
+    x = rows[list(contract.names)].to_numpy(dtype=np.float64)
+    return WindowData(Matrix(x, labels.astype(np.float64)), meta)

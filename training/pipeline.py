@@ -1,0 +1,159 @@
+"""The steps behind ``riskgate train | evaluate | promote | score``, as functions a test can call.
+
+Each function takes the assembled inputs (or a data directory), the config and the tracking URI, and reads
+as a list of named steps; the CLI is a thin layer over them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from training.bundle import FeatureContract
+from training.config import Task, TrainingConfig
+from training.dataset import TaskData, task_data
+from training.evaluation import evaluate_bundle
+from training.promotion import PromotionDecision, Rescorer, promote
+from training.pyfunc import predict_frame
+from training.tracking import (
+    INPUT_EXAMPLE_ROWS,
+    LoggedModel,
+    ensure_experiment,
+    load_bundle,
+    log_training_run,
+    test_window_key,
+    tracking_store,
+)
+from training.trainer import train_task
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything training needs from the data: the assembled frame and the feature contract."""
+
+    frame: pd.DataFrame
+    contract: FeatureContract
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of the attempts, label sources and features the models are trained on."""
+        digest = hashlib.sha256()
+        digest.update(pd.util.hash_pandas_object(self.frame, index=False).to_numpy().tobytes())
+        digest.update(self.contract.hash.encode())
+        return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """One trained, logged and registered model, with its headline test metrics."""
+
+    task: Task
+    logged: LoggedModel
+    report: dict[str, dict[str, float]]
+    seconds: float
+
+
+def train_models(
+    inputs: Inputs,
+    config: TrainingConfig,
+    *,
+    tracking_uri: str,
+    artifact_root: Path,
+    tasks: tuple[Task, ...] = (Task.FRAUD, Task.FAILURE),
+) -> list[TrainResult]:
+    """Train, evaluate, log and register each task's model."""
+    results = []
+    with tracking_store(tracking_uri) as client:
+        experiment_id = ensure_experiment(client, config.experiment, artifact_root)
+        for task in tasks:
+            started = time.perf_counter()
+            data = task_data(inputs.frame, task, inputs.contract, config)
+            model = train_task(data, config)
+            logged = log_training_run(
+                model,
+                config=config,
+                test_labels=data.test.labels,
+                input_example=_input_example(data),
+                window_key=window_key_of(data),
+                extra_params={"data_fingerprint": inputs.fingerprint},
+                extra_metrics={f"data_{key}": value for key, value in data.counts.items()},
+                experiment_id=experiment_id,
+            )
+            results.append(TrainResult(task, logged, model.report, time.perf_counter() - started))
+    return results
+
+
+def window_key_of(data: TaskData) -> str:
+    return test_window_key(data.plan.to_params(), float(data.test.labels.sum()), len(data.test.labels))
+
+
+def _input_example(data: TaskData) -> pd.DataFrame:
+    rows = data.validation.matrix.X[:INPUT_EXAMPLE_ROWS]
+    return pd.DataFrame(rows, columns=list(data.contract.names))
+
+
+def evaluate_model(
+    inputs: Inputs, config: TrainingConfig, *, tracking_uri: str, model_uri: str
+) -> tuple[Task, str, dict[str, dict[str, float]]]:
+    """Re-evaluate a registered model on the current data's test window (with baselines and truth)."""
+    with tracking_store(tracking_uri) as client:
+        bundle = load_bundle(client, model_uri)
+    task = Task(bundle.task)
+    data = task_data(inputs.frame, task, inputs.contract, config)
+    return task, window_key_of(data), evaluate_bundle(data, bundle, config)
+
+
+def promote_models(
+    inputs: Inputs | None,
+    config: TrainingConfig,
+    *,
+    tracking_uri: str,
+    tasks: tuple[Task, ...] = (Task.FRAUD, Task.FAILURE),
+) -> list[PromotionDecision]:
+    """Apply the promotion gate to each task's newest version (re-scoring on ``inputs`` when needed)."""
+    decisions = []
+    with tracking_store(tracking_uri) as client:
+        for task in tasks:
+            if inputs is None:
+                decisions.append(promote(client, task, config))
+                continue
+            rescore = _rescorer(inputs, config, tracking_uri, task)
+            decisions.append(promote(client, task, config, rescore, feature_hash=inputs.contract.hash))
+    return decisions
+
+
+def _rescorer(inputs: Inputs, config: TrainingConfig, tracking_uri: str, task: Task) -> Rescorer:
+    def rescore(model_uri: str) -> tuple[str, float]:
+        _, window, report = evaluate_model(inputs, config, tracking_uri=tracking_uri, model_uri=model_uri)
+        return window, report["model"][config.primary_metric(task)]
+
+    return rescore
+
+
+def score_file(model_uri: str, source: Path, destination: Path, *, tracking_uri: str) -> int:
+    """Batch-score a Parquet file (or folder of parts) of feature rows; write attempt_id + probabilities."""
+    frame = pq.read_table(source).to_pandas()
+    if "attempt_id" not in frame.columns:
+        raise ValueError(
+            f"{source} has no attempt_id column: score a table built by `riskgate features build`"
+        )
+    with tracking_store(tracking_uri) as client:
+        bundle = load_bundle(client, model_uri)
+    scored = predict_frame(bundle, frame)
+    column = f"p_{bundle.task}"
+    result = pd.DataFrame({"attempt_id": frame["attempt_id"].to_numpy(), column: scored["probability"]})
+    if "level" in scored.columns:
+        result[f"{bundle.task}_level"] = scored["level"].astype(str).to_numpy()
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pandas(result, preserve_index=False), destination)
+    logger.info("scored %d attempts with %s into %s", len(result), model_uri, destination)
+    return len(result)
