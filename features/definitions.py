@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
-from events.schema import DECLINE_CODES, DeclineFamily
+from events.schema import ATTEMPT_COLUMNS, DECLINE_CODES, DeclineFamily
 
 #: Version of the vocabulary and its semantics; part of every feature set's hash.
 ENGINE_VERSION: Final = "1"
@@ -71,6 +71,10 @@ FILTER_FIELDS: Final[dict[Source, tuple[str, ...]]] = {
     Source.OUTCOMES: ("status", "decline_code", "decline_family", *ATTEMPT_FILTER_FIELDS),
     Source.REPORTS: ("report_type", *ATTEMPT_FILTER_FIELDS),
 }
+
+#: The attempt's columns, and the allowed values of its enumerated ones (category codes are indices in these).
+ATTEMPT_FIELDS: Final = frozenset(c.name for c in ATTEMPT_COLUMNS)
+VOCABULARY: Final[dict[str, tuple[str, ...]]] = {c.name: c.values for c in ATTEMPT_COLUMNS if c.values}
 
 #: Derived field of an outcome: the family of its decline code (see events.schema.DECLINE_CODES).
 DECLINE_FAMILY_OF: Final[dict[str, str]] = {
@@ -229,6 +233,23 @@ class RequestFeature:
     transform: Transform
     column: str = "occurred_at"
     other: str | None = None  # second column of a mismatch
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.columns if c not in ATTEMPT_FIELDS]
+        if unknown:
+            raise FeatureDefinitionError(
+                f"request feature {self.transform.value}: unknown attempt column(s) {unknown}; "
+                f"the attempt has {sorted(ATTEMPT_FIELDS)}"
+            )
+        if self.transform == Transform.CATEGORY and self.column not in VOCABULARY:
+            raise FeatureDefinitionError(
+                f"request feature {self.name!r}: {self.column!r} is not an enumerated column; "
+                f"category works on {sorted(VOCABULARY)}"
+            )
+        if (self.transform == Transform.MISMATCH) != (self.other is not None):
+            raise FeatureDefinitionError(
+                f"request feature {self.name!r}: other= is required by mismatch, and only by mismatch"
+            )
 
     @property
     def name(self) -> str:

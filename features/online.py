@@ -12,7 +12,7 @@ that the batch engine uses, so an attempt scored online gets the features the ba
   so out-of-order delivery loses nothing.
 * Events are filtered by *event time* when scoring (strictly before the attempt), never by arrival, which is
   what makes replay parity hold with equal timestamps and late deliveries.
-* Pruning: each entity keeps only events newer than ``latest event - longest window - slack``; older events
+* Pruning: each entity keeps only events newer than ``latest attempt - longest window - slack``; older events
   are folded into the carry (lifetime counts, first/last times, consecutive runs), so state per entity is
   bounded. An event arriving later than that horizon is folded directly (exact for counts and first/last
   times; a consecutive run then counts it as the latest event). Attempt records and pending events expire
@@ -44,7 +44,7 @@ from features.definitions import (
 )
 from features.kernels import F64, I64, aggregate
 from features.plan import GroupPlan, amount_milli, hash_key, plan, to_us
-from features.state import decode, encode
+from features.state import GroupState, decode, encode
 from features.stores.base import OnlineStore, Transaction
 
 logger = logging.getLogger(__name__)
@@ -292,7 +292,7 @@ class OnlineEngine:
                 for event in events:
                     if event.source == group.source and not state.contains(event.event_id):
                         state.insert(event.t, event.event_id, *self._encode(group, event))
-            latest = max((int(s.t[-1]) for s in states if len(s.t)), default=record["t"])
+            latest = _now_of(groups, states, record["t"])
             for group, state in zip(groups, states, strict=True):
                 state.prune(group, latest - self._horizon)
             ttl = self.retention.entity_ttl
@@ -346,10 +346,19 @@ class OnlineEngine:
         states = decode(groups, blob)
         removed = sum(state.remove(ids) for state in states)
         if removed:
-            latest = max((int(s.t[-1]) for s in states if len(s.t)), default=0)
+            latest = _now_of(groups, states, 0)
             ttl = self.retention.entity_ttl
             tx.put(store_key, encode(groups, states), None if ttl is None else latest + _us(ttl))
         return removed
+
+
+def _now_of(groups: list[GroupPlan], states: list[GroupState], default: int) -> int:
+    """The entity's "now" for pruning: its latest attempt (labels may be delivered ahead of their time),
+    or its latest event of any kind when the entity aggregates no attempts."""
+    for group, state in zip(groups, states, strict=True):
+        if group.source == Source.ATTEMPTS:
+            return int(state.t[-1]) if len(state.t) else default
+    return max((int(state.t[-1]) for state in states if len(state.t)), default=default)
 
 
 def _label(payload: dict[str, Any]) -> str:

@@ -10,13 +10,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from events.schema import ATTEMPT_COLUMNS
-from features.definitions import FeatureDefinitionError, RequestFeature, Transform
+from features.definitions import VOCABULARY, RequestFeature, Transform
 from features.kernels import F64, I64
 
 US_PER_HOUR: Final = 3_600 * 1_000_000
 US_PER_DAY: Final = 24 * US_PER_HOUR
-VOCABULARY: Final[dict[str, tuple[str, ...]]] = {c.name: c.values for c in ATTEMPT_COLUMNS if c.values}
 ObjectArray = npt.NDArray[np.object_]
 #: Up to this many rows (the online engine's single attempt) values are mapped in Python, beyond via pandas.
 _SMALL: Final = 32
@@ -25,16 +23,6 @@ _SMALL: Final = 32
 def required_columns(definitions: Sequence[RequestFeature]) -> list[str]:
     columns = {column for d in definitions for column in d.columns if column != "occurred_at"}
     return sorted(columns)
-
-
-def validate(definition: RequestFeature) -> None:
-    if definition.transform == Transform.CATEGORY and definition.column not in VOCABULARY:
-        raise FeatureDefinitionError(
-            f"feature {definition.name!r}: {definition.column!r} is not an enumerated column; "
-            f"category works on {sorted(VOCABULARY)}"
-        )
-    if definition.transform == Transform.MISMATCH and definition.other is None:
-        raise FeatureDefinitionError(f"feature {definition.name!r}: mismatch needs other= a second column")
 
 
 def compute(definitions: Sequence[RequestFeature], columns: Mapping[str, ObjectArray], t_us: I64) -> F64:
