@@ -10,8 +10,34 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiKey(BaseModel):
+    """One API key of the scoring service, stored as the SHA-256 of the key (never the key itself)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, description="Who holds the key (shown in logs, never the key).")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Hex SHA-256 of the key.")
+    scopes: frozenset[Literal["score", "admin"]] = Field(min_length=1)
+
+
+#: Development-only keys (``rg-dev-score-key``, ``rg-dev-admin-key``): the service refuses them in production.
+DEV_API_KEYS: tuple[ApiKey, ...] = (
+    ApiKey(
+        name="dev-billing",
+        sha256="05938f8aa2ad96340b1d2b53bd4c020aaf254521d5bfd147963981c6ebd91a50",
+        scopes=frozenset({"score"}),
+    ),
+    ApiKey(
+        name="dev-admin",
+        sha256="b5d841b7751292757c38ca92ec0fbb75ba6196c4618ff954b5360148f3fbfa66",
+        scopes=frozenset({"score", "admin"}),
+    ),
+)
+DEV_PSEUDONYM_SECRET = "riskgate-development-pseudonym-secret"  # noqa: S105 (refused in production)
 
 
 class Settings(BaseSettings):
@@ -27,6 +53,28 @@ class Settings(BaseSettings):
     feature_set: str | None = Field(
         None, description="Feature set as 'module:ATTRIBUTE' (None: the default IPTV set, features.iptv)."
     )
+    # -- the scoring service (serving/) ---------------------------------------------------------------------
+    api_keys: tuple[ApiKey, ...] = Field(
+        DEV_API_KEYS, description="JSON list of {name, sha256, scopes}; see `riskgate api-key`."
+    )
+    pseudonym_secret: SecretStr = Field(
+        SecretStr(DEV_PSEUDONYM_SECRET),
+        description="HMAC key that pseudonymises ids in logs and the decision log.",
+    )
+    online_store: str = Field("sqlite", description="'sqlite' (state_dir/online.sqlite) or a redis:// URL.")
+    serve_host: str = "127.0.0.1"
+    serve_port: int = Field(8000, ge=1, le=65535)
+    model_alias: str = Field("champion", description="Registry alias the service follows.")
+    model_reload_seconds: float = Field(60.0, ge=0, description="Periodic @alias check; 0 turns it off.")
+    fraud_elevated_threshold: float | None = Field(None, ge=0, le=1, description="Override the model's.")
+    fraud_highest_threshold: float | None = Field(None, ge=0, le=1, description="Override the model's.")
+    failure_defer_threshold: float | None = Field(None, ge=0, le=1, description="Override the model's.")
+    max_batch: int = Field(500, ge=1, le=10_000, description="Most attempts in one POST /v1/score/batch.")
+    max_body_bytes: int = Field(1_048_576, ge=1_024, description="Larger request bodies are refused (413).")
+    decision_log_sync: Literal["NORMAL", "FULL"] = Field(
+        "NORMAL", description="SQLite synchronous: NORMAL survives a process kill, FULL also a power loss."
+    )
+    shutdown_grace_seconds: float = Field(10.0, ge=0, description="How long shutdown waits for requests.")
 
     @property
     def tracking_uri(self) -> str:

@@ -1,0 +1,306 @@
+"""The scoring engine, callable without HTTP: attempt → features → both models → reasons → policy → log.
+
+:meth:`ScoringEngine.score` is the whole decision: it reads the online features of the attempt (state strictly
+before its time), scores both models on the one row with their per-feature contributions, applies the policy
+table, records the attempt in the online store and writes the decision to the durable log *before* returning
+it. It is idempotent on ``attempt_id``: a repeat returns the logged decision (and is refused if its payload
+differs); the online engine counts the attempt once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+import numpy as np
+
+from serving.decisions import DecisionLog, DecisionRecord, Erasure, LoggedDecision
+from serving.errors import ConflictError, NotFoundError, NotReadyError
+from serving.metrics import ServiceMetrics
+from serving.models import ModelHolder, ModelPair, Scored, ServingModel
+from serving.policy import RULES, Situation, Thresholds, decide, history_of
+from serving.schemas import AttemptIn, FraudReportIn, OutcomeIn
+from serving.trees import F64
+
+logger = logging.getLogger(__name__)
+
+TOP_REASONS: Final = 5
+_WARM_UP_ATTEMPT: Final = {
+    "attempt_id": "riskgate-warm-up", "occurred_at": "2000-01-01T00:00:00Z", "account_id": "warm-up",
+    "kind": "signup", "plan_tier": "basic", "plan_period": "monthly", "amount": 1.0, "currency": "EUR",
+    "payment_method_id": "warm-up", "method_type": "card", "retry_number": 0,
+}  # fmt: skip
+
+
+class FeatureSource(Protocol):
+    """What the engine needs from the online feature engine (:class:`features.online.OnlineEngine`)."""
+
+    def features_for(self, attempt: Mapping[str, object]) -> F64: ...
+    def record_attempt(self, attempt: Mapping[str, object]) -> bool: ...
+    def record_outcome(self, outcome: Mapping[str, object]) -> bool: ...
+    def record_report(self, report: Mapping[str, object]) -> bool: ...
+    def erase_account(self, account_id: str) -> int: ...
+
+
+@dataclass(frozen=True)
+class ThresholdOverrides:
+    """Configured cut-offs that replace the models' own (``None``: use the model's)."""
+
+    fraud_elevated: float | None = None
+    fraud_highest: float | None = None
+    failure_defer: float | None = None
+
+
+@dataclass(frozen=True)
+class OutcomeCounts:
+    outcomes_recorded: int
+    outcomes_duplicate: int
+    fraud_reports_recorded: int
+    fraud_reports_duplicate: int
+
+
+class ScoringEngine:
+    """Scores attempts and records outcomes; shared by the HTTP routes, the benchmark and tests."""
+
+    def __init__(
+        self,
+        *,
+        features: FeatureSource,
+        feature_names: Sequence[str],
+        holder: ModelHolder,
+        log: DecisionLog,
+        pseudonymise: Callable[[str | None], str | None],
+        overrides: ThresholdOverrides | None = None,
+        metrics: ServiceMetrics | None = None,
+    ) -> None:
+        self.features = features
+        self.feature_names = tuple(feature_names)
+        self.holder = holder
+        self.log = log
+        self.pseudonymise = pseudonymise
+        self.overrides = overrides or ThresholdOverrides()
+        self.metrics = metrics or ServiceMetrics()
+
+    # -- scoring --------------------------------------------------------------------------------------------
+
+    def score(self, attempt: AttemptIn, explain: bool = False) -> dict[str, Any]:
+        """The decision for one attempt, as the JSON-ready answer (see :class:`serving.schemas.ScoreOut`)."""
+        started = time.perf_counter()
+        fingerprint = self._fingerprint(attempt)
+        logged = self.log.get(attempt.attempt_id)
+        if logged is not None:
+            return self._replay(logged, fingerprint, explain, started)
+        pair = self.holder.current
+        event = attempt.as_event()
+        row = self._features(event)
+        fraud, failure = _score(pair.fraud, row), _score(pair.failure, row)
+        thresholds = self.thresholds(pair)
+        method_key = self.pseudonymise(attempt.payment_method_id)
+        situation = Situation(
+            level=thresholds.fraud_level(None if fraud is None else fraud.probability),
+            likely_failure=thresholds.likely_failure(None if failure is None else failure.probability),
+            kind=attempt.kind,
+            history=history_of(*self.log.last_outcome_of_method(method_key)),
+        )
+        verdict = decide(situation)
+        answer: dict[str, Any] = {
+            "attempt_id": attempt.attempt_id,
+            "fraud": {**self._model_part(pair.fraud, fraud, row), "level": situation.level.value},
+            "failure": self._model_part(pair.failure, failure, row),
+            "decision": {"action": verdict.action.value, "rule": verdict.rule, "fallback": verdict.fallback},
+            "replayed": False,
+            "features": None
+            if row is None
+            else dict(zip(self.feature_names, _json_values(row), strict=True)),
+        }
+        self._record_attempt(event)
+        answer["scoring_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        stored = self.log.record(
+            DecisionRecord(
+                attempt_id=attempt.attempt_id,
+                occurred_at=attempt.occurred_at,
+                account_key=self.pseudonymise(attempt.account_id),
+                method_key=method_key,
+                kind=attempt.kind.value,
+                fingerprint=fingerprint,
+                action=verdict.action.value,
+                rule=verdict.rule,
+                fallback=verdict.fallback,
+                fraud_probability=None if fraud is None else fraud.probability,
+                failure_probability=None if failure is None else failure.probability,
+                answer=answer,
+            )
+        )
+        if stored.answer is not answer:  # a concurrent request for the same attempt was logged first
+            return self._replay(stored, fingerprint, explain, started)
+        self._observe(answer, time.perf_counter() - started)
+        return _shown(answer, explain)
+
+    def warm_up(self) -> None:
+        """Run the read-only part of the path once (jit compilation, caches) before the first request."""
+        probe = AttemptIn.model_validate(_WARM_UP_ATTEMPT).as_event()
+        row = self._features(probe)
+        pair = self.holder.current
+        _score(pair.fraud, row), _score(pair.failure, row)
+        self.log.get(str(probe["attempt_id"]))
+        self.log.last_outcome_of_method(self.pseudonymise("warm-up"))
+
+    def thresholds(self, pair: ModelPair) -> Thresholds:
+        """The policy's cut-offs: the models' logged thresholds, replaced by configured overrides."""
+        elevated = highest = defer = None
+        if pair.fraud is not None:
+            levels = pair.fraud.bundle.thresholds.levels
+            highest = levels.get("highest", pair.fraud.bundle.thresholds.decision)
+            elevated = levels.get("elevated", highest)
+        if pair.failure is not None:
+            defer = pair.failure.bundle.thresholds.decision
+        o = self.overrides
+        return Thresholds(
+            fraud_elevated=o.fraud_elevated if o.fraud_elevated is not None and pair.fraud else elevated,
+            fraud_highest=o.fraud_highest if o.fraud_highest is not None and pair.fraud else highest,
+            failure_defer=o.failure_defer if o.failure_defer is not None and pair.failure else defer,
+        )
+
+    def decision(self, attempt_id: str) -> LoggedDecision:
+        logged = self.log.get(attempt_id)
+        if logged is None:
+            raise NotFoundError(f"no decision is logged for attempt {attempt_id!r}")
+        return logged
+
+    # -- outcomes and erasure -------------------------------------------------------------------------------
+
+    def record_outcomes(
+        self, outcomes: Sequence[OutcomeIn], reports: Sequence[FraudReportIn]
+    ) -> OutcomeCounts:
+        """Feed outcomes and fraud reports to the online store and keep them; repeats are counted once."""
+        new_outcomes = new_reports = 0
+        for outcome in outcomes:
+            event = outcome.model_dump(mode="python")
+            self._store_call(self.features.record_outcome, event)
+            code = None if outcome.decline_code is None else outcome.decline_code.value
+            new = self.log.record_outcome(outcome.attempt_id, outcome.occurred_at, outcome.status.value, code)
+            new_outcomes += new
+            self.metrics.outcomes.labels("outcome", str(new).lower()).inc()
+        for report in reports:
+            event = report.model_dump(mode="python")
+            self._store_call(self.features.record_report, event)
+            new = self.log.record_report(
+                report.report_id, report.attempt_id, report.reported_at, report.report_type.value
+            )
+            new_reports += new
+            self.metrics.outcomes.labels("fraud_report", str(new).lower()).inc()
+        return OutcomeCounts(
+            new_outcomes, len(outcomes) - new_outcomes, new_reports, len(reports) - new_reports
+        )
+
+    def erase_account(self, account_id: str) -> tuple[str, int, Erasure]:
+        """Erase an account from the online store and unlink it in the decision log."""
+        key = self.pseudonymise(account_id) or ""
+        removed = self._store_call(self.features.erase_account, account_id)
+        erasure = self.log.erase_account(key, removed)
+        logger.info(
+            "erased account %s: %d online events, %d decisions unlinked", key, removed, erasure.decisions
+        )
+        return key, removed, erasure
+
+    # -- internals ------------------------------------------------------------------------------------------
+
+    def _fingerprint(self, attempt: AttemptIn) -> str:
+        digest = hashlib.sha256(attempt.model_dump_json().encode()).hexdigest()
+        return self.pseudonymise(digest) or digest
+
+    def _replay(
+        self, logged: LoggedDecision, fingerprint: str, explain: bool, started: float
+    ) -> dict[str, Any]:
+        if logged.fingerprint is not None and not hmac.compare_digest(logged.fingerprint, fingerprint):
+            raise ConflictError(
+                f"attempt {logged.attempt_id!r} was already scored with a different payload: attempt ids are "
+                "idempotency keys, so a new attempt needs a new id"
+            )
+        answer = {**logged.answer, "replayed": True}
+        answer["scoring_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        return _shown(answer, explain)
+
+    def _features(self, event: Mapping[str, object]) -> F64 | None:
+        try:
+            return self.features.features_for(event)
+        except Exception:  # the store is down or corrupt: answer with the fallback rather than stall
+            logger.exception("online features unavailable; answering with the fallback decision")
+            self.metrics.errors.labels("feature_store").inc()
+            return None
+
+    def _record_attempt(self, event: Mapping[str, object]) -> None:
+        try:
+            self.features.record_attempt(event)
+        except Exception:  # the decision is still answered and logged; the store misses one attempt
+            logger.exception("could not record the attempt in the online store")
+            self.metrics.errors.labels("feature_store").inc()
+
+    def _store_call(self, call: Callable[[Any], int | bool], argument: object) -> int:
+        try:
+            return int(call(argument))
+        except Exception as error:
+            self.metrics.errors.labels("feature_store").inc()
+            logger.exception("online store call failed")
+            raise NotReadyError(
+                "the online store is unavailable; retry later (outcomes are idempotent)"
+            ) from error
+
+    def _model_part(
+        self, model: ServingModel | None, scored: Scored | None, row: F64 | None
+    ) -> dict[str, Any]:
+        if model is None or scored is None or row is None:
+            return {"probability": None, "reasons": [], "model": None if model is None else model.ref}
+        return {
+            "probability": scored.probability,
+            "reasons": _reasons(self.feature_names, row, scored.contributions),
+            "model": model.ref,
+        }
+
+    def _observe(self, answer: dict[str, Any], seconds: float) -> None:
+        decision = answer["decision"]
+        self.metrics.scoring.observe(seconds)
+        self.metrics.decisions.labels(
+            decision["action"], decision["rule"], str(decision["fallback"]).lower()
+        ).inc()
+        for task in ("fraud", "failure"):
+            probability = answer[task]["probability"]
+            if probability is not None:
+                self.metrics.scores.labels(task).observe(probability)
+
+
+def _score(model: ServingModel | None, row: F64 | None) -> Scored | None:
+    if model is None or row is None:
+        return None
+    return model.score(row)
+
+
+def _json_values(row: F64) -> list[float | None]:
+    return [None if math.isnan(value) else float(value) for value in row.tolist()]
+
+
+def _reasons(names: Sequence[str], row: F64, contributions: F64) -> list[dict[str, Any]]:
+    """The features that moved this score most (largest absolute contributions), strongest first."""
+    order = np.argsort(-np.abs(contributions), kind="stable")[:TOP_REASONS]
+    return [
+        {
+            "feature": names[i],
+            "value": None if math.isnan(row[i]) else float(row[i]),
+            "contribution": round(float(contributions[i]), 6),
+        }
+        for i in order
+        if contributions[i] != 0.0
+    ]
+
+
+def _shown(answer: dict[str, Any], explain: bool) -> dict[str, Any]:
+    return answer if explain else {**answer, "features": None}
+
+
+__all__ = ["RULES", "FeatureSource", "ScoringEngine", "ThresholdOverrides"]

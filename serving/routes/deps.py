@@ -1,0 +1,37 @@
+"""Dependencies shared by the routers: the service, and API-key authentication with scopes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from serving.security import API_KEY_HEADER, Principal, Scope
+from serving.service import Service
+
+_api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="Your riskgate API key.")
+
+
+def get_service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def require(scope: Scope) -> Callable[[Service, str | None], Principal]:
+    """A dependency that authenticates the caller and checks that its key has ``scope``."""
+
+    def check(service: ServiceDep, key: Annotated[str | None, Security(_api_key)]) -> Principal:
+        principal = service.keys.authenticate(key)
+        service.keys.authorize(principal, scope)
+        return principal
+
+    return check
+
+
+ScoreKey = Annotated[Principal, Depends(require(Scope.SCORE))]
+AdminKey = Annotated[Principal, Depends(require(Scope.ADMIN))]

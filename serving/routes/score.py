@@ -1,0 +1,42 @@
+"""POST /v1/score and /v1/score/batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from serving.errors import PayloadTooLargeError
+from serving.routes.deps import ScoreKey, ServiceDep
+from serving.schemas import AttemptIn, BatchIn, BatchOut, ErrorOut, ScoreOut
+
+router = APIRouter(tags=["scoring"])
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 403, 409, 413)}
+
+
+@router.post("/score", response_model=ScoreOut, responses=ERRORS)
+async def score_attempt(
+    attempt: AttemptIn, service: ServiceDep, _: ScoreKey, explain: bool = False
+) -> JSONResponse:
+    """Score one attempt: fraud and failure probabilities, the action and why, logged before it is answered.
+
+    Idempotent on `attempt_id`: a repeat returns the logged decision (`replayed: true`); a repeat with a
+    different payload is refused (409). `explain=true` adds the full feature vector.
+    """
+    return JSONResponse(service.engine.score(attempt, explain))
+
+
+@router.post("/score/batch", response_model=BatchOut, responses=ERRORS)
+def score_batch(batch: BatchIn, service: ServiceDep, _: ScoreKey) -> JSONResponse:
+    """Score many attempts (a renewal run), each exactly as `POST /v1/score` would, in order.
+
+    At most `max_batch` attempts per call (500 unless configured; larger batches get 413).
+    """
+    if len(batch.attempts) > service.limits.max_batch:
+        raise PayloadTooLargeError(
+            f"batch of {len(batch.attempts)} attempts exceeds the limit of {service.limits.max_batch}: "
+            "split it into smaller calls"
+        )
+    results = [service.engine.score(attempt, batch.explain) for attempt in batch.attempts]
+    return JSONResponse({"results": results})

@@ -1,0 +1,309 @@
+"""Request and response bodies of the API (``...In`` / ``...Out``), with the event contract's constraints.
+
+Request fields mirror :data:`events.schema.ATTEMPT_COLUMNS` (a test keeps them equal); the value checks each
+column declares (:class:`events.schema.Check`) are applied by one validator from the declarations, so a check
+added to the contract applies here too. Every string in a request is searched for a card number first
+(:func:`events.cardnumbers.contains_card_number`); such a request is refused without echoing the value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Final, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from events.cardnumbers import contains_card_number
+from events.currencies import MINOR_UNITS
+from events.schema import (
+    ATTEMPT_COLUMNS,
+    FRAUD_REPORT_COLUMNS,
+    OUTCOME_COLUMNS,
+    AttemptKind,
+    CardFunding,
+    Check,
+    Column,
+    DeclineCode,
+    MethodType,
+    OutcomeStatus,
+    PlanPeriod,
+    PlanTier,
+    ReportType,
+)
+from events.validate import COUNTRIES
+from serving.policy import Action, FraudLevel
+
+Id = Annotated[str, Field(min_length=1, max_length=128)]
+Text = Annotated[str, Field(min_length=1, max_length=256)]
+MAX_AMOUNT: Final = 1_000_000.0
+
+_NEVER_CARDS: Final = "riskgate never accepts card numbers; send the payment method's token instead"
+_BIN = re.compile(r"[0-9]{6,8}")
+_YEAR_MONTH = re.compile(r"[0-9]{4}-(?:0[1-9]|1[0-2])")
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+#: What each contract check demands of a present value, and the message when it fails (never the value).
+_CHECKS: Final[dict[Check, tuple[Callable[[Any], bool], str]]] = {
+    Check.NON_EMPTY: (lambda v: bool(str(v).strip()), "must not be empty"),
+    Check.UNIQUE: (lambda v: True, ""),  # one attempt per request; idempotency handles repeats
+    Check.POSITIVE: (lambda v: v > 0, "must be greater than 0"),
+    Check.NON_NEGATIVE: (lambda v: v >= 0, "must not be negative"),
+    Check.CURRENCY: (lambda v: v in MINOR_UNITS, "must be an ISO 4217 currency code (upper case, e.g. EUR)"),
+    Check.COUNTRY: (lambda v: v in COUNTRIES, "must be an ISO 3166-1 alpha-2 country code (e.g. DE)"),
+    Check.BIN: (lambda v: _BIN.fullmatch(v) is not None, "must be a BIN of 6 to 8 digits"),
+    Check.YEAR_MONTH: (lambda v: _YEAR_MONTH.fullmatch(v) is not None, "must be a YYYY-MM month"),
+    Check.IP: (_is_ip, "must be an IPv4 or IPv6 address"),
+}
+
+
+def _apply_checks(model: BaseModel, columns: tuple[Column, ...]) -> None:
+    problems = []
+    for column in columns:
+        value = getattr(model, column.name)
+        for check in column.checks:
+            accepts, message = _CHECKS[check]
+            if value is not None and not accepts(value):
+                problems.append(f"{column.name} {message}")
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def _refuse_card_numbers(data: Any) -> Any:
+    """Refuse a body whose strings (values or keys) hold a card number, naming only the field."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if contains_card_number(str(key)):
+                raise ValueError(f"a field name holds what looks like a card number: {_NEVER_CARDS}")
+            if isinstance(value, str) and contains_card_number(value):
+                raise ValueError(f"field {key!r} holds what looks like a card number: {_NEVER_CARDS}")
+    return data
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    contract_columns: ClassVar[tuple[Column, ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_card_numbers(cls, data: Any) -> Any:
+        return _refuse_card_numbers(data)
+
+    @model_validator(mode="after")
+    def _contract_checks(self) -> Self:
+        _apply_checks(self, self.contract_columns)
+        return self
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+class AttemptIn(_In):
+    """One payment attempt, as the event contract defines it (without outcome fields)."""
+
+    contract_columns = ATTEMPT_COLUMNS
+
+    attempt_id: Id = Field(description="Unique id of the attempt; the idempotency key.")
+    occurred_at: AwareDatetime = Field(description="When the attempt is made (with a time zone).")
+    account_id: Id
+    kind: AttemptKind
+    plan_tier: PlanTier
+    plan_period: PlanPeriod
+    amount: float = Field(gt=0, le=MAX_AMOUNT, description="Amount in major units, e.g. 12.99.")
+    currency: str = Field(min_length=3, max_length=3, description="ISO 4217 code.")
+    payment_method_id: Id = Field(
+        description="Token or fingerprint of the payment method, never a card number."
+    )
+    method_type: MethodType
+    card_bin: str | None = Field(None, max_length=8)
+    card_funding: CardFunding | None = None
+    card_country: str | None = Field(None, max_length=2)
+    card_exp: str | None = Field(None, max_length=7)
+    device_id: Id | None = None
+    ip: str | None = Field(None, max_length=45)
+    ip_country: str | None = Field(None, max_length=2)
+    billing_country: str | None = Field(None, max_length=2)
+    invoice_id: Id | None = None
+    retry_number: int = Field(0, ge=0, le=1000)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        return _utc(value)
+
+    @field_validator("amount")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("amount must be a finite number")
+        return value
+
+    def as_event(self) -> dict[str, object]:
+        """The attempt as the feature engine reads it (enum values as plain strings)."""
+        return self.model_dump(mode="python")
+
+
+class ScoreOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    explain: bool = Field(False, description="Also return the full feature vector (for investigations).")
+
+
+class BatchIn(BaseModel):
+    """Many attempts in one call (a renewal run); at most ``max_batch`` (see the service's settings)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attempts: list[AttemptIn] = Field(min_length=1)
+    explain: bool = False
+
+
+class OutcomeIn(_In):
+    """The gateway's answer to an attempt."""
+
+    contract_columns = OUTCOME_COLUMNS
+
+    attempt_id: Id
+    occurred_at: AwareDatetime
+    status: OutcomeStatus
+    decline_code: DeclineCode | None = None
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        return _utc(value)
+
+    @model_validator(mode="after")
+    def _decline_code_matches_status(self) -> Self:
+        if self.status == OutcomeStatus.DECLINED and self.decline_code is None:
+            raise ValueError("a declined outcome needs a decline_code")
+        if self.status == OutcomeStatus.APPROVED and self.decline_code is not None:
+            raise ValueError("an approved outcome has no decline_code")
+        return self
+
+
+class FraudReportIn(_In):
+    """A chargeback or confirmed-fraud report on an attempt."""
+
+    contract_columns = FRAUD_REPORT_COLUMNS
+
+    report_id: Id
+    attempt_id: Id
+    reported_at: AwareDatetime
+    report_type: ReportType
+
+    @field_validator("reported_at")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        return _utc(value)
+
+
+class OutcomesIn(BaseModel):
+    """Gateway outcomes and fraud reports, in any order, possibly repeated."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcomes: list[OutcomeIn] = Field(default_factory=list)
+    fraud_reports: list[FraudReportIn] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if not self.outcomes and not self.fraud_reports:
+            raise ValueError("send at least one outcome or fraud report")
+        return self
+
+
+class OutcomesOut(BaseModel):
+    outcomes_recorded: int = Field(description="New outcomes (already known ones are not counted twice).")
+    outcomes_duplicate: int
+    fraud_reports_recorded: int
+    fraud_reports_duplicate: int
+
+
+class ReasonOut(BaseModel):
+    feature: str
+    value: float | None = Field(description="The feature's value (null: missing, e.g. no history).")
+    contribution: float = Field(description="Log-odds contribution to this model's score (+ raises risk).")
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+    source: str = Field(description="'registry', or 'cache' when the tracking store was unreachable.")
+
+
+class FraudOut(BaseModel):
+    probability: float | None = Field(description="Calibrated fraud probability; null if the model is down.")
+    level: FraudLevel
+    reasons: list[ReasonOut]
+    model: ModelRef | None
+
+
+class FailureOut(BaseModel):
+    probability: float | None = Field(
+        description="Calibrated decline probability; null if the model is down."
+    )
+    reasons: list[ReasonOut]
+    model: ModelRef | None
+
+
+class DecisionOut(BaseModel):
+    action: Action
+    rule: str = Field(description="The policy rule that chose the action.")
+    fallback: bool = Field(description="True when a model was unavailable and a fallback rule decided.")
+
+
+class ScoreOut(BaseModel):
+    attempt_id: str
+    fraud: FraudOut
+    failure: FailureOut
+    decision: DecisionOut
+    scoring_ms: float = Field(description="Server-side time to score and log this attempt, in milliseconds.")
+    replayed: bool = Field(False, description="True when this attempt was scored before: the logged answer.")
+    features: dict[str, float | None] | None = Field(None, description="The feature vector (explain=true).")
+
+
+class BatchOut(BaseModel):
+    results: list[ScoreOut]
+
+
+class LoggedDecisionOut(ScoreOut):
+    decided_at: datetime
+    erased: bool = Field(description="True once the account was erased: personal content removed.")
+
+
+class ErasureOut(BaseModel):
+    account: str = Field(description="The erased account's pseudonym (the id itself is not kept).")
+    online_events_removed: int
+    decisions_unlinked: int
+    kept: list[str] = Field(description="What riskgate keeps, and why it is no longer personal data.")
+
+
+class ModelStatusOut(BaseModel):
+    task: str
+    model: ModelRef | None
+    changed: bool
+    error: str | None
+
+
+class ReloadOut(BaseModel):
+    models: list[ModelStatusOut]
+
+
+class ErrorOut(BaseModel):
+    error: str
+    message: str
+    details: list[dict[str, Any]] | None = None

@@ -1,0 +1,145 @@
+"""The service's parts, built once from the settings: online features, models, decision log, keys, metrics."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from riskgate.settings import Settings
+from serving.decisions import DecisionLog
+from serving.engine import FeatureSource, ScoringEngine, ThresholdOverrides
+from serving.metrics import ServiceMetrics
+from serving.models import LoadResult, ModelHolder, ModelLoader
+from serving.security import KeyRing, Pseudonymiser, check_production_secrets
+from serving.upkeep import Checkpointer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Limits:
+    max_batch: int = 500
+    max_body_bytes: int = 1_048_576
+    reload_seconds: float = 60.0
+
+
+@dataclass
+class Service:
+    """Everything a request needs; routes reach it as ``request.app.state.service``."""
+
+    engine: ScoringEngine
+    loader: ModelLoader
+    keys: KeyRing
+    limits: Limits
+    store: Any = None  # the online store, closed on shutdown
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    sqlite_files: list[Path] = field(default_factory=list)  # checkpointed in the background while running
+    _checkpointers: list[Checkpointer] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Start-up: load the models, warm the one-row path, start background checkpoints."""
+        self.reload()
+        self.engine.warm_up()
+        self._checkpointers = [Checkpointer(path).start() for path in self.sqlite_files]
+
+    def reload(self) -> list[LoadResult]:
+        """Load what ``@alias`` points at now; swap the pair in one step if anything changed."""
+        holder = self.engine.holder
+        with holder.reload_lock:
+            pair, results = self.loader.load_pair(holder.current)
+            if pair is not holder.current:
+                holder.swap(pair)
+                self.metrics.reloads.labels("swapped").inc()
+                logger.info("models now served: %s", _describe(results))
+            else:
+                self.metrics.reloads.labels("unchanged").inc()
+            served = [(r.task, r.model.name, r.model.version, r.model.source) for r in results if r.model]
+            self.metrics.show_models(served)
+        return results
+
+    def ready(self) -> dict[str, bool]:
+        pair = self.engine.holder.current
+        checks = {"fraud_model": pair.fraud is not None, "failure_model": pair.failure is not None}
+        checks["decision_log"] = self.engine.log.ping()
+        checks["online_store"] = _store_alive(self.store)
+        return checks
+
+    def close(self) -> None:
+        for checkpointer in self._checkpointers:
+            checkpointer.stop()
+        self.engine.log.close()
+        if self.store is not None:
+            self.store.close()
+
+
+def _describe(results: list[LoadResult]) -> str:
+    return ", ".join(
+        f"{r.task}={'none' if r.model is None else f'{r.model.name}/{r.model.version} ({r.model.source})'}"
+        for r in results
+    )
+
+
+def _store_alive(store: Any) -> bool:
+    if store is None:
+        return True
+    try:
+        store.get_many(["rg:readiness-probe"])
+    except Exception:  # any failure means: not ready
+        logger.exception("online store readiness probe failed")
+        return False
+    return True
+
+
+def open_store(settings: Settings) -> Any:
+    """The online store the settings name: SQLite in the state directory, or Redis at a redis:// URL."""
+    if settings.online_store.startswith(("redis://", "rediss://", "unix://")):
+        from features.stores.redis import RedisStore  # noqa: PLC0415
+
+        return RedisStore(settings.online_store)
+    if settings.online_store != "sqlite":
+        from serving.errors import ConfigurationError  # noqa: PLC0415
+
+        raise ConfigurationError(
+            f"RISKGATE_ONLINE_STORE={settings.online_store!r}: use 'sqlite' or a redis:// URL"
+        )
+    from features.stores.sqlite import SQLiteStore  # noqa: PLC0415
+
+    return SQLiteStore(settings.state_dir / "online.sqlite")
+
+
+def build_service(settings: Settings, features: FeatureSource | None = None, store: Any = None) -> Service:
+    """Build the service from the settings (models are loaded by :meth:`Service.reload` at start-up)."""
+    from features.online import OnlineEngine  # noqa: PLC0415
+    from features.registry import load_feature_set  # noqa: PLC0415
+
+    check_production_secrets(settings)
+    feature_set = load_feature_set(settings.feature_set)
+    if features is None:
+        store = open_store(settings)
+        features = OnlineEngine(store, feature_set)
+    metrics = ServiceMetrics()
+    engine = ScoringEngine(
+        features=features,
+        feature_names=feature_set.names,
+        holder=ModelHolder(),
+        log=DecisionLog(settings.state_dir / "decisions.sqlite", settings.decision_log_sync),
+        pseudonymise=Pseudonymiser(settings.pseudonym_secret.get_secret_value()),
+        overrides=ThresholdOverrides(
+            settings.fraud_elevated_threshold,
+            settings.fraud_highest_threshold,
+            settings.failure_defer_threshold,
+        ),
+        metrics=metrics,
+    )
+    loader = ModelLoader(
+        settings.tracking_uri,
+        settings.state_dir / "models",
+        feature_set.names,
+        feature_set.hash,
+        alias=settings.model_alias,
+    )
+    limits = Limits(settings.max_batch, settings.max_body_bytes, settings.model_reload_seconds)
+    files = [engine.log.path] + ([Path(store.path)] if hasattr(store, "path") else [])
+    return Service(engine, loader, KeyRing(settings.api_keys), limits, store, metrics, files)
