@@ -11,7 +11,7 @@ VENV := .venv
 RUN := $(UV) run --locked --no-sync
 COV_FLOOR := 85
 
-.PHONY: help install lint typecheck test data run bench clean
+.PHONY: help install lint typecheck test data run bench clean serve
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -39,6 +39,9 @@ data: install ## Simulate the default IPTV billing world into data/
 	$(RUN) riskgate simulate
 
 run: data ## Set everything up and run the main job (see README)
+
+serve: install ## Run the scoring service on 127.0.0.1:8000 (models from the registry's @champion)
+	$(RUN) riskgate serve
 
 bench: install ## Run the benchmarks; results go to bench/results/
 	$(RUN) python -m bench

@@ -214,3 +214,55 @@ def features_list(feature_set: FeatureSetOption = None) -> None:
     categorical = set(chosen.categorical)
     for name in chosen.names:
         typer.echo(f"{name}\tcategorical" if name in categorical else name)
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind (default: RISKGATE_SERVE_HOST).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: RISKGATE_SERVE_PORT, 8000).")] = None,
+) -> None:
+    """Run the scoring service (one uvicorn process) until Ctrl-C or SIGTERM, draining in-flight requests."""
+    import uvicorn  # noqa: PLC0415
+
+    from serving.app import create_app  # noqa: PLC0415
+    from serving.errors import ConfigurationError  # noqa: PLC0415
+
+    settings = get_settings()
+    try:
+        application = create_app(settings)
+    except ConfigurationError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    uvicorn.run(
+        application,
+        host=host or settings.serve_host,
+        port=port or settings.serve_port,
+        access_log=False,  # paths can hold account ids; the service keeps its own metrics by route template
+        log_config=None,  # keep the logging configured by the CLI
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+@app.command("api-key")
+def api_key(
+    name: Annotated[str, typer.Argument(help="Who holds the key, e.g. billing-eu.")],
+    scope: Annotated[list[str], typer.Option(help="score and/or admin (repeat the option).")] = ["score"],  # noqa: B006
+) -> None:
+    """Create an API key: prints the key once, and the entry to add to RISKGATE_API_KEYS (its hash only)."""
+    import json  # noqa: PLC0415
+
+    from serving.security import Scope, new_key  # noqa: PLC0415
+
+    unknown = sorted(set(scope) - {s.value for s in Scope})
+    if unknown:
+        typer.echo(f"error: unknown scope(s) {unknown}: use score and/or admin", err=True)
+        raise typer.Exit(2)
+    key, digest = new_key()
+    typer.echo(f"key (shown once, give it to {name}): {key}")
+    typer.echo(
+        "RISKGATE_API_KEYS entry: " + json.dumps({"name": name, "sha256": digest, "scopes": sorted(scope)})
+    )

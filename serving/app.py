@@ -80,11 +80,19 @@ class ServiceMiddleware:
             self._observe(scope, status["code"], started)
 
     def _observe(self, scope: Scope, status: int, started: float) -> None:
-        route = scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        self.metrics.requests.labels(template, scope.get("method", ""), str(status)).observe(
+        self.metrics.requests.labels(_template(scope), scope.get("method", ""), str(status)).observe(
             time.perf_counter() - started
         )
+
+
+def _template(scope: Scope) -> str:
+    """The matched route's path with its parameters as ``{name}`` (never the values); unmatched paths pool."""
+    if scope.get("route") is None:
+        return "unmatched"
+    path = str(scope.get("path", ""))
+    for name, value in (scope.get("path_params") or {}).items():
+        path = path.replace(f"/{value}", f"/{{{name}}}", 1)
+    return path
 
 
 async def _too_large(limit: int, send: Send) -> None:

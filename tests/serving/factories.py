@@ -72,13 +72,16 @@ def make_bundle(
         lgb.Dataset(x, y, feature_name=names, categorical_feature=categorical),
         num_boost_round=rounds,
     )
-    probabilities = booster.predict(x)
+    probabilities = np.asarray(booster.predict(x), dtype=float)
     calibrator = IsotonicCalibrator().fit(probabilities, y.astype(float))
     calibrated = calibrator.transform(probabilities)
     if task == "fraud":
         thresholds = Thresholds(
             float(np.quantile(calibrated, 0.99)),
-            {"elevated": float(np.quantile(calibrated, 0.9)), "highest": float(np.quantile(calibrated, 0.99))},
+            {
+                "elevated": float(np.quantile(calibrated, 0.9)),
+                "highest": float(np.quantile(calibrated, 0.99)),
+            },
         )
     else:
         thresholds = Thresholds(float(np.quantile(calibrated, 0.8)))
@@ -92,7 +95,7 @@ def make_bundle(
     )
 
 
-def seed_cache(cache_dir: Path, version: str = "1", **bundles: ModelBundle) -> None:
+def seed_cache(cache_dir: Path, bundles: dict[str, ModelBundle], version: str = "1") -> None:
     """Put bundles in the service's local model copy, as if they had been loaded from the registry once."""
     loader = ModelLoader("sqlite:////nonexistent/mlflow.db", cache_dir, FEATURE_SET.names, FEATURE_SET.hash)
     for task, bundle in bundles.items():

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from serving.app import create_app
+from tests.serving.factories import make_bundle, seed_cache, service_for
+from training.bundle import ModelBundle
+
+
+@pytest.fixture(scope="session")
+def bundles() -> dict[str, ModelBundle]:
+    return {"fraud": make_bundle("fraud", seed=0), "failure": make_bundle("failure", seed=1)}
+
+
+@pytest.fixture
+def client(tmp_path: Path, bundles: dict[str, ModelBundle]) -> Iterator[TestClient]:
+    """The app over a fresh state directory whose local model copy holds both models (no tracking store)."""
+    seed_cache(tmp_path / "state" / "models", bundles)
+    with TestClient(create_app(service=service_for(tmp_path))) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def bare_client(tmp_path: Path) -> Iterator[TestClient]:
+    """The app with no model at all (no tracking store, no local copy): every decision is a fallback."""
+    with TestClient(create_app(service=service_for(tmp_path))) as test_client:
+        yield test_client
