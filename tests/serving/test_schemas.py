@@ -1,0 +1,60 @@
+"""Request schemas mirror the event contract; card numbers are refused wherever they hide."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from events.cardnumbers import luhn_valid
+from events.schema import ATTEMPT_COLUMNS, FRAUD_REPORT_COLUMNS, OUTCOME_COLUMNS
+from serving.schemas import AttemptIn, FraudReportIn, OutcomeIn
+from tests.serving.factories import attempt
+
+
+def test_request_schemas_have_exactly_the_contract_fields() -> None:
+    assert list(AttemptIn.model_fields) == [c.name for c in ATTEMPT_COLUMNS]
+    assert list(OutcomeIn.model_fields) == [c.name for c in OUTCOME_COLUMNS]
+    assert list(FraudReportIn.model_fields) == [c.name for c in FRAUD_REPORT_COLUMNS]
+    required = {c.name for c in ATTEMPT_COLUMNS if c.required} - {"retry_number"}
+    assert {name for name, field in AttemptIn.model_fields.items() if field.is_required()} == required
+
+
+def test_enumerated_columns_accept_exactly_the_contract_values() -> None:
+    for column in ATTEMPT_COLUMNS:
+        for value in column.values or ():
+            AttemptIn(**attempt(1, **{column.name: value}))
+
+
+def _pan(prefix: str, length: int) -> str:
+    body = prefix + "7" * (length - len(prefix) - 1)
+    return next(body + d for d in "0123456789" if luhn_valid(body + d))
+
+
+@given(
+    length=st.integers(13, 19),
+    prefix=st.sampled_from(["4", "51", "37", "6011"]),
+    field=st.sampled_from(["payment_method_id", "account_id", "device_id", "invoice_id"]),
+    separator=st.sampled_from(["", " ", "-"]),
+)
+def test_any_card_number_in_any_text_field_is_refused_without_echo(
+    length: int, prefix: str, field: str, separator: str
+) -> None:
+    pan = _pan(prefix, length)
+    written = separator.join(pan[i : i + 4] for i in range(0, len(pan), 4))
+    with pytest.raises(ValidationError) as raised:
+        AttemptIn(**attempt(1, **{field: f"tok_{written}"}))
+    errors = raised.value.errors(include_input=False, include_context=False)
+    assert "card number" in errors[0]["msg"]
+    assert pan not in str(errors)
+
+
+def test_ids_that_only_look_long_are_accepted() -> None:
+    AttemptIn(**attempt(1, payment_method_id="pm_1234567890123"))  # 13 digits failing Luhn
+    AttemptIn(**attempt(1, account_id="12345678901234567890123"))  # a long numeric id, not a PAN
+
+
+def test_times_are_normalised_to_utc() -> None:
+    parsed = AttemptIn(**attempt(1, occurred_at="2026-03-01T13:00:00+01:00"))
+    assert parsed.occurred_at.isoformat() == "2026-03-01T12:00:00+00:00"
