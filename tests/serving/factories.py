@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -121,3 +122,26 @@ def service_for(tmp: Path, **overrides: Any) -> Service:
 def with_limits(service: Service, **limits: Any) -> Service:
     service.limits = replace(service.limits, **limits)
     return service
+
+
+def register(tracking_uri: str, artifact_root: Path, bundle: ModelBundle, champion: bool = True) -> str:
+    """Log ``bundle`` as training does (pyfunc model + bundle artifact), register it, set @champion."""
+    import mlflow  # noqa: PLC0415 - slow import, only the registry tests need it
+
+    from training.pyfunc import BUNDLE_ARTIFACT, RiskgateModel  # noqa: PLC0415
+    from training.tracking import CHAMPION, ensure_experiment, tracking_store  # noqa: PLC0415
+
+    name = MODEL_NAMES[bundle.task]
+    with tracking_store(tracking_uri) as client, tempfile.TemporaryDirectory() as scratch:
+        experiment = ensure_experiment(client, "serving-tests", artifact_root)
+        with mlflow.start_run(experiment_id=experiment):
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=RiskgateModel(),
+                artifacts={BUNDLE_ARTIFACT: str(bundle.save(Path(scratch) / BUNDLE_ARTIFACT))},
+                registered_model_name=name,
+            )
+        version = str(info.registered_model_version)
+        if champion:
+            client.set_registered_model_alias(name, CHAMPION, version)
+    return version
