@@ -167,13 +167,11 @@ class ModelLoader:
     # -- registry -------------------------------------------------------------------------------------------
 
     def _registry_version(self, name: str) -> str | None:
+        database = self.tracking_uri.removeprefix("sqlite:///")
+        if database != self.tracking_uri and not Path(database).exists():  # MLflow would create an empty one
+            raise FileNotFoundError(f"no tracking store at {self.tracking_uri}")
         from training.tracking import tracking_store, version_by_alias  # noqa: PLC0415 - MLflow is slow to import
 
-        if (
-            self.tracking_uri.startswith("sqlite:///")
-            and not Path(self.tracking_uri[len("sqlite:///") :]).exists()
-        ):
-            raise FileNotFoundError(f"no tracking store at {self.tracking_uri}")
         with tracking_store(self.tracking_uri) as client:
             found = version_by_alias(client, name, self.alias)
         return None if found is None else str(found.version)

@@ -1,0 +1,187 @@
+"""The service as a real process (``riskgate serve``): kill -9 and reload under load, graceful stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.serving.factories import ADMIN, SCORE, attempt, make_bundle, register, seed_cache
+from training.bundle import ModelBundle
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def server(tmp: Path, **env: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``riskgate serve`` on a free loopback port over ``tmp``'s state; killed afterwards if still running."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "RISKGATE_STATE_DIR": str(tmp / "state"),
+        "RISKGATE_MLRUNS_DIR": str(tmp / "mlruns"),
+        "RISKGATE_MODEL_RELOAD_SECONDS": "0",
+        "RISKGATE_LOG_LEVEL": "WARNING",
+        **env,
+    }
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("riskgate")),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(process, url)
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def wait_until_up(process: subprocess.Popen[bytes], url: str, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            errors = process.stderr.read().decode() if process.stderr else ""
+            raise RuntimeError(f"the service exited with {process.returncode}: {errors[-2000:]}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise TimeoutError(f"the service at {url} did not come up in {timeout} s")
+
+
+class Load:
+    """Threads scoring fresh attempts until stopped; keeps every answer received."""
+
+    def __init__(self, url: str, threads: int = 4, start: int = 0) -> None:
+        self.url = url
+        self.answers: list[dict[str, Any]] = []
+        self.failures: list[str] = []
+        self._next = start
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.url, headers=SCORE, timeout=10.0) as client:
+            while not self._stop.is_set():
+                with self._lock:
+                    n, self._next = self._next, self._next + 1
+                try:
+                    response = client.post("/v1/score", json=attempt(n, account_id=f"acc-{n % 50}"))
+                except httpx.TransportError as error:
+                    self.failures.append(type(error).__name__)
+                    continue
+                if response.status_code == 200:
+                    self.answers.append(response.json())
+                else:
+                    self.failures.append(f"{response.status_code}: {response.text[:200]}")
+
+
+def test_kill_9_under_load_loses_no_answered_decision(
+    tmp_path: Path, bundles: dict[str, ModelBundle]
+) -> None:
+    seed_cache(tmp_path / "state" / "models", bundles)
+    with server(tmp_path) as (process, url), Load(url) as load:
+        time.sleep(2.0)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    answered = {a["attempt_id"]: a for a in load.answers}
+    assert len(answered) > 20
+    with sqlite3.connect(tmp_path / "state" / "decisions.sqlite") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    with server(tmp_path) as (_, url), httpx.Client(base_url=url, headers=SCORE) as client:
+        for attempt_id, answer in answered.items():
+            logged = client.get(f"/v1/decisions/{attempt_id}")
+            assert logged.status_code == 200, attempt_id
+            assert logged.json()["decision"] == answer["decision"]
+        # the online store is consistent: a replayed attempt is not counted again, new ones score
+        n = int(next(iter(answered)).split("-")[1])
+        replay = client.post("/v1/score", json=attempt(n, account_id=f"acc-{n % 50}"))
+        assert replay.json()["replayed"] is True
+        fresh = client.post(
+            "/v1/score", json=attempt(900_000, account_id="acc-new"), params={"explain": "true"}
+        )
+        assert fresh.status_code == 200
+        assert fresh.json()["features"]["account_attempts_count_30d"] == 0.0
+
+
+def test_reload_under_load_drops_no_request_and_never_mixes_versions(
+    tmp_path: Path, bundles: dict[str, ModelBundle]
+) -> None:
+    uri, artifacts = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}", tmp_path / "mlruns" / "artifacts"
+    for bundle in bundles.values():
+        register(uri, artifacts, bundle)
+    with server(tmp_path) as (_, url), Load(url, threads=3) as load:
+        time.sleep(0.5)
+        register(uri, artifacts, make_bundle("fraud", seed=11))
+        register(uri, artifacts, make_bundle("failure", seed=12))
+        reload = httpx.post(f"{url}/v1/admin/reload", headers=ADMIN, timeout=60.0)
+        assert reload.status_code == 200
+        assert [m["model"]["version"] for m in reload.json()["models"]] == ["2", "2"]
+        time.sleep(0.5)
+        after = httpx.post(f"{url}/v1/score", json=attempt(800_000), headers=SCORE).json()
+    assert load.failures == []
+    pairs = {(a["fraud"]["model"]["version"], a["failure"]["model"]["version"]) for a in load.answers}
+    assert pairs == {("1", "1"), ("2", "2")}
+    assert (after["fraud"]["model"]["version"], after["failure"]["model"]["version"]) == ("2", "2")
+
+
+def test_sigterm_drains_the_request_in_flight(tmp_path: Path, bundles: dict[str, ModelBundle]) -> None:
+    seed_cache(tmp_path / "state" / "models", bundles)
+    batch = {"attempts": [attempt(n, account_id=f"acc-{n % 50}") for n in range(400)]}
+    result: dict[str, Any] = {}
+    with server(tmp_path) as (process, url):
+
+        def send() -> None:
+            result["response"] = httpx.post(f"{url}/v1/score/batch", json=batch, headers=SCORE, timeout=60.0)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        time.sleep(0.3)  # the batch is being scored
+        process.send_signal(signal.SIGTERM)
+        sender.join(timeout=60)
+        assert process.wait(timeout=30) in {0, -signal.SIGTERM}  # uvicorn re-raises the signal once drained
+    assert result["response"].status_code == 200
+    assert len(result["response"].json()["results"]) == 400
