@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from bench._models import synthetic_bundle as make_bundle
 from serving.app import create_app
-from tests.serving.factories import make_bundle, seed_cache, service_for
+from tests.serving.factories import seed_cache, service_for
 from training.bundle import ModelBundle
 
 

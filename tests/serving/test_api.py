@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from features.iptv import FEATURE_SET
+from serving.engine import ThresholdOverrides
 from serving.schemas import LoggedDecisionOut, ScoreOut
 from tests.serving.factories import ADMIN, SCORE, attempt
 
@@ -167,6 +168,8 @@ def test_keys_and_scopes(client: TestClient) -> None:
 
 
 def test_outcomes_are_idempotent_and_feed_the_decline_history(client: TestClient) -> None:
+    never = 2.0  # no probability reaches it: only the decline history can decide
+    client.app.state.service.engine.overrides = ThresholdOverrides(never, never, never)  # type: ignore[attr-defined]
     first = score(client, attempt(20, payment_method_id="pm_stolen"))
     assert first["decision"]["rule"] != "retry_forbidden"
     outcome = {

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench._models import register
+from bench._models import synthetic_bundle as make_bundle
 from features.iptv import FEATURE_SET
 from serving.models import ModelHolder, ModelLoader, ModelPair, ServingModel
-from tests.serving.factories import make_bundle, register
 from training.bundle import FeatureContract, ModelBundle
 
 

@@ -18,7 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.serving.factories import ADMIN, SCORE, attempt, make_bundle, register, seed_cache
+from bench._models import register
+from bench._models import synthetic_bundle as make_bundle
+from tests.serving.factories import ADMIN, SCORE, attempt, seed_cache
 from training.bundle import ModelBundle
 
 pytestmark = pytest.mark.slow

@@ -1,0 +1,89 @@
+"""Models for the serving benchmark and tests: real LightGBM bundles on the real feature set, registered in
+MLflow exactly as training registers them (a pyfunc model carrying the bundle artifact).
+
+The benchmark uses the project's own ``@champion`` models when the tracking store has them (``make train``);
+otherwise it builds synthetic ones of production size here, so it runs on a fresh clone.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+
+from features.definitions import FeatureSet
+from features.iptv import FEATURE_SET
+from serving.models import MODEL_NAMES
+from training.bundle import FeatureContract, ModelBundle, Thresholds
+from training.calibration import IsotonicCalibrator
+
+
+def synthetic_bundle(
+    task: str,
+    *,
+    feature_set: FeatureSet = FEATURE_SET,
+    seed: int = 0,
+    rounds: int = 40,
+    leaves: int = 15,
+    rows: int = 3000,
+) -> ModelBundle:
+    """A real LightGBM bundle on the feature set's columns (categorical and missing values included)."""
+    rng = np.random.default_rng(seed)
+    names = feature_set.names
+    x = rng.gamma(1.0, 2.0, size=(rows, len(names)))
+    x[rng.random(x.shape) < 0.15] = np.nan
+    categorical = [names.index(c) for c in feature_set.categorical]
+    for column in categorical:
+        x[:, column] = rng.integers(0, 4, rows)
+    signal = np.nan_to_num(x[:, names.index("card_attempts_count_1h")]) + np.nan_to_num(x[:, 0]) * 0.3
+    signal += rng.normal(0, 1.5, rows) + 0.2 * np.nansum(x[:, 13:40], axis=1) / 10
+    y = (signal > np.quantile(signal, 0.95 if task == "fraud" else 0.8)).astype(int)
+    booster = lgb.train(
+        {"objective": "binary", "num_leaves": leaves, "verbose": -1, "seed": seed, "num_threads": 1,
+         "min_data_in_leaf": 5},
+        lgb.Dataset(x, y, feature_name=names, categorical_feature=categorical),
+        num_boost_round=rounds,
+    )  # fmt: skip
+    probabilities = np.asarray(booster.predict(x), dtype=float)
+    calibrator = IsotonicCalibrator().fit(probabilities, y.astype(float))
+    calibrated = calibrator.transform(probabilities)
+    if task == "fraud":
+        highest = float(np.quantile(calibrated, 0.99))
+        thresholds = Thresholds(
+            highest, {"elevated": float(np.quantile(calibrated, 0.9)), "highest": highest}
+        )
+    else:
+        thresholds = Thresholds(float(np.quantile(calibrated, 0.8)))
+    return ModelBundle(
+        task=task,
+        booster=booster,
+        calibrator=calibrator,
+        features=FeatureContract(tuple(names), feature_set.hash, tuple(feature_set.categorical)),
+        thresholds=thresholds,
+        costs={},
+    )
+
+
+def register(tracking_uri: str, artifact_root: Path, bundle: ModelBundle, champion: bool = True) -> str:
+    """Log ``bundle`` as training does (pyfunc model + bundle artifact), register it, set ``@champion``."""
+    import mlflow  # noqa: PLC0415 - slow import
+
+    from training.pyfunc import BUNDLE_ARTIFACT, RiskgateModel  # noqa: PLC0415
+    from training.tracking import CHAMPION, ensure_experiment, tracking_store  # noqa: PLC0415
+
+    name = MODEL_NAMES[bundle.task]
+    with tracking_store(tracking_uri) as client, tempfile.TemporaryDirectory() as scratch:
+        experiment = ensure_experiment(client, "serving-synthetic", artifact_root)
+        with mlflow.start_run(experiment_id=experiment):
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=RiskgateModel(),
+                artifacts={BUNDLE_ARTIFACT: str(bundle.save(Path(scratch) / BUNDLE_ARTIFACT))},
+                registered_model_name=name,
+            )
+        version = str(info.registered_model_version)
+        if champion:
+            client.set_registered_model_alias(name, CHAMPION, version)
+    return version
