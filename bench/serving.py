@@ -1,0 +1,240 @@
+"""Benchmark of ``POST /v1/score`` against ``mlflow models serve``, side by side over loopback, in one run.
+
+* riskgate: ``riskgate serve`` (one uvicorn process) answers the full decision for a new attempt each time:
+  online features (SQLite), both models, reason codes, policy, durable decision log.
+* MLflow: ``mlflow models serve -m models:/riskgate-fraud@champion --env-manager local`` (one worker) answers
+  the fraud model alone on a ready-made feature row.
+
+Both are driven by the same load generator (:mod:`bench._loadgen`, its own process): a steady rate both can
+sustain (latency), then as fast as they answer (throughput), then riskgate alone at 300 requests/s for 60 s
+(the absolute targets). The models are the project's ``@champion`` versions when its tracking store has them,
+else synthetic models of production size (500 trees of 63 leaves for fraud) on the real feature set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench._models import register, synthetic_bundle
+from riskgate.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SCORE_KEY = "rg-dev-score-key"
+COMPARE_RATE = 50.0  # requests/s both servers sustain: the latency comparison
+COMPARE_SECONDS = 20.0
+THROUGHPUT_SECONDS = 15.0
+THROUGHPUT_CONNECTIONS = 16
+TARGET_RATE = 300.0
+TARGET_SECONDS = 60.0
+ATTEMPTS = 60_000
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _champions_in(settings: Settings) -> bool:
+    database = settings.mlruns_dir / "mlflow.db"
+    if not database.exists():
+        return False
+    from training.tracking import CHAMPION, tracking_store, version_by_alias  # noqa: PLC0415
+
+    with tracking_store(settings.tracking_uri) as client:
+        names = ("riskgate-fraud", "riskgate-failure")
+        return all(version_by_alias(client, name, CHAMPION) is not None for name in names)
+
+
+def _models(scratch: Path) -> tuple[Path, str]:
+    """The mlruns directory to serve from, and where its models come from."""
+    project = Settings()
+    if _champions_in(project):
+        return project.mlruns_dir.resolve(), "project @champion models"
+    mlruns = scratch / "mlruns"
+    uri = f"sqlite:///{mlruns / 'mlflow.db'}"
+    register(uri, mlruns / "artifacts", synthetic_bundle("fraud", rounds=500, leaves=63, rows=20_000))
+    register(
+        uri, mlruns / "artifacts", synthetic_bundle("failure", seed=1, rounds=300, leaves=63, rows=20_000)
+    )
+    return (
+        mlruns,
+        "synthetic models (fraud: 500 trees x 63 leaves; failure: 300 x 63) on the real feature set",
+    )
+
+
+@contextmanager
+def _process(command: list[str], env: dict[str, str], health_url: str, log: Path) -> Any:
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT
+        )
+        try:
+            _wait_for(process, health_url, log)
+            yield process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_for(process: subprocess.Popen[bytes], url: str, log: Path, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited with {process.returncode}: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+def _attempts(count: int, first: int) -> list[bytes]:
+    """Distinct attempts over a realistic spread of accounts, cards, devices and IPs, one second apart."""
+    start = datetime(2026, 6, 1, tzinfo=UTC)
+    kinds = ("renewal", "renewal", "renewal", "retry", "signup", "upgrade")
+    bodies = []
+    for n in range(first, first + count):
+        attempt = {
+            "attempt_id": f"bench-{n}",
+            "occurred_at": (start + timedelta(seconds=n)).isoformat(),
+            "account_id": f"acc-{(n * 7919) % 20_000}",
+            "kind": kinds[n % len(kinds)],
+            "plan_tier": ("basic", "standard", "premium")[n % 3],
+            "plan_period": "monthly",
+            "amount": (9.99, 14.99, 19.99, 119.0)[n % 4],
+            "currency": "EUR",
+            "payment_method_id": f"pm_{(n * 104_729) % 22_000}",
+            "method_type": "card",
+            "card_bin": f"{400_000 + n % 500}",
+            "card_funding": ("credit", "debit", "prepaid")[n % 3],
+            "card_country": ("DE", "FR", "GB", "US")[n % 4],
+            "card_exp": "2028-04",
+            "device_id": f"dev-{(n * 31) % 15_000}",
+            "ip": f"10.{n % 200}.{(n // 200) % 250}.{n % 7}",
+            "ip_country": ("DE", "FR", "GB", "NL")[n % 4],
+            "billing_country": ("DE", "FR", "GB", "US")[n % 4],
+            "invoice_id": f"inv-{n}",
+            "retry_number": 1 if kinds[n % len(kinds)] == "retry" else 0,
+        }
+        bodies.append(json.dumps(attempt, separators=(",", ":")).encode())
+    return bodies
+
+
+def _load(scratch: Path, name: str, bodies: list[bytes], spec: dict[str, Any]) -> dict[str, Any]:
+    """One load-generator run (its own process) with ``spec`` (port, path, connections, duration, rate)."""
+    bodies_file = scratch / f"{name}.bodies"
+    bodies_file.write_bytes(b"\n".join(bodies))
+    spec_file = scratch / f"{name}.json"
+    spec_file.write_text(json.dumps({"host": "127.0.0.1", "bodies": str(bodies_file), **spec}))
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench._loadgen", str(spec_file)], capture_output=True, check=True, timeout=600
+    )
+    result: dict[str, Any] = json.loads(finished.stdout)
+    logger.info("%s: %s", name, result)
+    return result
+
+
+def _feature_row(port: int) -> bytes:
+    """The feature vector riskgate computed for one attempt, as MLflow's ``dataframe_split`` input."""
+    body = json.loads(_attempts(1, 10_000_000)[0])
+    answer = httpx.post(f"http://127.0.0.1:{port}/v1/score", json=body, params={"explain": "true"},
+                        headers={"X-API-Key": SCORE_KEY}, timeout=10).json()  # fmt: skip
+    features = answer["features"]
+    return json.dumps(
+        {"dataframe_split": {"columns": list(features), "data": [list(features.values())]}}
+    ).encode()
+
+
+def run(scratch: Path) -> dict[str, Any]:
+    mlruns, models = _models(scratch)
+    uri = f"sqlite:///{mlruns / 'mlflow.db'}"
+    ours, theirs = _free_port(), _free_port()
+    riskgate_env = {
+        "RISKGATE_STATE_DIR": str(scratch / "state"),
+        "RISKGATE_MLRUNS_DIR": str(mlruns),
+        "RISKGATE_MODEL_RELOAD_SECONDS": "0",
+        "RISKGATE_LOG_LEVEL": "WARNING",
+    }
+    venv_bin = str(Path(sys.executable).parent)  # mlflow starts `uvicorn` from PATH
+    mlflow_env = {"MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri,
+                  "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"}  # fmt: skip
+    riskgate_cmd = [str(Path(sys.executable).with_name("riskgate")), "serve", "--port", str(ours)]
+    mlflow_cmd = [str(Path(sys.executable).with_name("mlflow")), "models", "serve", "-m",
+                  "models:/riskgate-fraud@champion", "--env-manager", "local", "-h", "127.0.0.1",
+                  "-p", str(theirs), "-w", "1"]  # fmt: skip
+    attempts = iter_chunks(_attempts(ATTEMPTS, 0))
+    with (
+        _process(riskgate_cmd, riskgate_env, f"http://127.0.0.1:{ours}/readyz", scratch / "riskgate.log"),
+        _process(mlflow_cmd, mlflow_env, f"http://127.0.0.1:{theirs}/ping", scratch / "mlflow.log"),
+    ):
+        rows = [_feature_row(ours)] * 200_000
+        score: dict[str, Any] = {"port": ours, "path": "/v1/score", "headers": {"X-API-Key": SCORE_KEY}}
+        invocations: dict[str, Any] = {"port": theirs, "path": "/invocations"}
+        warm = {"connections": 2, "duration": 5.0, "rate": 40.0}
+        steady = {"connections": 8, "duration": COMPARE_SECONDS, "rate": COMPARE_RATE}
+        flat_out = {"connections": THROUGHPUT_CONNECTIONS, "duration": THROUGHPUT_SECONDS, "rate": None}
+        target = {"connections": 16, "duration": TARGET_SECONDS, "rate": TARGET_RATE}
+        _load(scratch, "warm-mlflow", rows, {**invocations, **warm})
+        _load(scratch, "warm-riskgate", next(attempts), {**score, **warm})
+        results = {
+            "mlflow_steady": _load(scratch, "mlflow-steady", rows, {**invocations, **steady}),
+            "riskgate_steady": _load(scratch, "riskgate-steady", next(attempts), {**score, **steady}),
+            "mlflow_max": _load(scratch, "mlflow-max", rows, {**invocations, **flat_out}),
+            "riskgate_max": _load(scratch, "riskgate-max", next(attempts), {**score, **flat_out}),
+            "riskgate_300rps_60s": _load(scratch, "riskgate-300", next(attempts), {**score, **target}),
+        }
+    return {"models": models, **results, "ratios": _ratios(results)}
+
+
+def iter_chunks(bodies: list[bytes]) -> Iterator[list[bytes]]:
+    """Hand out disjoint slices of the prepared attempts, so no run replays another's attempt ids."""
+    sizes = (1_000, 2_000, 25_000, ATTEMPTS)
+    start = 0
+    for size in sizes:
+        yield bodies[start : start + size]
+        start += size
+
+
+def _ratios(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    ours, theirs = results["riskgate_steady"], results["mlflow_steady"]
+    target = results["riskgate_300rps_60s"]
+    ratios = {
+        "p50_speedup": round(theirs["p50_ms"] / ours["p50_ms"], 2),
+        "p99_speedup": round(theirs["p99_ms"] / ours["p99_ms"], 2),
+        "throughput_ratio": round(
+            results["riskgate_max"]["throughput_rps"] / results["mlflow_max"]["throughput_rps"], 2
+        ),
+    }
+    ratios["meets_5x_latency_10x_throughput"] = (
+        ratios["p50_speedup"] >= 5 and ratios["p99_speedup"] >= 5 and ratios["throughput_ratio"] >= 10
+    )
+    ratios["meets_300rps_p50_1_5ms_p99_5ms"] = (
+        target["p50_ms"] < 1.5
+        and target["p99_ms"] < 5
+        and not target["errors"]
+        and target["throughput_rps"] > 290
+    )
+    ratios["errors"] = sum(sum(r["errors"].values()) for r in results.values())
+    return ratios
