@@ -171,7 +171,7 @@ def summarize(table: pd.DataFrame, examples: int = 10) -> list[str]:
         .size()
         .reset_index(name="count")
     )
-    lines = [f"{len(table)} problem(s):"]
+    lines = [f"{len(table)} problem(s) (rows are data rows: row 1 is the first after the header):"]
     lines += [
         f"  {row.file}: {row.column}: {row.code} ×{row.count}" for row in counts.itertuples(index=False)
     ]

@@ -124,7 +124,7 @@ def test_a_bad_row_refuses_the_whole_import_and_writes_nothing(tmp_path: Path) -
     result = import_files(files, IDENTITY, data)
     assert result.refused
     assert [t.rows_refused for t in result.tables] == [6, 6, 1]
-    assert not data.exists()
+    assert not list(data.rglob("*.parquet"))
     [problem] = result.problems.to_dict("records")
     assert (problem["row"], problem["column"], problem["code"]) == (4, "amount", "not_positive")
     assert any("4 column amount [not_positive]" in line for line in result.summary())
@@ -170,7 +170,7 @@ def test_a_file_level_problem_refuses_everything_even_with_quarantine(tmp_path: 
     result = import_files(files, IDENTITY, tmp_path / "data", quarantine=quarantine)
     assert result.refused
     assert not quarantine.exists()
-    assert not (tmp_path / "data").exists()
+    assert not list((tmp_path / "data").rglob("*.parquet"))
 
 
 def test_parquet_exports_are_imported(tmp_path: Path) -> None:

@@ -312,3 +312,14 @@ def test_a_broken_parquet_file_is_refused_not_raised(tmp_path: Path) -> None:
     path.write_bytes(b"not parquet")
     validation = validate_source(read_source(path), EventKind.ATTEMPTS, TableMapping())
     assert codes(validation) >= {(None, None, "unreadable_file")}
+
+
+def test_naive_parquet_timestamps_need_a_time_zone(tmp_path: Path) -> None:
+    path = tmp_path / "attempts.parquet"
+    naive = pd.to_datetime(attempts(2)["occurred_at"]).dt.tz_localize(None)
+    attempts(2).assign(occurred_at=naive).to_parquet(path)
+    refused = validate_source(read_source(path), EventKind.ATTEMPTS, TableMapping())
+    assert codes(refused) == {(1, "occurred_at", "naive_timestamp"), (2, "occurred_at", "naive_timestamp")}
+    mapping = TableMapping(timestamps=TimestampFormat(timezone="America/New_York"))
+    accepted = validate_source(read_source(path), EventKind.ATTEMPTS, mapping)
+    assert accepted.events["occurred_at"][0] == pd.Timestamp("2025-03-01T15:00:00Z")
