@@ -80,6 +80,12 @@ class ProblemLog:
         self.file = file
         self._parts: list[pd.DataFrame] = []
 
+    def copy(self) -> ProblemLog:
+        """A new log holding the problems so far (adding to it leaves this one as it is)."""
+        log = ProblemLog(self.file)
+        log._parts = list(self._parts)
+        return log
+
     def add_file_problem(self, column: str | None, code: ProblemCode, message: str) -> None:
         """A problem with the whole file, or a whole column (it refuses the file)."""
         self._parts.append(

@@ -180,9 +180,9 @@ def validate_source(
 ) -> Validation:
     """Check a file as read against the ``kind`` table; never raises for bad data, returns its problems."""
     known = known or Known()
-    run = _Run(kind, mapping, source.problems, len(source.frame))
+    run = _Run(kind, mapping, source.problems.copy(), len(source.frame))
     card_cells = _card_numbers(run, source.frame)
-    if source.readable or not source.frame.empty:
+    if source.readable:  # rows of a structurally broken file cannot be numbered or checked reliably
         sources = _resolve_columns(run, source.frame)
         for column in sorted(COLUMNS[kind], key=lambda column: column.name != "currency"):
             # currency first: amounts in minor units need its exponent

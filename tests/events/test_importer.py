@@ -6,7 +6,7 @@ import pytest
 from events.importer import ImportStatus, import_files, next_part_number
 from events.io import read_events, read_table
 from events.mapping import ColumnMapping, load_mapping
-from events.schema import EventKind, column_names
+from events.schema import EventKind, arrow_schema, column_names
 from events.sources import UnsupportedFileError
 from tests.events.factories import (
     TEST_PAN,
@@ -40,6 +40,8 @@ def test_a_contract_shaped_export_round_trips(tmp_path: Path) -> None:
     result = import_files(contract_files(tmp_path / "in"), IDENTITY, data)
     assert result.status is ImportStatus.ACCEPTED
     assert [(t.rows_in, t.rows_written) for t in result.tables] == [(6, 6), (6, 6), (1, 1)]
+    for kind in EventKind:
+        assert read_table(data, kind.value).schema.equals(arrow_schema(kind))
     read = read_events(data, EventKind.ATTEMPTS)
     expected = attempts(6)
     assert read.columns.tolist() == column_names(EventKind.ATTEMPTS)
