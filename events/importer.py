@@ -90,6 +90,7 @@ class ImportResult:
     status: ImportStatus
     tables: tuple[TableImport, ...]
     problems: pd.DataFrame
+    notes: tuple[str, ...] = ()
 
     @property
     def refused(self) -> bool:
@@ -97,7 +98,7 @@ class ImportResult:
 
     def summary(self, examples: int = 10) -> list[str]:
         """Human lines: the verdict, the counts per file, then the problems (summarised)."""
-        lines = [f"import {self.status.value}"]
+        lines = [f"import {self.status.value}", *(f"note: {note}" for note in self.notes)]
         for table in self.tables:
             line = (
                 f"  {table.kind}: {table.file}: {table.rows_in} rows in, {table.rows_written} written, "
@@ -133,7 +134,10 @@ def import_files(
             status = ImportStatus.QUARANTINED
         tables = tuple(_settle(v, data_dir, quarantine, status) for v in validations)
     logger.info("import %s: %s", status.value, ", ".join(f"{t.kind}={t.rows_written}" for t in tables))
-    return ImportResult(status, tables, problems)
+    notes: tuple[str, ...] = ()
+    if quarantine is not None and status is ImportStatus.REFUSED:
+        notes = ("nothing quarantined: a problem concerns a whole file or column (see below), fix it first",)
+    return ImportResult(status, tables, problems, notes)
 
 
 @contextmanager

@@ -171,6 +171,7 @@ def test_a_file_level_problem_refuses_everything_even_with_quarantine(tmp_path: 
     quarantine = tmp_path / "q"
     result = import_files(files, IDENTITY, tmp_path / "data", quarantine=quarantine)
     assert result.refused
+    assert "note: nothing quarantined: a problem concerns a whole file or column" in result.summary()[1]
     assert not quarantine.exists()
     assert not list((tmp_path / "data").rglob("*.parquet"))
 
