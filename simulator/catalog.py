@@ -7,19 +7,23 @@ contract's strings (``PLAN_TIERS[code]`` etc.).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from events.schema import CardFunding, MethodType, PlanPeriod, PlanTier
-from simulator.config import WorldConfig
+
+if TYPE_CHECKING:
+    from simulator.config import WorldConfig
 
 PLAN_TIERS: Final = tuple(tier.value for tier in PlanTier)
 PLAN_PERIODS: Final = tuple(period.value for period in PlanPeriod)
 METHOD_TYPES: Final = tuple(method.value for method in MethodType)
 FUNDINGS: Final = tuple(funding.value for funding in CardFunding)
 CARD: Final = METHOD_TYPES.index(MethodType.CARD.value)
+#: Fraud schemes of the truth table (``fraud_scheme``), in code order.
+FRAUD_SCHEMES: Final = ("card_testing", "stolen_card", "account_takeover", "reseller", "friendly")
 
 
 @dataclass(frozen=True)

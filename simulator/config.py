@@ -83,6 +83,25 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from events.schema import CardFunding, MethodType, PlanPeriod, PlanTier
+from simulator.catalog import COUNTRY_CODES, FRAUD_SCHEMES
+
+_TIERS = {tier.value for tier in PlanTier}
+_PERIODS = {period.value for period in PlanPeriod}
+_METHODS = {method.value for method in MethodType}
+_FUNDINGS = {funding.value for funding in CardFunding}
+_SCHEMES = set(FRAUD_SCHEMES)
+
+
+def _check_keys(where: str, keys: set[str], allowed: set[str], *, complete: bool = False) -> None:
+    """Raise when a mapping names something the world does not know (or, if ``complete``, misses one)."""
+    unknown = sorted(keys - allowed)
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; allowed: {sorted(allowed)}")
+    missing = sorted(allowed - keys)
+    if complete and missing:
+        raise ValueError(f"{where}: every one of {sorted(allowed)} needs a value; missing {missing}")
+
 
 class ConfigFileError(ValueError):
     """A world configuration file could not be read or is not valid."""
@@ -444,6 +463,34 @@ class WorldConfig(_Section):
     dunning: DunningConfig = Field(default_factory=DunningConfig)
     fraud: FraudConfig = Field(default_factory=FraudConfig)
     reports: ReportConfig = Field(default_factory=ReportConfig)
+
+    @model_validator(mode="after")
+    def _known_vocabulary(self) -> WorldConfig:
+        population, plans, payment, failure = self.population, self.plans, self.payment, self.failure
+        channels = set(population.channel_weights)
+        checks: list[tuple[str, set[str], set[str], bool]] = [
+            ("population.country_weights", set(population.country_weights), set(COUNTRY_CODES), False),
+            (
+                "population.channel_cancel_multiplier",
+                set(population.channel_cancel_multiplier),
+                channels,
+                False,
+            ),
+            ("population.channel_fragility_shift", set(population.channel_fragility_shift), channels, False),
+            ("plans.monthly_price_eur", set(plans.monthly_price_eur), _TIERS, True),
+            ("plans.period_price_factor", set(plans.period_price_factor), _PERIODS, True),
+            ("plans.period_days", set(plans.period_days), _PERIODS, True),
+            ("plans.tier_weights", set(plans.tier_weights), _TIERS, False),
+            ("plans.period_weights", set(plans.period_weights), _PERIODS, False),
+            ("payment.method_weights", set(payment.method_weights), _METHODS, False),
+            ("payment.funding_weights", set(payment.funding_weights), _FUNDINGS, False),
+            ("failure.funds_method", set(failure.funds_method), _FUNDINGS | _METHODS, False),
+            ("failure.payday_amplitude", set(failure.payday_amplitude), _FUNDINGS | _METHODS, False),
+            ("reports.report_prob", set(self.reports.report_prob), _SCHEMES, False),
+        ]
+        for where, keys, allowed, complete in checks:
+            _check_keys(where, keys, allowed, complete=complete)
+        return self
 
     @classmethod
     def from_yaml(cls, path: Path) -> WorldConfig:

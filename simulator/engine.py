@@ -123,7 +123,6 @@ class BlockSimulator:
         self.log: list[Batch] = []
         population, plans = self.config.population, self.config.plans
         self.country_p = _weights(population.country_weights, tuple(c.code for c in COUNTRIES))
-        country_index([k for k, v in population.country_weights.items() if v > 0])
         self.channels = tuple(population.channel_weights)
         self.device_types = tuple(population.device_type_weights)
         self.tier_p = _weights(plans.tier_weights, PLAN_TIERS)

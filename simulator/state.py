@@ -7,7 +7,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from simulator.catalog import CARD, FUNDINGS, BinTable
+from simulator.catalog import CARD, FRAUD_SCHEMES, FUNDINGS, BinTable
 
 NAT: Final = np.datetime64("NaT", "s")
 NO_CARD_EXPIRY: Final = np.iinfo(np.int64).max // 2
@@ -19,7 +19,7 @@ STATUS_NAMES: Final = ("pending", "active", "cancelled", "churned", "abandoned")
 SUBSCRIBER, RISKY_SIGNUP, CLUSTER, CARD_TESTING = range(4)
 SEGMENT_NAMES: Final = ("subscriber", "risky_signup", "shared_cluster", "card_testing")
 #: Fraud schemes (index) and their names in the truth table.
-SCHEMES: Final = ("card_testing", "stolen_card", "account_takeover", "reseller", "friendly")
+SCHEMES: Final = FRAUD_SCHEMES
 CARD_TESTING_SCHEME, STOLEN, TAKEOVER, RESELLER, FRIENDLY = range(5)
 NO_SCHEME: Final = -1
 

@@ -80,7 +80,11 @@ def _names(names: tuple[str, ...], codes: npt.NDArray[np.int64]) -> npt.NDArray[
 
 
 def _utc(times: npt.NDArray[Any]) -> pd.Series:
-    return pd.Series(times.astype("datetime64[us]")).dt.tz_localize("UTC")
+    """UTC instants as naive ``datetime64[us]``: Arrow stores them as the schema's UTC timestamps.
+
+    (Handing pyarrow tz-aware pandas columns triggers a pandas 3.1 deprecation warning inside pyarrow.)
+    """
+    return pd.Series(times.astype("datetime64[us]"))
 
 
 def _card_exp(months: npt.NDArray[np.int64], is_card: npt.NDArray[np.bool_]) -> npt.NDArray[np.object_]:
