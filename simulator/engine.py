@@ -620,7 +620,8 @@ class BlockSimulator:
         )  # fmt: skip
         legit = account[~label]
         a["device"][legit], a["pm"][legit] = device[~label], pm[~label]
-        a["ip_country"][legit], a["ip_host"][legit] = ip_country[~label], ip_host[~label]
+        at_home = ~label & ~foreign_ip  # a subscriber abroad keeps their home IP
+        a["ip_host"][account[at_home]] = ip_host[at_home]
         both = _concat([first, second])
         if both is None:  # pragma: no cover - first is never empty here
             return None

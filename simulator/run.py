@@ -21,13 +21,13 @@ from simulator.catalog import build_bin_table
 from simulator.config import WorldConfig
 from simulator.engine import BlockSimulator, World
 from simulator.state import SCHEMES, SEGMENT_NAMES
-from simulator.tables import ACCOUNTS_TABLE, TRUTH_TABLE, block_tables
+from simulator.tables import ACCOUNTS_TABLE, METHODS_TABLE, TRUTH_TABLE, block_tables
 from simulator.truth import build_incidents
 
 logger = logging.getLogger(__name__)
 
 #: Everything the simulator writes under its output folder.
-TABLES: Final = (*(kind.value for kind in EventKind), TRUTH_TABLE, ACCOUNTS_TABLE)
+TABLES: Final = (*(kind.value for kind in EventKind), TRUTH_TABLE, ACCOUNTS_TABLE, METHODS_TABLE)
 SUMMARY_FILE: Final = "summary.json"
 CONFIG_FILE: Final = "world.yaml"
 
@@ -124,6 +124,7 @@ def simulate(config: WorldConfig, out_dir: Path, *, overwrite: bool = False) -> 
             (EventKind.FRAUD_REPORTS.value, tables.fraud_reports),
             (TRUTH_TABLE, tables.truth),
             (ACCOUNTS_TABLE, tables.accounts),
+            (METHODS_TABLE, tables.payment_methods),
         ):
             write_part(out_dir, name, block, table)
         totals.update(tables.counts)

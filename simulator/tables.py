@@ -27,6 +27,7 @@ from simulator.truth import CAUSES, DECLINE_CODE_NAMES, TECHNICAL
 
 TRUTH_TABLE: Final = "truth"
 ACCOUNTS_TABLE: Final = "accounts"
+METHODS_TABLE: Final = "payment_methods"
 CARD_STATUS_NAMES: Final = ("ok", "stolen", "tested")
 
 #: The simulator's ground truth, one row per attempt.
@@ -62,6 +63,18 @@ ACCOUNTS_SCHEMA: Final = pa.schema(
         pa.field("scenario_is_fraud", pa.bool_(), nullable=False),
         pa.field("scenario", pa.string()),
         pa.field("final_status", pa.string(), nullable=False),
+    ]
+)
+
+
+#: One row per payment method used: its hidden state (issuer quality, stolen/tested, when it was blocked).
+METHODS_SCHEMA: Final = pa.schema(
+    [
+        pa.field("payment_method_id", pa.string(), nullable=False),
+        pa.field("method_type", pa.string(), nullable=False),
+        pa.field("issuer_logit", pa.float64(), nullable=False),
+        pa.field("card_status", pa.string()),
+        pa.field("blocked_at", pa.timestamp("us", tz="UTC")),
     ]
 )
 
@@ -103,6 +116,7 @@ class BlockTables:
     fraud_reports: pa.Table
     truth: pa.Table
     accounts: pa.Table
+    payment_methods: pa.Table
     counts: dict[str, int | float]
 
 
@@ -123,6 +137,9 @@ def block_tables(sim: BlockSimulator, batch: Batch, end: np.datetime64) -> Block
         fraud_reports=to_arrow(EventKind.FRAUD_REPORTS, reports),
         truth=pa.Table.from_pandas(truth, schema=TRUTH_SCHEMA, preserve_index=False),
         accounts=pa.Table.from_pandas(accounts, schema=ACCOUNTS_SCHEMA, preserve_index=False),
+        payment_methods=pa.Table.from_pandas(
+            _methods_frame(sim, b), schema=METHODS_SCHEMA, preserve_index=False
+        ),
         counts=_counts(sim, b, len(reports), accounts),
     )
 
@@ -231,6 +248,22 @@ def _accounts_frame(sim: BlockSimulator, b: Batch) -> pd.DataFrame:
             "scenario_is_fraud": a["scenario_label"][keep],
             "scenario": _names(SCHEMES, scenario),
             "final_status": _names(STATUS_NAMES, a["status"][keep].astype(np.int64)),
+        }
+    )
+
+
+def _methods_frame(sim: BlockSimulator, b: Batch) -> pd.DataFrame:
+    m = sim.methods
+    used = np.unique(b["pm"])
+    bin_row = m["bin_row"][used]
+    is_card = bin_row >= 0
+    return pd.DataFrame(
+        {
+            "payment_method_id": ids("pm", sim.block, used),
+            "method_type": _names(METHOD_TYPES, m["method"][used]),
+            "issuer_logit": np.where(is_card, sim.world.bins.issuer_logit[np.maximum(bin_row, 0)], 0.0),
+            "card_status": _names(CARD_STATUS_NAMES, np.where(is_card, m["card_status"][used], -1)),
+            "blocked_at": _utc(m["blocked_at"][used]),
         }
     )
 
