@@ -137,6 +137,7 @@ class BlockSimulator:
         self.euro = np.array([c.euro for c in COUNTRIES])
         self.vpn_exits = country_index(list(VPN_EXIT_COUNTRIES))
         self.start_month = int(world.start.astype("datetime64[M]").astype(np.int64))
+        self._last_minute = world.end - np.timedelta64(60, "s")
 
     # ----------------------------------------------------------------------------------------- run
     def run(self) -> Batch:
@@ -318,8 +319,10 @@ class BlockSimulator:
         member = np.repeat(np.arange(count), size)
         m = len(member)
         country = rng.choice(len(COUNTRIES), size=count, p=self.country_p)
-        first = self._uniform_times(count, self.world.start, self.world.end - 31 * DAY)
-        signup_at = first[member] + _seconds(rng.uniform(0, 30 * 86400, size=m))
+        first = self._uniform_times(count, self.world.start, self.world.end)
+        signup_at = np.minimum(
+            first[member] + _seconds(rng.uniform(0, 30 * 86400, size=m)), self._last_minute
+        )
         month = signup_at.astype("datetime64[M]").astype(np.int64)
         own = self._methods_for(country[member], month)
         shared = add_cards(
@@ -371,10 +374,7 @@ class BlockSimulator:
         )
         ip_country = np.where(mismatch[member], scenario_ip[member], card_country)
         first = self._uniform_times(count, self.world.start, self.world.end - DAY)
-        signup_at = np.minimum(
-            first[member] + _seconds(rng.uniform(0, 3 * 86400, size=m)),
-            self.world.end - 60 * np.timedelta64(1, "s"),
-        )
+        signup_at = np.minimum(first[member] + _seconds(rng.uniform(0, 3 * 86400, size=m)), self._last_minute)
         month = signup_at.astype("datetime64[M]").astype(np.int64)
         funding = np.where(prepaid[member], FUNDINGS.index("prepaid"), rng.choice(2, size=m))
         pm = add_cards(
@@ -613,7 +613,7 @@ class BlockSimulator:
         first["kind"][~can_upgrade] = ONE_OFF_KIND
         first["purpose"][~can_upgrade] = P_ONE_OFF
         first["amount"][~can_upgrade] = self._ppv_amount(account[~can_upgrade])
-        later = at + _seconds(rng.uniform(120, 3600, size=n))
+        later = np.minimum(at + _seconds(rng.uniform(120, 3600, size=n)), d0 + DAY - np.timedelta64(60, "s"))
         second = self._attempts(
             account[extra], later[extra], ONE_OFF_KIND, P_ONE_OFF, amount=self._ppv_amount(account[extra]),
             **{key: value[extra] for key, value in common.items()},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +14,7 @@ import pytest
 
 from events.io import part_files, read_events, read_table
 from events.schema import DECLINE_CODES, DeclineCode, EventKind, arrow_schema
-from simulator import SimulationSummary, WorldConfig
+from simulator import SimulationSummary, WorldConfig, simulate
 from simulator.run import TABLES
 from simulator.tables import TRUTH_SCHEMA
 
@@ -172,3 +173,15 @@ def test_truth_is_consistent(small_world: World, attempts: pd.DataFrame) -> None
         "reseller",
         "friendly",
     }
+
+
+@pytest.mark.parametrize("start", [date(2025, 2, 1), date(2024, 12, 15)])
+def test_a_one_month_world_stays_inside_its_period(tmp_path: Path, start: date) -> None:
+    config = WorldConfig(accounts=3000, months=1, seed=5, start=start)
+    simulate(config, tmp_path / "world")
+    end = pd.Timestamp(start, tz="UTC") + pd.DateOffset(months=1)
+    attempts = read_events(tmp_path / "world", EventKind.ATTEMPTS)
+    outcomes = read_events(tmp_path / "world", EventKind.OUTCOMES)
+    assert attempts["occurred_at"].min() >= pd.Timestamp(start, tz="UTC")
+    assert attempts["occurred_at"].max() < end
+    assert outcomes["occurred_at"].max() < end + pd.Timedelta(seconds=10)
