@@ -152,7 +152,7 @@ class BlockSimulator:
         return {key: np.concatenate([batch[key] for batch in self.log]) for key in self.log[0]}
 
     def _step(self, d0: np.datetime64, d1: np.datetime64) -> None:
-        parts = [self._signups(d0, d1), self._renewals(d0, d1), self._daily_events(d0, d1)]
+        parts = [self._signups(d0, d1), self._renewals(d0, d1), self._daily_events(d0)]
         batch = _concat([part for part in parts if part is not None])
         if batch is not None:
             self._apply(self._resolve(batch))
@@ -376,7 +376,8 @@ class BlockSimulator:
         first = self._uniform_times(count, self.world.start, self.world.end - DAY)
         signup_at = np.minimum(first[member] + _seconds(rng.uniform(0, 3 * 86400, size=m)), self._last_minute)
         month = signup_at.astype("datetime64[M]").astype(np.int64)
-        funding = np.where(prepaid[member], FUNDINGS.index("prepaid"), rng.choice(2, size=m))
+        credit_or_debit = np.array([FUNDINGS.index("credit"), FUNDINGS.index("debit")])
+        funding = np.where(prepaid[member], FUNDINGS.index("prepaid"), rng.choice(credit_or_debit, size=m))
         pm = add_cards(
             self.methods,
             rng,
@@ -438,7 +439,7 @@ class BlockSimulator:
         }
 
     def _open_invoices(self, batch: Batch) -> Batch:
-        """Give first tries their own invoice and remember it on the account."""
+        """Give each attempt of the batch (all first tries) a new invoice."""
         invoice = self._new_invoices(len(batch["account"]))
         batch["invoice"] = invoice
         return batch
@@ -508,7 +509,8 @@ class BlockSimulator:
         host = np.where(away, self._random_hosts(len(account)), a["ip_host"][account])
         return country, host
 
-    def _daily_events(self, d0: np.datetime64, d1: np.datetime64) -> Batch | None:
+    def _daily_events(self, d0: np.datetime64) -> Batch | None:
+        """Each active subscriber's daily chances: cancel, change plan, buy, move, or be taken over."""
         a, rng, plans, population = self.accounts, self.rng, self.config.plans, self.config.population
         live = np.flatnonzero((a["status"] == ACTIVE) & ~a["dunning"])
         if len(live) == 0:
@@ -613,7 +615,8 @@ class BlockSimulator:
         first["kind"][~can_upgrade] = ONE_OFF_KIND
         first["purpose"][~can_upgrade] = P_ONE_OFF
         first["amount"][~can_upgrade] = self._ppv_amount(account[~can_upgrade])
-        later = np.minimum(at + _seconds(rng.uniform(120, 3600, size=n)), d0 + DAY - np.timedelta64(60, "s"))
+        end_of_day = d0 + DAY - np.timedelta64(1, "s")
+        later = np.maximum(np.minimum(at + _seconds(rng.uniform(120, 3600, size=n)), end_of_day), at)
         second = self._attempts(
             account[extra], later[extra], ONE_OFF_KIND, P_ONE_OFF, amount=self._ppv_amount(account[extra]),
             **{key: value[extra] for key, value in common.items()},
