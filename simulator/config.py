@@ -68,28 +68,29 @@ What the default world produces
 ===============================
 
 Seed 20260101, 50,000 subscribers, 12 months from 2025-01-01. Reproduce with ``make data`` (or
-``riskgate simulate --out /tmp/world``) and read ``data/summary.json``; timings from ``python -m bench
-simulate`` (``bench/results/simulate.json``) on the shared 2-core machine. The ranges the tests enforce on a
+``riskgate simulate --out /tmp/world``) and read ``data/summary.json``; the ceiling, mixes, report delays
+and overlap with ``python -m simulator.describe data``; timings with ``python -m bench simulate``
+(``bench/results/simulate.json``) on the shared 2-core machine. The ranges the tests enforce on a
 small world (4,000 subscribers, 6 months) are in ``tests/simulator/test_rates.py``.
 
 =====================================  =============================================================
-accounts                               51,634 (50,000 subscribers; 580 risky signups, 935 in shared
-                                       clusters, 119 created by card-testing rings)
-attempts / outcomes                    330,565 / 330,565 (renewal 70.7%, retry 16.9%, signup 7.3%,
+accounts                               51,651 (50,000 subscribers; 580 risky signups, 935 in shared
+                                       clusters, 136 created by card-testing rings)
+attempts / outcomes                    330,645 / 330,645 (renewal 70.7%, retry 16.8%, signup 7.4%,
                                        one_off 3.6%, upgrade 1.5%)
-fraud reports written                  2,441 (chargeback 1,283, confirmed_fraud 1,158); delay median
-                                       20 days, 90% within 60 days, at most 130 days
-fraud rate                             1.11% of attempts (3,674: card testing 1,126, stolen card 1,116,
-                                       takeover 604, reseller 502, friendly 326); mean p_fraud 1.11%
-fraud reported                         66% by the end of the world, 74% eventually
-first-try renewal decline rate         6.98% (test range 4–15%)
-retry recovery rate                    62.3% of renewals declined at the first try
-failure rate (all attempts)            19.7% (declined 19.1%, error 0.56%); mean p_fail 19.6%
-churn                                  5,706 involuntary (dunning exhausted), 14,558 voluntary
-ground-truth ceiling                   fraud: ROC AUC 0.962, average precision 0.73 (p_fraud vs
-                                       is_fraud); failure: ROC AUC 0.915 (all attempts), 0.746 on
+fraud reports written                  2,339 (chargeback 1,242, confirmed_fraud 1,097); delay median
+                                       21 days, 90% within 60 days, at most 130 days
+fraud rate                             1.09% of attempts (3,598: card testing 1,096, stolen card 1,062,
+                                       takeover 624, reseller 499, friendly 317); mean p_fraud 1.14%
+fraud reported                         65% by the end of the world, 72% eventually
+first-try renewal decline rate         6.94% (test range 4–15%)
+retry recovery rate                    62.5% of renewals declined at the first try
+failure rate (all attempts)            19.6% (declined 19.0%, error 0.55%); mean p_fail 19.6%
+churn                                  5,644 involuntary (dunning exhausted), 14,538 voluntary
+ground-truth ceiling                   fraud: ROC AUC 0.962, average precision 0.72 (p_fraud vs
+                                       is_fraud); failure: ROC AUC 0.916 (all attempts), 0.749 on
                                        first-try renewals
-overlap                                card country ≠ IP country on 9.6% of attempts; fraud rate 7.0%
+overlap                                card country ≠ IP country on 9.8% of attempts; fraud rate 6.6%
                                        there vs 0.49% elsewhere
 generation                             7–18 s wall (median of 3: 18.4 s under load), peak RSS 358 MB
                                        (126 MB of it is importing pandas/pyarrow)
