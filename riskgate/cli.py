@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from riskgate.settings import Settings, get_settings
 
@@ -73,7 +74,7 @@ def simulate(
         world = WorldConfig.from_yaml(config) if config else WorldConfig()
         world = world.with_overrides(accounts=accounts, months=months, seed=seed)
         summary = run_simulation(world, out or settings.data_dir, overwrite=force)
-    except (OutputExistsError, ConfigFileError, ValueError) as error:
+    except (OutputExistsError, ConfigFileError, ValidationError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=1) from error
     typer.echo(summary.model_dump_json(indent=2))

@@ -516,6 +516,18 @@ class WorldConfig(_Section):
         ]
         for where, keys, allowed, complete in checks:
             _check_keys(where, keys, allowed, complete=complete)
+        weights = {
+            "population.country_weights": population.country_weights,
+            "population.channel_weights": population.channel_weights,
+            "population.device_type_weights": population.device_type_weights,
+            "plans.tier_weights": plans.tier_weights,
+            "plans.period_weights": plans.period_weights,
+            "payment.method_weights": payment.method_weights,
+            "payment.funding_weights": payment.funding_weights,
+        }
+        for where, mapping in weights.items():
+            if any(value < 0 for value in mapping.values()) or sum(mapping.values()) <= 0:
+                raise ValueError(f"{where}: weights must be non-negative with a positive sum, got {mapping}")
         return self
 
     @classmethod

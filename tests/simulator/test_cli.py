@@ -79,3 +79,10 @@ def test_defaults_to_the_settings_data_dir(tmp_path: Path, monkeypatch: pytest.M
         get_settings.cache_clear()
     assert code == 0, output
     assert (tmp_path / "settings-data" / "attempts").is_dir()
+
+
+def test_reports_an_invalid_option_value(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["simulate", "--months", "0", "--out", str(tmp_path / "data")])
+    assert result.exit_code == 1
+    assert "months" in result.output
+    assert not (tmp_path / "data" / "attempts").exists()

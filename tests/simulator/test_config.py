@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from simulator import WorldConfig, simulate
+from simulator import WorldConfig
 from simulator.config import ConfigFileError, PopulationConfig
 
 
@@ -74,10 +74,11 @@ def test_unknown_vocabulary_is_refused() -> None:
         WorldConfig.model_validate({"plans": {"monthly_price_eur": {"basic": 5.0}}})
 
 
-def test_weights_without_mass_are_refused(tmp_path: Path) -> None:
-    config = WorldConfig(accounts=200, months=1, population=PopulationConfig(country_weights={"GB": 0.0}))
-    with pytest.raises(ValueError, match="no mass"):
-        simulate(config, tmp_path / "out")
+def test_weights_without_mass_are_refused() -> None:
+    with pytest.raises(ValueError, match="positive sum"):
+        WorldConfig(population=PopulationConfig(country_weights={"GB": 0.0}))
+    with pytest.raises(ValueError, match="non-negative"):
+        WorldConfig.model_validate({"payment": {"funding_weights": {"credit": 2.0, "debit": -1.0}}})
 
 
 def test_overrides_are_validated() -> None:
