@@ -92,10 +92,12 @@ ground-truth ceiling                   fraud: ROC AUC 0.962, average precision 0
                                        first-try renewals
 overlap                                card country ≠ IP country on 9.8% of attempts; fraud rate 6.6%
                                        there vs 0.49% elsewhere
-generation                             7–18 s wall (median of 3: 18.4 s under load), peak RSS 358 MB
-                                       (126 MB of it is importing pandas/pyarrow)
-10× world (500,000 subscribers)        3.30 M attempts in 121 s, peak RSS 358 MB (memory is bounded
-                                       by ``chunk_accounts``, not by the world's size)
+generation                             11.0 s wall (median of 3 runs: 9.5, 11.0, 21.6 s on the shared
+                                       machine), peak RSS 354 MB (126 MB of it is importing
+                                       pandas/pyarrow); ~30,000 attempts/s
+10× world (500,000 subscribers)        3.30 M attempts in 105 s (9.6× the default: linear), peak RSS
+                                       365 MB (1.03× the default: memory is bounded by
+                                       ``chunk_accounts``, not by the world's size)
 =====================================  =============================================================
 """
 
