@@ -20,11 +20,13 @@ Source columns the mapping lists under ``keep`` are written to a ``<kind>_extra`
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -35,7 +37,7 @@ import pandas as pd
 import pyarrow as pa
 
 from events.cardnumbers import mask_card_numbers
-from events.io import EventTableMissingError, part_files, to_arrow, write_part
+from events.io import EventTableMissingError, part_files, part_path, to_arrow, write_part
 from events.mapping import ColumnMapping
 from events.problems import PROBLEM_COLUMNS, summarize
 from events.schema import EventKind
@@ -88,6 +90,7 @@ class ImportResult:
     status: ImportStatus
     tables: tuple[TableImport, ...]
     problems: pd.DataFrame
+    notes: tuple[str, ...] = ()
 
     @property
     def refused(self) -> bool:
@@ -95,7 +98,7 @@ class ImportResult:
 
     def summary(self, examples: int = 10) -> list[str]:
         """Human lines: the verdict, the counts per file, then the problems (summarised)."""
-        lines = [f"import {self.status.value}"]
+        lines = [f"import {self.status.value}", *(f"note: {note}" for note in self.notes)]
         for table in self.tables:
             line = (
                 f"  {table.kind}: {table.file}: {table.rows_in} rows in, {table.rows_written} written, "
@@ -113,20 +116,38 @@ def import_files(
     data_dir: Path,
     quarantine: Path | None = None,
 ) -> ImportResult:
-    """Validate the given files together and import them whole, refuse them whole, or quarantine bad rows."""
-    validations = _validate_together(files, mapping, data_dir, quarantine is not None)
-    problems = (
-        pd.concat([v.problems for v in validations], ignore_index=True) if validations else _no_problems()
-    )
-    if problems.empty:
-        status = ImportStatus.ACCEPTED
-    elif quarantine is None or any(v.refused_whole for v in validations):
-        status = ImportStatus.REFUSED
-    else:
-        status = ImportStatus.QUARANTINED
-    tables = tuple(_settle(v, data_dir, quarantine, status) for v in validations)
+    """Validate the given files together and import them whole, refuse them whole, or quarantine bad rows.
+
+    Imports into one data directory are serialised (an exclusive lock on ``DATA_DIR/.import.lock``), so
+    two concurrent imports cannot both accept the same ids.
+    """
+    with _import_lock(data_dir):
+        validations = _validate_together(files, mapping, data_dir, quarantine is not None)
+        problems = (
+            pd.concat([v.problems for v in validations], ignore_index=True) if validations else _no_problems()
+        )
+        if problems.empty:
+            status = ImportStatus.ACCEPTED
+        elif quarantine is None or any(v.refused_whole for v in validations):
+            status = ImportStatus.REFUSED
+        else:
+            status = ImportStatus.QUARANTINED
+        tables = tuple(_settle(v, data_dir, quarantine, status) for v in validations)
     logger.info("import %s: %s", status.value, ", ".join(f"{t.kind}={t.rows_written}" for t in tables))
-    return ImportResult(status, tables, problems)
+    notes: tuple[str, ...] = ()
+    if quarantine is not None and status is ImportStatus.REFUSED:
+        notes = ("nothing quarantined: a problem concerns a whole file or column (see below), fix it first",)
+    return ImportResult(status, tables, problems, notes)
+
+
+@contextmanager
+def _import_lock(data_dir: Path) -> Iterator[None]:
+    with (_ensure(data_dir) / ".import.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _no_problems() -> pd.DataFrame:
@@ -227,14 +248,19 @@ def _extras_long(validation: Validation, good: np.ndarray) -> pa.Table:
 
 
 def _write_atomically(data_dir: Path, name: str, table: pa.Table) -> Path:
-    """Write the next part of a table via a staging folder and a rename, so no half-written part is seen."""
+    """Write the next part of a table in a staging folder, then link it into place: no reader ever sees a
+    half-written part, and an existing part is never replaced."""
     staging = Path(tempfile.mkdtemp(prefix=".import-", dir=_ensure(data_dir)))
     try:
-        number = next_part_number(data_dir, name)
-        staged = write_part(staging, name, number, table)
-        final = data_dir / name / staged.name
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged, final)
+        staged = write_part(staging, name, 0, table)
+        _ensure(data_dir / name)
+        while True:
+            final = part_path(data_dir, name, next_part_number(data_dir, name))
+            try:
+                os.link(staged, final)
+                break
+            except FileExistsError:  # another writer (a simulator, say) took that number meanwhile
+                continue
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     logger.info("wrote %d rows to %s", table.num_rows, final)

@@ -80,6 +80,12 @@ class ProblemLog:
         self.file = file
         self._parts: list[pd.DataFrame] = []
 
+    def copy(self) -> ProblemLog:
+        """A new log holding the problems so far (adding to it leaves this one as it is)."""
+        log = ProblemLog(self.file)
+        log._parts = list(self._parts)
+        return log
+
     def add_file_problem(self, column: str | None, code: ProblemCode, message: str) -> None:
         """A problem with the whole file, or a whole column (it refuses the file)."""
         self._parts.append(
@@ -171,7 +177,7 @@ def summarize(table: pd.DataFrame, examples: int = 10) -> list[str]:
         .size()
         .reset_index(name="count")
     )
-    lines = [f"{len(table)} problem(s):"]
+    lines = [f"{len(table)} problem(s) (rows are data rows: row 1 is the first after the header):"]
     lines += [
         f"  {row.file}: {row.column}: {row.code} ×{row.count}" for row in counts.itertuples(index=False)
     ]

@@ -54,7 +54,15 @@ def read_source(path: Path) -> Source:
     problems = ProblemLog(str(path))
     try:
         frame = _read_parquet(path) if suffix in PARQUET_SUFFIXES else _read_csv(path, problems)
-    except (OSError, pa.ArrowException, UnicodeDecodeError, csv.Error) as error:
+    except UnicodeDecodeError as error:
+        problems.add_file_problem(
+            None,
+            ProblemCode.UNREADABLE_FILE,
+            f"not UTF-8 text (byte {error.object[error.start]:#04x} at offset {error.start}): "
+            "export it as UTF-8",
+        )
+        frame = pd.DataFrame()
+    except (OSError, pa.ArrowException, csv.Error) as error:
         # Arrow's messages may quote a line of the file: mask anything that looks like a card number.
         problems.add_file_problem(
             None, ProblemCode.UNREADABLE_FILE, f"cannot read: {mask_card_numbers(str(error))}"
@@ -85,23 +93,10 @@ def _read_csv(path: Path, problems: ProblemLog) -> pd.DataFrame:
         if not header:
             problems.add_file_problem(None, ProblemCode.UNREADABLE_FILE, "the file is empty (no header line)")
         return pd.DataFrame()
-    malformed: list[tuple[int | None, int, int]] = []
-
-    def skip_and_record(row: pa_csv.InvalidRow) -> str:
-        malformed.append((row.number, row.expected_columns, row.actual_columns))
-        return "skip"
-
-    table = pa_csv.read_csv(
-        path,
-        read_options=pa_csv.ReadOptions(use_threads=False, block_size=1 << 24),
-        parse_options=pa_csv.ParseOptions(invalid_row_handler=skip_and_record),
-        convert_options=pa_csv.ConvertOptions(
-            column_types=dict.fromkeys(header, pa.string()),
-            null_values=[""],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
-        ),
-    )
+    table, malformed = _parse_csv(path, header, threads=True)
+    if any(line is None for line, _, _ in malformed):
+        # Arrow numbers bad lines only when reading on one thread: read again to say where they are.
+        table, malformed = _parse_csv(path, header, threads=False)
     for line, expected, actual in malformed:
         problems.add_file_problem(
             None,
@@ -111,3 +106,28 @@ def _read_csv(path: Path, problems: ProblemLog) -> pd.DataFrame:
         )
     frame: pd.DataFrame = table.to_pandas()
     return frame
+
+
+def _parse_csv(
+    path: Path, header: list[str], threads: bool
+) -> tuple[pa.Table, list[tuple[int | None, int, int]]]:
+    """The CSV as text columns, skipping rows with the wrong number of fields, and those rows' (line,
+    expected fields, actual fields)."""
+    malformed: list[tuple[int | None, int, int]] = []
+
+    def skip_and_record(row: pa_csv.InvalidRow) -> str:
+        malformed.append((row.number, row.expected_columns, row.actual_columns))
+        return "skip"
+
+    table = pa_csv.read_csv(
+        path,
+        read_options=pa_csv.ReadOptions(use_threads=threads, block_size=1 << 24),
+        parse_options=pa_csv.ParseOptions(invalid_row_handler=skip_and_record),
+        convert_options=pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(header, pa.string()),
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
+    )
+    return table, malformed

@@ -133,6 +133,19 @@ class Validation:
         return good
 
 
+@dataclass(frozen=True)
+class Quoted:
+    """A message that quotes each bad value (masked, truncated), built only for the rows with a problem."""
+
+    values: pd.Series
+    text: str | pd.Series
+
+    def for_rows(self, flags: npt.NDArray[np.bool_]) -> pd.Series:
+        text = self.text[flags] if isinstance(self.text, pd.Series) else self.text
+        quoted: pd.Series = _echo(self.values[flags]) + text
+        return quoted
+
+
 @dataclass
 class _Run:
     """The state of one validation: the problems so far and the typed columns."""
@@ -149,13 +162,17 @@ class _Run:
         mask: pd.Series | npt.NDArray[np.bool_],
         column: str,
         code: ProblemCode,
-        message: str | pd.Series,
+        message: str | pd.Series | Quoted,
     ) -> None:
+        """Problems on the rows where ``mask`` is true (a per-row message is built for those rows only)."""
         flags = mask.to_numpy(dtype=bool, na_value=False) if isinstance(mask, pd.Series) else mask
-        positions = np.flatnonzero(flags)
-        if isinstance(message, pd.Series):
+        if not flags.any():
+            return
+        if isinstance(message, Quoted):
+            message = message.for_rows(flags)
+        elif isinstance(message, pd.Series):
             message = message[flags] if len(message) == len(flags) else message
-        self.log.add(positions, column, code, message)
+        self.log.add(np.flatnonzero(flags), column, code, message)
 
 
 def validate_source(
@@ -163,9 +180,9 @@ def validate_source(
 ) -> Validation:
     """Check a file as read against the ``kind`` table; never raises for bad data, returns its problems."""
     known = known or Known()
-    run = _Run(kind, mapping, source.problems, len(source.frame))
+    run = _Run(kind, mapping, source.problems.copy(), len(source.frame))
     card_cells = _card_numbers(run, source.frame)
-    if source.readable or not source.frame.empty:
+    if source.readable:  # rows of a structurally broken file cannot be numbered or checked reliably
         sources = _resolve_columns(run, source.frame)
         for column in sorted(COLUMNS[kind], key=lambda column: column.name != "currency"):
             # currency first: amounts in minor units need its exponent
@@ -315,7 +332,7 @@ def _numbers(run: _Run, column: Column, values: pd.Series) -> pd.Series:
         values.notna() & numbers.isna(),
         column.name,
         ProblemCode.NOT_A_NUMBER,
-        _echo(values) + " is not a number (write it with a dot for decimals and no thousands separator)",
+        Quoted(values, " is not a number (write it with a dot for decimals and no thousands separator)"),
     )
     return numbers
 
@@ -333,7 +350,7 @@ def _from_minor_units(run: _Run, column: Column, minor: pd.Series) -> pd.Series:
         minor.notna() & np.isfinite(minor) & ~whole,
         column.name,
         ProblemCode.NOT_AN_INTEGER,
-        _echo(minor) + " is not a whole number of minor units (amount_unit is minor in the mapping)",
+        Quoted(minor, " is not a whole number of minor units (amount_unit is minor in the mapping)"),
     )
     currency = run.typed.get("currency")
     exponent = currency.map(MINOR_UNITS) if currency is not None else pd.Series(np.nan, index=minor.index)
@@ -352,7 +369,7 @@ def _to_int(run: _Run, column: Column, values: pd.Series) -> pd.Series:
         numbers.notna() & ~whole,
         column.name,
         ProblemCode.NOT_AN_INTEGER,
-        _echo(values) + f" is not a whole number (between -{_INT32_MAX} and {_INT32_MAX})",
+        Quoted(values, f" is not a whole number (between -{_INT32_MAX} and {_INT32_MAX})"),
     )
     return numbers.where(whole).astype("Int64")
 
@@ -385,7 +402,7 @@ def _to_timestamp(run: _Run, column: Column, values: pd.Series) -> pd.Series:
         failed,
         column.name,
         ProblemCode.UNPARSEABLE_TIMESTAMP,
-        _echo(values) + f" is not a timestamp in the format {timestamps.format}",
+        Quoted(values, f" is not a timestamp in the format {timestamps.format}"),
     )
     return parsed
 
@@ -450,8 +467,11 @@ def _check_column(run: _Run, column: Column, known: Known) -> None:
             typed.notna() & ~typed.isin(column.values),
             column.name,
             ProblemCode.UNKNOWN_VALUE,
-            _echo(typed) + f" is not one of {', '.join(column.values)} "
-            f"(map source values under values.{column.name} in the mapping file)",
+            Quoted(
+                typed,
+                f" is not one of {', '.join(column.values)} "
+                f"(map source values under values.{column.name} in the mapping file)",
+            ),
         )
     for check in column.checks:
         CHECKS[check](run, column, typed, known)
@@ -488,12 +508,12 @@ def _check_positive(run: _Run, column: Column, values: pd.Series, known: Known) 
     infinite = np.isinf(values.to_numpy(dtype="float64", na_value=np.nan))
     run.add(infinite, column.name, ProblemCode.NOT_FINITE, "value is infinite")
     run.add(
-        values.notna() & (values <= 0), column.name, ProblemCode.NOT_POSITIVE, _echo(values) + " is not > 0"
+        values.notna() & (values <= 0), column.name, ProblemCode.NOT_POSITIVE, Quoted(values, " is not > 0")
     )
 
 
 def _check_non_negative(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
-    run.add(values.notna() & (values < 0), column.name, ProblemCode.NEGATIVE, _echo(values) + " is negative")
+    run.add(values.notna() & (values < 0), column.name, ProblemCode.NEGATIVE, Quoted(values, " is negative"))
 
 
 def _check_currency(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
@@ -502,7 +522,7 @@ def _check_currency(run: _Run, column: Column, values: pd.Series, known: Known) 
         values.notna() & ~accepted,
         column.name,
         ProblemCode.UNKNOWN_CURRENCY,
-        _echo(values) + " is not an ISO 4217 currency code (upper case, e.g. EUR, USD, GBP)",
+        Quoted(values, " is not an ISO 4217 currency code (upper case, e.g. EUR, USD, GBP)"),
     )
     amount = run.typed.get("amount")
     if amount is None or run.mapping.amount_unit == "minor":
@@ -512,13 +532,10 @@ def _check_currency(run: _Run, column: Column, values: pd.Series, known: Known) 
     finite = np.isfinite(scaled)
     rounded = np.round(np.where(finite, scaled, 0.0))
     excess = finite & ~np.isclose(np.where(finite, scaled, 0.0), rounded, rtol=1e-12, atol=1e-6)
-    decimals = exponent.astype("Int64").astype("str")
-    run.add(
-        excess,
-        "amount",
-        ProblemCode.TOO_MANY_DECIMALS,
-        _echo(amount) + " has more decimals than its currency's minor unit (" + decimals + ")",
-    )
+    if excess.any():
+        decimals = exponent.astype("Int64").astype("str")
+        suffix = " has more decimals than its currency's minor unit (" + decimals + ")"
+        run.add(excess, "amount", ProblemCode.TOO_MANY_DECIMALS, Quoted(amount, suffix))
 
 
 def _pattern_check(
@@ -526,7 +543,7 @@ def _pattern_check(
 ) -> Callable[[_Run, Column, pd.Series, Known], None]:
     def check(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
         matches = values.str.fullmatch(pattern, na=True)
-        run.add(values.notna() & ~matches, column.name, code, _echo(values) + f" is not {expected}")
+        run.add(values.notna() & ~matches, column.name, code, Quoted(values, f" is not {expected}"))
 
     return check
 
@@ -536,7 +553,7 @@ def _check_country(run: _Run, column: Column, values: pd.Series, known: Known) -
         values.notna() & ~values.isin(COUNTRIES),
         column.name,
         ProblemCode.UNKNOWN_COUNTRY,
-        _echo(values) + " is not an ISO 3166-1 alpha-2 country code (upper case, e.g. DE, US, GB)",
+        Quoted(values, " is not an ISO 3166-1 alpha-2 country code (upper case, e.g. DE, US, GB)"),
     )
 
 
@@ -548,7 +565,7 @@ def _check_ip(run: _Run, column: Column, values: pd.Series, known: Known) -> Non
         candidates & values.isin(invalid),
         column.name,
         ProblemCode.BAD_IP,
-        _echo(values) + " is not an IPv4 or IPv6 address",
+        Quoted(values, " is not an IPv4 or IPv6 address"),
     )
 
 

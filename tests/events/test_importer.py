@@ -6,7 +6,7 @@ import pytest
 from events.importer import ImportStatus, import_files, next_part_number
 from events.io import read_events, read_table
 from events.mapping import ColumnMapping, load_mapping
-from events.schema import EventKind, column_names
+from events.schema import EventKind, arrow_schema, column_names
 from events.sources import UnsupportedFileError
 from tests.events.factories import (
     TEST_PAN,
@@ -40,6 +40,8 @@ def test_a_contract_shaped_export_round_trips(tmp_path: Path) -> None:
     result = import_files(contract_files(tmp_path / "in"), IDENTITY, data)
     assert result.status is ImportStatus.ACCEPTED
     assert [(t.rows_in, t.rows_written) for t in result.tables] == [(6, 6), (6, 6), (1, 1)]
+    for kind in EventKind:
+        assert read_table(data, kind.value).schema.equals(arrow_schema(kind))
     read = read_events(data, EventKind.ATTEMPTS)
     expected = attempts(6)
     assert read.columns.tolist() == column_names(EventKind.ATTEMPTS)
@@ -124,7 +126,7 @@ def test_a_bad_row_refuses_the_whole_import_and_writes_nothing(tmp_path: Path) -
     result = import_files(files, IDENTITY, data)
     assert result.refused
     assert [t.rows_refused for t in result.tables] == [6, 6, 1]
-    assert not data.exists()
+    assert not list(data.rglob("*.parquet"))
     [problem] = result.problems.to_dict("records")
     assert (problem["row"], problem["column"], problem["code"]) == (4, "amount", "not_positive")
     assert any("4 column amount [not_positive]" in line for line in result.summary())
@@ -169,8 +171,9 @@ def test_a_file_level_problem_refuses_everything_even_with_quarantine(tmp_path: 
     quarantine = tmp_path / "q"
     result = import_files(files, IDENTITY, tmp_path / "data", quarantine=quarantine)
     assert result.refused
+    assert "note: nothing quarantined: a problem concerns a whole file or column" in result.summary()[1]
     assert not quarantine.exists()
-    assert not (tmp_path / "data").exists()
+    assert not list((tmp_path / "data").rglob("*.parquet"))
 
 
 def test_parquet_exports_are_imported(tmp_path: Path) -> None:

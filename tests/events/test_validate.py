@@ -281,3 +281,45 @@ def test_many_problems_are_collected_as_arrays() -> None:
 )
 def test_the_kind_is_told_from_the_file_name(name: str, kind: EventKind) -> None:
     assert guess_kind(Path(name)) is kind
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the file is empty (no header line)"),
+        ("attempt_id,account_id\n1,M\xfcller\n".encode("latin-1"), "not UTF-8 text (byte 0xfc at offset"),
+    ],
+)
+def test_unreadable_csv_files_are_refused_with_the_reason(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "attempts.csv"
+    path.write_bytes(content)
+    validation = validate_source(read_source(path), EventKind.ATTEMPTS, TableMapping())
+    assert validation.refused_whole
+    assert (None, None, "unreadable_file") in codes(validation)
+    assert message in " ".join(validation.problems["message"])
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path: Path) -> None:
+    path = tmp_path / "attempts.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + attempts(2).to_csv(index=False).encode())
+    assert validate_source(read_source(path), EventKind.ATTEMPTS, TableMapping()).accepted
+
+
+def test_a_broken_parquet_file_is_refused_not_raised(tmp_path: Path) -> None:
+    path = tmp_path / "attempts.parquet"
+    path.write_bytes(b"not parquet")
+    validation = validate_source(read_source(path), EventKind.ATTEMPTS, TableMapping())
+    assert codes(validation) >= {(None, None, "unreadable_file")}
+
+
+def test_naive_parquet_timestamps_need_a_time_zone(tmp_path: Path) -> None:
+    path = tmp_path / "attempts.parquet"
+    naive = pd.to_datetime(attempts(2)["occurred_at"]).dt.tz_localize(None)
+    attempts(2).assign(occurred_at=naive).to_parquet(path)
+    refused = validate_source(read_source(path), EventKind.ATTEMPTS, TableMapping())
+    assert codes(refused) == {(1, "occurred_at", "naive_timestamp"), (2, "occurred_at", "naive_timestamp")}
+    mapping = TableMapping(timestamps=TimestampFormat(timezone="America/New_York"))
+    accepted = validate_source(read_source(path), EventKind.ATTEMPTS, mapping)
+    assert accepted.events["occurred_at"][0] == pd.Timestamp("2025-03-01T15:00:00Z")
