@@ -26,6 +26,8 @@ from features.definitions import Op
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
+#: Filter bits: uint8 in the batch engine, int64 columns of the online state rows.
+Masks = npt.NDArray[np.uint8] | npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
 OP_CODE: Final[dict[Op, int]] = {op: index for index, op in enumerate(Op)}
@@ -77,7 +79,7 @@ def _finish_unbounded(op: int, state: int, t: int, unit: int) -> float:  # pragm
 
 
 @njit(cache=True)
-def fold(ev_t: I64, masks: U8, specs: I64, carry: I64) -> I64:  # pragma: no cover - compiled
+def fold(ev_t: I64, masks: Masks, specs: I64, carry: I64) -> I64:  # pragma: no cover - compiled
     """The carry after the (time-ordered) events given: how the online store prunes without forgetting."""
     out = carry.copy()
     for s in range(specs.shape[0]):
@@ -91,7 +93,7 @@ def fold(ev_t: I64, masks: U8, specs: I64, carry: I64) -> I64:  # pragma: no cov
 
 @njit(cache=True)
 def aggregate(  # noqa: PLR0917 (numba kernels take arrays positionally)
-    ev_ent: I64, ev_t: I64, masks: U8, values: I64, q_ent: I64, q_t: I64, specs: I64, carry: I64
+    ev_ent: I64, ev_t: I64, masks: Masks, values: I64, q_ent: I64, q_t: I64, specs: I64, carry: I64
 ) -> F64:  # pragma: no cover - compiled
     """Every spec for every query: ``out[j, s]`` over the events of entity ``q_ent[j]`` before ``q_t[j]``."""
     out = np.empty((q_t.shape[0], specs.shape[0]))
@@ -105,7 +107,7 @@ def aggregate(  # noqa: PLR0917 (numba kernels take arrays positionally)
 
 @njit(cache=True)
 def _unbounded(  # noqa: PLR0917
-    ev_ent: I64, ev_t: I64, masks: U8, q_ent: I64, q_t: I64, spec: I64, carry: int, out: F64
+    ev_ent: I64, ev_t: I64, masks: Masks, q_ent: I64, q_t: I64, spec: I64, carry: int, out: F64
 ) -> None:  # pragma: no cover - compiled
     op, mc, unit = spec[OP], spec[MASK], spec[UNIT]
     n = ev_t.shape[0]
@@ -126,7 +128,7 @@ def _unbounded(  # noqa: PLR0917
 
 @njit(cache=True)
 def _windowed(  # noqa: PLR0912, PLR0915, PLR0917 (one single-pass loop, kept whole for speed)
-    ev_ent: I64, ev_t: I64, masks: U8, values: I64, q_ent: I64, q_t: I64, spec: I64, out: F64
+    ev_ent: I64, ev_t: I64, masks: Masks, values: I64, q_ent: I64, q_t: I64, spec: I64, out: F64
 ) -> None:  # pragma: no cover - compiled
     op, width, mc, vc = spec[OP], spec[WINDOW], spec[MASK], spec[VALUE]
     n = ev_t.shape[0]

@@ -43,7 +43,7 @@ from features.definitions import (
     Source,
 )
 from features.kernels import F64, I64, aggregate
-from features.plan import GroupPlan, amount_milli, hash_key, plan, to_us
+from features.plan import MISSING, GroupPlan, amount_milli, hash_key, plan, to_us
 from features.state import GroupState, decode, encode
 from features.stores.base import OnlineStore, Transaction
 
@@ -291,24 +291,24 @@ class OnlineEngine:
             for group, state in zip(groups, states, strict=True):
                 for event in events:
                     if event.source == group.source and not state.contains(event.event_id):
-                        state.insert(event.t, event.event_id, *self._encode(group, event))
+                        state.insert(self._row(group, event))
             latest = _now_of(groups, states, record["t"])
             for group, state in zip(groups, states, strict=True):
                 state.prune(group, latest - self._horizon)
             ttl = self.retention.entity_ttl
-            tx.put(key, encode(groups, states), None if ttl is None else latest + _us(ttl))
+            tx.put(key, encode(states), None if ttl is None else latest + _us(ttl))
 
-    def _encode(self, group: GroupPlan, event: _Event) -> tuple[np.ndarray, I64]:
-        fields = {name: np.array([value], dtype=object) for name, value in event.fields.items()}
-        masks = group.masks(fields, 1)[0]
-        values = np.empty(len(group.values), dtype=np.int64)
-        for column, name in enumerate(group.values):
+    def _row(self, group: GroupPlan, event: _Event) -> I64:
+        """The event as a state row: time, id hash, filter bits, values (the batch engine's encoding)."""
+        row = [event.t, event.event_id]
+        row += [int(event.fields.get(f.field) in f.values) for f in group.filters]
+        for name in group.values:
             if name == "amount":
-                values[column] = event.record["milli"]
+                row.append(event.record["milli"])
             else:
                 raw = event.record["values"][name]
-                values[column] = -1 if raw is None else hash_key(raw)
-        return masks, values
+                row.append(MISSING if raw is None else hash_key(raw))
+        return np.array(row, dtype=np.int64)
 
     def _erase(self, tx: Transaction, account_id: str) -> int:
         (index,) = tx.get_many([self._account_key(account_id)])
@@ -348,7 +348,7 @@ class OnlineEngine:
         if removed:
             latest = _now_of(groups, states, 0)
             ttl = self.retention.entity_ttl
-            tx.put(store_key, encode(groups, states), None if ttl is None else latest + _us(ttl))
+            tx.put(store_key, encode(states), None if ttl is None else latest + _us(ttl))
         return removed
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import cache
 from typing import Final
 
 import numpy as np
@@ -55,8 +56,7 @@ def _one(definition: RequestFeature, columns: Mapping[str, ObjectArray], t_us: I
         numbers: F64 = np.asarray(values, dtype=np.float64)  # None -> NaN
         return numbers
     if transform == Transform.CATEGORY:
-        table = {value: float(code) for code, value in enumerate(VOCABULARY[definition.column])}
-        return _lookup(values, table)
+        return _lookup(values, _codes(definition.column))
     if transform == Transform.MISMATCH:
         other = columns[str(definition.other)]
         present = _present(values) & _present(other)
@@ -78,6 +78,12 @@ def _map_unique(values: ObjectArray, convert: Callable[[object], float]) -> F64:
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     mapped = np.array([convert(u) for u in uniques] + [np.nan], dtype=np.float64)
     return mapped[codes]  # code -1 (missing) picks the trailing NaN
+
+
+@cache
+def _codes(column: str) -> dict[str, float]:
+    """Category codes of an enumerated column: the index of each value in the contract's declaration."""
+    return {value: float(code) for code, value in enumerate(VOCABULARY[column])}
 
 
 def _lookup(values: ObjectArray, table: Mapping[str, float]) -> F64:

@@ -21,7 +21,8 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as the service would receive them: missing values as None, timestamps as tz-aware datetimes."""
     rows = frame.to_dict("records")
     return [
-        {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()} for row in rows
+        {str(k): None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+        for row in rows
     ]
 
 
