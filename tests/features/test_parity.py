@@ -124,3 +124,12 @@ def test_persistent_stores_replay_like_the_batch_engine(
     store = SQLiteStore(tmp_path / "online.db") if backend == "sqlite" else redis_store
     online = replay(OnlineEngine(store, FEATURE_SET), stream(history, seed=3, early_labels=0.2))
     assert mismatches(batch(history), online, NAMES) == []
+
+
+@pytest.mark.slow
+def test_replaying_100k_attempts_reproduces_the_batch_table_exactly() -> None:
+    """The whole history in time order: score each attempt, record it, record labels when they happen."""
+    history = random_history(100_000, 2026, accounts=8_000, days=365.0)
+    online = replay(OnlineEngine(MemoryStore(), FEATURE_SET), stream(history, seed=1, early_labels=0.01))
+    assert len(online) == len(history.attempts) >= 100_000
+    assert mismatches(batch(history), online, NAMES) == []
