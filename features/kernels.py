@@ -232,3 +232,21 @@ def _finish_windowed(  # noqa: PLR0917
     if op == DISTINCT:
         return float(distinct)
     return np.nan if total == 0 else matched / total
+
+
+@njit(cache=True)
+def order_by_code(codes: I64, n_codes: int) -> I64:  # pragma: no cover - compiled
+    """A stable order of rows by code (a linear counting sort); rows with code ``-1`` are left out."""
+    counts = np.zeros(n_codes + 1, dtype=np.int64)
+    for code in codes:
+        if code >= 0:
+            counts[code + 1] += 1
+    for k in range(n_codes):
+        counts[k + 1] += counts[k]
+    order = np.empty(counts[n_codes], dtype=np.int64)
+    for i in range(codes.shape[0]):
+        code = codes[i]
+        if code >= 0:
+            order[counts[code]] = i
+            counts[code] += 1
+    return order
