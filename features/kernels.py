@@ -153,6 +153,7 @@ def _windowed(  # noqa: PLR0912, PLR0915, PLR0917 (one single-pass loop, kept wh
                 lo += 1
             while hi < n and ev_ent[hi] < entity:
                 hi += 1
+            hi = _skip_before(ev_ent, ev_t, hi, entity, q_t[j] - width)
             lo = hi
             matched = total = amount = distinct = 0
             head = tail = 0
@@ -188,6 +189,26 @@ def _windowed(  # noqa: PLR0912, PLR0915, PLR0917 (one single-pass loop, kept wh
             while tail > head and deque[head] < lo:
                 head += 1
         out[j] = _finish_windowed(op, matched, total, amount, distinct, values, deque, head, tail, vc)
+
+
+@njit(cache=True)
+def _skip_before(ev_ent: I64, ev_t: I64, start: int, entity: int, since: int) -> int:  # pragma: no cover
+    """First event of ``entity`` (from ``start``) at or after ``since``; earlier ones never enter a window."""
+    lo = start
+    hi = start
+    n = ev_t.shape[0]
+    step = 1
+    while hi < n and ev_ent[hi] == entity and ev_t[hi] < since:  # gallop, then bisect
+        lo = hi + 1
+        hi = min(hi + step, n)
+        step *= 2
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if mid < n and ev_ent[mid] == entity and ev_t[mid] < since:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 @njit(cache=True)

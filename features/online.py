@@ -27,7 +27,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import numpy as np
@@ -147,6 +147,12 @@ class OnlineEngine:
             amount = amount_milli(np.array([_number(attempt, "amount")]))[0] / 1000.0
             out[self._position[ratio.name]] = amount / usual.get(ratio.usual.name, np.nan)
         return out
+
+    def warm_up(self) -> None:
+        """Load the compiled kernels (from numba's cache, or compile them) before the first real request."""
+        probe: dict[str, object] = {"occurred_at": datetime.now(UTC), "amount": 1.0}
+        probe.update({entity.key: f"__warm_up__{entity.name}" for entity in self._entities})
+        self.features_for(probe)
 
     # -- recording -----------------------------------------------------------------------------------------
 

@@ -97,8 +97,8 @@ def encode(states: Sequence[GroupState]) -> bytes:
 
 def decode(groups: Sequence[GroupPlan], blob: bytes | None) -> list[GroupState]:
     """The states of an entity's groups (empty ones when ``blob`` is None). Arrays are read-only views."""
-    if blob is None:
-        return [GroupState.empty(group) for group in groups]
+    if blob is None:  # decoded from bytes too, so the kernels always see the same (read-only) array types
+        blob = encode([GroupState.empty(group) for group in groups])
     words = np.frombuffer(blob, dtype="<i8")
     if len(words) < 2 or words[0] != _MAGIC or words[1] != len(groups):
         raise CorruptStateError(

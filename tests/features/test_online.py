@@ -162,3 +162,9 @@ def test_corrupt_state_is_reported() -> None:
     groups = engine()._by_entity["card"]
     with pytest.raises(CorruptStateError, match="corrupt"):
         decode(groups, b"\0" * 32)
+
+
+def test_warm_up_scores_a_probe_without_writing() -> None:
+    store = MemoryStore()
+    OnlineEngine(store, FEATURE_SET).warm_up()
+    assert list(store.keys("")) == []
