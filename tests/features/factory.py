@@ -6,7 +6,6 @@ several cards); times are rounded to whole minutes so that equal timestamps (the
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,9 +129,7 @@ def random_history(
 
 def _typed(frame: pd.DataFrame, kind: EventKind) -> pd.DataFrame:
     """The frame as ``events.io.read_events`` would return it (contract columns and dtypes)."""
-    with warnings.catch_warnings():  # pyarrow reads tz-aware columns through the deprecated Series.values
-        warnings.simplefilter("ignore", pd.errors.Pandas4Warning)
-        typed: pd.DataFrame = to_arrow(kind, frame[column_names(kind)]).to_pandas()
+    typed: pd.DataFrame = to_arrow(kind, frame[column_names(kind)]).to_pandas()
     return typed
 
 

@@ -119,7 +119,6 @@ def test_outcomes_of_unknown_attempts_are_ignored_with_a_warning(
     assert "not in the attempts table" in caplog.text
 
 
-@pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")  # pyarrow reading tz-aware columns
 def test_build_data_dir_writes_the_feature_table(tmp_path: Path) -> None:
     history = random_history(120, 8)
     for kind, frame in zip(EventKind, (history.attempts, history.outcomes, history.reports), strict=True):

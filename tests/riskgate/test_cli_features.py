@@ -21,7 +21,6 @@ def fresh_settings() -> None:
     get_settings.cache_clear()
 
 
-@pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")  # pyarrow reading tz-aware columns
 def test_features_build_writes_the_table(tmp_path: Path) -> None:
     history = random_history(60, 2)
     for kind, frame in zip(EventKind, (history.attempts, history.outcomes, history.reports), strict=True):
