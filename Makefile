@@ -38,11 +38,12 @@ test: lint system-deps ## Install, lint, type-check and run the test suite with 
 system-deps: ## Install the system packages the tests use (redis-server, from Debian; needs root)
 	command -v redis-server >/dev/null || (apt-get update && apt-get install -y --no-install-recommends redis-server)
 
-features: install ## Build the point-in-time feature table of data/ into data/features/
+features: data ## Build the point-in-time feature table of data/ into data/features/
 	$(RUN) riskgate features build
 
-data: install ## Simulate the default IPTV billing world into data/
-	$(RUN) riskgate simulate
+data: install ## Simulate the default IPTV billing world into data/ (once; `make clean` to regenerate)
+	@if [ -f data/summary.json ]; then echo "data/ holds a simulated world already (make clean to regenerate)"; \
+	else $(RUN) riskgate simulate --out data; fi
 
 run: data ## Set everything up and run the main job (see README)
 
