@@ -128,7 +128,7 @@ def build_features(
     usual: dict[str, F64] = {}
     requests = [d for d in feature_set.definitions if isinstance(d, RequestFeature)]
     if requests:
-        columns = {name: attempts[name].to_numpy(dtype=object) for name in request.required_columns(requests)}
+        columns = {name: attempts[name].reset_index(drop=True) for name in request.required_columns(requests)}
         out[:, [position[d.name] for d in requests]] = request.compute(requests, columns, table.t)
     sources = _sources(table, outcomes, reports)
     wanted = {d.usual.name for d in feature_set.definitions if isinstance(d, AmountToUsual)}
