@@ -131,6 +131,7 @@ def test_persistent_stores_replay_like_the_batch_engine(
 
 
 @pytest.mark.slow
+@pytest.mark.no_cover  # the engines' lines are covered by the tests above; tracing would double the run time
 def test_replaying_100k_simulated_attempts_reproduces_the_batch_table_exactly(tmp_path: Path) -> None:
     """A simulated year, in time order: score each attempt, record it, record labels when they happen."""
     simulate(WorldConfig(accounts=15_500, months=12, seed=7), tmp_path)
