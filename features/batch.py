@@ -1,42 +1,46 @@
 """The batch engine: point-in-time features for every historical attempt, in one vectorised pass per group.
 
-For each (entity, source) group of aggregates, events are sorted once by (entity, time, id hash) and the
-attempts by (entity, time); the shared kernels (:mod:`features.kernels`) then sweep both with two pointers,
-so the cost is linear in events + attempts per aggregate. Request-time features are computed by
-:mod:`features.request`, the same code the online engine runs.
+For each (entity, source) group of aggregates, events are ordered once by (entity, time, id hash) and the
+attempts by (entity, time) (a linear counting sort over time-sorted rows); the shared kernels
+(:mod:`features.kernels`) then sweep both with two pointers, so the cost is linear in events + attempts per
+aggregate. String columns are never turned into Python objects in bulk: filters and keys work on integer
+codes (``pandas.factorize``). Request-time features come from :mod:`features.request`, the code the online
+engine runs.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
 from events.io import iter_parts, read_events, table_dir, write_part
 from events.schema import EventKind
 from features import request
-from features.definitions import ATTEMPT_FILTER_FIELDS, AmountToUsual, FeatureSet, RequestFeature, Source
-from features.kernels import F64, I64, aggregate, initial_carry
-from features.plan import (
-    GroupPlan,
-    ObjectArray,
-    amount_milli,
-    decline_families,
-    hash_keys,
-    plan,
-    series_to_us,
+from features.definitions import (
+    ATTEMPT_FILTER_FIELDS,
+    DECLINE_FAMILY_OF,
+    AmountToUsual,
+    FeatureSet,
+    Filter,
+    RequestFeature,
+    Source,
 )
+from features.kernels import F64, I64, aggregate, initial_carry, order_by_code
+from features.plan import GroupPlan, amount_milli, hash_keys, plan, series_to_us
 
 logger = logging.getLogger(__name__)
 
 FEATURES_TABLE: Final = "features"
 PART_ROWS: Final = 1_000_000
+Bools = npt.NDArray[np.bool_]
 
 
 class FeatureInputError(ValueError):
@@ -44,51 +48,72 @@ class FeatureInputError(ValueError):
 
 
 @dataclass(frozen=True)
+class _Categorical:
+    """A string column as integer codes (``-1`` missing) and its distinct values."""
+
+    codes: I64
+    uniques: npt.NDArray[np.object_]
+
+    @classmethod
+    def of(cls, series: pd.Series) -> _Categorical:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        return cls(codes.astype(np.int64), np.asarray(uniques, dtype=object))
+
+    def isin(self, allowed: tuple[str, ...], derive: dict[str, str] | None = None) -> Bools:
+        """Which rows hold one of ``allowed`` (after mapping values through ``derive``, if given)."""
+        values = self.uniques if derive is None else [derive.get(value) for value in self.uniques]
+        hits = np.array([value in allowed for value in values] + [False], dtype=np.bool_)
+        return hits[self.codes]  # code -1 picks the trailing False
+
+
+@dataclass
 class _Events:
-    """One source's events, sorted by (time, id hash): time, id hash, row of their attempt, filter fields."""
+    """One source's events, sorted by (time, id hash): times, id hashes, the attempt row, own fields."""
 
     t: I64
     ids: I64
     row: I64
-    fields: dict[str, ObjectArray]
+    own: dict[str, _Categorical] = field(default_factory=dict)
 
 
 class _Attempts:
-    """The attempts as arrays: times, keys coded per entity, amounts, the fields filters read."""
+    """The attempts as arrays: times, id hashes, amounts, and columns coded on demand."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
         _require(frame, "attempts", ["attempt_id", "occurred_at", "amount", *ATTEMPT_FILTER_FIELDS])
         self.frame = frame
-        self.ids = frame["attempt_id"].to_numpy(dtype=object)
-        self.index = pd.Index(self.ids)
+        self.index = pd.Index(frame["attempt_id"])
         if not self.index.is_unique:
             duplicated = self.index[self.index.duplicated()][:5].tolist()
             raise FeatureInputError(f"attempts: attempt_id must be unique; duplicated: {duplicated}")
         self.t = series_to_us(frame["occurred_at"])
-        self.id_hash = hash_keys(self.ids)
+        self.id_hash = hash_keys(frame["attempt_id"].to_numpy(dtype=object))
         self.milli = amount_milli(frame["amount"].to_numpy(dtype=np.float64))
         self.by_time = np.lexsort((self.id_hash, self.t))
-        self._codes: dict[str, I64] = {}
+        self._columns: dict[str, _Categorical] = {}
 
-    def column(self, name: str) -> ObjectArray:
-        return self.frame[name].to_numpy(dtype=object)
-
-    def codes(self, key: str) -> I64:
-        """Dense codes of a key column (``-1`` where missing)."""
-        if key not in self._codes:
-            _require(self.frame, "attempts", [key])
-            codes, _ = pd.factorize(self.frame[key], use_na_sentinel=True)
-            self._codes[key] = codes.astype(np.int64)
-        return self._codes[key]
+    def categorical(self, name: str) -> _Categorical:
+        if name not in self._columns:
+            _require(self.frame, "attempts", [name])
+            self._columns[name] = _Categorical.of(self.frame[name])
+        return self._columns[name]
 
     def rows_of(self, ids: pd.Series, table: str) -> I64:
-        rows: I64 = self.index.get_indexer(ids.to_numpy(dtype=object)).astype(np.int64)
+        rows: I64 = self.index.get_indexer(ids).astype(np.int64)
         unknown = int((rows < 0).sum())
         if unknown:
             logger.warning(
                 "%s: %d events refer to attempts not in the attempts table; ignored", table, unknown
             )
         return rows
+
+    def mask(self, events: _Events, flt: Filter) -> Bools:
+        """Which events pass a filter: on the event's own field, or on its attempt's."""
+        derive = DECLINE_FAMILY_OF if flt.field == "decline_family" else None
+        own = "decline_code" if flt.field == "decline_family" else flt.field
+        if own in events.own:
+            return events.own[own].isin(flt.values, derive)
+        return self.categorical(flt.field).isin(flt.values)[events.row]
 
 
 def build_features(
@@ -98,101 +123,90 @@ def build_features(
     order."""
     started = time.perf_counter()
     table = _Attempts(attempts)
-    computed: dict[str, F64] = {}
+    position = {name: k for k, name in enumerate(feature_set.names)}
+    out = np.full((len(table.t), len(position)), np.nan)
+    usual: dict[str, F64] = {}
     requests = [d for d in feature_set.definitions if isinstance(d, RequestFeature)]
     if requests:
-        columns = {name: table.column(name) for name in request.required_columns(requests)}
-        values = request.compute(requests, columns, table.t)
-        computed.update({d.name: values[:, k] for k, d in enumerate(requests)})
+        columns = {name: attempts[name].reset_index(drop=True) for name in request.required_columns(requests)}
+        out[:, [position[d.name] for d in requests]] = request.compute(requests, columns, table.t)
     sources = _sources(table, outcomes, reports)
+    wanted = {d.usual.name for d in feature_set.definitions if isinstance(d, AmountToUsual)}
     for group in plan(feature_set):
         values = _run_group(group, table, sources[group.source])
-        computed.update({a.name: values[:, k] for k, a in enumerate(group.aggregates)})
-    for definition in feature_set.definitions:
-        if isinstance(definition, AmountToUsual):
-            computed[definition.name] = table.milli / 1000.0 / computed[definition.usual.name]
-    out = pd.DataFrame({"attempt_id": attempts["attempt_id"].to_numpy()})
-    features = pd.DataFrame({name: computed[name] for name in feature_set.names}, dtype=np.float64)
+        for k, name in enumerate(a.name for a in group.aggregates):
+            if name in position:
+                out[:, position[name]] = values[:, k]
+            if name in wanted:
+                usual[name] = values[:, k]
+    for ratio in feature_set.definitions:
+        if isinstance(ratio, AmountToUsual):
+            out[:, position[ratio.name]] = table.milli / 1000.0 / usual[ratio.usual.name]
+    frame = pd.DataFrame(out, columns=feature_set.names, copy=False)
+    frame.insert(0, "attempt_id", attempts["attempt_id"].to_numpy())
     logger.info(
         "built %d features for %d attempts in %.2f s",
-        len(feature_set.names),
-        len(out),
+        len(position),
+        len(frame),
         time.perf_counter() - started,
     )
-    return pd.concat([out, features], axis=1)
+    return frame
 
 
 def _sources(table: _Attempts, outcomes: pd.DataFrame, reports: pd.DataFrame) -> dict[Source, _Events]:
     order = table.by_time
-    attempt_fields = {name: table.column(name)[order] for name in ATTEMPT_FILTER_FIELDS}
-    sources = {Source.ATTEMPTS: _Events(table.t[order], table.id_hash[order], order, attempt_fields)}
+    sources = {Source.ATTEMPTS: _Events(table.t[order], table.id_hash[order], order)}
     _require(outcomes, "outcomes", ["attempt_id", "occurred_at", "status", "decline_code"])
-    codes = outcomes["decline_code"].to_numpy(dtype=object)
+    rows = table.rows_of(outcomes["attempt_id"], "outcomes")
     sources[Source.OUTCOMES] = _events(
-        table,
-        outcomes,
-        name="outcomes",
-        time_column="occurred_at",
-        id_column="attempt_id",
-        own={
-            "status": outcomes["status"].to_numpy(dtype=object),
-            "decline_code": codes,
-            "decline_family": decline_families(codes),
-        },
+        rows,
+        series_to_us(outcomes["occurred_at"]),
+        table.id_hash[rows],  # an outcome's id is its attempt's
+        {name: _Categorical.of(outcomes[name]) for name in ("status", "decline_code")},
     )
     _require(reports, "fraud_reports", ["report_id", "attempt_id", "reported_at", "report_type"])
     sources[Source.REPORTS] = _events(
-        table,
-        reports,
-        name="fraud_reports",
-        time_column="reported_at",
-        id_column="report_id",
-        own={"report_type": reports["report_type"].to_numpy(dtype=object)},
+        table.rows_of(reports["attempt_id"], "fraud_reports"),
+        series_to_us(reports["reported_at"]),
+        hash_keys(reports["report_id"].to_numpy(dtype=object)),
+        {"report_type": _Categorical.of(reports["report_type"])},
     )
     return sources
 
 
-def _events(
-    table: _Attempts,
-    frame: pd.DataFrame,
-    *,
-    name: str,
-    time_column: str,
-    id_column: str,
-    own: dict[str, ObjectArray],
-) -> _Events:
-    rows = table.rows_of(frame["attempt_id"], name)
-    known = rows >= 0
-    t = series_to_us(frame[time_column])[known]
-    ids = hash_keys(frame[id_column].to_numpy(dtype=object))[known]
-    rows = rows[known]
-    order = np.lexsort((ids, t))
-    fields = {field: values[known][order] for field, values in own.items()}
-    fields.update({field: table.column(field)[rows[order]] for field in ATTEMPT_FILTER_FIELDS})
-    return _Events(t[order], ids[order], rows[order], fields)
+def _events(rows: I64, t: I64, ids: I64, own: dict[str, _Categorical]) -> _Events:
+    """Events joined to their attempt (unknown attempts dropped), sorted by (time, id hash)."""
+    known = np.flatnonzero(rows >= 0)
+    order = known[np.lexsort((ids[known], t[known]))]
+    return _Events(
+        t[order],
+        ids[order],
+        rows[order],
+        {k: _Categorical(c.codes[order], c.uniques) for k, c in own.items()},
+    )
 
 
 def _run_group(group: GroupPlan, table: _Attempts, events: _Events) -> F64:
     """The group's aggregates for every attempt (NaN where the attempt has no key for the entity)."""
-    key_codes = table.codes(group.entity.key)
-    ev_ent = key_codes[events.row]
-    ev_order = np.argsort(ev_ent, kind="stable")
-    ev_order = ev_order[ev_ent[ev_order] >= 0]
-    masks = group.masks(events.fields, len(events.t))[ev_order]
-    values = np.empty((len(ev_order), len(group.values)), dtype=np.int64)
+    keys = table.categorical(group.entity.key)
+    n_keys = len(keys.uniques)
+    ev_ent = keys.codes[events.row]
+    ev_order = order_by_code(ev_ent, n_keys)
     rows = events.row[ev_order]
+    masks = np.empty((len(ev_order), len(group.filters)), dtype=np.uint8)
+    for column, flt in enumerate(group.filters):
+        masks[:, column] = table.mask(events, flt)[ev_order]
+    values = np.empty((len(ev_order), len(group.values)), dtype=np.int64)
     for column, name in enumerate(group.values):
-        values[:, column] = table.milli[rows] if name == "amount" else table.codes(name)[rows]
-    q_ent_by_time = key_codes[table.by_time]
-    queries = table.by_time[q_ent_by_time >= 0]
-    queries = queries[np.argsort(key_codes[queries], kind="stable")]
+        values[:, column] = table.milli[rows] if name == "amount" else table.categorical(name).codes[rows]
+    queries = table.by_time[order_by_code(keys.codes[table.by_time], n_keys)]
     out = np.full((len(table.t), len(group.aggregates)), np.nan)
     out[queries] = aggregate(
         ev_ent[ev_order],
         events.t[ev_order],
         masks,
         values,
-        key_codes[queries],
+        keys.codes[queries],
         table.t[queries],
         group.specs,
         initial_carry(group.specs),

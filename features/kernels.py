@@ -26,6 +26,8 @@ from features.definitions import Op
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
+#: Filter bits: uint8 in the batch engine, int64 columns of the online state rows.
+Masks = npt.NDArray[np.uint8] | npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
 OP_CODE: Final[dict[Op, int]] = {op: index for index, op in enumerate(Op)}
@@ -77,7 +79,7 @@ def _finish_unbounded(op: int, state: int, t: int, unit: int) -> float:  # pragm
 
 
 @njit(cache=True)
-def fold(ev_t: I64, masks: U8, specs: I64, carry: I64) -> I64:  # pragma: no cover - compiled
+def fold(ev_t: I64, masks: Masks, specs: I64, carry: I64) -> I64:  # pragma: no cover - compiled
     """The carry after the (time-ordered) events given: how the online store prunes without forgetting."""
     out = carry.copy()
     for s in range(specs.shape[0]):
@@ -91,7 +93,7 @@ def fold(ev_t: I64, masks: U8, specs: I64, carry: I64) -> I64:  # pragma: no cov
 
 @njit(cache=True)
 def aggregate(  # noqa: PLR0917 (numba kernels take arrays positionally)
-    ev_ent: I64, ev_t: I64, masks: U8, values: I64, q_ent: I64, q_t: I64, specs: I64, carry: I64
+    ev_ent: I64, ev_t: I64, masks: Masks, values: I64, q_ent: I64, q_t: I64, specs: I64, carry: I64
 ) -> F64:  # pragma: no cover - compiled
     """Every spec for every query: ``out[j, s]`` over the events of entity ``q_ent[j]`` before ``q_t[j]``."""
     out = np.empty((q_t.shape[0], specs.shape[0]))
@@ -105,7 +107,7 @@ def aggregate(  # noqa: PLR0917 (numba kernels take arrays positionally)
 
 @njit(cache=True)
 def _unbounded(  # noqa: PLR0917
-    ev_ent: I64, ev_t: I64, masks: U8, q_ent: I64, q_t: I64, spec: I64, carry: int, out: F64
+    ev_ent: I64, ev_t: I64, masks: Masks, q_ent: I64, q_t: I64, spec: I64, carry: int, out: F64
 ) -> None:  # pragma: no cover - compiled
     op, mc, unit = spec[OP], spec[MASK], spec[UNIT]
     n = ev_t.shape[0]
@@ -126,7 +128,7 @@ def _unbounded(  # noqa: PLR0917
 
 @njit(cache=True)
 def _windowed(  # noqa: PLR0912, PLR0915, PLR0917 (one single-pass loop, kept whole for speed)
-    ev_ent: I64, ev_t: I64, masks: U8, values: I64, q_ent: I64, q_t: I64, spec: I64, out: F64
+    ev_ent: I64, ev_t: I64, masks: Masks, values: I64, q_ent: I64, q_t: I64, spec: I64, out: F64
 ) -> None:  # pragma: no cover - compiled
     op, width, mc, vc = spec[OP], spec[WINDOW], spec[MASK], spec[VALUE]
     n = ev_t.shape[0]
@@ -151,6 +153,7 @@ def _windowed(  # noqa: PLR0912, PLR0915, PLR0917 (one single-pass loop, kept wh
                 lo += 1
             while hi < n and ev_ent[hi] < entity:
                 hi += 1
+            hi = _skip_before(ev_ent, ev_t, hi, entity, q_t[j] - width)
             lo = hi
             matched = total = amount = distinct = 0
             head = tail = 0
@@ -186,6 +189,26 @@ def _windowed(  # noqa: PLR0912, PLR0915, PLR0917 (one single-pass loop, kept wh
             while tail > head and deque[head] < lo:
                 head += 1
         out[j] = _finish_windowed(op, matched, total, amount, distinct, values, deque, head, tail, vc)
+
+
+@njit(cache=True)
+def _skip_before(ev_ent: I64, ev_t: I64, start: int, entity: int, since: int) -> int:  # pragma: no cover
+    """First event of ``entity`` (from ``start``) at or after ``since``; earlier ones never enter a window."""
+    lo = start
+    hi = start
+    n = ev_t.shape[0]
+    step = 1
+    while hi < n and ev_ent[hi] == entity and ev_t[hi] < since:  # gallop, then bisect
+        lo = hi + 1
+        hi = min(hi + step, n)
+        step *= 2
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if mid < n and ev_ent[mid] == entity and ev_t[mid] < since:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 @njit(cache=True)
@@ -230,3 +253,21 @@ def _finish_windowed(  # noqa: PLR0917
     if op == DISTINCT:
         return float(distinct)
     return np.nan if total == 0 else matched / total
+
+
+@njit(cache=True)
+def order_by_code(codes: I64, n_codes: int) -> I64:  # pragma: no cover - compiled
+    """A stable order of rows by code (a linear counting sort); rows with code ``-1`` are left out."""
+    counts = np.zeros(n_codes + 1, dtype=np.int64)
+    for code in codes:
+        if code >= 0:
+            counts[code + 1] += 1
+    for k in range(n_codes):
+        counts[k + 1] += counts[k]
+    order = np.empty(counts[n_codes], dtype=np.int64)
+    for i in range(codes.shape[0]):
+        code = codes[i]
+        if code >= 0:
+            order[counts[code]] = i
+            counts[code] += 1
+    return order

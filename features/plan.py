@@ -9,7 +9,6 @@ before aggregation).
 from __future__ import annotations
 
 from calendar import timegm
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from hashlib import blake2b
@@ -20,7 +19,6 @@ import numpy.typing as npt
 import pandas as pd
 
 from features.definitions import (
-    DECLINE_FAMILY_OF,
     TIME_UNITS,
     US_PER_SECOND,
     Aggregate,
@@ -29,7 +27,7 @@ from features.definitions import (
     Filter,
     Source,
 )
-from features.kernels import I64, OP_CODE, U8
+from features.kernels import I64, OP_CODE
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 MISSING: Final = -1
@@ -59,12 +57,6 @@ class GroupPlan:
         """Indices of the value columns holding key hashes (to be coded densely before aggregation)."""
         return [index for index, name in enumerate(self.values) if name != "amount"]
 
-    def masks(self, fields: Mapping[str, ObjectArray], n: int) -> U8:
-        out = np.zeros((n, len(self.filters)), dtype=np.uint8)
-        for column, flt in enumerate(self.filters):
-            out[:, column] = matches(fields[flt.field], flt.values)
-        return out
-
 
 def plan(feature_set: FeatureSet) -> list[GroupPlan]:
     """Group the feature set's aggregates by (entity, source), in first-use order."""
@@ -93,14 +85,6 @@ def _group(aggregates: list[Aggregate]) -> GroupPlan:
     return GroupPlan(aggregates[0].entity, aggregates[0].source, tuple(aggregates), filters, values, specs)
 
 
-def matches(values: ObjectArray, allowed: Sequence[str]) -> npt.NDArray[np.bool_]:
-    """Which values are among ``allowed`` (missing values never are)."""
-    if len(values) <= _SMALL:
-        wanted = frozenset(allowed)
-        return np.fromiter((value in wanted for value in values), dtype=np.bool_, count=len(values))
-    return pd.Series(values, copy=False).isin(list(allowed)).to_numpy()
-
-
 def hash_key(value: str) -> int:
     """Stable 64-bit hash of a string key (BLAKE2b).
 
@@ -120,12 +104,6 @@ def hash_keys(values: ObjectArray) -> I64:
 def amount_milli(amounts: npt.NDArray[np.float64]) -> I64:
     """Amounts in thousandths of the currency unit: exact integer sums in both engines."""
     return np.rint(np.asarray(amounts, dtype=np.float64) * 1000.0).astype(np.int64)
-
-
-def decline_families(codes: ObjectArray) -> ObjectArray:
-    return np.array(
-        [DECLINE_FAMILY_OF.get(code) if isinstance(code, str) else None for code in codes], dtype=object
-    )
 
 
 def to_us(moment: datetime) -> int:

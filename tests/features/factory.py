@@ -6,7 +6,6 @@ several cards); times are rounded to whole minutes so that equal timestamps (the
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,7 +129,69 @@ def random_history(
 
 def _typed(frame: pd.DataFrame, kind: EventKind) -> pd.DataFrame:
     """The frame as ``events.io.read_events`` would return it (contract columns and dtypes)."""
-    with warnings.catch_warnings():  # pyarrow reads tz-aware columns through the deprecated Series.values
-        warnings.simplefilter("ignore", pd.errors.Pandas4Warning)
-        typed: pd.DataFrame = to_arrow(kind, frame[column_names(kind)]).to_pandas()
+    typed: pd.DataFrame = to_arrow(kind, frame[column_names(kind)]).to_pandas()
     return typed
+
+
+ATTEMPT_DEFAULTS: dict[str, object] = {
+    "account_id": "acc_1",
+    "kind": "renewal",
+    "plan_tier": "basic",
+    "plan_period": "monthly",
+    "amount": 9.99,
+    "currency": "EUR",
+    "payment_method_id": "pm_1",
+    "method_type": "card",
+    "card_bin": "424242",
+    "card_funding": "credit",
+    "card_country": "DE",
+    "card_exp": "2026-03",
+    "device_id": "dev_1",
+    "ip": "10.0.0.1",
+    "ip_country": "DE",
+    "billing_country": "DE",
+    "invoice_id": None,
+    "retry_number": 0,
+}
+
+
+def at(clock: str) -> pd.Timestamp:
+    """A timestamp on 2026-01-01 (UTC) from ``HH:MM[:SS]``."""
+    return pd.Timestamp(f"2026-01-01T{clock}", tz="UTC")
+
+
+def attempt(attempt_id: str, clock: str, **fields: object) -> dict[str, object]:
+    """One attempt with sensible defaults; ``fields`` override them."""
+    return {**ATTEMPT_DEFAULTS, "attempt_id": attempt_id, "occurred_at": at(clock), **fields}
+
+
+def outcome(
+    attempt_id: str, clock: str, status: str = "approved", code: str | None = None
+) -> dict[str, object]:
+    return {"attempt_id": attempt_id, "occurred_at": at(clock), "status": status, "decline_code": code}
+
+
+def report(report_id: str, attempt_id: str, clock: str) -> dict[str, object]:
+    return {
+        "report_id": report_id,
+        "attempt_id": attempt_id,
+        "reported_at": at(clock),
+        "report_type": "chargeback",
+    }
+
+
+def history_of(
+    attempts: list[dict[str, object]],
+    outcomes: list[dict[str, object]] | None = None,
+    reports: list[dict[str, object]] | None = None,
+) -> History:
+    """A history from hand-written events (typed like ``events.io.read_events`` returns them)."""
+    frames = [
+        pd.DataFrame(rows or [], columns=column_names(kind))
+        for rows, kind in (
+            (attempts, EventKind.ATTEMPTS),
+            (outcomes, EventKind.OUTCOMES),
+            (reports, EventKind.FRAUD_REPORTS),
+        )
+    ]
+    return History(*(_typed(frame, kind) for frame, kind in zip(frames, EventKind, strict=True)))

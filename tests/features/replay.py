@@ -21,7 +21,8 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as the service would receive them: missing values as None, timestamps as tz-aware datetimes."""
     rows = frame.to_dict("records")
     return [
-        {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()} for row in rows
+        {str(k): None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+        for row in rows
     ]
 
 
@@ -66,14 +67,16 @@ def replay(engine: OnlineEngine, events: Iterator[Event], *, record_twice: bool 
     return frame.rename_axis("attempt_id").reset_index()
 
 
-def mismatches(expected: pd.DataFrame, got: pd.DataFrame, names: list[str]) -> list[str]:
+def mismatches(
+    expected: pd.DataFrame, got: pd.DataFrame, names: list[str], tolerance: float = TOLERANCE
+) -> list[str]:
     """Human-readable differences beyond the tolerance (NaN equals NaN), keyed by attempt_id."""
     left = expected.set_index("attempt_id")
     right = got.set_index("attempt_id").loc[left.index]
     problems = []
     for name in names:
         a, b = left[name].to_numpy(np.float64), right[name].to_numpy(np.float64)
-        same = (np.isnan(a) & np.isnan(b)) | (np.abs(a - b) <= TOLERANCE)
+        same = (np.isnan(a) & np.isnan(b)) | (np.abs(a - b) <= tolerance)
         for position in np.flatnonzero(~same)[:3]:
             problems.append(f"{name} @ {left.index[position]}: batch {a[position]!r} online {b[position]!r}")
     return problems
