@@ -94,7 +94,8 @@ class FraudCosts(Strict):
 
     Letting a fraudulent attempt through costs its amount (charged back) plus the chargeback fee.
     Declining a good customer loses ``false_decline_factor`` × amount (the payment, plus churn of
-    customers who leave after a false decline when the factor is above 1).
+    customers who leave after a false decline when the factor is above 1). Both apply only to attempts the
+    gateway approved: blocking a charge the issuer declines anyway neither saves nor loses money.
     """
 
     chargeback_fee: float = Field(15.0, ge=0)
