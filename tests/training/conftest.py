@@ -9,7 +9,12 @@ from training.config import TrainingConfig, load_config
 from training.dataset import assemble
 from training.pipeline import Inputs
 
-FAST = {"model.trials": 2, "model.max_rounds": 80, "labels.fraud_label_delay_days": 20}
+FAST = {
+    "model.trials": 2,
+    "model.max_rounds": 40,
+    "model.num_threads": 1,
+    "labels.fraud_label_delay_days": 20,
+}
 
 
 @pytest.fixture(scope="session")
