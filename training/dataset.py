@@ -186,7 +186,7 @@ def task_data(frame: pd.DataFrame, task: Task, contract: FeatureContract, config
     windows = {}
     for part in (Part.TRAIN, Part.VALIDATION, Part.TEST):
         rows = (parts == part.value).to_numpy() & labels.notna().to_numpy()
-        windows[part] = _window(frame.loc[rows], labels[rows].to_numpy(), contract, task, part)
+        windows[part] = _window(frame, rows, labels[rows].to_numpy(), contract=contract, task=task, part=part)
         counts[f"positives_{part.value}"] = float(windows[part].labels.sum())
     prior = float(windows[Part.TRAIN].labels.mean())
     if task is Task.FAILURE:
@@ -199,7 +199,13 @@ def task_data(frame: pd.DataFrame, task: Task, contract: FeatureContract, config
 
 
 def _window(
-    rows: pd.DataFrame, labels: np.ndarray, contract: FeatureContract, task: Task, part: Part
+    frame: pd.DataFrame,
+    rows: np.ndarray,
+    labels: np.ndarray,
+    *,
+    contract: FeatureContract,
+    task: Task,
+    part: Part,
 ) -> WindowData:
     positives = int(labels.sum())
     if positives == 0 or positives == len(labels):
@@ -209,7 +215,7 @@ def _window(
             "a model cannot be trained or evaluated on one class; provide more history or widen the window "
             "(split.* in the training config)"
         )
-    extra = [FAILED_COLUMN, BASELINE_COLUMNS[task], *[c for c in TRUTH_EXTRA[task] if c in rows.columns]]
-    meta = rows[[*META_COLUMNS, *extra]].reset_index(drop=True)
-    x = rows[list(contract.names)].to_numpy(dtype=np.float64)
+    extra = [FAILED_COLUMN, BASELINE_COLUMNS[task], *[c for c in TRUTH_EXTRA[task] if c in frame.columns]]
+    meta = frame.loc[rows, [*META_COLUMNS, *extra]].reset_index(drop=True)
+    x = frame.loc[rows, list(contract.names)].to_numpy(dtype=np.float64)
     return WindowData(Matrix(x, labels.astype(np.float64)), meta)
