@@ -44,9 +44,17 @@ def part_files(data_dir: Path, name: str) -> list[Path]:
 
 
 def to_arrow(kind: EventKind, frame: pd.DataFrame) -> pa.Table:
-    """Convert a frame holding exactly the contract's columns to an Arrow table of the contract's schema."""
+    """Convert a frame holding the contract's columns to an Arrow table of the contract's schema."""
     schema = arrow_schema(kind)
-    return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+    return pa.Table.from_arrays([_column_array(frame[f.name], f.type) for f in schema], schema=schema)
+
+
+def _column_array(series: pd.Series, arrow_type: pa.DataType) -> pa.Array:
+    """One column as Arrow. Timezone-aware timestamps go through naive UTC values, because pandas 3
+    deprecates the ``Series.values`` that pyarrow would otherwise read them through."""
+    if pa.types.is_timestamp(arrow_type) and isinstance(series.dtype, pd.DatetimeTZDtype):
+        return pa.array(series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(), type=arrow_type)
+    return pa.array(series, type=arrow_type, from_pandas=True)
 
 
 def write_part(data_dir: Path, name: str, part: int, table: pa.Table) -> Path:

@@ -7,10 +7,17 @@ be called from a test). Heavy libraries are imported inside the commands so that
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from riskgate.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from events.mapping import ColumnMapping
 
 app = typer.Typer(
     name="riskgate",
@@ -42,3 +49,113 @@ def info() -> None:
     typer.echo(f"data dir:     {settings.data_dir}")
     typer.echo(f"state dir:    {settings.state_dir}")
     typer.echo(f"tracking uri: {settings.tracking_uri}")
+
+
+def _load_mapping_or_exit(mapping: Path | None) -> ColumnMapping:
+    """The mapping file's contents (the identity mapping without one); a bad file is a usage error."""
+    from events.mapping import ColumnMapping, MappingError, load_mapping  # noqa: PLC0415
+
+    if mapping is None:
+        return ColumnMapping()
+    try:
+        return load_mapping(mapping)
+    except MappingError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _write_report_if_asked(problems: pd.DataFrame, report: Path | None) -> None:
+    from events.problems import write_report  # noqa: PLC0415
+
+    if report is not None:
+        typer.echo(f"all {len(problems)} problem(s) written to {write_report(problems, report)}")
+
+
+@app.command()
+def validate(  # noqa: PLR0917 (a typer command: one parameter per option)
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A CSV or Parquet export.")],
+    kind: Annotated[
+        str | None,
+        typer.Option(help="attempts, outcomes or fraud_reports (default: told from the file name)."),
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Column-mapping YAML file.")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Write every problem to this file (.csv, or .json).")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Check ids against the tables here (default: the settings' data dir).")
+    ] = None,
+    examples: Annotated[int, typer.Option(min=0, help="How many problems to show.")] = 10,
+) -> None:
+    """Check a provider's export against the event contract. Exit code: 0 valid, 1 refused, 2 usage error."""
+    from events.sources import UnsupportedFileError  # noqa: PLC0415
+    from events.validate import UnknownKindError, check_file, guess_kind, parse_kind  # noqa: PLC0415
+
+    column_mapping = _load_mapping_or_exit(mapping)
+    try:
+        event_kind = guess_kind(path) if kind is None else parse_kind(kind)
+        checked = check_file(path, event_kind, column_mapping, data_dir or get_settings().data_dir)
+    except (UnknownKindError, UnsupportedFileError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    for line in checked.summary(examples):
+        typer.echo(line)
+    _write_report_if_asked(checked.validation.problems, report)
+    raise typer.Exit(0 if checked.validation.accepted else 1)
+
+
+@app.command("import")
+def import_(  # noqa: PLR0917 (a typer command: one parameter per option)
+    attempts: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Attempts export.")
+    ] = None,
+    outcomes: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Outcomes export.")
+    ] = None,
+    fraud_reports: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Fraud reports export.")
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Column-mapping YAML file.")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where the event tables are (default: the settings' data dir).")
+    ] = None,
+    quarantine: Annotated[
+        Path | None,
+        typer.Option(help="Import the good rows and write the bad ones, with reasons, to this folder."),
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Write every problem to this file (.csv, or .json).")
+    ] = None,
+    examples: Annotated[int, typer.Option(min=0, help="How many problems to show.")] = 10,
+) -> None:
+    """Import a provider's exports (any of the three) into the event tables, whole or not at all.
+
+    Exit code: 0 imported (bad rows quarantined if --quarantine was given), 1 refused, 2 usage error.
+    """
+    from events.importer import import_files  # noqa: PLC0415
+    from events.schema import EventKind  # noqa: PLC0415
+    from events.sources import UnsupportedFileError  # noqa: PLC0415
+
+    given = {
+        EventKind.ATTEMPTS: attempts,
+        EventKind.OUTCOMES: outcomes,
+        EventKind.FRAUD_REPORTS: fraud_reports,
+    }
+    files = {kind: path for kind, path in given.items() if path is not None}
+    if not files:
+        typer.echo("error: give at least one of --attempts, --outcomes, --fraud-reports", err=True)
+        raise typer.Exit(2)
+    column_mapping = _load_mapping_or_exit(mapping)
+    try:
+        result = import_files(files, column_mapping, data_dir or get_settings().data_dir, quarantine)
+    except UnsupportedFileError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    for line in result.summary(examples):
+        typer.echo(line)
+    _write_report_if_asked(result.problems, report)
+    raise typer.Exit(1 if result.refused else 0)

@@ -1,0 +1,708 @@
+"""Vectorised validation of a provider's file against the event contract of :mod:`events.schema`.
+
+:func:`validate_source` maps a file's columns onto one event table (with a
+:class:`~events.mapping.TableMapping`) and checks everything the contract declares, a column at a time
+over the whole file (pandas / Arrow, no per-row Python): the columns (missing, unexpected), card numbers
+in any column, the types (numbers, integers, timestamps with their UTC offset or the mapping's time
+zone), required values, allowed values, each :class:`~events.schema.Check` (implemented once, in
+:data:`CHECKS`), the rules between columns (a declined outcome has a decline code, an approved one has
+none) and between tables (ids already imported, outcomes and fraud reports of unknown attempts, reports
+dated before their attempt).
+
+The result, a :class:`Validation`, holds the typed contract columns, the problems (see
+:mod:`events.problems` for row numbering) and which cells hold card numbers, so that the importer can write
+the good rows and quarantine the bad ones without reading or checking anything twice.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pycountry
+
+from events.cardnumbers import MASK, card_number_mask
+from events.currencies import MINOR_UNITS
+from events.io import EventTableMissingError, read_table
+from events.mapping import ISO8601, ColumnMapping, TableMapping, TimestampFormat
+from events.problems import ProblemCode, ProblemLog, bad_positions, file_level, summarize
+from events.schema import COLUMNS, Check, Column, ColumnType, EventKind, OutcomeStatus
+from events.sources import Source, read_source
+
+logger = logging.getLogger(__name__)
+
+COUNTRIES: Final[frozenset[str]] = frozenset(country.alpha_2 for country in pycountry.countries)
+
+#: How much of a bad value a message quotes (card numbers are always masked first).
+ECHO_CHARS: Final = 40
+
+_TIMESTAMP_DTYPE: Final = "datetime64[us, UTC]"
+_OFFSET_AT_END: Final = (
+    r"[Tt ][0-9]{2}(?::?[0-9]{2}){0,2}(?:[.,][0-9]+)? ?(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)$"
+)
+_IPV4_OCTET: Final = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4: Final = rf"{_IPV4_OCTET}(?:\.{_IPV4_OCTET}){{3}}"
+_INT32_MAX: Final = 2**31 - 1
+
+#: Per kind, the time column compared with the attempt's ``occurred_at``.
+_TIME_AFTER_ATTEMPT: Final[dict[EventKind, str]] = {
+    EventKind.OUTCOMES: "occurred_at",
+    EventKind.FRAUD_REPORTS: "reported_at",
+}
+
+
+def id_column(kind: EventKind) -> str:
+    """The column that identifies an event of ``kind`` (the one declared unique)."""
+    return next(column.name for column in COLUMNS[kind] if Check.UNIQUE in column.checks)
+
+
+@dataclass(frozen=True)
+class Known:
+    """What a file is checked against besides itself.
+
+    ``ids``: ids of this kind already imported (a row with one of them is refused, so that importing the
+    same file twice doubles nothing). ``attempt_times``: ``occurred_at`` by ``attempt_id`` of every attempt
+    an outcome or fraud report may refer to; ``None`` skips the checks against attempts. ``held_back``:
+    attempt ids of this import that will not be written (quarantined), named as such in messages.
+    """
+
+    ids: pd.Index = field(default_factory=lambda: pd.Index([], dtype="str"))
+    attempt_times: pd.Series | None = None
+    held_back: pd.Index = field(default_factory=lambda: pd.Index([], dtype="str"))
+
+
+def existing_ids(data_dir: Path, kind: EventKind) -> pd.Index:
+    """The ids of ``kind`` already under ``data_dir`` (empty if there is no such table yet)."""
+    try:
+        table = read_table(data_dir, kind.value, columns=[id_column(kind)])
+    except EventTableMissingError:
+        return pd.Index([], dtype="str")
+    ids: pd.Index = pd.Index(table.column(0).to_pandas())
+    return ids
+
+
+def existing_attempt_times(data_dir: Path) -> pd.Series | None:
+    """``occurred_at`` by ``attempt_id`` of the attempts under ``data_dir`` (``None``: no attempts table)."""
+    try:
+        table = read_table(data_dir, EventKind.ATTEMPTS.value, columns=["attempt_id", "occurred_at"])
+    except EventTableMissingError:
+        return None
+    frame = table.to_pandas()
+    return pd.Series(frame["occurred_at"].to_numpy(), index=pd.Index(frame["attempt_id"]), name="occurred_at")
+
+
+@dataclass(frozen=True)
+class Validation:
+    """A file checked against one event table."""
+
+    file: str
+    kind: EventKind
+    source: pd.DataFrame
+    events: pd.DataFrame
+    extras: pd.DataFrame
+    problems: pd.DataFrame
+    card_cells: dict[str, npt.NDArray[np.bool_]]
+
+    @property
+    def rows(self) -> int:
+        return len(self.source)
+
+    @property
+    def accepted(self) -> bool:
+        return self.problems.empty
+
+    @property
+    def refused_whole(self) -> bool:
+        """Whether a problem concerns the whole file or a column, so no row can be accepted."""
+        return not file_level(self.problems).empty
+
+    def bad_rows(self) -> npt.NDArray[np.int64]:
+        """0-based positions of the rows with a problem."""
+        return bad_positions(self.problems)
+
+    def good_mask(self) -> npt.NDArray[np.bool_]:
+        good = np.ones(self.rows, dtype=bool)
+        good[self.bad_rows()] = False
+        return good
+
+
+@dataclass(frozen=True)
+class Quoted:
+    """A message that quotes each bad value (masked, truncated), built only for the rows with a problem."""
+
+    values: pd.Series
+    text: str | pd.Series
+
+    def for_rows(self, flags: npt.NDArray[np.bool_]) -> pd.Series:
+        text = self.text[flags] if isinstance(self.text, pd.Series) else self.text
+        quoted: pd.Series = _echo(self.values[flags]) + text
+        return quoted
+
+
+@dataclass
+class _Run:
+    """The state of one validation: the problems so far and the typed columns."""
+
+    kind: EventKind
+    mapping: TableMapping
+    log: ProblemLog
+    rows: int
+    typed: dict[str, pd.Series] = field(default_factory=dict)
+    raw: dict[str, pd.Series] = field(default_factory=dict)
+
+    def add(
+        self,
+        mask: pd.Series | npt.NDArray[np.bool_],
+        column: str,
+        code: ProblemCode,
+        message: str | pd.Series | Quoted,
+    ) -> None:
+        """Problems on the rows where ``mask`` is true (a per-row message is built for those rows only)."""
+        flags = mask.to_numpy(dtype=bool, na_value=False) if isinstance(mask, pd.Series) else mask
+        if not flags.any():
+            return
+        if isinstance(message, Quoted):
+            message = message.for_rows(flags)
+        elif isinstance(message, pd.Series):
+            message = message[flags] if len(message) == len(flags) else message
+        self.log.add(np.flatnonzero(flags), column, code, message)
+
+
+def validate_source(
+    source: Source, kind: EventKind, mapping: TableMapping, known: Known | None = None
+) -> Validation:
+    """Check a file as read against the ``kind`` table; never raises for bad data, returns its problems."""
+    known = known or Known()
+    run = _Run(kind, mapping, source.problems.copy(), len(source.frame))
+    card_cells = _card_numbers(run, source.frame)
+    if source.readable:  # rows of a structurally broken file cannot be numbered or checked reliably
+        sources = _resolve_columns(run, source.frame)
+        for column in sorted(COLUMNS[kind], key=lambda column: column.name != "currency"):
+            # currency first: amounts in minor units need its exponent
+            _convert(run, column, source.frame[sources[column.name]] if column.name in sources else None)
+        for column in COLUMNS[kind]:
+            _check_column(run, column, known)
+        _check_rules(run, known)
+    events = (
+        pd.DataFrame({column.name: run.typed[column.name] for column in COLUMNS[kind]})
+        if run.typed
+        else pd.DataFrame()
+    )
+    extras = _extras(run, source.frame)
+    problems = run.log.table()
+    logger.info("validated %s as %s: %d rows, %d problems", source.file, kind, run.rows, len(problems))
+    return Validation(source.file, kind, source.frame, events, extras, problems, card_cells)
+
+
+# --- columns -------------------------------------------------------------------------------------------
+
+
+def _resolve_columns(run: _Run, frame: pd.DataFrame) -> dict[str, str]:
+    """Contract column → source column, for those the file has; missing and unexpected ones are problems."""
+    present = set(frame.columns)
+    sources: dict[str, str] = {}
+    for column in COLUMNS[run.kind]:
+        name = run.mapping.source_of(column.name)
+        if name is not None and name in present:
+            sources[column.name] = name
+        elif column.required or column.name in run.mapping.columns:
+            wanted = "" if name == column.name else f" (mapped from source column {name!r})"
+            run.log.add_file_problem(
+                column.name,
+                ProblemCode.MISSING_COLUMN,
+                f"missing {'required' if column.required else 'mapped'} column {column.name!r}{wanted}: "
+                "add it to the export or map it under columns in the mapping file",
+            )
+    for name in run.mapping.keep:
+        if name not in present:
+            run.log.add_file_problem(
+                name, ProblemCode.MISSING_COLUMN, f"column {name!r} listed under keep is missing"
+            )
+    used = set(sources.values()) | set(run.mapping.keep) | set(run.mapping.ignore)
+    for name in frame.columns:
+        if name not in used:
+            run.log.add_file_problem(
+                str(name),
+                ProblemCode.UNEXPECTED_COLUMN,
+                f"unexpected column {name!r}: not in the {run.kind} contract; map it under columns, "
+                "or list it under keep or ignore in the mapping file",
+            )
+    return sources
+
+
+def _card_numbers(run: _Run, frame: pd.DataFrame) -> dict[str, npt.NDArray[np.bool_]]:
+    """Cells of every source column that hold a card number, reported without the number."""
+    cells: dict[str, npt.NDArray[np.bool_]] = {}
+    for name in frame.columns:
+        if not (pd.api.types.is_string_dtype(frame[name]) or pd.api.types.is_numeric_dtype(frame[name])):
+            continue
+        mask = card_number_mask(frame[name])
+        if mask.any():
+            cells[str(name)] = mask
+            run.add(
+                mask,
+                str(name),
+                ProblemCode.CARD_NUMBER,
+                "holds what looks like a card number (13-19 digits passing the Luhn check): card numbers "
+                "must never be exported; replace them with the gateway's token or fingerprint",
+            )
+    return cells
+
+
+def _extras(run: _Run, frame: pd.DataFrame) -> pd.DataFrame:
+    """The id column and the source columns the mapping keeps, as text."""
+    identity = id_column(run.kind)
+    if not run.mapping.keep or identity not in run.typed:
+        return pd.DataFrame()
+    kept = {name: _as_text(frame[name]) for name in run.mapping.keep if name in frame.columns}
+    return pd.DataFrame({identity: run.typed[identity], **kept})
+
+
+# --- conversion to the contract's types ----------------------------------------------------------------
+
+
+def _convert(run: _Run, column: Column, values: pd.Series | None) -> None:
+    if values is None:
+        run.typed[column.name] = _nulls(column.type, run.rows)
+        return
+    values = values.reset_index(drop=True)
+    run.raw[column.name] = values
+    converters: dict[ColumnType, Callable[[_Run, Column, pd.Series], pd.Series]] = {
+        ColumnType.STRING: _to_text,
+        ColumnType.FLOAT: _to_float,
+        ColumnType.INT: _to_int,
+        ColumnType.TIMESTAMP: _to_timestamp,
+    }
+    run.typed[column.name] = converters[column.type](run, column, values)
+
+
+def _nulls(kind: ColumnType, rows: int) -> pd.Series:
+    dtypes = {
+        ColumnType.STRING: "str",
+        ColumnType.FLOAT: "float64",
+        ColumnType.INT: "Int64",
+        ColumnType.TIMESTAMP: _TIMESTAMP_DTYPE,
+    }
+    return pd.Series([None] * rows, dtype=dtypes[kind])
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_string_dtype(values):
+        return values.astype("str")
+    return values.astype("str").where(values.notna())
+
+
+def _wrong_type(run: _Run, column: Column, values: pd.Series, expected: str) -> pd.Series:
+    run.log.add_file_problem(
+        column.name,
+        ProblemCode.WRONG_TYPE,
+        f"column {column.name!r} holds {values.dtype} values where {expected} are expected",
+    )
+    return _nulls(column.type, len(values))
+
+
+def _to_text(run: _Run, column: Column, values: pd.Series) -> pd.Series:
+    if not (pd.api.types.is_string_dtype(values) or pd.api.types.is_integer_dtype(values)):
+        return _wrong_type(run, column, values, "text (or whole numbers)")
+    text = _as_text(values)
+    value_map = run.mapping.values.get(column.name)
+    if value_map:
+        mapped = text.map(value_map)
+        text = mapped.where(mapped.notna(), text).astype("str")
+    return text
+
+
+def _numbers(run: _Run, column: Column, values: pd.Series) -> pd.Series:
+    """The values as float64 (NaN where missing or not a number; those not a number are problems)."""
+    if pd.api.types.is_bool_dtype(values):
+        return _wrong_type(run, column, values, "numbers")
+    if pd.api.types.is_numeric_dtype(values):
+        return values.astype("float64")
+    if not pd.api.types.is_string_dtype(values):
+        return _wrong_type(run, column, values, "numbers")
+    numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+    run.add(
+        values.notna() & numbers.isna(),
+        column.name,
+        ProblemCode.NOT_A_NUMBER,
+        Quoted(values, " is not a number (write it with a dot for decimals and no thousands separator)"),
+    )
+    return numbers
+
+
+def _to_float(run: _Run, column: Column, values: pd.Series) -> pd.Series:
+    numbers = _numbers(run, column, values)
+    if column.name == "amount" and run.mapping.amount_unit == "minor":
+        return _from_minor_units(run, column, numbers)
+    return numbers
+
+
+def _from_minor_units(run: _Run, column: Column, minor: pd.Series) -> pd.Series:
+    whole = _whole(minor)
+    run.add(
+        minor.notna() & np.isfinite(minor) & ~whole,
+        column.name,
+        ProblemCode.NOT_AN_INTEGER,
+        Quoted(minor, " is not a whole number of minor units (amount_unit is minor in the mapping)"),
+    )
+    currency = run.typed.get("currency")
+    exponent = currency.map(MINOR_UNITS) if currency is not None else pd.Series(np.nan, index=minor.index)
+    return (minor / 10.0 ** exponent.astype("float64")).where(whole)
+
+
+def _whole(numbers: pd.Series) -> pd.Series:
+    finite = np.isfinite(numbers.to_numpy(dtype="float64", na_value=np.nan))
+    return pd.Series(finite & (np.floor(np.where(finite, numbers, 0.0)) == np.where(finite, numbers, 0.5)))
+
+
+def _to_int(run: _Run, column: Column, values: pd.Series) -> pd.Series:
+    numbers = _numbers(run, column, values)
+    whole = _whole(numbers) & (numbers.abs() <= _INT32_MAX)
+    run.add(
+        numbers.notna() & ~whole,
+        column.name,
+        ProblemCode.NOT_AN_INTEGER,
+        Quoted(values, f" is not a whole number (between -{_INT32_MAX} and {_INT32_MAX})"),
+    )
+    return numbers.where(whole).astype("Int64")
+
+
+def _to_timestamp(run: _Run, column: Column, values: pd.Series) -> pd.Series:
+    timestamps = run.mapping.timestamps
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        converted: pd.Series = values.dt.tz_convert("UTC").astype(_TIMESTAMP_DTYPE)
+        return converted
+    if pd.api.types.is_datetime64_dtype(values):
+        return _localize(run, column, values, timestamps)
+    if not pd.api.types.is_string_dtype(values):
+        return _wrong_type(run, column, values, "timestamps")
+    present = values.notna().to_numpy(dtype=bool)
+    if timestamps.format == ISO8601:
+        aware = present & values.str.contains(_OFFSET_AT_END, regex=True, na=False).to_numpy(dtype=bool)
+    else:
+        aware = present & timestamps.has_offset
+    parsed = pd.Series(pd.NaT, index=values.index, dtype=_TIMESTAMP_DTYPE)
+    failed = np.zeros(len(values), dtype=bool)
+    if aware.any():
+        parsed[aware] = pd.to_datetime(values[aware], format=timestamps.format, utc=True, errors="coerce")
+        failed |= aware & parsed.isna().to_numpy(dtype=bool)
+    naive_rows = present & ~aware
+    if naive_rows.any():
+        naive = pd.to_datetime(values[naive_rows], format=timestamps.format, errors="coerce")
+        failed[np.flatnonzero(naive_rows)[naive.isna().to_numpy(dtype=bool)]] = True
+        parsed[naive_rows] = _localize(run, column, naive, timestamps, np.flatnonzero(naive_rows))
+    run.add(
+        failed,
+        column.name,
+        ProblemCode.UNPARSEABLE_TIMESTAMP,
+        Quoted(values, f" is not a timestamp in the format {timestamps.format}"),
+    )
+    return parsed
+
+
+def _localize(
+    run: _Run,
+    column: Column,
+    naive: pd.Series,
+    timestamps: TimestampFormat,
+    positions: npt.NDArray[np.int64] | None = None,
+) -> pd.Series:
+    """Naive timestamps (at row ``positions``) read in the mapping's time zone; problems if it gives none."""
+    rows = np.arange(len(naive)) if positions is None else positions
+    parsed = naive.notna().to_numpy(dtype=bool)
+    if timestamps.timezone is None:
+        run.add(
+            _flags(run.rows, rows[parsed]),
+            column.name,
+            ProblemCode.NAIVE_TIMESTAMP,
+            "timestamp without a UTC offset: export offsets (2024-05-01T10:00:00+02:00) "
+            "or give timestamps.timezone in the mapping",
+        )
+        return pd.Series(pd.NaT, index=naive.index, dtype=_TIMESTAMP_DTYPE)
+    local = naive.dt.tz_localize(timestamps.timezone, ambiguous="NaT", nonexistent="NaT")
+    run.add(
+        _flags(run.rows, rows[parsed & local.isna().to_numpy(dtype=bool)]),
+        column.name,
+        ProblemCode.NONEXISTENT_LOCAL_TIME,
+        f"local time that is skipped or repeated in {timestamps.timezone} (a daylight-saving change): "
+        "export UTC offsets to make it unambiguous",
+    )
+    utc: pd.Series = local.dt.tz_convert("UTC").astype(_TIMESTAMP_DTYPE)
+    return utc
+
+
+def _flags(rows: int, positions: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    flags = np.zeros(rows, dtype=bool)
+    flags[positions] = True
+    return flags
+
+
+def _echo(values: pd.Series) -> pd.Series:
+    """Values quoted for a message: truncated, with any card number masked."""
+    text = _as_text(values).fillna("").str.slice(0, ECHO_CHARS)
+    masked = text.where(~card_number_mask(text), MASK)
+    return "'" + masked + "'"
+
+
+# --- checks ----------------------------------------------------------------------------------------------
+
+
+def _check_column(run: _Run, column: Column, known: Known) -> None:
+    if column.name not in run.raw:
+        return
+    typed = run.typed[column.name]
+    if column.required:
+        run.add(
+            run.raw[column.name].isna(), column.name, ProblemCode.MISSING_VALUE, "required value is empty"
+        )
+    if column.values is not None:
+        run.add(
+            typed.notna() & ~typed.isin(column.values),
+            column.name,
+            ProblemCode.UNKNOWN_VALUE,
+            Quoted(
+                typed,
+                f" is not one of {', '.join(column.values)} "
+                f"(map source values under values.{column.name} in the mapping file)",
+            ),
+        )
+    for check in column.checks:
+        CHECKS[check](run, column, typed, known)
+
+
+def _check_non_empty(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
+    run.add(
+        values.notna() & (values.str.strip() == ""), column.name, ProblemCode.EMPTY_VALUE, "value is blank"
+    )
+
+
+def _check_unique(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
+    present = values.notna()
+    repeated = present & values.duplicated(keep="first")
+    if repeated.any():
+        firsts = values[present & ~repeated]
+        first_row = pd.Series(firsts.index + 1, index=firsts.to_numpy())
+        rows = values[repeated].map(first_row).astype("int64").astype("str")
+        run.add(
+            repeated,
+            column.name,
+            ProblemCode.DUPLICATE_ID,
+            "duplicate " + column.name + ", first in row " + rows,
+        )
+    run.add(
+        present & values.isin(known.ids),
+        column.name,
+        ProblemCode.ALREADY_IMPORTED,
+        f"{column.name} already imported: a file is imported once (remove the rows already imported)",
+    )
+
+
+def _check_positive(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
+    infinite = np.isinf(values.to_numpy(dtype="float64", na_value=np.nan))
+    run.add(infinite, column.name, ProblemCode.NOT_FINITE, "value is infinite")
+    run.add(
+        values.notna() & (values <= 0), column.name, ProblemCode.NOT_POSITIVE, Quoted(values, " is not > 0")
+    )
+
+
+def _check_non_negative(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
+    run.add(values.notna() & (values < 0), column.name, ProblemCode.NEGATIVE, Quoted(values, " is negative"))
+
+
+def _check_currency(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
+    accepted = values.isin(MINOR_UNITS)
+    run.add(
+        values.notna() & ~accepted,
+        column.name,
+        ProblemCode.UNKNOWN_CURRENCY,
+        Quoted(values, " is not an ISO 4217 currency code (upper case, e.g. EUR, USD, GBP)"),
+    )
+    amount = run.typed.get("amount")
+    if amount is None or run.mapping.amount_unit == "minor":
+        return
+    exponent = values.map(MINOR_UNITS).astype("float64")
+    scaled = (amount * 10.0**exponent).to_numpy(dtype="float64", na_value=np.nan)
+    finite = np.isfinite(scaled)
+    rounded = np.round(np.where(finite, scaled, 0.0))
+    excess = finite & ~np.isclose(np.where(finite, scaled, 0.0), rounded, rtol=1e-12, atol=1e-6)
+    if excess.any():
+        decimals = exponent.astype("Int64").astype("str")
+        suffix = " has more decimals than its currency's minor unit (" + decimals + ")"
+        run.add(excess, "amount", ProblemCode.TOO_MANY_DECIMALS, Quoted(amount, suffix))
+
+
+def _pattern_check(
+    pattern: str, code: ProblemCode, expected: str
+) -> Callable[[_Run, Column, pd.Series, Known], None]:
+    def check(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
+        matches = values.str.fullmatch(pattern, na=True)
+        run.add(values.notna() & ~matches, column.name, code, Quoted(values, f" is not {expected}"))
+
+    return check
+
+
+def _check_country(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
+    run.add(
+        values.notna() & ~values.isin(COUNTRIES),
+        column.name,
+        ProblemCode.UNKNOWN_COUNTRY,
+        Quoted(values, " is not an ISO 3166-1 alpha-2 country code (upper case, e.g. DE, US, GB)"),
+    )
+
+
+def _check_ip(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
+    candidates = values.notna() & ~values.str.fullmatch(_IPV4, na=True)
+    others = values[candidates].unique()
+    invalid = {value for value in others if not _is_ip(str(value))}
+    run.add(
+        candidates & values.isin(invalid),
+        column.name,
+        ProblemCode.BAD_IP,
+        Quoted(values, " is not an IPv4 or IPv6 address"),
+    )
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+#: The one implementation of each value check the contract declares.
+CHECKS: Final[dict[Check, Callable[[_Run, Column, pd.Series, Known], None]]] = {
+    Check.NON_EMPTY: _check_non_empty,
+    Check.UNIQUE: _check_unique,
+    Check.POSITIVE: _check_positive,
+    Check.NON_NEGATIVE: _check_non_negative,
+    Check.CURRENCY: _check_currency,
+    Check.COUNTRY: _check_country,
+    Check.BIN: _pattern_check(r"[0-9]{6,8}", ProblemCode.BAD_BIN, "a BIN of 6 to 8 digits"),
+    Check.YEAR_MONTH: _pattern_check(
+        r"[0-9]{4}-(?:0[1-9]|1[0-2])", ProblemCode.BAD_YEAR_MONTH, "a YYYY-MM month"
+    ),
+    Check.IP: _check_ip,
+}
+
+
+# --- rules between columns and tables ----------------------------------------------------------------
+
+
+def _check_rules(run: _Run, known: Known) -> None:
+    if run.kind is EventKind.OUTCOMES:
+        _check_decline_codes(run)
+    if run.kind in _TIME_AFTER_ATTEMPT and known.attempt_times is not None and "attempt_id" in run.raw:
+        _check_against_attempts(run, known, known.attempt_times)
+
+
+def _check_decline_codes(run: _Run) -> None:
+    status, code = run.typed["status"], run.typed["decline_code"]
+    run.add(
+        (status == OutcomeStatus.DECLINED.value) & code.isna(),
+        "decline_code",
+        ProblemCode.DECLINE_CODE_MISSING,
+        "a declined outcome needs a decline_code (map the gateway's codes under values.decline_code)",
+    )
+    run.add(
+        (status == OutcomeStatus.APPROVED.value) & code.notna(),
+        "decline_code",
+        ProblemCode.DECLINE_CODE_UNEXPECTED,
+        "an approved outcome has no decline_code (leave it empty)",
+    )
+
+
+def _check_against_attempts(run: _Run, known: Known, attempt_times: pd.Series) -> None:
+    attempt_id = run.typed["attempt_id"]
+    found = attempt_id.isin(attempt_times.index)
+    held_back = attempt_id.isin(known.held_back)
+    run.add(
+        attempt_id.notna() & ~found & ~held_back,
+        "attempt_id",
+        ProblemCode.UNKNOWN_ATTEMPT,
+        "no attempt with this attempt_id: not among the attempts already imported nor those of this import "
+        "(import the attempts first, or together)",
+    )
+    run.add(
+        ~found & held_back,
+        "attempt_id",
+        ProblemCode.UNKNOWN_ATTEMPT,
+        "its attempt is quarantined in this import: fix the attempt and import both again",
+    )
+    time_column = _TIME_AFTER_ATTEMPT[run.kind]
+    attempt_at = attempt_id.map(attempt_times).astype(_TIMESTAMP_DTYPE)
+    run.add(
+        found & (run.typed[time_column] < attempt_at),
+        time_column,
+        ProblemCode.BEFORE_ATTEMPT,
+        f"{time_column} is before the attempt's occurred_at",
+    )
+
+
+# --- one file, as `riskgate validate` checks it -------------------------------------------------------
+
+
+class UnknownKindError(ValueError):
+    """The event kind of a file could not be told from its name."""
+
+
+_KIND_HINTS: Final[dict[EventKind, str]] = {
+    EventKind.ATTEMPTS: "attempt",
+    EventKind.OUTCOMES: "outcome",
+    EventKind.FRAUD_REPORTS: "fraud",
+}
+
+
+def parse_kind(name: str) -> EventKind:
+    """The event kind called ``name``; raises :class:`UnknownKindError` listing the kinds."""
+    try:
+        return EventKind(name)
+    except ValueError:
+        raise UnknownKindError(
+            f"unknown event kind {name!r}: use one of {', '.join(kind.value for kind in EventKind)}"
+        ) from None
+
+
+def guess_kind(path: Path) -> EventKind:
+    """The event kind a file name suggests (``attempts.csv``, ``2025-03-outcomes.parquet``, ``fraud...``)."""
+    matches = [kind for kind, hint in _KIND_HINTS.items() if hint in path.stem.lower()]
+    if len(matches) != 1:
+        raise UnknownKindError(
+            f"{path}: cannot tell the event kind from the file name; give --kind "
+            f"({' | '.join(kind.value for kind in EventKind)})"
+        )
+    return matches[0]
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """A file validated on its own, against the tables already under a data directory."""
+
+    validation: Validation
+    notes: tuple[str, ...]
+
+    def summary(self, examples: int = 10) -> list[str]:
+        validation = self.validation
+        verdict = "valid" if validation.accepted else "refused"
+        lines = [f"{validation.file}: {validation.kind}, {validation.rows} rows: {verdict}"]
+        return lines + [f"note: {note}" for note in self.notes] + summarize(validation.problems, examples)
+
+
+def check_file(path: Path, kind: EventKind, mapping: ColumnMapping, data_dir: Path) -> FileCheck:
+    """Validate one file as an import would, against the ids and attempts already under ``data_dir``."""
+    notes: list[str] = []
+    attempt_times = existing_attempt_times(data_dir) if kind is not EventKind.ATTEMPTS else None
+    if kind is not EventKind.ATTEMPTS and attempt_times is None:
+        notes.append(
+            f"no attempts under {data_dir}: the attempt ids were not checked "
+            "(`riskgate import` checks them against the attempts imported with or before them)"
+        )
+    known = Known(existing_ids(data_dir, kind), attempt_times)
+    return FileCheck(validate_source(read_source(path), kind, mapping.table(kind), known), tuple(notes))
