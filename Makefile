@@ -35,8 +35,9 @@ lint: install ## ruff (lint + format check) and mypy
 test: lint ## Install, lint, type-check and run the test suite with coverage
 	$(RUN) pytest --cov --cov-report=term --cov-fail-under=$(COV_FLOOR)
 
-data: install ## Simulate the default IPTV billing world into data/
-	$(RUN) riskgate simulate
+data: install ## Simulate the default IPTV billing world into data/ (once; `make clean` to regenerate)
+	@if [ -f data/summary.json ]; then echo "data/ holds a simulated world already (make clean to regenerate)"; \
+	else $(RUN) riskgate simulate --out data; fi
 
 run: data ## Set everything up and run the main job (see README)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import ValidationError
 
 from riskgate.settings import Settings, get_settings
 
@@ -159,3 +160,36 @@ def import_(  # noqa: PLR0917 (a typer command: one parameter per option)
         typer.echo(line)
     _write_report_if_asked(result.problems, report)
     raise typer.Exit(1 if result.refused else 0)
+
+
+@app.command()
+def simulate(
+    *,
+    accounts: Annotated[
+        int | None, typer.Option(help="Legitimate subscribers (default: the config's).")
+    ] = None,
+    months: Annotated[int | None, typer.Option(help="Length of the world in months.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed: the same seed gives the same data.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="World configuration YAML (see simulator.config).", exists=True)
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: the settings' data dir).")] = None,
+    force: Annotated[
+        bool, typer.Option(help="Replace the simulator's tables in a non-empty output.")
+    ] = False,
+) -> None:
+    """Simulate an IPTV provider's billing world into Parquet tables (attempts, outcomes, fraud reports)."""
+    # imported here so that `riskgate --help` stays fast (see the module docstring)
+    from simulator import OutputExistsError, WorldConfig  # noqa: PLC0415
+    from simulator import simulate as run_simulation  # noqa: PLC0415
+    from simulator.config import ConfigFileError  # noqa: PLC0415
+
+    settings = get_settings()
+    try:
+        world = WorldConfig.from_yaml(config) if config else WorldConfig()
+        world = world.with_overrides(accounts=accounts, months=months, seed=seed)
+        summary = run_simulation(world, out or settings.data_dir, overwrite=force)
+    except (OutputExistsError, ConfigFileError, ValidationError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    typer.echo(summary.model_dump_json(indent=2))
