@@ -33,6 +33,7 @@ def evaluate_window(
     task: Task,
     config: TrainingConfig,
     threshold: float,
+    *,
     labels: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Ranking, calibration and money metrics of ``scores`` on one window (against ``labels`` if given)."""
@@ -81,7 +82,7 @@ def evaluate_scores(
     """Threshold on validation (labels as known), metrics on test (against ``labels`` if given)."""
     stakes = data.validation.stakes(data.task, config)
     threshold = best_threshold(scorer.validation, data.validation.labels, stakes)
-    return evaluate_window(data.test, scorer.test, data.task, config, threshold, labels)
+    return evaluate_window(data.test, scorer.test, data.task, config, threshold, labels=labels)
 
 
 def compare(
