@@ -55,3 +55,24 @@ bench: install ## Run the benchmarks; results go to bench/results/
 
 clean: ## Remove generated data, state and caches (not .venv)
 	rm -rf data state .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
+
+# --- training -------------------------------------------------------------------------------------------------
+.PHONY: train evaluate promote ui
+TRAIN_ARGS ?=
+UI_PORT ?= 5000
+SETTING = $(RUN) python -c 'from riskgate.settings import get_settings as g; print(g().$(1))'
+
+train: install ## Train both models from data/ (simulated first if missing), log + register them in MLflow
+	@test -d "$$($(call SETTING,data_dir))/attempts" || $(MAKE) data
+	$(RUN) riskgate train $(TRAIN_ARGS)
+
+evaluate: install ## Evaluate the @champion models on the current data's test window, next to baselines and truth
+	$(RUN) riskgate evaluate
+
+promote: install ## Move @champion to the newest versions that beat it on the same test window (says why)
+	$(RUN) riskgate promote
+
+ui: install ## Open the MLflow UI on 127.0.0.1 (port UI_PORT=5000) over the project's store (mlruns/)
+	$(RUN) mlflow ui --host 127.0.0.1 --port $(UI_PORT) \
+		--backend-store-uri "$$($(call SETTING,tracking_uri))" \
+		--default-artifact-root "$$($(call SETTING,artifact_root.as_uri()))"

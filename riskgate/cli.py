@@ -7,6 +7,7 @@ be called from a test). Heavy libraries are imported inside the commands so that
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -248,6 +249,86 @@ def features_list(feature_set: FeatureSetOption = None) -> None:
     categorical = set(chosen.categorical)
     for name in chosen.names:
         typer.echo(f"{name}\tcategorical" if name in categorical else name)
+
+
+# --- training: train, evaluate, promote, score (the work is in training.commands) -------------------------
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Training config YAML (default: training/config.yaml).")
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a config key, e.g. --set model.trials=10 (repeatable)."),
+]
+TaskOption = Annotated[
+    list[str] | None, typer.Option("--task", help="fraud and/or failure (default: both; repeatable).")
+]
+
+
+def _echo_or_exit(work: Callable[[], str]) -> None:
+    """Print what a training command returns; a training error is a clean message and exit code 1."""
+    from training.errors import TrainingError  # noqa: PLC0415
+
+    try:
+        typer.echo(work())
+    except (TrainingError, FileNotFoundError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def train(config: ConfigOption = None, overrides: SetOption = None, task: TaskOption = None) -> None:
+    """Train, evaluate, log and register the models from the data directory (both by default)."""
+    from training import commands  # noqa: PLC0415
+
+    _echo_or_exit(lambda: commands.train(get_settings(), config, overrides or [], task or []))
+
+
+@app.command()
+def evaluate(
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="Model URI(s) (default: both @champion aliases)."),
+    ] = None,
+    config: ConfigOption = None,
+    overrides: SetOption = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Also write the reports as JSON.")
+    ] = None,
+) -> None:
+    """Evaluate registered models on the current data's test window, next to the baselines and the truth."""
+    from training import commands  # noqa: PLC0415
+
+    _echo_or_exit(lambda: commands.evaluate(get_settings(), model or [], config, overrides or [], output))
+
+
+@app.command()
+def promote(
+    config: ConfigOption = None,
+    overrides: SetOption = None,
+    task: TaskOption = None,
+    rescore: Annotated[
+        bool, typer.Option(help="Re-score on the current data when test windows differ (builds features).")
+    ] = True,
+) -> None:
+    """Move @champion to the newest version of each model if it beats the champion on the same test window."""
+    from training import commands  # noqa: PLC0415
+
+    _echo_or_exit(lambda: commands.promote(get_settings(), config, overrides or [], task or [], rescore))
+
+
+@app.command()
+def score(
+    source: Annotated[
+        Path, typer.Argument(help="Parquet file (or folder of parts) of attempt_id + features.")
+    ],
+    model: Annotated[str, typer.Option("--model", "-m", help="e.g. models:/riskgate-fraud@champion")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Parquet file to write.")],
+) -> None:
+    """Batch-score attempts' features with a registered model version or alias: attempt_id + probabilities."""
+    from training import commands  # noqa: PLC0415
+
+    _echo_or_exit(lambda: commands.score(get_settings(), model, source, output))
 
 
 @app.command()

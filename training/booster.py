@@ -73,16 +73,31 @@ def default_params(space: SearchSpace) -> dict[str, Any]:
     }
 
 
+def datasets(
+    train: Matrix, valid: Matrix, feature_names: list[str], categorical: list[str]
+) -> tuple[lgb.Dataset, lgb.Dataset]:
+    """LightGBM datasets of the train and validation windows, binned once and shared by every trial."""
+    binning = {"max_bin": 255, "verbosity": -1}
+    train_set = lgb.Dataset(
+        train.X,
+        train.y,
+        feature_name=feature_names,
+        categorical_feature=categorical,
+        free_raw_data=False,
+        params=binning,
+    )
+    valid_set = lgb.Dataset(valid.X, valid.y, reference=train_set, free_raw_data=False, params=binning)
+    return train_set, valid_set
+
+
 def fit_booster(
-    train: Matrix,
-    valid: Matrix,
+    train_set: lgb.Dataset,
+    valid_set: lgb.Dataset,
     *,
     params: dict[str, Any],
     metric: str,
     config: ModelConfig,
     seed: int,
-    feature_names: list[str],
-    categorical: list[str],
 ) -> lgb.Booster:
     """Train one booster, stopping when the validation metric stops improving."""
     full = {
@@ -96,10 +111,6 @@ def fit_booster(
         "verbosity": -1,
         **params,
     }
-    train_set = lgb.Dataset(
-        train.X, train.y, feature_name=feature_names, categorical_feature=categorical, free_raw_data=False
-    )
-    valid_set = lgb.Dataset(valid.X, valid.y, reference=train_set)
     return lgb.train(
         full,
         train_set,
@@ -125,22 +136,14 @@ def search(
     Returns the booster of the best trial (by validation score) and every trial.
     """
     rng = np.random.default_rng(seed)
+    train_set, valid_set = datasets(train, valid, feature_names, categorical)
     best: lgb.Booster | None = None
     trials: list[Trial] = []
     for number in range(config.trials):
         params = (
             default_params(config.search_space) if number == 0 else sample_params(config.search_space, rng)
         )
-        booster = fit_booster(
-            train,
-            valid,
-            params=params,
-            metric=metric,
-            config=config,
-            seed=seed,
-            feature_names=feature_names,
-            categorical=categorical,
-        )
+        booster = fit_booster(train_set, valid_set, params=params, metric=metric, config=config, seed=seed)
         score = float(booster.best_score["validation"][LGB_METRIC[metric]])
         trials.append(Trial(number, params, int(booster.best_iteration), score))
         logger.info("trial %d: %s %.4f at %d rounds", number, metric, score, booster.best_iteration)

@@ -62,8 +62,8 @@ class LabelConfig(Strict):
 class SearchSpace(Strict):
     """Ranges the budgeted random search samples (log-uniform for rates, uniform otherwise)."""
 
-    learning_rate: tuple[float, float] = (0.02, 0.15)
-    num_leaves: tuple[int, int] = (15, 127)
+    learning_rate: tuple[float, float] = (0.04, 0.15)
+    num_leaves: tuple[int, int] = (15, 63)
     min_child_samples: tuple[int, int] = (20, 400)
     feature_fraction: tuple[float, float] = (0.5, 1.0)
     bagging_fraction: tuple[float, float] = (0.6, 1.0)
@@ -82,9 +82,9 @@ class SearchSpace(Strict):
 class ModelConfig(Strict):
     """LightGBM settings shared by every trial."""
 
-    trials: int = Field(6, ge=1, description="Hyperparameter-search budget: number of trials per model.")
+    trials: int = Field(5, ge=1, description="Hyperparameter-search budget: number of trials per model.")
     max_rounds: int = Field(2000, ge=1)
-    early_stopping_rounds: int = Field(50, ge=1)
+    early_stopping_rounds: int = Field(40, ge=1)
     num_threads: int = Field(2, ge=1)
     search_space: SearchSpace = SearchSpace()
 
@@ -94,7 +94,8 @@ class FraudCosts(Strict):
 
     Letting a fraudulent attempt through costs its amount (charged back) plus the chargeback fee.
     Declining a good customer loses ``false_decline_factor`` × amount (the payment, plus churn of
-    customers who leave after a false decline when the factor is above 1).
+    customers who leave after a false decline when the factor is above 1). Both apply only to attempts the
+    gateway approved: blocking a charge the issuer declines anyway neither saves nor loses money.
     """
 
     chargeback_fee: float = Field(15.0, ge=0)

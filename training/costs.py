@@ -31,8 +31,13 @@ class Stakes:
     cost: FloatArray
 
 
-def fraud_stakes(amount: FloatArray, costs: FraudCosts) -> Stakes:
-    return Stakes(gain=amount + costs.chargeback_fee, cost=amount * costs.false_decline_factor)
+def fraud_stakes(amount: FloatArray, approved: FloatArray, costs: FraudCosts) -> Stakes:
+    """Money moves only on attempts the gateway would approve: a declined charge is neither charged back
+    nor revenue (blocking it changes nothing)."""
+    return Stakes(
+        gain=np.where(approved, amount + costs.chargeback_fee, 0.0),
+        cost=np.where(approved, amount * costs.false_decline_factor, 0.0),
+    )
 
 
 def failure_stakes(amount: FloatArray, costs: FailureCosts) -> Stakes:
@@ -41,9 +46,10 @@ def failure_stakes(amount: FloatArray, costs: FailureCosts) -> Stakes:
     )
 
 
-def stakes_for(task: Task, amount: FloatArray, config: TrainingConfig) -> Stakes:
+def stakes_for(task: Task, amount: FloatArray, approved: FloatArray, config: TrainingConfig) -> Stakes:
+    """The stakes of each attempt; ``approved`` is whether the gateway approved (or would approve) it."""
     if task is Task.FRAUD:
-        return fraud_stakes(amount, config.fraud_costs)
+        return fraud_stakes(amount, approved, config.fraud_costs)
     return failure_stakes(amount, config.failure_costs)
 
 

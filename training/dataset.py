@@ -33,17 +33,34 @@ from training.baselines import (
 from training.booster import Matrix
 from training.bundle import FeatureContract
 from training.config import Task, TrainingConfig
+from training.costs import Stakes, stakes_for
 from training.errors import DatasetError
 from training.splits import Part, SplitPlan, fraud_labels, measure_label_delay, plan_split
 
 logger = logging.getLogger(__name__)
 
-META_COLUMNS = ("attempt_id", "occurred_at", "account_id", "amount")
+#: The attempt's amount, kept under its own name (a feature may be called ``amount`` too).
+AMOUNT_COLUMN = "attempt_amount"
+META_COLUMNS = ("attempt_id", "occurred_at", "account_id", AMOUNT_COLUMN)
 FAILED_COLUMN = "failed"
 REPORTED_AT_COLUMN = "fraud_reported_at"
 #: Ground-truth probability column per task (present on simulated data only).
 TRUTH_COLUMNS = {Task.FRAUD: "p_fraud", Task.FAILURE: "p_fail"}
+#: Whether the attempt really was fraud, reported or not (simulated data only).
+TRUE_FRAUD_COLUMN = "is_fraud"
+TRUTH_EXTRA = {
+    Task.FRAUD: (TRUTH_COLUMNS[Task.FRAUD], TRUE_FRAUD_COLUMN),
+    Task.FAILURE: (TRUTH_COLUMNS[Task.FAILURE],),
+}
 BASELINE_COLUMNS = {Task.FRAUD: FRAUD_RULES_COLUMN, Task.FAILURE: DECLINED_LAST_TIME_COLUMN}
+RESERVED_COLUMNS = (
+    *META_COLUMNS[1:],
+    FAILED_COLUMN,
+    REPORTED_AT_COLUMN,
+    *TRUTH_COLUMNS.values(),
+    TRUE_FRAUD_COLUMN,
+    *BASELINE_COLUMNS.values(),
+)
 
 
 def assemble(
@@ -62,7 +79,20 @@ def assemble(
             f"the feature table has {len(features)} rows but there are {len(attempts)} attempts, or its rows "
             "are not in attempt order: rebuild the features for this data directory"
         )
-    frame = attempts[list(META_COLUMNS)].reset_index(drop=True)
+    frame = pd.DataFrame(
+        {
+            "attempt_id": attempts["attempt_id"].to_numpy(),
+            "occurred_at": attempts["occurred_at"].reset_index(drop=True),
+            "account_id": attempts["account_id"].to_numpy(),
+            AMOUNT_COLUMN: attempts["amount"].to_numpy(dtype=float),
+        }
+    )
+    clashes = sorted(set(features.columns) & set(RESERVED_COLUMNS))
+    if clashes:
+        raise DatasetError(
+            f"feature names {clashes} clash with columns training reserves ({list(RESERVED_COLUMNS)}): "
+            "rename those features in the feature-set definition"
+        )
     frame = pd.concat([frame, features.drop(columns="attempt_id").reset_index(drop=True)], axis=1)
     status = attempts[["attempt_id"]].merge(outcomes[["attempt_id", "status"]], on="attempt_id", how="left")
     failed = (status["status"] != "approved").astype(float)
@@ -73,10 +103,10 @@ def assemble(
     frame[FRAUD_RULES_COLUMN] = fraud_rules(attempts).to_numpy()
     frame[DECLINED_LAST_TIME_COLUMN] = declined_last_time(attempts, outcomes).to_numpy()
     if truth is not None:
-        truth_cols = ["attempt_id", *TRUTH_COLUMNS.values()]
+        truth_cols = ["attempt_id", *TRUTH_COLUMNS.values(), TRUE_FRAUD_COLUMN]
         merged = frame[["attempt_id"]].merge(truth[truth_cols], on="attempt_id", how="left")
-        for column in TRUTH_COLUMNS.values():
-            frame[column] = merged[column].to_numpy()
+        for column in truth_cols[1:]:
+            frame[column] = merged[column].to_numpy(dtype=float)
     return frame
 
 
@@ -93,6 +123,11 @@ class WindowData:
 
     def column(self, name: str) -> np.ndarray:
         return self.meta[name].to_numpy(dtype=float)
+
+    def stakes(self, task: Task, config: TrainingConfig) -> Stakes:
+        """Per-attempt money of flagging (see :mod:`training.costs`); no answer counts as approved."""
+        approved = self.column(FAILED_COLUMN) != 1.0
+        return stakes_for(task, self.column(AMOUNT_COLUMN), approved, config)
 
 
 @dataclass(frozen=True)
@@ -151,7 +186,7 @@ def task_data(frame: pd.DataFrame, task: Task, contract: FeatureContract, config
     windows = {}
     for part in (Part.TRAIN, Part.VALIDATION, Part.TEST):
         rows = (parts == part.value).to_numpy() & labels.notna().to_numpy()
-        windows[part] = _window(frame.loc[rows], labels[rows].to_numpy(), contract, task, part)
+        windows[part] = _window(frame, rows, labels[rows].to_numpy(), contract=contract, task=task, part=part)
         counts[f"positives_{part.value}"] = float(windows[part].labels.sum())
     prior = float(windows[Part.TRAIN].labels.mean())
     if task is Task.FAILURE:
@@ -164,7 +199,13 @@ def task_data(frame: pd.DataFrame, task: Task, contract: FeatureContract, config
 
 
 def _window(
-    rows: pd.DataFrame, labels: np.ndarray, contract: FeatureContract, task: Task, part: Part
+    frame: pd.DataFrame,
+    rows: np.ndarray,
+    labels: np.ndarray,
+    *,
+    contract: FeatureContract,
+    task: Task,
+    part: Part,
 ) -> WindowData:
     positives = int(labels.sum())
     if positives == 0 or positives == len(labels):
@@ -174,7 +215,7 @@ def _window(
             "a model cannot be trained or evaluated on one class; provide more history or widen the window "
             "(split.* in the training config)"
         )
-    extra = [BASELINE_COLUMNS[task], *[c for c in (TRUTH_COLUMNS[task],) if c in rows.columns]]
-    meta = rows[[*META_COLUMNS, *extra]].reset_index(drop=True)
-    x = rows[list(contract.names)].to_numpy(dtype=np.float64)
+    extra = [FAILED_COLUMN, BASELINE_COLUMNS[task], *[c for c in TRUTH_EXTRA[task] if c in frame.columns]]
+    meta = frame.loc[rows, [*META_COLUMNS, *extra]].reset_index(drop=True)
+    x = frame.loc[rows, list(contract.names)].to_numpy(dtype=np.float64)
     return WindowData(Matrix(x, labels.astype(np.float64)), meta)

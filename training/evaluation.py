@@ -13,8 +13,8 @@ import numpy as np
 
 from training.bundle import ModelBundle
 from training.config import Task, TrainingConfig
-from training.costs import best_threshold, money, stakes_for
-from training.dataset import BASELINE_COLUMNS, TRUTH_COLUMNS, TaskData, WindowData
+from training.costs import best_threshold, money
+from training.dataset import BASELINE_COLUMNS, TRUE_FRAUD_COLUMN, TRUTH_COLUMNS, TaskData, WindowData
 from training.metrics import ranking_metrics
 
 
@@ -28,13 +28,20 @@ class Scores:
 
 
 def evaluate_window(
-    window: WindowData, scores: np.ndarray, task: Task, config: TrainingConfig, threshold: float
+    window: WindowData,
+    scores: np.ndarray,
+    task: Task,
+    config: TrainingConfig,
+    threshold: float,
+    *,
+    labels: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Ranking, calibration and money metrics of ``scores`` on one window."""
+    """Ranking, calibration and money metrics of ``scores`` on one window (against ``labels`` if given)."""
+    truth = window.labels if labels is None else labels
     days = window.meta["occurred_at"].dt.floor("D")
-    metrics = ranking_metrics(scores, window.labels, days, window.meta["account_id"], config.top_k)
-    stakes = stakes_for(task, window.column("amount"), config)
-    metrics.update({f"money_{k}": v for k, v in money(scores, window.labels, stakes, threshold).items()})
+    metrics = ranking_metrics(scores, truth, days, window.meta["account_id"], config.top_k)
+    stakes = window.stakes(task, config)
+    metrics.update({f"money_{k}": v for k, v in money(scores, truth, stakes, threshold).items()})
     metrics["threshold"] = threshold
     return metrics
 
@@ -69,11 +76,13 @@ def reference_scorers(data: TaskData) -> list[Scores]:
     return scorers
 
 
-def evaluate_scores(data: TaskData, scorer: Scores, config: TrainingConfig) -> dict[str, float]:
-    """Threshold on validation, metrics on test."""
-    stakes = stakes_for(data.task, data.validation.column("amount"), config)
+def evaluate_scores(
+    data: TaskData, scorer: Scores, config: TrainingConfig, labels: np.ndarray | None = None
+) -> dict[str, float]:
+    """Threshold on validation (labels as known), metrics on test (against ``labels`` if given)."""
+    stakes = data.validation.stakes(data.task, config)
     threshold = best_threshold(scorer.validation, data.validation.labels, stakes)
-    return evaluate_window(data.test, scorer.test, data.task, config, threshold)
+    return evaluate_window(data.test, scorer.test, data.task, config, threshold, labels=labels)
 
 
 def compare(
@@ -90,6 +99,17 @@ def compare(
             standing[f"{metric}_minus_{name}"] = ours[metric] - report[name][metric]
     if "truth" in report:
         standing["share_of_truth_ap"] = ours["average_precision"] / report["truth"]["average_precision"]
+    if TRUE_FRAUD_COLUMN in data.test.meta.columns:
+        # The simulator's p_fraud is the probability of fraud, not of a *report*: the fair ceiling
+        # comparison scores both against whether the attempt really was fraud.
+        true_fraud = data.test.column(TRUE_FRAUD_COLUMN)
+        for scorer in (model, *[r for r in references if r.name == "truth"]):
+            report[f"{scorer.name}_on_true_fraud"] = evaluate_scores(data, scorer, config, true_fraud)
+        if "truth_on_true_fraud" in report:
+            standing["share_of_truth_ap_on_true_fraud"] = (
+                report["model_on_true_fraud"]["average_precision"]
+                / report["truth_on_true_fraud"]["average_precision"]
+            )
     report["standing"] = standing
     return report
 

@@ -6,9 +6,11 @@ as a list of named steps; the CLI is a thin layer over them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import pyarrow.parquet as pq
 from training.bundle import FeatureContract
 from training.config import Task, TrainingConfig
 from training.dataset import TaskData, task_data
+from training.errors import DatasetError
 from training.evaluation import evaluate_bundle
 from training.promotion import PromotionDecision, Rescorer, promote
 from training.pyfunc import predict_frame
@@ -113,27 +116,35 @@ def evaluate_model(
 
 
 def promote_models(
-    inputs: Inputs | None,
+    inputs: Inputs | Callable[[], Inputs] | None,
     config: TrainingConfig,
     *,
     tracking_uri: str,
     tasks: tuple[Task, ...] = (Task.FRAUD, Task.FAILURE),
+    feature_hash: str | None = None,
 ) -> list[PromotionDecision]:
-    """Apply the promotion gate to each task's newest version (re-scoring on ``inputs`` when needed)."""
+    """Apply the promotion gate to each task's newest version.
+
+    ``inputs`` (or a function loading them, called only if a re-score is needed) lets the gate re-score
+    versions evaluated on different test windows; ``feature_hash`` is the code's feature-set hash
+    (taken from ``inputs`` when they are given directly).
+    """
+    if isinstance(inputs, Inputs):
+        feature_hash = feature_hash or inputs.contract.hash
+        loaded = inputs
+        inputs = lambda: loaded  # noqa: E731
+    load = None if inputs is None else functools.cache(inputs)
     decisions = []
     with tracking_store(tracking_uri) as client:
         for task in tasks:
-            if inputs is None:
-                decisions.append(promote(client, task, config))
-                continue
-            rescore = _rescorer(inputs, config, tracking_uri, task)
-            decisions.append(promote(client, task, config, rescore, feature_hash=inputs.contract.hash))
+            rescore = None if load is None else _rescorer(load, config, tracking_uri, task)
+            decisions.append(promote(client, task, config, rescore, feature_hash=feature_hash))
     return decisions
 
 
-def _rescorer(inputs: Inputs, config: TrainingConfig, tracking_uri: str, task: Task) -> Rescorer:
+def _rescorer(load: Callable[[], Inputs], config: TrainingConfig, tracking_uri: str, task: Task) -> Rescorer:
     def rescore(model_uri: str) -> tuple[str, float]:
-        _, window, report = evaluate_model(inputs, config, tracking_uri=tracking_uri, model_uri=model_uri)
+        _, window, report = evaluate_model(load(), config, tracking_uri=tracking_uri, model_uri=model_uri)
         return window, report["model"][config.primary_metric(task)]
 
     return rescore
@@ -143,7 +154,7 @@ def score_file(model_uri: str, source: Path, destination: Path, *, tracking_uri:
     """Batch-score a Parquet file (or folder of parts) of feature rows; write attempt_id + probabilities."""
     frame = pq.read_table(source).to_pandas()
     if "attempt_id" not in frame.columns:
-        raise ValueError(
+        raise DatasetError(
             f"{source} has no attempt_id column: score a table built by `riskgate features build`"
         )
     with tracking_store(tracking_uri) as client:

@@ -11,7 +11,7 @@ from training.booster import Trial, search
 from training.bundle import ModelBundle, Thresholds
 from training.calibration import IsotonicCalibrator
 from training.config import Task, TrainingConfig
-from training.costs import NEVER, best_threshold, stakes_for
+from training.costs import NEVER, best_threshold
 from training.dataset import TaskData
 from training.evaluation import Scores, compare, reference_scorers
 
@@ -82,7 +82,7 @@ def train_task(data: TaskData, config: TrainingConfig) -> TrainedModel:
     )
     calibrator = IsotonicCalibrator().fit(raw_validation, data.validation.labels)
     validation = calibrator.transform(raw_validation)
-    stakes = stakes_for(task, data.validation.column("amount"), config)
+    stakes = data.validation.stakes(task, config)
     decision = best_threshold(validation, data.validation.labels, stakes)
     levels = (
         fraud_levels(validation, data.validation.labels, decision, config.fraud_costs.elevated_fpr)

@@ -13,7 +13,12 @@ from training.dataset import assemble, task_data
 from training.errors import DatasetError, FeatureContractError
 from training.trainer import train_task
 
-FAST = {"model.trials": 1, "model.max_rounds": 60, "labels.fraud_label_delay_days": 20}
+FAST = {
+    "model.trials": 1,
+    "model.max_rounds": 40,
+    "model.num_threads": 1,
+    "labels.fraud_label_delay_days": 20,
+}
 
 
 @pytest.fixture(scope="module")

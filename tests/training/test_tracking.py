@@ -17,7 +17,12 @@ from training.pipeline import Inputs, evaluate_model, promote_models, score_file
 from training.tracking import CHAMPION, MODEL_NAMES, tracking_store
 
 Store = tuple[str, Path]
-FAST = {"model.trials": 2, "model.max_rounds": 80, "labels.fraud_label_delay_days": 20}
+FAST = {
+    "model.trials": 2,
+    "model.max_rounds": 40,
+    "model.num_threads": 1,
+    "labels.fraud_label_delay_days": 20,
+}
 
 
 def champion_version(uri: str, task: Task) -> str:
