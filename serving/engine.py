@@ -142,12 +142,24 @@ class ScoringEngine:
         self._observe(answer, time.perf_counter() - started)
         return _shown(answer, explain)
 
-    def warm_up(self) -> None:
-        """Run the read-only part of the path once (jit compilation, caches) before the first request."""
+    def warm_up(self, scratch: FeatureSource | None = None) -> None:
+        """Run the whole path once before the first request, so no request pays for jit compilation.
+
+        Writes go to ``scratch`` (a throwaway feature engine of the same feature set, e.g. over an in-memory
+        store), never to the real online store or the decision log; the real store is only read.
+        """
         probe = AttemptIn.model_validate(_WARM_UP_ATTEMPT).as_event()
         row = self._features(probe)
         pair = self.holder.current
-        _score(pair.fraud, row), _score(pair.failure, row)
+        for model in (pair.fraud, pair.failure):
+            _score(model, row)
+        if scratch is not None:
+            scratch.features_for(probe)
+            scratch.record_attempt(probe)
+            scratch.record_outcome({"attempt_id": probe["attempt_id"], "occurred_at": probe["occurred_at"],
+                                    "status": "declined", "decline_code": "insufficient_funds"})  # fmt: skip
+            scratch.features_for({**probe, "attempt_id": "riskgate-warm-up-2"})
+            scratch.erase_account(str(probe["account_id"]))
         self.log.get(str(probe["attempt_id"]))
         self.log.last_outcome_of_method(self.pseudonymise("warm-up"))
 

@@ -36,12 +36,13 @@ class Service:
     store: Any = None  # the online store, closed on shutdown
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     sqlite_files: list[Path] = field(default_factory=list)  # checkpointed in the background while running
+    scratch_features: FeatureSource | None = None  # a throwaway engine for the start-up warm-up
     _checkpointers: list[Checkpointer] = field(default_factory=list)
 
     def start(self) -> None:
         """Start-up: load the models, warm the one-row path, start background checkpoints."""
         self.reload()
-        self.engine.warm_up()
+        self.engine.warm_up(self.scratch_features)
         self._checkpointers = [Checkpointer(path).start() for path in self.sqlite_files]
 
     def reload(self) -> list[LoadResult]:
@@ -113,6 +114,7 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
     """Build the service from the settings (models are loaded by :meth:`Service.reload` at start-up)."""
     from features.online import OnlineEngine  # noqa: PLC0415
     from features.registry import load_feature_set  # noqa: PLC0415
+    from features.stores.memory import MemoryStore  # noqa: PLC0415
 
     check_production_secrets(settings)
     feature_set = load_feature_set(settings.feature_set)
@@ -142,4 +144,5 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
     )
     limits = Limits(settings.max_batch, settings.max_body_bytes, settings.model_reload_seconds)
     files = [engine.log.path] + ([Path(store.path)] if hasattr(store, "path") else [])
-    return Service(engine, loader, KeyRing(settings.api_keys), limits, store, metrics, files)
+    scratch = OnlineEngine(MemoryStore(), feature_set)
+    return Service(engine, loader, KeyRing(settings.api_keys), limits, store, metrics, files, scratch)
