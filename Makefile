@@ -45,7 +45,7 @@ data: install ## Simulate the default IPTV billing world into data/ (once; `make
 	@if [ -f data/summary.json ]; then echo "data/ holds a simulated world already (make clean to regenerate)"; \
 	else $(RUN) riskgate simulate --out data; fi
 
-run: data ## Set everything up and run the main job (see README)
+run: data train promote serve ## Simulate, train, promote the champions, then serve them on 127.0.0.1:8000
 
 serve: install ## Run the scoring service on 127.0.0.1:8000 (models from the registry's @champion)
 	$(RUN) riskgate serve
