@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from features.iptv import FEATURE_SET
 from serving.engine import ThresholdOverrides
@@ -273,3 +275,32 @@ def test_health_readiness_metrics_and_openapi(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert {"/v1/score", "/v1/score/batch", "/v1/outcomes", "/v1/decisions/{attempt_id}",
             "/v1/accounts/{account_id}", "/v1/admin/reload"} <= set(spec["paths"])  # fmt: skip
+
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(list(attempt(0))), value=JSON, n=st.integers(0, 10_000))
+def test_no_input_produces_a_server_error(client: TestClient, field: str, value: Any, n: int) -> None:
+    body = attempt(90_000 + n)
+    body[field] = value
+    response = client.post("/v1/score", json=body, headers=SCORE)
+    assert response.status_code in {200, 409, 422}, response.text
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_non_finite_amounts_are_422(client: TestClient, literal: str) -> None:
+    raw = json.dumps(attempt(95)).replace('"amount": 14.99', f'"amount": {literal}')
+    response = client.post("/v1/score", content=raw, headers={**SCORE, "content-type": "application/json"})
+    assert response.status_code == 422
