@@ -205,7 +205,8 @@ def run(scratch: Path) -> dict[str, Any]:
             "riskgate_max": _load(scratch, "riskgate-max", next(attempts), {**score, **flat_out}),
             "riskgate_300rps_60s": _load(scratch, "riskgate-300", next(attempts), {**score, **target}),
         }
-    return {"models": models, **results, "ratios": _ratios(results)}
+    machine = {"load_average_1m_at_end": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
+    return {"models": models, "machine_load": machine, **results, "ratios": _ratios(results)}
 
 
 def iter_chunks(bodies: list[bytes]) -> Iterator[list[bytes]]:
