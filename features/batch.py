@@ -87,7 +87,7 @@ class _Attempts:
             duplicated = self.index[self.index.duplicated()][:5].tolist()
             raise FeatureInputError(f"attempts: attempt_id must be unique; duplicated: {duplicated}")
         self.t = series_to_us(frame["occurred_at"])
-        self.id_hash = hash_keys(frame["attempt_id"].to_numpy(dtype=object))
+        self.id_hash = hash_keys(frame["attempt_id"])
         self.milli = amount_milli(frame["amount"].to_numpy(dtype=np.float64))
         self.by_time = np.lexsort((self.id_hash, self.t))
         self._columns: dict[str, _Categorical] = {}
@@ -143,7 +143,7 @@ def build_features(
         if isinstance(ratio, AmountToUsual):
             out[:, position[ratio.name]] = table.milli / 1000.0 / usual[ratio.usual.name]
     frame = pd.DataFrame(out, columns=feature_set.names, copy=False)
-    frame.insert(0, "attempt_id", attempts["attempt_id"].to_numpy())
+    frame.insert(0, "attempt_id", attempts["attempt_id"].reset_index(drop=True))
     logger.info(
         "built %d features for %d attempts in %.2f s",
         len(position),
@@ -168,7 +168,7 @@ def _sources(table: _Attempts, outcomes: pd.DataFrame, reports: pd.DataFrame) ->
     sources[Source.REPORTS] = _events(
         table.rows_of(reports["attempt_id"], "fraud_reports"),
         series_to_us(reports["reported_at"]),
-        hash_keys(reports["report_id"].to_numpy(dtype=object)),
+        hash_keys(reports["report_id"]),
         {"report_type": _Categorical.of(reports["report_type"])},
     )
     return sources

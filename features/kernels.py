@@ -288,3 +288,25 @@ def order_by_code(codes: I64, n_codes: int) -> I64:  # pragma: no cover - compil
             order[counts[code]] = i
             counts[code] += 1
     return order
+
+
+@njit(cache=True)
+def hash_strings(data: U8, offsets: I64, valid: U8) -> I64:  # pragma: no cover - compiled
+    """64-bit hashes of UTF-8 strings laid out Arrow-style (``data[offsets[i]:offsets[i + 1]]``): FNV-1a
+    finished with MurmurHash3's fmix64 so every bit mixes. ``-1`` where ``valid`` is 0."""
+    n = offsets.shape[0] - 1
+    out = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        if valid[i] == 0:
+            out[i] = -1
+            continue
+        h = np.uint64(0xCBF29CE484222325)
+        for j in range(offsets[i], offsets[i + 1]):
+            h = (h ^ np.uint64(data[j])) * np.uint64(0x100000001B3)
+        h ^= h >> np.uint64(33)
+        h *= np.uint64(0xFF51AFD7ED558CCD)
+        h ^= h >> np.uint64(33)
+        h *= np.uint64(0xC4CEB9FE1A85EC53)
+        h ^= h >> np.uint64(33)
+        out[i] = np.int64(h)
+    return out
