@@ -12,11 +12,12 @@ that the batch engine uses, so an attempt scored online gets the features the ba
   so out-of-order delivery loses nothing.
 * Events are filtered by *event time* when scoring (strictly before the attempt), never by arrival, which is
   what makes replay parity hold with equal timestamps and late deliveries.
-* Pruning: each entity keeps only events newer than its ``latest attempt - longest window - slack``; older
-  are folded into the carry (lifetime counts, first/last times, consecutive runs), so state per entity is
-  bounded. An event arriving later than that horizon is folded directly (exact for counts and first/last
-  times; a consecutive run then counts it as the latest event). Attempt records and pending events expire
-  after ``label_horizon``; an entity idle for ``entity_ttl`` is dropped (its whole-history features restart).
+* Pruning: each entity keeps only events newer than its ``latest attempt - longest window - slack``;
+  older events are folded into the carry (lifetime counts, first/last times, consecutive runs), so the state
+  of an entity is bounded. An event arriving later than that horizon is folded directly (exact for counts
+  and first/last times; a consecutive run then counts it as the latest event). Attempt records and pending
+  events expire after ``label_horizon``; an entity idle for ``entity_ttl`` is dropped (its whole-history
+  features restart).
 * Keys are namespaced by the feature-set hash: a changed definition starts from fresh state.
 """
 
