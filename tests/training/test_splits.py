@@ -11,6 +11,7 @@ from training.config import LabelConfig, SplitConfig, Task, load_config
 from training.dataset import REPORTED_AT_COLUMN, assemble, task_data
 from training.errors import SplitError
 from training.splits import DAY, Part, fraud_labels, measure_label_delay, plan_split
+from training.trainer import train_task
 
 START = pd.Timestamp("2026-01-01", tz="UTC")
 END = START + 200 * DAY
@@ -117,3 +118,21 @@ def test_test_window_ends_with_the_attempts_when_reports_run_on_after_them() -> 
     plan = plan_split(START, END, 30 * DAY, SplitConfig(), last_attempt=last)
     assert plan.test.end == last + pd.Timedelta(microseconds=1)
     assert plan.assign(pd.Series([last])).tolist() == ["test"]
+
+
+def test_provider_data_without_truth_trains_and_reports_without_a_ceiling() -> None:
+    world = make_world(rows=3000, days=150, report_delay_days=12)
+    frame = assemble(world.attempts, world.outcomes, world.reports, world.features, truth=None)
+    config = load_config(
+        overrides={
+            "labels.fraud_label_delay_days": 20,
+            "model.trials": 1,
+            "model.max_rounds": 30,
+            "model.num_threads": 1,
+        }
+    )
+    data = task_data(frame, Task.FRAUD, CONTRACT, config)
+    assert not data.has_truth
+    report = train_task(data, config).report
+    assert set(report) == {"model", "baseline", "standing"}
+    assert "share_of_truth_ap" not in report["standing"]
