@@ -15,12 +15,13 @@ from training.trainer import train_task
 
 START = pd.Timestamp("2026-01-01", tz="UTC")
 END = START + 200 * DAY
+US = pd.Timedelta(microseconds=1)
 
 
 def test_windows_are_laid_back_from_the_end_with_the_gap_at_least_the_delay() -> None:
     plan = plan_split(START, END, 30 * DAY, SplitConfig(test_days=20, validation_days=10, min_gap_days=5))
-    assert plan.test.end == END - 30 * DAY
-    assert plan.test.days == 20
+    assert plan.test.end == END - 30 * DAY + US
+    assert plan.test.days == pytest.approx(20)
     assert plan.validation.end == plan.test.start
     assert plan.validation.days == 10
     assert plan.gap.end == plan.validation.start
@@ -33,7 +34,7 @@ def test_windows_are_laid_back_from_the_end_with_the_gap_at_least_the_delay() ->
 def test_min_gap_applies_when_the_delay_is_shorter() -> None:
     plan = plan_split(START, END, pd.Timedelta(0), SplitConfig(min_gap_days=7))
     assert plan.gap.days == 7
-    assert plan.test.end == END
+    assert plan.test.end == END + US
 
 
 def test_train_window_can_be_capped() -> None:
@@ -50,6 +51,9 @@ def test_assign_puts_every_attempt_in_its_window() -> None:
     plan = plan_split(START, END, 30 * DAY, SplitConfig(test_days=20, validation_days=10))
     times = pd.Series([START, plan.gap.start, plan.validation.start, plan.test.start, plan.test.end, END])
     assert plan.assign(times).tolist() == ["train", "gap", "validation", "test", "immature", "immature"]
+    # an attempt made exactly when the data ends is in the failure model's test window
+    no_delay = plan_split(START, END, pd.Timedelta(0), SplitConfig(test_days=20, validation_days=10))
+    assert no_delay.assign(pd.Series([END])).tolist() == ["test"]
 
 
 @settings(max_examples=60, deadline=None)
@@ -103,7 +107,7 @@ def test_task_datasets_respect_the_windows_and_the_maturity_rule() -> None:
     config = load_config(overrides={"labels.fraud_label_delay_days": 20})
     fraud = task_data(frame, Task.FRAUD, CONTRACT, config)
     failure = task_data(frame, Task.FAILURE, CONTRACT, config)
-    assert fraud.plan.test.end == frame[REPORTED_AT_COLUMN].max() - 20 * DAY
+    assert fraud.plan.test.end == frame[REPORTED_AT_COLUMN].max() - 20 * DAY + US
     assert fraud.plan.gap.days >= 20
     assert fraud.train.meta["occurred_at"].max() < fraud.plan.gap.start
     assert fraud.test.meta["occurred_at"].min() >= fraud.plan.test.start
