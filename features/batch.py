@@ -87,7 +87,7 @@ class _Attempts:
             duplicated = self.index[self.index.duplicated()][:5].tolist()
             raise FeatureInputError(f"attempts: attempt_id must be unique; duplicated: {duplicated}")
         self.t = series_to_us(frame["occurred_at"])
-        self.id_hash = hash_keys(frame["attempt_id"].to_numpy(dtype=object))
+        self.id_hash = hash_keys(frame["attempt_id"])
         self.milli = amount_milli(frame["amount"].to_numpy(dtype=np.float64))
         self.by_time = np.lexsort((self.id_hash, self.t))
         self._columns: dict[str, _Categorical] = {}
@@ -124,26 +124,27 @@ def build_features(
     started = time.perf_counter()
     table = _Attempts(attempts)
     position = {name: k for k, name in enumerate(feature_set.names)}
-    out = np.full((len(table.t), len(position)), np.nan)
+    out = np.full((len(table.t), len(position)), np.nan, order="F")  # one contiguous column per feature
     usual: dict[str, F64] = {}
     requests = [d for d in feature_set.definitions if isinstance(d, RequestFeature)]
     if requests:
-        columns = {name: attempts[name].to_numpy(dtype=object) for name in request.required_columns(requests)}
+        columns = {name: attempts[name].reset_index(drop=True) for name in request.required_columns(requests)}
         out[:, [position[d.name] for d in requests]] = request.compute(requests, columns, table.t)
     sources = _sources(table, outcomes, reports)
     wanted = {d.usual.name for d in feature_set.definitions if isinstance(d, AmountToUsual)}
     for group in plan(feature_set):
-        values = _run_group(group, table, sources[group.source])
+        rows, values = _run_group(group, table, sources[group.source])
         for k, name in enumerate(a.name for a in group.aggregates):
             if name in position:
-                out[:, position[name]] = values[:, k]
+                out[rows, position[name]] = values[:, k]
             if name in wanted:
-                usual[name] = values[:, k]
+                usual[name] = np.full(len(table.t), np.nan)
+                usual[name][rows] = values[:, k]
     for ratio in feature_set.definitions:
         if isinstance(ratio, AmountToUsual):
             out[:, position[ratio.name]] = table.milli / 1000.0 / usual[ratio.usual.name]
     frame = pd.DataFrame(out, columns=feature_set.names, copy=False)
-    frame.insert(0, "attempt_id", attempts["attempt_id"].to_numpy())
+    frame.insert(0, "attempt_id", attempts["attempt_id"].reset_index(drop=True))
     logger.info(
         "built %d features for %d attempts in %.2f s",
         len(position),
@@ -168,7 +169,7 @@ def _sources(table: _Attempts, outcomes: pd.DataFrame, reports: pd.DataFrame) ->
     sources[Source.REPORTS] = _events(
         table.rows_of(reports["attempt_id"], "fraud_reports"),
         series_to_us(reports["reported_at"]),
-        hash_keys(reports["report_id"].to_numpy(dtype=object)),
+        hash_keys(reports["report_id"]),
         {"report_type": _Categorical.of(reports["report_type"])},
     )
     return sources
@@ -186,8 +187,8 @@ def _events(rows: I64, t: I64, ids: I64, own: dict[str, _Categorical]) -> _Event
     )
 
 
-def _run_group(group: GroupPlan, table: _Attempts, events: _Events) -> F64:
-    """The group's aggregates for every attempt (NaN where the attempt has no key for the entity)."""
+def _run_group(group: GroupPlan, table: _Attempts, events: _Events) -> tuple[I64, F64]:
+    """The group's aggregates for the attempts that have a key for its entity: (their rows, values)."""
     keys = table.categorical(group.entity.key)
     n_keys = len(keys.uniques)
     ev_ent = keys.codes[events.row]
@@ -200,8 +201,7 @@ def _run_group(group: GroupPlan, table: _Attempts, events: _Events) -> F64:
     for column, name in enumerate(group.values):
         values[:, column] = table.milli[rows] if name == "amount" else table.categorical(name).codes[rows]
     queries = table.by_time[order_by_code(keys.codes[table.by_time], n_keys)]
-    out = np.full((len(table.t), len(group.aggregates)), np.nan)
-    out[queries] = aggregate(
+    values_out: F64 = aggregate(
         ev_ent[ev_order],
         events.t[ev_order],
         masks,
@@ -211,7 +211,7 @@ def _run_group(group: GroupPlan, table: _Attempts, events: _Events) -> F64:
         group.specs,
         initial_carry(group.specs),
     )
-    return out
+    return queries, values_out
 
 
 def _require(frame: pd.DataFrame, name: str, columns: list[str]) -> None:

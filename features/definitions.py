@@ -344,12 +344,14 @@ class FeatureSet:
 
     @property
     def hash(self) -> str:
-        """Content hash of the definitions and the engine's semantics version; changes with any definition."""
+        """Content hash of the definitions, the contract's vocabularies and the engine's semantics version."""
         payload = json.dumps(
             {
                 "engine": ENGINE_VERSION,
                 "name": self.name,
                 "keys": sorted(self.key_columns),
+                "vocabulary": VOCABULARY,  # category codes are indices in these
+                "decline_families": DECLINE_FAMILY_OF,  # what decline_family filters match
                 "definitions": [_describe(d) for d in self.definitions],
             },
             sort_keys=True,

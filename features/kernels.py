@@ -213,7 +213,8 @@ def _skip_before(ev_ent: I64, ev_t: I64, start: int, entity: int, since: int) ->
 
 @njit(cache=True)
 def _distinct_codes(keys: I64) -> I64:  # pragma: no cover - compiled
-    """Codes 0..n-1 of key values (dense codes pass through; hashes are ranked); ``-1`` stays missing."""
+    """Codes 0..n-1 of key values in first-seen order (dense codes pass through; 64-bit hashes are coded with
+    an open-addressing table, linear time); ``-1`` stays missing."""
     n = keys.shape[0]
     dense = True
     for i in range(n):
@@ -222,11 +223,27 @@ def _distinct_codes(keys: I64) -> I64:  # pragma: no cover - compiled
             break
     if dense:
         return keys.copy()
-    ranks = np.searchsorted(np.unique(keys), keys).astype(np.int64)
+    size = 16
+    while size < 2 * n:
+        size *= 2
+    slots = np.full(size, -1, dtype=np.int64)  # index of the first row holding the key, -1 when empty
+    codes = np.empty(n, dtype=np.int64)
+    next_code = 0
     for i in range(n):
-        if keys[i] == -1:
-            ranks[i] = -1
-    return ranks
+        key = keys[i]
+        if key == -1:
+            codes[i] = -1
+            continue
+        slot = (key ^ (key >> 29)) & (size - 1)
+        while slots[slot] >= 0 and keys[slots[slot]] != key:
+            slot = (slot + 1) & (size - 1)
+        if slots[slot] < 0:
+            slots[slot] = i
+            codes[i] = next_code
+            next_code += 1
+        else:
+            codes[i] = codes[slots[slot]]
+    return codes
 
 
 @njit(cache=True)
@@ -271,3 +288,25 @@ def order_by_code(codes: I64, n_codes: int) -> I64:  # pragma: no cover - compil
             order[counts[code]] = i
             counts[code] += 1
     return order
+
+
+@njit(cache=True)
+def hash_strings(data: U8, offsets: I64, valid: U8) -> I64:  # pragma: no cover - compiled
+    """64-bit hashes of UTF-8 strings laid out Arrow-style (``data[offsets[i]:offsets[i + 1]]``): FNV-1a
+    finished with MurmurHash3's fmix64 so every bit mixes. ``-1`` where ``valid`` is 0."""
+    n = offsets.shape[0] - 1
+    out = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        if valid[i] == 0:
+            out[i] = -1
+            continue
+        h = np.uint64(0xCBF29CE484222325)
+        for j in range(offsets[i], offsets[i + 1]):
+            h = (h ^ np.uint64(data[j])) * np.uint64(0x100000001B3)
+        h ^= h >> np.uint64(33)
+        h *= np.uint64(0xFF51AFD7ED558CCD)
+        h ^= h >> np.uint64(33)
+        h *= np.uint64(0xC4CEB9FE1A85EC53)
+        h ^= h >> np.uint64(33)
+        out[i] = np.int64(h)
+    return out

@@ -12,11 +12,12 @@ that the batch engine uses, so an attempt scored online gets the features the ba
   so out-of-order delivery loses nothing.
 * Events are filtered by *event time* when scoring (strictly before the attempt), never by arrival, which is
   what makes replay parity hold with equal timestamps and late deliveries.
-* Pruning: each entity keeps only events newer than ``latest attempt - longest window - slack``; older events
-  are folded into the carry (lifetime counts, first/last times, consecutive runs), so state per entity is
-  bounded. An event arriving later than that horizon is folded directly (exact for counts and first/last
-  times; a consecutive run then counts it as the latest event). Attempt records and pending events expire
-  after ``label_horizon``; an entity idle for ``entity_ttl`` is dropped (its whole-history features restart).
+* Pruning: each entity keeps only events newer than its ``latest attempt - longest window - slack``;
+  older events are folded into the carry (lifetime counts, first/last times, consecutive runs), so the state
+  of an entity is bounded. An event arriving later than that horizon is folded directly (exact for counts
+  and first/last times; a consecutive run then counts it as the latest event). Attempt records and pending
+  events expire after ``label_horizon``; an entity idle for ``entity_ttl`` is dropped (its whole-history
+  features restart).
 * Keys are namespaced by the feature-set hash: a changed definition starts from fresh state.
 """
 
@@ -44,7 +45,7 @@ from features.definitions import (
 )
 from features.kernels import F64, I64, aggregate
 from features.plan import MISSING, GroupPlan, amount_milli, hash_key, plan, to_us
-from features.state import GroupState, decode, encode
+from features.state import FIRST_MASK, TIME, GroupState, decode, encode
 from features.stores.base import OnlineStore, Transaction
 
 logger = logging.getLogger(__name__)
@@ -98,22 +99,30 @@ class OnlineEngine:
         self._request_columns = request.required_columns(self._requests)
         self._ratios = [d for d in feature_set.definitions if isinstance(d, AmountToUsual)]
         self._position = {name: index for index, name in enumerate(feature_set.names)}
-        self._slots: dict[str, tuple[I64, I64]] = {}
-        self._usual: dict[str, int] = {}
-        self._usual_names: dict[str, list[str]] = {}
         wanted = {r.usual.name for r in self._ratios}
+        #: per entity, per group: where its results go in the vector, and which feed an amount-to-usual ratio
+        self._outputs: dict[str, list[tuple[GroupPlan, I64, I64, list[tuple[str, int]]]]] = {}
         for group in self._groups:
             names = [a.name for a in group.aggregates]
             sources = [k for k, name in enumerate(names) if name in self._position]
-            targets = [self._position[names[k]] for k in sources]
-            self._slots[group.key] = (np.array(sources, dtype=np.int64), np.array(targets, dtype=np.int64))
-            for k, name in enumerate(names):
-                if name in wanted:
-                    self._usual[name] = k
-                    self._usual_names.setdefault(group.key, []).append(name)
+            self._outputs.setdefault(group.entity.name, []).append(
+                (
+                    group,
+                    np.array(sources, dtype=np.int64),
+                    np.array([self._position[names[k]] for k in sources], dtype=np.int64),
+                    [(name, k) for k, name in enumerate(names) if name in wanted],
+                )
+            )
         self._request_slots = np.array([self._position[d.name] for d in self._requests], dtype=np.int64)
         self._zeros = np.zeros(4096, dtype=np.int64)
-        self._horizon = feature_set.longest_window_us + _us(self.retention.slack)
+        slack = _us(self.retention.slack)
+        self._horizon = {  # per entity: its longest window (whole-history aggregates live in the carry)
+            e.name: max(
+                (a.window.us for g in self._by_entity[e.name] for a in g.aggregates if a.window), default=0
+            )
+            + slack
+            for e in self._entities
+        }
         self._value_keys = sorted({v for g in self._groups for v in g.values if v != "amount"})
 
     # -- scoring -------------------------------------------------------------------------------------------
@@ -122,25 +131,25 @@ class OnlineEngine:
         """The feature vector of a new attempt (``feature_set.names`` order), from state before its time."""
         t = _time(attempt, "occurred_at")
         out = np.full(len(self._position), np.nan)
-        present = [e for e in self._entities if _key(attempt, e) is not None]
-        blobs = self.store.get_many([self._entity_key(e, str(_key(attempt, e))) for e in present])
+        keyed = [(e, key) for e in self._entities if (key := _key(attempt, e)) is not None]
+        blobs = self.store.get_many([self._entity_key(e, key) for e, key in keyed])
         query = np.array([t], dtype=np.int64)
         usual: dict[str, float] = {}
-        for entity, blob in zip(present, blobs, strict=True):
+        for (entity, _), blob in zip(keyed, blobs, strict=True):
             groups = self._by_entity[entity.name]
-            for group, state in zip(groups, decode(groups, blob), strict=True):
-                codes = (
-                    self._zeros[: len(state.t)]
-                    if len(state.t) <= len(self._zeros)
-                    else np.zeros(len(state.t), np.int64)
-                )
+            for (group, sources, targets, usual_at), state in zip(
+                self._outputs[entity.name], decode(groups, blob), strict=True
+            ):
+                n = len(state.rows)
+                codes = self._zeros[:n] if n <= len(self._zeros) else np.zeros(n, np.int64)
+                masks = state.rows[:, FIRST_MASK : FIRST_MASK + state.n_masks]
+                values = state.rows[:, FIRST_MASK + state.n_masks :]
                 result = aggregate(
-                    codes, state.t, state.masks, state.values, _ZERO, query, group.specs, state.carry
-                )[0]
-                sources, targets = self._slots[group.key]
-                out[targets] = result[sources]
-                for name in self._usual_names.get(group.key, ()):
-                    usual[name] = result[self._usual[name]]
+                    codes, state.rows[:, TIME], masks, values, _ZERO, query, group.specs, state.carry
+                )
+                out[targets] = result[0, sources]
+                for name, k in usual_at:
+                    usual[name] = result[0, k]
         if self._requests:
             out[self._request_slots] = request.compute_one(self._requests, attempt, t)
         for ratio in self._ratios:
@@ -296,11 +305,11 @@ class OnlineEngine:
             states = decode(groups, blob)
             for group, state in zip(groups, states, strict=True):
                 for event in events:
-                    if event.source == group.source and not state.contains(event.event_id):
+                    if event.source == group.source:  # the attempt record makes recording idempotent
                         state.insert(self._row(group, event))
             latest = _now_of(groups, states, record["t"])
             for group, state in zip(groups, states, strict=True):
-                state.prune(group, latest - self._horizon)
+                state.prune(group, latest - self._horizon[entity.name])
             ttl = self.retention.entity_ttl
             tx.put(key, encode(states), None if ttl is None else latest + _us(ttl))
 

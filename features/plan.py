@@ -11,12 +11,12 @@ from __future__ import annotations
 from calendar import timegm
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from hashlib import blake2b
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 
 from features.definitions import (
     TIME_UNITS,
@@ -27,11 +27,11 @@ from features.definitions import (
     Filter,
     Source,
 )
-from features.kernels import I64, OP_CODE
+from features.kernels import I64, OP_CODE, hash_strings
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 MISSING: Final = -1
-_MISSING_BYTES: Final = MISSING.to_bytes(8, "little", signed=True)
+_ONE_VALID: Final = np.ones(1, dtype=np.uint8)
 #: Small arrays (the online engine's single events) are matched in Python; large ones through pandas.
 _SMALL: Final = 32
 ObjectArray = npt.NDArray[np.object_]
@@ -86,19 +86,25 @@ def _group(aggregates: list[Aggregate]) -> GroupPlan:
 
 
 def hash_key(value: str) -> int:
-    """Stable 64-bit hash of a string key (BLAKE2b).
+    """Stable 64-bit hash of a string key (ids, key columns); persisted in online state, so it depends on
+    neither the process (unlike ``hash()``) nor a library version. Same function as :func:`hash_keys`."""
+    data = np.frombuffer(value.encode(), dtype=np.uint8)
+    return int(hash_strings(data, np.array([0, len(data)], dtype=np.int64), _ONE_VALID)[0])
 
-    It is persisted in online state, so it never depends on a library version or the process (unlike hash()).
-    """
-    return int.from_bytes(blake2b(value.encode(), digest_size=8).digest(), "little", signed=True)
 
-
-def hash_keys(values: ObjectArray) -> I64:
-    """:func:`hash_key` of each value; missing values get ``MISSING``."""
-    digests = b"".join(
-        blake2b(v.encode(), digest_size=8).digest() if isinstance(v, str) else _MISSING_BYTES for v in values
-    )
-    return np.frombuffer(digests, dtype="<i8").astype(np.int64)
+def hash_keys(values: pd.Series) -> I64:
+    """:func:`hash_key` of every value of a string column, straight from its Arrow buffers; ``MISSING`` where
+    the value is missing."""
+    array = pa.array(values, type=pa.large_string(), from_pandas=True)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    _, offsets, data = array.buffers()
+    n = len(array)
+    offsets_array = np.frombuffer(offsets, dtype=np.int64, count=n + 1, offset=array.offset * 8)
+    data_array = np.frombuffer(data, dtype=np.uint8) if data is not None else np.empty(0, np.uint8)
+    valid = np.asarray(array.is_valid(), dtype=np.uint8)
+    hashes: I64 = hash_strings(data_array, offsets_array, valid)
+    return hashes
 
 
 def amount_milli(amounts: npt.NDArray[np.float64]) -> I64:

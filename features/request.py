@@ -16,7 +16,9 @@ from features.kernels import F64, I64
 
 US_PER_HOUR: Final = 3_600 * 1_000_000
 US_PER_DAY: Final = 24 * US_PER_HOUR
-ObjectArray = npt.NDArray[np.object_]
+#: A column: an object array (the online engine's one attempt) or a pandas Series (the batch engine, which
+#: never turns a million strings into Python objects).
+Column = npt.NDArray[np.object_] | pd.Series
 #: Up to this many rows (the online engine's single attempt) values are mapped in Python, beyond via pandas.
 _SMALL: Final = 32
 
@@ -26,7 +28,7 @@ def required_columns(definitions: Sequence[RequestFeature]) -> list[str]:
     return sorted(columns)
 
 
-def compute(definitions: Sequence[RequestFeature], columns: Mapping[str, ObjectArray], t_us: I64) -> F64:
+def compute(definitions: Sequence[RequestFeature], columns: Mapping[str, Column], t_us: I64) -> F64:
     """``out[i, k]``: request feature ``k`` of attempt ``i``."""
     out = np.empty((len(t_us), len(definitions)))
     for k, definition in enumerate(definitions):
@@ -41,7 +43,7 @@ def compute_one(definitions: Sequence[RequestFeature], attempt: Mapping[str, obj
     return row
 
 
-def _one(definition: RequestFeature, columns: Mapping[str, ObjectArray], t_us: I64) -> F64:  # noqa: PLR0911
+def _one(definition: RequestFeature, columns: Mapping[str, Column], t_us: I64) -> F64:  # noqa: PLR0911
     transform = definition.transform
     if transform == Transform.HOUR_OF_DAY:
         return ((t_us // US_PER_HOUR) % 24).astype(np.float64)
@@ -60,18 +62,22 @@ def _one(definition: RequestFeature, columns: Mapping[str, ObjectArray], t_us: I
     if transform == Transform.MISMATCH:
         other = columns[str(definition.other)]
         present = _present(values) & _present(other)
-        differs: F64 = np.where(present, (values != other).astype(np.float64), np.nan)
+        if isinstance(values, pd.Series) and isinstance(other, pd.Series):
+            unequal = values.ne(other).to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            unequal = (np.asarray(values, dtype=object) != np.asarray(other, dtype=object)).astype(np.float64)
+        differs: F64 = np.where(present, unequal, np.nan)
         return differs
     return (_month_end_us(values) - t_us) / US_PER_DAY
 
 
-def _present(values: ObjectArray) -> npt.NDArray[np.bool_]:
+def _present(values: Column) -> npt.NDArray[np.bool_]:
     if len(values) <= _SMALL:
         return np.fromiter((isinstance(v, str) for v in values), dtype=np.bool_, count=len(values))
     return np.asarray(pd.notna(values), dtype=np.bool_)
 
 
-def _map_unique(values: ObjectArray, convert: Callable[[object], float]) -> F64:
+def _map_unique(values: Column, convert: Callable[[object], float]) -> F64:
     """``convert`` of each value (NaN where missing), computed once per distinct value."""
     if len(values) <= _SMALL:
         return np.array([convert(v) if isinstance(v, str) else np.nan for v in values], dtype=np.float64)
@@ -86,11 +92,11 @@ def _codes(column: str) -> dict[str, float]:
     return {value: float(code) for code, value in enumerate(VOCABULARY[column])}
 
 
-def _lookup(values: ObjectArray, table: Mapping[str, float]) -> F64:
+def _lookup(values: Column, table: Mapping[str, float]) -> F64:
     return _map_unique(values, lambda value: table.get(str(value), np.nan))
 
 
-def _month_end_us(card_exp: ObjectArray) -> F64:
+def _month_end_us(card_exp: Column) -> F64:
     """The first microsecond after a ``YYYY-MM`` expiry month, as float (NaN if missing or malformed)."""
     return _map_unique(card_exp, _parse_month_end)
 

@@ -26,7 +26,7 @@ class CorruptStateError(ValueError):
     """A stored entity state cannot be decoded with the current feature set."""
 
 
-@dataclass
+@dataclass(slots=True)
 class GroupState:
     rows: I64  # (events, 2 + filters + values)
     carry: I64
@@ -48,9 +48,6 @@ class GroupState:
     @property
     def values(self) -> I64:
         return self.rows[:, FIRST_MASK + self.n_masks :]
-
-    def contains(self, event_id: int) -> bool:
-        return bool((self.rows[:, ID] == event_id).any())
 
     def insert(self, row: I64) -> None:
         """Insert one event row at its (time, id) position."""
