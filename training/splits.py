@@ -133,9 +133,9 @@ def plan_split(
     When reports run on after the last attempt (the data was exported once labels had matured), the test
     window ends just after ``last_attempt`` instead of ``label_delay`` before ``as_of``.
     """
-    test_end = as_of - label_delay
-    if last_attempt is not None:
-        test_end = min(test_end, last_attempt + pd.Timedelta(microseconds=1))
+    # Windows are half-open: one microsecond past the last mature instant keeps attempts made exactly then.
+    last_mature = as_of - label_delay if last_attempt is None else min(as_of - label_delay, last_attempt)
+    test_end = last_mature + pd.Timedelta(microseconds=1)
     test = Window(test_end - config.test_days * DAY, test_end)
     validation = Window(test.start - config.validation_days * DAY, test.start)
     gap_length = max(label_delay, config.min_gap_days * DAY)

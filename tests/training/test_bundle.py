@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from tests.training.factories import CONTRACT, make_world
+from training.booster import Matrix, search
 from training.bundle import ModelBundle
 from training.calibration import IsotonicCalibrator
-from training.config import Task, load_config
+from training.config import ModelConfig, SearchSpace, Task, load_config
 from training.dataset import assemble, task_data
 from training.errors import DatasetError, FeatureContractError
 from training.trainer import train_task
@@ -73,3 +74,22 @@ def test_a_different_feature_set_is_refused(fraud_bundle: tuple[ModelBundle, np.
 def test_loading_a_non_bundle_says_so(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="not a model bundle"):
         ModelBundle.load(tmp_path)
+
+
+def test_search_trials_may_lower_min_child_samples_on_shared_data() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 3))
+    y = (x[:, 0] + rng.normal(size=600) > 1).astype(float)
+    space = SearchSpace(min_child_samples=(5, 300))
+    config = ModelConfig(trials=4, max_rounds=20, num_threads=1, search_space=space)
+    _, trials = search(
+        Matrix(x[:400], y[:400]),
+        Matrix(x[400:], y[400:]),
+        metric="roc_auc",
+        config=config,
+        seed=3,
+        feature_names=["a", "b", "c"],
+        categorical=[],
+    )
+    assert len(trials) == 4
+    assert min(t.params["min_child_samples"] for t in trials[1:]) < trials[0].params["min_child_samples"]

@@ -11,15 +11,17 @@ from training.config import LabelConfig, SplitConfig, Task, load_config
 from training.dataset import REPORTED_AT_COLUMN, assemble, task_data
 from training.errors import SplitError
 from training.splits import DAY, Part, fraud_labels, measure_label_delay, plan_split
+from training.trainer import train_task
 
 START = pd.Timestamp("2026-01-01", tz="UTC")
 END = START + 200 * DAY
+US = pd.Timedelta(microseconds=1)
 
 
 def test_windows_are_laid_back_from_the_end_with_the_gap_at_least_the_delay() -> None:
     plan = plan_split(START, END, 30 * DAY, SplitConfig(test_days=20, validation_days=10, min_gap_days=5))
-    assert plan.test.end == END - 30 * DAY
-    assert plan.test.days == 20
+    assert plan.test.end == END - 30 * DAY + US
+    assert plan.test.days == pytest.approx(20)
     assert plan.validation.end == plan.test.start
     assert plan.validation.days == 10
     assert plan.gap.end == plan.validation.start
@@ -32,7 +34,7 @@ def test_windows_are_laid_back_from_the_end_with_the_gap_at_least_the_delay() ->
 def test_min_gap_applies_when_the_delay_is_shorter() -> None:
     plan = plan_split(START, END, pd.Timedelta(0), SplitConfig(min_gap_days=7))
     assert plan.gap.days == 7
-    assert plan.test.end == END
+    assert plan.test.end == END + US
 
 
 def test_train_window_can_be_capped() -> None:
@@ -49,6 +51,9 @@ def test_assign_puts_every_attempt_in_its_window() -> None:
     plan = plan_split(START, END, 30 * DAY, SplitConfig(test_days=20, validation_days=10))
     times = pd.Series([START, plan.gap.start, plan.validation.start, plan.test.start, plan.test.end, END])
     assert plan.assign(times).tolist() == ["train", "gap", "validation", "test", "immature", "immature"]
+    # an attempt made exactly when the data ends is in the failure model's test window
+    no_delay = plan_split(START, END, pd.Timedelta(0), SplitConfig(test_days=20, validation_days=10))
+    assert no_delay.assign(pd.Series([END])).tolist() == ["test"]
 
 
 @settings(max_examples=60, deadline=None)
@@ -102,7 +107,7 @@ def test_task_datasets_respect_the_windows_and_the_maturity_rule() -> None:
     config = load_config(overrides={"labels.fraud_label_delay_days": 20})
     fraud = task_data(frame, Task.FRAUD, CONTRACT, config)
     failure = task_data(frame, Task.FAILURE, CONTRACT, config)
-    assert fraud.plan.test.end == frame[REPORTED_AT_COLUMN].max() - 20 * DAY
+    assert fraud.plan.test.end == frame[REPORTED_AT_COLUMN].max() - 20 * DAY + US
     assert fraud.plan.gap.days >= 20
     assert fraud.train.meta["occurred_at"].max() < fraud.plan.gap.start
     assert fraud.test.meta["occurred_at"].min() >= fraud.plan.test.start
@@ -117,3 +122,21 @@ def test_test_window_ends_with_the_attempts_when_reports_run_on_after_them() -> 
     plan = plan_split(START, END, 30 * DAY, SplitConfig(), last_attempt=last)
     assert plan.test.end == last + pd.Timedelta(microseconds=1)
     assert plan.assign(pd.Series([last])).tolist() == ["test"]
+
+
+def test_provider_data_without_truth_trains_and_reports_without_a_ceiling() -> None:
+    world = make_world(rows=3000, days=150, report_delay_days=12)
+    frame = assemble(world.attempts, world.outcomes, world.reports, world.features, truth=None)
+    config = load_config(
+        overrides={
+            "labels.fraud_label_delay_days": 20,
+            "model.trials": 1,
+            "model.max_rounds": 30,
+            "model.num_threads": 1,
+        }
+    )
+    data = task_data(frame, Task.FRAUD, CONTRACT, config)
+    assert not data.has_truth
+    report = train_task(data, config).report
+    assert set(report) == {"model", "baseline", "standing"}
+    assert "share_of_truth_ap" not in report["standing"]
