@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features.iptv import FEATURE_SET
+from features.stores.base import StoreError
 from serving.engine import ThresholdOverrides
 from serving.schemas import LoggedDecisionOut, ScoreOut
 from tests.serving.factories import ADMIN, SCORE, attempt
@@ -304,3 +305,26 @@ def test_non_finite_amounts_are_422(client: TestClient, literal: str) -> None:
     raw = json.dumps(attempt(95)).replace('"amount": 14.99', f'"amount": {literal}')
     response = client.post("/v1/score", content=raw, headers={**SCORE, "content-type": "application/json"})
     assert response.status_code == 422
+
+
+class BrokenStore:
+    """A feature source whose store is down."""
+
+    def __getattr__(self, name: str) -> Any:
+        def fail(*args: Any) -> Any:
+            raise StoreError("the online store is unreachable")
+
+        return fail
+
+
+def test_a_broken_feature_store_never_stalls_scoring(client: TestClient) -> None:
+    client.app.state.service.engine.features = BrokenStore()  # type: ignore[attr-defined]
+    answer = score(client, attempt(96, kind="renewal"))
+    assert answer["decision"] == {"action": "approve", "rule": "fallback_recurring", "fallback": True}
+    assert answer["fraud"]["model"]["name"] == "riskgate-fraud"
+    assert answer["fraud"]["probability"] is None
+    outcome = {"attempt_id": "att-000096", "occurred_at": "2026-03-01T13:00:00Z", "status": "approved"}
+    response = client.post("/v1/outcomes", json={"outcomes": [outcome]}, headers=SCORE)
+    assert response.status_code == 503
+    assert "retry later" in response.json()["message"]
+    assert 'riskgate_errors_total{kind="feature_store"}' in client.get("/metrics").text
