@@ -1,0 +1,143 @@
+"""The failure model the planner evaluates at candidate times, behind one small protocol.
+
+A :class:`FailureModel` maps a frame of *candidate attempts* to their failure probabilities. A candidate is
+the declined attempt's invoice retried at another time: the contract's attempt columns (same invoice and
+payment method, ``kind`` = retry, ``retry_number`` + 1, ``occurred_at`` = the candidate time) plus the
+planner's context columns :data:`CONTEXT_COLUMNS` (the last decline's code and time, and the first decline's
+time), which a model may use or ignore.
+
+* :class:`FeatureVectorModel` plugs riskgate's failure model: a feature source (the online engine's
+  ``features_for(attempt)``, which computes the features as of the candidate's ``occurred_at`` from state
+  before it) and a calibrated scorer (the bundle's ``predict_proba``).
+* :class:`RetryModel` is a transparent logistic model learned from observed retries only (never the
+  simulator's truth): decline family, time since the decline, day of the month, funding type, amount.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from events.schema import DECLINE_CODES, CardFunding, DeclineFamily, MethodType
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Context the planner adds to each candidate attempt.
+CONTEXT_COLUMNS: Final = ("last_decline_code", "last_declined_at", "first_declined_at")
+
+
+class FailureModel(Protocol):
+    """Failure probability of each candidate attempt (one row each), in row order."""
+
+    def __call__(self, candidates: pd.DataFrame) -> FloatArray: ...
+
+
+class FeatureSource(Protocol):
+    """The feature vector of one attempt as of its ``occurred_at`` (e.g. ``features.online.OnlineEngine``)."""
+
+    def features_for(self, attempt: Mapping[str, object]) -> FloatArray: ...
+
+
+class ProbabilityScorer(Protocol):
+    """Calibrated probabilities of feature rows (e.g. ``training.bundle.ModelBundle``)."""
+
+    def predict_proba(self, x: FloatArray) -> FloatArray: ...
+
+
+class FeatureVectorModel:
+    """riskgate's failure model at candidate times: features from a source, probabilities from a scorer."""
+
+    def __init__(self, features: FeatureSource, scorer: ProbabilityScorer) -> None:
+        self.features = features
+        self.scorer = scorer
+
+    def __call__(self, candidates: pd.DataFrame) -> FloatArray:
+        if candidates.empty:
+            return np.empty(0)
+        attempts = candidates.drop(columns=[c for c in CONTEXT_COLUMNS if c in candidates])
+        rows = [
+            self.features.features_for({str(k): v for k, v in row.items()})
+            for row in attempts.to_dict("records")
+        ]
+        return np.asarray(self.scorer.predict_proba(np.vstack(rows)), dtype=np.float64)
+
+
+_FAMILIES: Final = tuple(DeclineFamily)
+_METHOD_KEYS: Final = (
+    *(f.value for f in CardFunding),
+    *(m.value for m in MethodType if m != MethodType.CARD),
+)
+_FAMILY_OF: Final = {code.value: rule.family for code, rule in DECLINE_CODES.items()}
+
+
+class NotFittedError(RuntimeError):
+    """A learned model was used before ``fit``."""
+
+
+def _days(later: pd.Series, earlier: pd.Series) -> FloatArray:
+    delta = (pd.to_datetime(later, utc=True) - pd.to_datetime(earlier, utc=True)).dt.total_seconds()
+    return np.asarray(delta.to_numpy(np.float64) / 86_400.0)
+
+
+def retry_features(candidates: pd.DataFrame) -> FloatArray:
+    """The retry model's design matrix: what a retry's outcome plausibly depends on, from observables."""
+    at = pd.to_datetime(candidates["occurred_at"], utc=True)
+    days = np.clip(_days(at, candidates["last_declined_at"]), 0.0, None)
+    since = np.column_stack([np.log1p(days), days])
+    family = candidates["last_decline_code"].map(_FAMILY_OF)
+    families = np.column_stack([(family == f).to_numpy(float) for f in _FAMILIES])
+    key = candidates["card_funding"].where(candidates["method_type"] == MethodType.CARD.value)
+    key = key.fillna(candidates["method_type"])  # the funding type for cards, else the method type
+    methods = np.column_stack([(key == k).to_numpy(float) for k in _METHOD_KEYS])
+    payday = (at.dt.day.to_numpy(float) - 1.0) / 30.0 - 0.5
+    amount = np.log(np.maximum(candidates["amount"].to_numpy(np.float64), 0.5))
+    return np.column_stack(
+        [
+            families,
+            families * since[:, :1],
+            families * since[:, 1:],
+            methods,
+            methods * payday[:, None],
+            amount,
+            candidates["retry_number"].to_numpy(float),
+        ]
+    )
+
+
+class RetryModel:
+    """Logistic failure model of retries, learned from observed retries and their outcomes.
+
+    Follows the scikit-learn estimator contract: ``__init__`` stores parameters, :meth:`fit` returns self,
+    learned attributes end in ``_``. Call it as a :class:`FailureModel`.
+    """
+
+    def __init__(self, regularisation: float = 1.0) -> None:
+        self.regularisation = regularisation
+
+    def fit(self, candidates: pd.DataFrame, failed: npt.NDArray[np.bool_]) -> RetryModel:
+        """Learn from retries (attempt + context columns) and whether each failed."""
+        if len(np.unique(failed)) < 2:
+            raise ValueError(
+                f"RetryModel.fit needs both failed and approved retries; got {len(failed)} rows, all "
+                f"{'failed' if len(failed) and failed[0] else 'approved'}: use a longer training period"
+            )
+        self.pipeline_: Pipeline = make_pipeline(
+            StandardScaler(), LogisticRegression(C=self.regularisation, max_iter=2000)
+        )
+        self.pipeline_.fit(retry_features(candidates), failed)
+        return self
+
+    def __call__(self, candidates: pd.DataFrame) -> FloatArray:
+        if not hasattr(self, "pipeline_"):
+            raise NotFittedError("RetryModel used before fit(): fit it on observed retries first")
+        if candidates.empty:
+            return np.empty(0)
+        proba: FloatArray = self.pipeline_.predict_proba(retry_features(candidates))[:, 1]
+        return proba

@@ -1,0 +1,331 @@
+"""The recovery plan of one renewal about to be charged, or of one attempt just declined.
+
+After a decline, the planner
+
+1. applies the hard rules (:mod:`recovery.rules`): a forbidden or hard decline, or a fraud block, gets no
+   retry, only the customer action that should come first;
+2. lays a grid of candidate retry times over what is left of the dunning window (every ``grid_hours``, not in
+   quiet hours, at least ``min_gap_hours`` after the decline, before the card expires);
+3. evaluates the failure model at every candidate (same invoice, ``retry_number`` + 1, ``occurred_at`` = the
+   candidate time, with the decline as context);
+4. picks up to the attempts left greedily, each time adding the candidate that most raises the plan's
+   expected value ``Σ_i (v_i p_i − cost) Π_{j<i} (1 − p_j)`` (attempts in time order; ``v_i`` the amount,
+   discounted per day of delay), respecting the minimum gap and the card network's caps, and stopping when no
+   candidate adds value: a retry whose expected recovered amount is below its cost is not planned.
+
+The success probabilities are those of the current state (as if each retry came right after this decline);
+successive retries are not independent in reality, so the service is called again after each decline and
+re-plans from the new state. Only the next retry of a plan is a commitment.
+
+Before a renewal is charged, the plan holds the charge with its success probability, a reminder when the
+failure probability is high, and a card update when the card expires before the charge.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+import numpy as np
+import pandas as pd
+
+from events.schema import AttemptKind, DeclineCode, MethodType
+from recovery.config import RecoveryConfig
+from recovery.models import FailureModel, FloatArray
+from recovery.rules import (
+    Block,
+    CustomerAction,
+    block_for,
+    card_expires_at,
+    card_network,
+    decline_code,
+    within_caps,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class PlanInputError(ValueError):
+    """A recovery case misses a field or holds an unusable value."""
+
+
+class StepKind(StrEnum):
+    CHARGE = "charge"  # the renewal itself, before it is charged
+    RETRY = "retry"
+    CUSTOMER = "customer"
+
+
+class Stop(StrEnum):
+    """Why the plan holds no further retry."""
+
+    HARD_RULE = "hard_rule"
+    MAX_ATTEMPTS = "max_attempts"
+    NO_CANDIDATE = "no_candidate"  # window over, quiet hours, card expiry or network caps
+    NOT_WORTH_IT = "not_worth_it"  # no further retry recovers more than it costs
+    NOT_DECLINED = "not_declined"  # a renewal about to be charged: re-plan after its outcome
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a plan: a retry (or the charge) at a time, or a customer action."""
+
+    kind: StepKind
+    at: datetime
+    reason: str
+    success_probability: float | None = None
+    action: CustomerAction | None = None
+
+
+@dataclass(frozen=True)
+class RecoveryCase:
+    """What the planner knows about one invoice.
+
+    ``attempt``: the contract fields of the declined attempt (or of the renewal about to be charged, when
+    ``decline_code`` is None). ``declined_at``: when it was declined (default: its ``occurred_at``);
+    ``first_declined_at``: the invoice's first decline, which opens the dunning window (default:
+    ``declined_at``). ``card_retry_times``: the card's retries in the last 30 days, for the network caps.
+    ``fraud_blocked``: riskgate blocked the attempt as fraud.
+    """
+
+    attempt: Mapping[str, object]
+    now: datetime
+    decline_code: str | None = None
+    declined_at: datetime | None = None
+    first_declined_at: datetime | None = None
+    card_retry_times: tuple[datetime, ...] = ()
+    fraud_blocked: bool = False
+
+
+@dataclass(frozen=True)
+class RecoveryPlan:
+    """The steps in time order, the probability that the planned retries recover the payment, and why the
+    plan stops where it does."""
+
+    invoice_id: str | None
+    steps: tuple[Step, ...]
+    recovery_probability: float
+    expected_attempts: float
+    stop: Stop
+    blocked_by: Block | None = None
+    candidates: int = 0
+
+    @property
+    def retries(self) -> tuple[Step, ...]:
+        return tuple(step for step in self.steps if step.kind is StepKind.RETRY)
+
+    @property
+    def next_retry(self) -> Step | None:
+        retries = self.retries
+        return retries[0] if retries else None
+
+
+def _utc(value: object, name: str) -> datetime:
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise PlanInputError(f"{name} must be a timezone-aware datetime (UTC), got {value!r}")
+    return value.astimezone(UTC)
+
+
+def _field(attempt: Mapping[str, object], name: str) -> object:
+    if name not in attempt or attempt[name] is None:
+        raise PlanInputError(f"the attempt misses '{name}', which the recovery planner needs")
+    return attempt[name]
+
+
+def _text(attempt: Mapping[str, object], name: str) -> str | None:
+    value = attempt.get(name)
+    return value if isinstance(value, str) and value else None
+
+
+@dataclass
+class _Selection:
+    """Retries chosen so far, in time order, with their success probabilities and values."""
+
+    times: list[datetime] = field(default_factory=list)
+    p: list[float] = field(default_factory=list)
+    value: list[float] = field(default_factory=list)
+
+    def with_(self, at: datetime, p: float, value: float) -> _Selection:
+        i = sum(1 for t in self.times if t < at)
+        return _Selection(
+            [*self.times[:i], at, *self.times[i:]],
+            [*self.p[:i], p, *self.p[i:]],
+            [*self.value[:i], value, *self.value[i:]],
+        )
+
+    def expected(self, cost: float) -> tuple[float, float, float]:
+        """(expected net value, probability of recovery, expected attempts)."""
+        alive, net, attempts = 1.0, 0.0, 0.0
+        for p, value in zip(self.p, self.value, strict=True):
+            net += alive * (value * p - cost)
+            attempts += alive
+            alive *= 1.0 - p
+        return net, 1.0 - alive, attempts
+
+
+class Planner:
+    """Recovery plans from a failure model and a dunning policy."""
+
+    def __init__(self, model: FailureModel, config: RecoveryConfig) -> None:
+        self.model = model
+        self.config = config
+
+    def plan(self, case: RecoveryCase) -> RecoveryPlan:
+        invoice = _text(case.attempt, "invoice_id")
+        if case.decline_code is None:
+            return self._before_charge(case, invoice)
+        code = decline_code(case.decline_code)
+        block = block_for(code, fraud_blocked=case.fraud_blocked)
+        now = _utc(case.now, "now")
+        if block is not None:
+            step = Step(StepKind.CUSTOMER, now, block.reason, action=block.action)
+            return RecoveryPlan(invoice, (step,), 0.0, 0.0, Stop.HARD_RULE, blocked_by=block)
+        return self._after_decline(case, code, invoice, now)
+
+    # -- before the charge ---------------------------------------------------------------------------
+
+    def _before_charge(self, case: RecoveryCase, invoice: str | None) -> RecoveryPlan:
+        now = _utc(case.now, "now")
+        charge_at = _utc(_field(case.attempt, "occurred_at"), "attempt.occurred_at")
+        frame = pd.DataFrame([dict(case.attempt)])
+        for name in ("last_decline_code", "last_declined_at", "first_declined_at"):
+            frame[name] = None
+        p_success = 1.0 - float(self.model(frame)[0])
+        steps = [*self._expiry_steps(case.attempt, now, charge_at, "the renewal")]
+        if 1.0 - p_success >= self.config.reminder_threshold:
+            remind_at = max(now, charge_at - timedelta(hours=self.config.reminder_lead_hours))
+            reason = f"the renewal is likely to fail (P(fail) = {1.0 - p_success:.2f}): remind the customer"
+            steps.append(Step(StepKind.CUSTOMER, remind_at, reason, action=CustomerAction.REMINDER))
+        steps.append(Step(StepKind.CHARGE, charge_at, "scheduled renewal", p_success))
+        ordered = tuple(sorted(steps, key=lambda s: s.at))
+        return RecoveryPlan(invoice, ordered, p_success, 1.0, Stop.NOT_DECLINED)
+
+    def _expiry_steps(
+        self, attempt: Mapping[str, object], now: datetime, until: datetime, what: str
+    ) -> list[Step]:
+        expires = card_expires_at(_text(attempt, "card_exp"))
+        if expires is None or expires > until or attempt.get("method_type") != MethodType.CARD.value:
+            return []
+        reason = f"the card expires on {expires:%Y-%m-%d}, before {what}: ask for the new card first"
+        return [Step(StepKind.CUSTOMER, now, reason, action=CustomerAction.UPDATE_CARD)]
+
+    # -- after a decline -----------------------------------------------------------------------------
+
+    def _after_decline(
+        self, case: RecoveryCase, code: DeclineCode, invoice: str | None, now: datetime
+    ) -> RecoveryPlan:
+        declined_at = _utc(case.declined_at or _field(case.attempt, "occurred_at"), "declined_at")
+        first = _utc(case.first_declined_at or declined_at, "first_declined_at")
+        window_end = first + self.config.window
+        used = int(str(_field(case.attempt, "retry_number")))
+        left = self.config.max_attempts - used
+        customer = self._expiry_steps(case.attempt, now, window_end, "the dunning window ends")
+        if left <= 0:
+            return RecoveryPlan(invoice, tuple(customer), 0.0, 0.0, Stop.MAX_ATTEMPTS)
+        times = self._candidate_times(case.attempt, max(now, declined_at + self.config.min_gap), window_end)
+        if not times:
+            return RecoveryPlan(invoice, tuple(customer), 0.0, 0.0, Stop.NO_CANDIDATE)
+        frame = candidate_frame(case.attempt, times, code, declined_at, first)
+        p = 1.0 - self.model(frame)
+        selection, stop = self._select(case, times, p, first, left)
+        net, recovery, attempts = selection.expected(self.config.attempt_cost)
+        steps = [*customer, *self._retry_steps(selection, code, declined_at, len(times))]
+        if recovery < self.config.other_method_below:
+            reason = f"retries recover this payment with probability {recovery:.2f} only"
+            steps.append(Step(StepKind.CUSTOMER, now, reason, action=CustomerAction.OTHER_METHOD))
+        logger.debug(
+            "plan for %s: %d retries, P(recover)=%.3f, net %.2f", invoice, len(selection.p), recovery, net
+        )
+        ordered = tuple(sorted(steps, key=lambda s: (s.at, s.kind != StepKind.CUSTOMER)))
+        return RecoveryPlan(invoice, ordered, recovery, attempts, stop, candidates=len(times))
+
+    def _candidate_times(
+        self, attempt: Mapping[str, object], start: datetime, end: datetime
+    ) -> list[datetime]:
+        """Grid times in [start, end), outside quiet hours and before the card expires."""
+        grid = self.config.grid_hours * 3600.0
+        expires = card_expires_at(_text(attempt, "card_exp"))
+        if expires is not None and attempt.get("method_type") == MethodType.CARD.value:
+            end = min(end, expires)
+        first = math.ceil(start.timestamp() / grid) * grid
+        times = []
+        t = first
+        while t < end.timestamp():
+            at = datetime.fromtimestamp(t, UTC)
+            if not self.config.quiet_hours.is_quiet(at.hour):
+                times.append(at)
+            t += grid
+        return times
+
+    def _select(
+        self, case: RecoveryCase, times: list[datetime], p: FloatArray, first: datetime, left: int
+    ) -> tuple[_Selection, Stop]:
+        """Greedy: add the candidate that most raises the expected net value, until none does."""
+        config = self.config
+        amount = float(str(_field(case.attempt, "amount")))
+        days = np.array([(t - first).total_seconds() / 86_400.0 for t in times])
+        value = amount * np.clip(1.0 - config.daily_discount * days, 0.0, None)
+        caps = config.caps_for(card_network(_text(case.attempt, "card_bin")))
+        selection = _Selection()
+        for _ in range(left):
+            best, best_net, feasible = None, selection.expected(config.attempt_cost)[0], False
+            for i, at in enumerate(times):
+                if any(abs(at - t) < config.min_gap for t in selection.times):
+                    continue
+                if not within_caps([*case.card_retry_times, *selection.times], at, caps):
+                    continue
+                feasible = True
+                net = selection.with_(at, float(p[i]), float(value[i])).expected(config.attempt_cost)[0]
+                if net > best_net + 1e-12:
+                    best, best_net = i, net
+            if best is None:
+                return selection, Stop.NOT_WORTH_IT if feasible else Stop.NO_CANDIDATE
+            selection = selection.with_(times[best], float(p[best]), float(value[best]))
+        return selection, Stop.MAX_ATTEMPTS
+
+    def _retry_steps(
+        self, selection: _Selection, code: DeclineCode, declined_at: datetime, candidates: int
+    ) -> list[Step]:
+        steps = []
+        for at, p in zip(selection.times, selection.p, strict=True):
+            hours = (at - declined_at).total_seconds() / 3600.0
+            reason = (
+                f"{hours:.0f} h after the '{code.value}' decline, day {at.day} of the month: "
+                f"P(success) = {p:.2f}, chosen among {candidates} candidate times"
+            )
+            steps.append(Step(StepKind.RETRY, at, reason, p))
+        return steps
+
+
+def candidate_frame(
+    attempt: Mapping[str, object],
+    times: Sequence[datetime],
+    code: DeclineCode,
+    declined_at: datetime,
+    first_declined_at: datetime,
+) -> pd.DataFrame:
+    """The declined attempt's invoice retried at each time: contract columns plus the planner's context."""
+    base = dict(attempt)
+    retry_number = int(str(_field(attempt, "retry_number"))) + 1
+    attempt_id = str(_field(attempt, "attempt_id"))
+    rows = [
+        {
+            **base,
+            "attempt_id": f"{attempt_id}~retry@{at:%Y%m%dT%H%M}",
+            "occurred_at": at,
+            "kind": AttemptKind.RETRY.value,
+            "retry_number": retry_number,
+            "last_decline_code": code.value,
+            "last_declined_at": declined_at,
+            "first_declined_at": first_declined_at,
+        }
+        for at in times
+    ]
+    return pd.DataFrame(rows)
