@@ -263,6 +263,19 @@ class Evaluation(BaseModel):
     retries_ratio: float
     seconds: float
 
+    def headline(self) -> str:
+        low, high = self.revenue_uplift_ci95
+        return (
+            f"planner vs fixed {self.fixed_days} on {self.invoices} declined renewals from {self.test_start} "
+            f"(max {self.max_attempts} retries, {self.model} model): recovered revenue "
+            f"{self.planner.recovered_revenue_eur:,.2f} vs {self.fixed.recovered_revenue_eur:,.2f} EUR "
+            f"({self.revenue_uplift:+.1%}, 95% CI {low:+.1%} to {high:+.1%}), retries "
+            f"{self.planner.retries} vs {self.fixed.retries}, retries per recovered payment "
+            f"{self.planner.retries_per_recovered:.2f} vs {self.fixed.retries_per_recovered:.2f}, "
+            f"median hours to recovery {self.planner.median_hours_to_recovery} "
+            f"vs {self.fixed.median_hours_to_recovery}"
+        )
+
 
 def summarise(outcome: pd.DataFrame) -> PolicyResult:
     recovered = outcome[outcome["recovered"]]

@@ -81,28 +81,31 @@ class NotFittedError(RuntimeError):
     """A learned model was used before ``fit``."""
 
 
-def _days(later: pd.Series, earlier: pd.Series) -> FloatArray:
-    delta = (pd.to_datetime(later, utc=True) - pd.to_datetime(earlier, utc=True)).dt.total_seconds()
-    return np.asarray(delta.to_numpy(np.float64) / 86_400.0)
+def _ns(values: pd.Series) -> npt.NDArray[np.int64]:
+    """UTC times as int64 nanoseconds (NaT as the int64 minimum)."""
+    if not isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = pd.to_datetime(values, utc=True)
+    return np.asarray(pd.DatetimeIndex(values).as_unit("ns").asi8)
 
 
 def retry_features(candidates: pd.DataFrame) -> FloatArray:
     """The retry model's design matrix: what a retry's outcome plausibly depends on, from observables."""
-    at = pd.to_datetime(candidates["occurred_at"], utc=True)
-    days = np.clip(_days(at, candidates["last_declined_at"]), 0.0, None)
-    since = np.column_stack([np.log1p(days), days])
-    family = candidates["last_decline_code"].map(_FAMILY_OF)
-    families = np.column_stack([(family == f).to_numpy(float) for f in _FAMILIES])
-    key = candidates["card_funding"].where(candidates["method_type"] == MethodType.CARD.value)
-    key = key.fillna(candidates["method_type"])  # the funding type for cards, else the method type
-    methods = np.column_stack([(key == k).to_numpy(float) for k in _METHOD_KEYS])
-    payday = (at.dt.day.to_numpy(float) - 1.0) / 30.0 - 0.5
+    at = _ns(candidates["occurred_at"])
+    days = np.clip((at - _ns(candidates["last_declined_at"])) / 86_400e9, 0.0, None)
+    codes = candidates["last_decline_code"].to_numpy(object)
+    family = np.array([_FAMILY_OF.get(code) for code in codes], dtype=object)
+    families = np.column_stack([(family == f).astype(float) for f in _FAMILIES])
+    method = candidates["method_type"].to_numpy(object)
+    key = np.where(method == MethodType.CARD.value, candidates["card_funding"].to_numpy(object), method)
+    methods = np.column_stack([(key == k).astype(float) for k in _METHOD_KEYS])
+    day = pd.DatetimeIndex(pd.to_datetime(at, utc=True)).day.to_numpy(float)
+    payday = (day - 1.0) / 30.0 - 0.5
     amount = np.log(np.maximum(candidates["amount"].to_numpy(np.float64), 0.5))
     return np.column_stack(
         [
             families,
-            families * since[:, :1],
-            families * since[:, 1:],
+            families * np.log1p(days)[:, None],
+            families * days[:, None],
             methods,
             methods * payday[:, None],
             amount,

@@ -312,20 +312,16 @@ def candidate_frame(
     first_declined_at: datetime,
 ) -> pd.DataFrame:
     """The declined attempt's invoice retried at each time: contract columns plus the planner's context."""
-    base = dict(attempt)
     retry_number = int(str(_field(attempt, "retry_number"))) + 1
     attempt_id = str(_field(attempt, "attempt_id"))
-    rows = [
-        {
-            **base,
-            "attempt_id": f"{attempt_id}~retry@{at:%Y%m%dT%H%M}",
-            "occurred_at": at,
-            "kind": AttemptKind.RETRY.value,
-            "retry_number": retry_number,
-            "last_decline_code": code.value,
-            "last_declined_at": declined_at,
-            "first_declined_at": first_declined_at,
-        }
-        for at in times
-    ]
-    return pd.DataFrame(rows)
+    n = len(times)
+    frame = pd.DataFrame({name: np.full(n, value, dtype=object) for name, value in attempt.items()})
+    at = pd.DatetimeIndex(list(times)).tz_convert(UTC)
+    frame["attempt_id"] = [f"{attempt_id}~retry@{t:%Y%m%dT%H%M}" for t in times]
+    frame["occurred_at"] = at
+    frame["kind"] = AttemptKind.RETRY.value
+    frame["retry_number"] = retry_number
+    frame["last_decline_code"] = code.value
+    frame["last_declined_at"] = pd.Timestamp(declined_at)
+    frame["first_declined_at"] = pd.Timestamp(first_declined_at)
+    return frame
