@@ -1,6 +1,6 @@
 """The failure model the planner evaluates at candidate times, behind one small protocol.
 
-A :class:`FailureModel` maps a frame of *candidate attempts* to their failure probabilities. A candidate is
+A :data:`FailureModel` maps a frame of *candidate attempts* to their failure probabilities. A candidate is
 the declined attempt's invoice retried at another time: the contract's attempt columns (same invoice and
 payment method, ``kind`` = retry, ``retry_number`` + 1, ``occurred_at`` = the candidate time) plus the
 planner's context columns :data:`CONTEXT_COLUMNS` (the last decline's code and time, and the first decline's
@@ -15,7 +15,7 @@ time), which a model may use or ignore.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Final, Protocol
 
 import numpy as np
@@ -33,10 +33,8 @@ FloatArray = npt.NDArray[np.float64]
 CONTEXT_COLUMNS: Final = ("last_decline_code", "last_declined_at", "first_declined_at")
 
 
-class FailureModel(Protocol):
-    """Failure probability of each candidate attempt (one row each), in row order."""
-
-    def __call__(self, candidates: pd.DataFrame) -> FloatArray: ...
+#: Failure probability of each candidate attempt (one row each), in row order.
+FailureModel = Callable[[pd.DataFrame], FloatArray]
 
 
 class FeatureSource(Protocol):
