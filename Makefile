@@ -11,7 +11,7 @@ VENV := .venv
 RUN := $(UV) run --locked --no-sync
 COV_FLOOR := 85
 
-.PHONY: help install lint typecheck test data run bench clean
+.PHONY: help install lint typecheck test data run bench clean recovery-eval
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -43,6 +43,9 @@ run: data ## Set everything up and run the main job (see README)
 
 bench: install ## Run the benchmarks; results go to bench/results/
 	$(RUN) python -m bench
+
+recovery-eval: data ## Recovery planner vs fixed retry schedule on data/ (bench/results/recovery-eval.json)
+	$(RUN) riskgate recovery-eval --data-dir data --out bench/results/recovery-eval.json
 
 clean: ## Remove generated data, state and caches (not .venv)
 	rm -rf data state .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

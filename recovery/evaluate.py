@@ -121,21 +121,36 @@ def load_population(
     return Population(chosen, states.take(index).declined(), world)
 
 
-def retry_history(frame: pd.DataFrame, before: datetime) -> tuple[pd.DataFrame, npt.NDArray[np.bool_]]:
-    """Observed retries before ``before`` with the planner's context (their last and first declines)."""
-    ordered = frame.sort_values(["invoice_id", "retry_number"])
-    previous = ordered.groupby("invoice_id", sort=False)
-    ordered = ordered.assign(
-        last_decline_code=previous["decline_code"].shift(1),
-        last_declined_at=previous["occurred_at"].shift(1),
-        first_declined_at=previous["occurred_at"].transform("first"),
+def retry_history(
+    frame: pd.DataFrame, before: datetime, horizon: timedelta = timedelta(days=60)
+) -> tuple[pd.DataFrame, npt.NDArray[np.bool_]]:
+    """Observed attempts before ``before`` that follow a decline of the same payment method (with no approval
+    since, within ``horizon``), with the planner's context, and whether each failed.
+
+    Retries give the outcome a few days after a decline (the provider's own schedule); renewals charged on a
+    card declined at its previous renewal give it about a period later: together they span the times the
+    planner chooses among.
+    """
+    ordered = frame[frame["kind"].isin([AttemptKind.RENEWAL.value, AttemptKind.RETRY.value])]
+    ordered = ordered.sort_values(["payment_method_id", "occurred_at"])
+    method = ordered["payment_method_id"]
+    approved = ordered["decline_code"].isna()
+    # the latest decline of the method, cleared by an approval ("" until the next decline)
+    code = ordered["decline_code"].where(~approved, "")
+    at = ordered["occurred_at"].where(~approved, pd.NaT)
+    last_code = code.groupby(method).shift(1)
+    last_at = at.groupby(method).shift(1).where(last_code != "")
+    first_at = ordered.groupby("invoice_id")["occurred_at"].transform("first")
+    context = ordered.assign(
+        last_decline_code=last_code.where(last_code != ""),
+        last_declined_at=last_at,
+        first_declined_at=first_at,
     )
-    retries = ordered[
-        (ordered["kind"] == AttemptKind.RETRY.value)
-        & (ordered["occurred_at"] < before)
-        & ordered["last_decline_code"].notna()
+    since = context["occurred_at"] - context["last_declined_at"]
+    kept = context[
+        (context["occurred_at"] < before) & context["last_decline_code"].notna() & (since <= horizon)
     ]
-    return retries.reset_index(drop=True), retries["decline_code"].notna().to_numpy(bool)
+    return kept.reset_index(drop=True), kept["decline_code"].notna().to_numpy(bool)
 
 
 class OracleModel:

@@ -60,11 +60,15 @@ class FeatureVectorModel:
         if candidates.empty:
             return np.empty(0)
         attempts = candidates.drop(columns=[c for c in CONTEXT_COLUMNS if c in candidates])
+        keys = pd.util.hash_pandas_object(attempts, index=False).to_numpy()
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        unique = attempts.iloc[first]  # the engine sees no context: score each distinct attempt once
         rows = [
             self.features.features_for({str(k): v for k, v in row.items()})
-            for row in attempts.to_dict("records")
+            for row in unique.to_dict("records")
         ]
-        return np.asarray(self.scorer.predict_proba(np.vstack(rows)), dtype=np.float64)
+        scores = np.asarray(self.scorer.predict_proba(np.vstack(rows)), dtype=np.float64)
+        return np.asarray(scores[inverse.ravel()], dtype=np.float64)
 
 
 _FAMILIES: Final = tuple(DeclineFamily)
@@ -73,6 +77,11 @@ _METHOD_KEYS: Final = (
     *(m.value for m in MethodType if m != MethodType.CARD),
 )
 _FAMILY_OF: Final = {code.value: rule.family for code, rule in DECLINE_CODES.items()}
+
+
+#: Time scales (days) over which the effect of a decline may fade: the model weighs each, per decline family.
+#: A sum of decays stays bounded beyond the observed delays, where a polynomial in time would run away.
+FADING_DAYS: Final = (1.0, 3.0, 10.0, 30.0)
 
 
 class NotFittedError(RuntimeError):
@@ -102,8 +111,7 @@ def retry_features(candidates: pd.DataFrame) -> FloatArray:
     return np.column_stack(
         [
             families,
-            families * np.log1p(days)[:, None],
-            families * days[:, None],
+            *(families * np.exp(-days / tau)[:, None] for tau in FADING_DAYS),
             methods,
             methods * payday[:, None],
             amount,

@@ -26,16 +26,18 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from events.schema import AttemptKind, DeclineCode, MethodType
 from recovery.config import RecoveryConfig
-from recovery.models import FailureModel, FloatArray
+from recovery.models import FailureModel
+from recovery.optimise import Schedule, best_schedule
 from recovery.rules import (
     Block,
     CustomerAction,
@@ -144,32 +146,6 @@ def _text(attempt: Mapping[str, object], name: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-@dataclass
-class _Selection:
-    """Retries chosen so far, in time order, with their success probabilities and values."""
-
-    times: list[datetime] = field(default_factory=list)
-    p: list[float] = field(default_factory=list)
-    value: list[float] = field(default_factory=list)
-
-    def with_(self, at: datetime, p: float, value: float) -> _Selection:
-        i = sum(1 for t in self.times if t < at)
-        return _Selection(
-            [*self.times[:i], at, *self.times[i:]],
-            [*self.p[:i], p, *self.p[i:]],
-            [*self.value[:i], value, *self.value[i:]],
-        )
-
-    def expected(self, cost: float) -> tuple[float, float, float]:
-        """(expected net value, probability of recovery, expected attempts)."""
-        alive, net, attempts = 1.0, 0.0, 0.0
-        for p, value in zip(self.p, self.value, strict=True):
-            net += alive * (value * p - cost)
-            attempts += alive
-            alive *= 1.0 - p
-        return net, 1.0 - alive, attempts
-
-
 class Planner:
     """Recovery plans from a failure model and a dunning policy."""
 
@@ -232,19 +208,60 @@ class Planner:
         times = self._candidate_times(case.attempt, max(now, declined_at + self.config.min_gap), window_end)
         if not times:
             return RecoveryPlan(invoice, tuple(customer), 0.0, 0.0, Stop.NO_CANDIDATE)
-        frame = candidate_frame(case.attempt, times, code, declined_at, first)
-        p = 1.0 - self.model(frame)
-        selection, stop = self._select(case, times, p, first, left)
-        net, recovery, attempts = selection.expected(self.config.attempt_cost)
-        steps = [*customer, *self._retry_steps(selection, code, declined_at, len(times))]
+        schedule = self._schedule(case, code, times=times, declined_at=declined_at, first=first, left=left)
+        retries, stop = self._within_caps(case, times, schedule, left)
+        steps = [*customer, *self._retry_steps(retries, code, declined_at, len(times))]
+        recovery = 1.0 - float(np.prod([1.0 - step_p for _, step_p in retries]))
         if recovery < self.config.other_method_below:
             reason = f"retries recover this payment with probability {recovery:.2f} only"
             steps.append(Step(StepKind.CUSTOMER, now, reason, action=CustomerAction.OTHER_METHOD))
-        logger.debug(
-            "plan for %s: %d retries, P(recover)=%.3f, net %.2f", invoice, len(selection.p), recovery, net
-        )
+        logger.debug("plan for %s: %d retries, P(recover)=%.3f", invoice, len(retries), recovery)
         ordered = tuple(sorted(steps, key=lambda s: (s.at, s.kind != StepKind.CUSTOMER)))
+        attempts = float(sum(np.prod([1.0 - q for _, q in retries[:n]]) for n in range(len(retries))))
         return RecoveryPlan(invoice, ordered, recovery, attempts, stop, candidates=len(times))
+
+    def _schedule(
+        self,
+        case: RecoveryCase,
+        code: DeclineCode,
+        *,
+        times: list[datetime],
+        declined_at: datetime,
+        first: datetime,
+        left: int,
+    ) -> Schedule:
+        """Score every (previous decline, candidate) pair with the model and optimise the sequence."""
+        seconds = np.array([t.timestamp() for t in times])
+        previous = np.r_[declined_at.timestamp(), seconds]
+        j, i = np.nonzero(seconds[None, :] - previous[:, None] >= self.config.min_gap.total_seconds())
+        last = [declined_at if n == 0 else times[n - 1] for n in j]
+        frame = candidate_frame(
+            case.attempt,
+            [times[n] for n in i],
+            code=code,
+            last_declined=last,
+            first_declined_at=first,
+            depth=np.minimum(j, 1),
+        )
+        p = np.full((len(times) + 1, len(times)), np.nan)
+        p[j, i] = 1.0 - self.model(frame)
+        days = (seconds - first.timestamp()) / 86_400.0
+        amount = float(str(_field(case.attempt, "amount")))
+        value = amount * np.clip(1.0 - self.config.daily_discount * days, 0.0, None)
+        return best_schedule(p, value, self.config.attempt_cost, left)
+
+    def _within_caps(
+        self, case: RecoveryCase, times: list[datetime], schedule: Schedule, left: int
+    ) -> tuple[list[tuple[datetime, float]], Stop]:
+        """The schedule's retries up to the first that would break the card network's caps."""
+        caps = self.config.caps_for(card_network(_text(case.attempt, "card_bin")))
+        kept: list[tuple[datetime, float]] = []
+        for index, p in zip(schedule.candidates, schedule.p, strict=True):
+            at = times[index]
+            if not within_caps([*case.card_retry_times, *(t for t, _ in kept)], at, caps):
+                return kept, Stop.NO_CANDIDATE
+            kept.append((at, p))
+        return kept, Stop.MAX_ATTEMPTS if len(kept) == left else Stop.NOT_WORTH_IT
 
     def _candidate_times(
         self, attempt: Mapping[str, object], start: datetime, end: datetime
@@ -264,41 +281,16 @@ class Planner:
             t += grid
         return times
 
-    def _select(
-        self, case: RecoveryCase, times: list[datetime], p: FloatArray, first: datetime, left: int
-    ) -> tuple[_Selection, Stop]:
-        """Greedy: add the candidate that most raises the expected net value, until none does."""
-        config = self.config
-        amount = float(str(_field(case.attempt, "amount")))
-        days = np.array([(t - first).total_seconds() / 86_400.0 for t in times])
-        value = amount * np.clip(1.0 - config.daily_discount * days, 0.0, None)
-        caps = config.caps_for(card_network(_text(case.attempt, "card_bin")))
-        selection = _Selection()
-        for _ in range(left):
-            best, best_net, feasible = None, selection.expected(config.attempt_cost)[0], False
-            for i, at in enumerate(times):
-                if any(abs(at - t) < config.min_gap for t in selection.times):
-                    continue
-                if not within_caps([*case.card_retry_times, *selection.times], at, caps):
-                    continue
-                feasible = True
-                net = selection.with_(at, float(p[i]), float(value[i])).expected(config.attempt_cost)[0]
-                if net > best_net + 1e-12:
-                    best, best_net = i, net
-            if best is None:
-                return selection, Stop.NOT_WORTH_IT if feasible else Stop.NO_CANDIDATE
-            selection = selection.with_(times[best], float(p[best]), float(value[best]))
-        return selection, Stop.MAX_ATTEMPTS
-
     def _retry_steps(
-        self, selection: _Selection, code: DeclineCode, declined_at: datetime, candidates: int
+        self, retries: list[tuple[datetime, float]], code: DeclineCode, declined_at: datetime, candidates: int
     ) -> list[Step]:
         steps = []
-        for at, p in zip(selection.times, selection.p, strict=True):
+        for n, (at, p) in enumerate(retries):
             hours = (at - declined_at).total_seconds() / 3600.0
+            given = "" if n == 0 else ", if the retry before it is declined"
             reason = (
                 f"{hours:.0f} h after the '{code.value}' decline, day {at.day} of the month: "
-                f"P(success) = {p:.2f}, chosen among {candidates} candidate times"
+                f"P(success) = {p:.2f}{given}; chosen among {candidates} candidate times"
             )
             steps.append(Step(StepKind.RETRY, at, reason, p))
         return steps
@@ -307,21 +299,30 @@ class Planner:
 def candidate_frame(
     attempt: Mapping[str, object],
     times: Sequence[datetime],
+    *,
     code: DeclineCode,
-    declined_at: datetime,
+    last_declined: datetime | Sequence[datetime],
     first_declined_at: datetime,
+    depth: npt.NDArray[np.int64] | None = None,
 ) -> pd.DataFrame:
-    """The declined attempt's invoice retried at each time: contract columns plus the planner's context."""
+    """The declined attempt's invoice retried at each time: contract columns plus the planner's context.
+
+    ``last_declined``: the decline each candidate follows (one time for all, or one per candidate: a planned
+    retry assumed declined with the same code); ``depth``: retries between the decline and the candidate
+    (0: the next retry), added to its ``retry_number``.
+    """
+    n = len(times)
     retry_number = int(str(_field(attempt, "retry_number"))) + 1
     attempt_id = str(_field(attempt, "attempt_id"))
-    n = len(times)
     frame = pd.DataFrame({name: np.full(n, value, dtype=object) for name, value in attempt.items()})
-    at = pd.DatetimeIndex(list(times)).tz_convert(UTC)
     frame["attempt_id"] = [f"{attempt_id}~retry@{t:%Y%m%dT%H%M}" for t in times]
-    frame["occurred_at"] = at
+    frame["occurred_at"] = pd.DatetimeIndex(list(times)).tz_convert(UTC)
     frame["kind"] = AttemptKind.RETRY.value
-    frame["retry_number"] = retry_number
+    frame["retry_number"] = retry_number + (np.zeros(n, dtype=np.int64) if depth is None else depth)
     frame["last_decline_code"] = code.value
-    frame["last_declined_at"] = pd.Timestamp(declined_at)
+    if isinstance(last_declined, datetime):
+        frame["last_declined_at"] = pd.Timestamp(last_declined)
+    else:
+        frame["last_declined_at"] = pd.DatetimeIndex(list(last_declined)).tz_convert(UTC)
     frame["first_declined_at"] = pd.Timestamp(first_declined_at)
     return frame
