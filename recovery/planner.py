@@ -314,8 +314,9 @@ def candidate_frame(
     n = len(times)
     retry_number = int(str(_field(attempt, "retry_number"))) + 1
     attempt_id = str(_field(attempt, "attempt_id"))
-    frame = pd.DataFrame({name: np.full(n, value, dtype=object) for name, value in attempt.items()})
-    frame["attempt_id"] = [f"{attempt_id}~retry@{t:%Y%m%dT%H%M}" for t in times]
+    frame = pd.DataFrame([dict(attempt)]).take(np.zeros(n, dtype=np.int64)).reset_index(drop=True)
+    ids = {t: f"{attempt_id}~retry@{t:%Y%m%dT%H%M}" for t in set(times)}
+    frame["attempt_id"] = [ids[t] for t in times]
     frame["occurred_at"] = pd.DatetimeIndex(list(times)).tz_convert(UTC)
     frame["kind"] = AttemptKind.RETRY.value
     frame["retry_number"] = retry_number + (np.zeros(n, dtype=np.int64) if depth is None else depth)
