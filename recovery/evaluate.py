@@ -383,7 +383,7 @@ def evaluate(
 
 
 def _head(population: Population, limit: int) -> Population:
-    """The first ``limit`` invoices, in a seeded shuffle-free order (the table's): for quick runs."""
+    """The first ``limit`` invoices in table order (roughly by time): for quick runs."""
     index = np.arange(min(limit, len(population.cases)))
     return Population(
         population.cases.iloc[index].reset_index(drop=True), population.states.take(index), population.world

@@ -9,8 +9,10 @@ time), which a model may use or ignore.
 * :class:`FeatureVectorModel` plugs riskgate's failure model: a feature source (the online engine's
   ``features_for(attempt)``, which computes the features as of the candidate's ``occurred_at`` from state
   before it) and a calibrated scorer (the bundle's ``predict_proba``).
-* :class:`RetryModel` is a transparent logistic model learned from observed retries only (never the
-  simulator's truth): decline family, time since the decline, day of the month, funding type, amount.
+* :class:`RetryModel` is a transparent logistic model learned from observed attempts that follow a decline
+  of the same payment method (never the simulator's truth): the decline's family and how long ago it was
+  (through fading terms that stay bounded beyond the delays observed), the day of the month per funding
+  type, the amount and the retry number.
 """
 
 from __future__ import annotations
@@ -121,7 +123,7 @@ def retry_features(candidates: pd.DataFrame) -> FloatArray:
 
 
 class RetryModel:
-    """Logistic failure model of retries, learned from observed retries and their outcomes.
+    """Logistic failure model of attempts that follow a decline, learned from observed ones and outcomes.
 
     Follows the scikit-learn estimator contract: ``__init__`` stores parameters, :meth:`fit` returns self,
     learned attributes end in ``_``. Call it as a :class:`FailureModel`.

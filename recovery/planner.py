@@ -6,16 +6,17 @@ After a decline, the planner
    retry, only the customer action that should come first;
 2. lays a grid of candidate retry times over what is left of the dunning window (every ``grid_hours``, not in
    quiet hours, at least ``min_gap_hours`` after the decline, before the card expires);
-3. evaluates the failure model at every candidate (same invoice, ``retry_number`` + 1, ``occurred_at`` = the
-   candidate time, with the decline as context);
-4. picks up to the attempts left greedily, each time adding the candidate that most raises the plan's
-   expected value ``Σ_i (v_i p_i − cost) Π_{j<i} (1 − p_j)`` (attempts in time order; ``v_i`` the amount,
-   discounted per day of delay), respecting the minimum gap and the card network's caps, and stopping when no
-   candidate adds value: a retry whose expected recovered amount is below its cost is not planned.
+3. evaluates the failure model at every (previous decline, candidate) pair: the candidate is the invoice
+   retried at that time (``retry_number`` + 1, ``occurred_at`` = the candidate time) with, as context, the
+   decline it follows: the one just received, or an earlier planned retry assumed declined with the same code
+   (so the model sees the time since the *previous* retry: successive retries are not independent);
+4. chooses the sequence of up to the attempts left that maximises the expected recovered amount net of the
+   attempts' cost (:func:`recovery.optimise.best_schedule`, exact dynamic programming over the grid; the
+   amount is discounted per day of delay), stopping where a further retry would not pay for itself; then
+   drops any retry that would break the card network's caps.
 
-The success probabilities are those of the current state (as if each retry came right after this decline);
-successive retries are not independent in reality, so the service is called again after each decline and
-re-plans from the new state. Only the next retry of a plan is a commitment.
+Each step's probability is conditional on the retries before it being declined. Only the next retry of a
+plan is a commitment: the service is called again after each decline and re-plans from the decline received.
 
 Before a renewal is charged, the plan holds the charge with its success probability, a reminder when the
 failure probability is high, and a card update when the card expires before the charge.
@@ -171,8 +172,9 @@ class Planner:
         now = _utc(case.now, "now")
         charge_at = _utc(_field(case.attempt, "occurred_at"), "attempt.occurred_at")
         frame = pd.DataFrame([dict(case.attempt)])
-        for name in ("last_decline_code", "last_declined_at", "first_declined_at"):
-            frame[name] = None
+        frame["last_decline_code"] = None  # no decline yet: the model sees the renewal as it is
+        frame["last_declined_at"] = pd.NaT
+        frame["first_declined_at"] = pd.NaT
         p_success = 1.0 - float(self.model(frame)[0])
         steps = [*self._expiry_steps(case.attempt, now, charge_at, "the renewal")]
         if 1.0 - p_success >= self.config.reminder_threshold:
