@@ -331,7 +331,9 @@ def _model(
     if choice is ModelChoice.ORACLE:
         return OracleModel(population)
     retries, failed = retry_history(frame, test_start)
-    logger.info("retry model: learning from %d observed retries before %s", len(retries), test_start)
+    logger.info(
+        "retry model: learning from %d attempts that follow a decline, before %s", len(retries), test_start
+    )
     return RetryModel().fit(retries, failed)
 
 
