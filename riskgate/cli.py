@@ -226,24 +226,31 @@ def recovery_eval(
 
     Exit code: 0 done, 2 bad options or a world that cannot support the evaluation.
     """
+    from events.io import EventTableMissingError  # noqa: PLC0415
     from recovery.config import RecoveryConfig, RecoveryConfigError  # noqa: PLC0415
     from recovery.evaluate import EvaluationError, ModelChoice, evaluate  # noqa: PLC0415
 
+    choices = [choice.value for choice in ModelChoice]
+    if model not in choices:
+        typer.echo(f"error: --model must be one of {choices}, got {model!r}", err=True)
+        raise typer.Exit(code=2)
     try:
-        choice = ModelChoice(model)
         days = tuple(float(day) for day in fixed_days.split(","))
+    except ValueError:
+        typer.echo(f"error: --fixed-days takes numbers of days like 1,3,5,7, got {fixed_days!r}", err=True)
+        raise typer.Exit(code=2) from None
+    try:
         policy = RecoveryConfig.from_yaml(config) if config else RecoveryConfig()
-        policy = policy.model_copy(update={"max_attempts": len(days)})
         result = evaluate(
             data_dir or get_settings().data_dir,
-            policy,
-            model=choice,
+            policy.model_copy(update={"max_attempts": len(days)}),
+            model=ModelChoice(model),
             fixed_days=days,
             test_months=test_months,
             limit=limit,
             seed=seed,
         )
-    except (ValueError, RecoveryConfigError, EvaluationError, FileNotFoundError) as error:
+    except (RecoveryConfigError, EvaluationError, EventTableMissingError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from None
     report = result.model_dump_json(indent=2)

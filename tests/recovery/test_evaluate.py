@@ -107,9 +107,14 @@ def test_the_command_as_a_user_types_it(small_world: Path, tmp_path: Path) -> No
 
 @pytest.mark.parametrize(
     ("option", "message"),
-    [(["--model", "crystal-ball"], "crystal-ball"), (["--fixed-days", "1,x"], "could not convert")],
+    [
+        (["--model", "crystal-ball"], "crystal-ball"),
+        (["--fixed-days", "1,x"], "1,3,5,7"),
+        (["--test-months", "6"], "leaves no months"),
+    ],
 )
 def test_bad_options_exit_2_with_the_reason(small_world: Path, option: list[str], message: str) -> None:
+    """Bad options and a world too short for the test period: exit code 2 and the reason."""
     result = runner.invoke(app, ["recovery-eval", "--data-dir", str(small_world), *option])
     assert result.exit_code == 2
     assert message in result.output
