@@ -125,6 +125,27 @@ class RecoveryPlan:
         retries = self.retries
         return retries[0] if retries else None
 
+    def as_json(self) -> dict[str, object]:
+        """The plan as a JSON-ready answer (what ``POST /v1/recovery-plan`` returns)."""
+        return {
+            "invoice_id": self.invoice_id,
+            "steps": [
+                {
+                    "kind": step.kind.value,
+                    "at": step.at.isoformat(),
+                    "success_probability": step.success_probability,
+                    "action": None if step.action is None else step.action.value,
+                    "reason": step.reason,
+                }
+                for step in self.steps
+            ],
+            "recovery_probability": self.recovery_probability,
+            "expected_attempts": self.expected_attempts,
+            "stop": self.stop.value,
+            "hard_rule": None if self.blocked_by is None else self.blocked_by.rule.value,
+            "candidates": self.candidates,
+        }
+
 
 def _utc(value: object, name: str) -> datetime:
     if isinstance(value, pd.Timestamp):

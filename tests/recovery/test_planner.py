@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -226,3 +227,16 @@ def test_config_files_are_strict(tmp_path: Path) -> None:
         RecoveryConfig.from_yaml(bad)
     with pytest.raises(ValueError, match="grid_hours"):
         RecoveryConfig(window_days=0.1, grid_hours=6)
+
+
+def test_the_plan_as_json_lists_each_step_with_time_probability_and_reason() -> None:
+    answer = plan_for(constant(0.3)).as_json()
+    assert json.loads(json.dumps(answer)) == answer
+    steps = answer["steps"]
+    assert isinstance(steps, list)
+    assert {"kind", "at", "success_probability", "action", "reason"} == set(steps[0])
+    assert steps[0]["kind"] == "retry"
+    assert datetime.fromisoformat(steps[0]["at"]) > DECLINED_AT
+    blocked = plan_for(code="stolen_card").as_json()
+    assert blocked["hard_rule"] == "retry_forbidden"
+    assert blocked["stop"] == "hard_rule"
