@@ -6,8 +6,9 @@
   network caps, card expiry);
 * :mod:`recovery.planner`: the plan for one renewal or declined attempt, from a failure model evaluated at
   candidate times;
-* :mod:`recovery.models`: the failure-model protocol and its adapters (feature engine + bundle, a retry
-  model learned from observed retries);
+* :mod:`recovery.optimise`: the best retry sequence over the candidate grid (dynamic programming);
+* :mod:`recovery.models`: the failure-model protocol and the adapter of riskgate's failure model (online
+  features + calibrated scorer); :mod:`recovery.learned`: a retry model learned from observed outcomes;
 * :mod:`recovery.evaluate`: the fixed schedule against the planner on a simulated world, with the
   simulator's true approval probabilities as the oracle.
 """

@@ -33,7 +33,8 @@ from pydantic import BaseModel
 from events.io import read_events
 from events.schema import DECLINE_CODES, AttemptKind, DeclineCode, EventKind
 from recovery.config import RecoveryConfig
-from recovery.models import FailureModel, FloatArray, RetryModel
+from recovery.learned import RetryModel
+from recovery.models import FailureModel, FloatArray
 from recovery.planner import Planner, RecoveryCase
 from recovery.rules import block_for
 from simulator.engine import World

@@ -13,14 +13,8 @@ import pandas as pd
 import pytest
 
 from recovery.config import QuietHours, RecoveryConfig, RecoveryConfigError
-from recovery.models import (
-    CONTEXT_COLUMNS,
-    FailureModel,
-    FeatureVectorModel,
-    FloatArray,
-    NotFittedError,
-    RetryModel,
-)
+from recovery.learned import NotFittedError, RetryModel
+from recovery.models import CONTEXT_COLUMNS, FailureModel, FeatureVectorModel, FloatArray
 from recovery.planner import (
     PlanInputError,
     Planner,
