@@ -11,7 +11,7 @@ VENV := .venv
 RUN := $(UV) run --locked --no-sync
 COV_FLOOR := 85
 
-.PHONY: help install lint typecheck test data run bench clean recovery-eval
+.PHONY: help install lint typecheck test data run bench clean system-deps features recovery-eval
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -32,8 +32,14 @@ lint: install ## ruff (lint + format check) and mypy
 	$(RUN) ruff format --check .
 	$(RUN) mypy .
 
-test: lint ## Install, lint, type-check and run the test suite with coverage
+test: lint system-deps ## Install, lint, type-check and run the test suite with coverage
 	$(RUN) pytest --cov --cov-report=term --cov-fail-under=$(COV_FLOOR)
+
+system-deps: ## Install the system packages the tests use (redis-server, from Debian; needs root)
+	command -v redis-server >/dev/null || (apt-get update && apt-get install -y --no-install-recommends redis-server)
+
+features: data ## Build the point-in-time feature table of data/ into data/features/
+	$(RUN) riskgate features build
 
 data: install ## Simulate the default IPTV billing world into data/ (once; `make clean` to regenerate)
 	@if [ -f data/summary.json ]; then echo "data/ holds a simulated world already (make clean to regenerate)"; \

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     state_dir: Path = Field(Path("state"), description="Online store, decision log and model cache.")
     mlruns_dir: Path = Field(Path("mlruns"), description="MLflow's local store: mlflow.db and artifacts/.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    feature_set: str | None = Field(
+        None, description="Feature set as 'module:ATTRIBUTE' (None: the default IPTV set, features.iptv)."
+    )
 
     @property
     def tracking_uri(self) -> str:

@@ -1,0 +1,226 @@
+"""Feature engines: batch throughput, the ratio against the plain pandas reference, memory, online latency.
+
+``python -m bench features`` (part of ``make bench``). Sizes can be reduced for a quick look with
+``RISKGATE_BENCH_SCALE=0.1``. Timings on a shared machine are noisy: batch times are medians of repeated runs
+and the pandas ratio is measured side by side on the same data in the same process.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.pandas_reference import build_features_pandas
+from features.batch import build_features
+from features.definitions import FeatureSet
+from features.iptv import FEATURE_SET
+from features.online import OnlineEngine
+from features.stores.sqlite import SQLiteStore
+from tests.features.factory import History, random_history
+from tests.features.replay import mismatches, records
+
+logger = logging.getLogger(__name__)
+
+SCALE = float(os.environ.get("RISKGATE_BENCH_SCALE", "1"))
+BATCH_ROWS = int(1_000_000 * SCALE)
+RATIO_ROWS = int(100_000 * SCALE)
+ONLINE_HISTORY = int(20_000 * SCALE)
+ATTACK_EVENTS = 10_000
+QUERIES = 5_000
+
+
+def world(n: int, seed: int = 7) -> History:
+    """A billing history of ``n`` attempts over a year (~12 attempts per account)."""
+    return random_history(n, seed, accounts=max(n // 12, 10), days=365.0)
+
+
+def build(history: History, feature_set: FeatureSet = FEATURE_SET) -> pd.DataFrame:
+    return build_features(history.attempts, history.outcomes, history.reports, feature_set)
+
+
+def timed(work: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median wall seconds and median CPU seconds of ``repeats`` runs (CPU time is what a loaded, shared
+    machine distorts least)."""
+    walls, cpus = [], []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        work()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_extra_memory(work: Callable[[], object]) -> int:
+    """Peak resident memory above the level before ``work``, sampled every 5 ms."""
+    baseline = _rss_bytes()
+    peak = baseline
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _rss_bytes())
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        work()
+    finally:
+        done.set()
+        sampler.join()
+    return peak - baseline
+
+
+def _memory_of_build(n: int) -> int:
+    history = world(n, seed=9)
+    build(world(500, seed=1))
+    return peak_extra_memory(lambda: build(history))
+
+
+def _in_fresh_process(n: int) -> int:
+    """Peak extra memory of one build of ``n`` attempts, measured in a new process (no reused heap)."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_memory_of_build, n).result()
+
+
+def batch_results() -> dict[str, Any]:
+    build(world(500, seed=1))  # load the compiled kernels once
+    big = world(BATCH_ROWS)
+    seconds, cpu_seconds = timed(lambda: build(big), repeats=3)
+    small = world(RATIO_ROWS, seed=8)
+    engine_seconds, engine_cpu = timed(lambda: build(small), repeats=3)
+    pandas_seconds, pandas_cpu = timed(
+        lambda: build_features_pandas(small.attempts, small.outcomes, small.reports, FEATURE_SET), repeats=1
+    )
+    reference = build_features_pandas(small.attempts, small.outcomes, small.reports, FEATURE_SET)
+    disagreements = mismatches(build(small), reference, FEATURE_SET.names, tolerance=1e-6)
+    memory_small = _in_fresh_process(BATCH_ROWS // 10)
+    memory_big = _in_fresh_process(BATCH_ROWS)
+    return {
+        "batch_rows": BATCH_ROWS,
+        "batch_features": len(FEATURE_SET.names),
+        "batch_seconds_median_of_3": round(seconds, 2),
+        "batch_cpu_seconds_median_of_3": round(cpu_seconds, 2),
+        "load_average_1min": round(os.getloadavg()[0], 1),
+        "batch_attempts_per_second": round(BATCH_ROWS / seconds),
+        "ratio_rows": RATIO_ROWS,
+        "ratio_engine_seconds_median_of_3": round(engine_seconds, 3),
+        "ratio_pandas_reference_seconds": round(pandas_seconds, 2),
+        "speedup_vs_pandas_reference": round(pandas_seconds / engine_seconds, 1),
+        "speedup_vs_pandas_reference_cpu": round(pandas_cpu / engine_cpu, 1),
+        "pandas_reference_disagreements": disagreements[:5],
+        "peak_extra_memory_mb": {
+            str(BATCH_ROWS // 10): round(memory_small / 2**20),
+            str(BATCH_ROWS): round(memory_big / 2**20),
+        },
+        "peak_extra_memory_bytes_per_attempt": {
+            str(BATCH_ROWS // 10): round(memory_small / (BATCH_ROWS // 10)),
+            str(BATCH_ROWS): round(memory_big / BATCH_ROWS),
+        },
+    }
+
+
+def _latencies(engine: OnlineEngine, queries: Iterator[dict[str, Any]]) -> dict[str, float]:
+    """Wall-clock percentiles (what a caller sees) and CPU-time percentiles of the scoring thread (the code's
+    own cost, without the time the shared machine gave to other processes)."""
+    walls, cpus = [], []
+    for query in queries:
+        wall, cpu = time.perf_counter_ns(), time.thread_time_ns()
+        engine.features_for(query)
+        cpus.append(time.thread_time_ns() - cpu)
+        walls.append(time.perf_counter_ns() - wall)
+    wall_ms, cpu_ms = np.array(walls) / 1e6, np.array(cpus) / 1e6
+    return {
+        "calls": len(walls),
+        "p50_ms": round(float(np.percentile(wall_ms, 50)), 4),
+        "p99_ms": round(float(np.percentile(wall_ms, 99)), 4),
+        "max_ms": round(float(wall_ms.max()), 3),
+        "cpu_p50_ms": round(float(np.percentile(cpu_ms, 50)), 4),
+        "cpu_p99_ms": round(float(np.percentile(cpu_ms, 99)), 4),
+        "load_average_1min": round(os.getloadavg()[0], 1),
+    }
+
+
+def _load(engine: OnlineEngine, history: History) -> None:
+    for row in records(history.attempts.sort_values("occurred_at")):
+        engine.record_attempt(row)
+    for row in records(history.outcomes):
+        engine.record_outcome(row)
+    for row in records(history.reports):
+        engine.record_report(row)
+
+
+def online_results(scratch: Path) -> dict[str, Any]:
+    history = world(ONLINE_HISTORY, seed=11)
+    engine = OnlineEngine(SQLiteStore(scratch / "online.db"), FEATURE_SET)
+    engine.warm_up()
+    started = time.perf_counter()
+    _load(engine, history)
+    load_seconds = time.perf_counter() - started
+    events = len(history.attempts) + len(history.outcomes) + len(history.reports)
+    later = history.attempts["occurred_at"].max() + pd.Timedelta(minutes=5)
+    rows = records(history.attempts.sample(n=min(QUERIES, len(history.attempts)), random_state=1))
+    typical = _latencies(engine, ({**row, "occurred_at": later} for row in rows))
+    attack = attack_results(scratch)
+    return {
+        "store": "sqlite (WAL)",
+        "state_events_recorded": events,
+        "record_events_per_second": round(events / load_seconds),
+        "features_for": typical,
+        "features_for_under_attack": attack,
+    }
+
+
+def attack_results(scratch: Path) -> dict[str, Any]:
+    """One card tested from many devices: 10,000 attempts and declines in its windows, then score it."""
+    engine = OnlineEngine(SQLiteStore(scratch / "attack.db"), FEATURE_SET)
+    engine.warm_up()
+    (base,) = records(world(1, seed=3).attempts)
+    start = base["occurred_at"]
+    for i in range(ATTACK_EVENTS // 2):
+        at = start + timedelta(seconds=12 * i)
+        attempt = {
+            **base,
+            "attempt_id": f"attack_{i}",
+            "occurred_at": at,
+            "payment_method_id": "pm_attacked",
+            "account_id": f"acc_{i % 500}",
+            "device_id": f"dev_{i % 300}",
+        }
+        engine.record_attempt(attempt)
+        engine.record_outcome(
+            {
+                "attempt_id": f"attack_{i}",
+                "occurred_at": at,
+                "status": "declined",
+                "decline_code": "incorrect_number",
+            }
+        )
+    query = {**base, "attempt_id": "probe", "payment_method_id": "pm_attacked"}
+    end = start + timedelta(seconds=12 * ATTACK_EVENTS // 2 + 60)
+    result = _latencies(engine, ({**query, "occurred_at": end} for _ in range(1_000)))
+    result["events_in_card_windows"] = ATTACK_EVENTS
+    return result
+
+
+def run(scratch: Path) -> dict[str, Any]:
+    logging.getLogger("features").setLevel(logging.WARNING)
+    return {"batch": batch_results(), "online": online_results(scratch)}

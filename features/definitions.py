@@ -1,0 +1,380 @@
+"""The feature vocabulary: every feature is declared once, as data, and both engines read the declaration.
+
+A :class:`FeatureSet` is an ordered tuple of definitions of two kinds:
+
+* :class:`Aggregate` — a point-in-time aggregation over the history of an :class:`Entity` (an account, a card,
+  a device, ...): which events (:class:`Source`: attempts, gateway outcomes or fraud reports), which of them
+  (:class:`Filter`), over which :class:`Window`, with which :class:`Op`. Its output name is generated:
+  ``{entity}_{source}[_{filter}]_{op}[_{value}]_{window}``, e.g. ``card_outcomes_declined_count_24h``.
+* :class:`RequestFeature` — computed from the attempt's own fields (amount, plan, card expiry, ...), and
+  :class:`AmountToUsual`, the attempt's amount against an aggregate of the same feature set.
+
+**Time rule (both engines).** An event counts for an attempt made at time ``T`` iff its *event time* is
+strictly before ``T`` — an attempt's ``occurred_at``, an outcome's ``occurred_at``, a fraud report's
+``reported_at`` — and, for a windowed aggregate of width ``W``, at or after ``T - W``. Arrival order never
+matters; events sharing a timestamp with the attempt do not count (not even the attempt itself). Where order
+within equal timestamps matters (consecutive counts), events are ordered by the 64-bit hash of their id.
+
+**Missing values.** An attempt whose entity key is missing (e.g. no ``device_id``) gets NaN for that entity's
+features. Aggregates that have no defined value without history (mean, max, ratio, time since, consecutive
+count of an entity never seen) are NaN; counts and sums over an empty window are 0 (a fact, not a guess).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Final
+
+from events.schema import ATTEMPT_COLUMNS, DECLINE_CODES, DeclineFamily
+
+#: Version of the vocabulary and its semantics; part of every feature set's hash.
+ENGINE_VERSION: Final = "1"
+
+US_PER_SECOND: Final = 1_000_000
+
+
+class FeatureDefinitionError(ValueError):
+    """A feature definition is inconsistent (unknown column, op not allowed on a window, duplicate...)."""
+
+
+@dataclass(frozen=True)
+class Entity:
+    """Something whose history is aggregated, identified by one key column of the attempt."""
+
+    name: str
+    key: str
+
+
+ACCOUNT: Final = Entity("account", "account_id")
+CARD: Final = Entity("card", "payment_method_id")
+DEVICE: Final = Entity("device", "device_id")
+IP: Final = Entity("ip", "ip")
+BIN: Final = Entity("bin", "card_bin")
+
+
+class Source(StrEnum):
+    """Which events an aggregate reads; each has its own event time."""
+
+    ATTEMPTS = "attempts"  # at the attempt's occurred_at
+    OUTCOMES = "outcomes"  # at the outcome's occurred_at (the gateway's answer)
+    REPORTS = "reports"  # at the fraud report's reported_at: a label counts only once reported
+
+
+#: Fields a filter may test, per source. Outcomes and reports also see their attempt's fields.
+ATTEMPT_FILTER_FIELDS: Final = ("kind", "method_type", "plan_tier", "plan_period", "card_funding")
+FILTER_FIELDS: Final[dict[Source, tuple[str, ...]]] = {
+    Source.ATTEMPTS: ATTEMPT_FILTER_FIELDS,
+    Source.OUTCOMES: ("status", "decline_code", "decline_family", *ATTEMPT_FILTER_FIELDS),
+    Source.REPORTS: ("report_type", *ATTEMPT_FILTER_FIELDS),
+}
+
+#: The attempt's columns, and the allowed values of its enumerated ones (category codes are indices in these).
+ATTEMPT_FIELDS: Final = frozenset(c.name for c in ATTEMPT_COLUMNS)
+VOCABULARY: Final[dict[str, tuple[str, ...]]] = {c.name: c.values for c in ATTEMPT_COLUMNS if c.values}
+
+#: Derived field of an outcome: the family of its decline code (see events.schema.DECLINE_CODES).
+DECLINE_FAMILY_OF: Final[dict[str, str]] = {
+    code.value: rule.family.value for code, rule in DECLINE_CODES.items()
+}
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Keep only the events whose ``field`` is one of ``values`` (e.g. outcomes with status ``declined``)."""
+
+    name: str
+    field: str
+    values: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.values:
+            raise FeatureDefinitionError(f"filter {self.name!r} has no values: it would match nothing")
+
+
+DECLINED: Final = Filter("declined", "status", ("declined",))
+APPROVED: Final = Filter("approved", "status", ("approved",))
+RETRIES: Final = Filter("retries", "kind", ("retry",))
+
+
+def family_filter(family: DeclineFamily) -> Filter:
+    """Declines of one decline family, e.g. ``funds`` or ``fraud``."""
+    return Filter(f"{family.value}_declines", "decline_family", (family.value,))
+
+
+@dataclass(frozen=True)
+class Window:
+    """A trailing window ``[T - seconds, T)``; its name (``1h``, ``7d``) goes into feature names."""
+
+    seconds: int
+
+    def __post_init__(self) -> None:
+        if self.seconds <= 0:
+            raise FeatureDefinitionError(f"a window must be positive, got {self.seconds} s")
+
+    @property
+    def us(self) -> int:
+        return self.seconds * US_PER_SECOND
+
+    @property
+    def name(self) -> str:
+        for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+            if self.seconds % size == 0:
+                return f"{self.seconds // size}{unit}"
+        return f"{self.seconds}s"
+
+
+def hours(n: int) -> Window:
+    return Window(n * 3_600)
+
+
+def days(n: int) -> Window:
+    return Window(n * 86_400)
+
+
+class Op(StrEnum):
+    """Aggregations. Codes (``list(Op).index``) are what the numeric kernels dispatch on."""
+
+    COUNT = "count"  # matching events
+    SUM = "sum"  # of a numeric value (amount) over matching events; 0 over none
+    MEAN = "mean"  # NaN over none
+    MAX = "max"  # NaN over none
+    DISTINCT = "distinct"  # distinct values of a key column (e.g. payment_method_id) over matching events
+    RATIO = "ratio"  # matching events / all events of the source; NaN when there are none
+    TIME_SINCE_LAST = "since_last"  # time since the latest matching event; NaN if none (unbounded)
+    TIME_SINCE_FIRST = "since_first"  # time since the earliest matching event; NaN if none (unbounded)
+    CONSECUTIVE = "consecutive"  # trailing run of matching events; NaN if the entity has no event (unbounded)
+
+
+#: Ops that need a numeric value column, ops that need a key column, ops that are always unbounded.
+VALUE_OPS: Final = frozenset({Op.SUM, Op.MEAN, Op.MAX})
+KEY_OPS: Final = frozenset({Op.DISTINCT})
+UNBOUNDED_OPS: Final = frozenset({Op.TIME_SINCE_LAST, Op.TIME_SINCE_FIRST, Op.CONSECUTIVE})
+#: Ops that may also be declared without a window (over the whole history): their state folds into a scalar.
+LIFETIME_OPS: Final = frozenset({Op.COUNT}) | UNBOUNDED_OPS
+NUMERIC_VALUES: Final = ("amount",)
+TIME_UNITS: Final[dict[str, int]] = {"hours": 3_600, "days": 86_400}
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """A point-in-time aggregation over an entity's history of one source."""
+
+    entity: Entity
+    source: Source
+    op: Op
+    window: Window | None = None
+    filter: Filter | None = None
+    value: str | None = None  # "amount" for sum/mean/max; a key column for distinct
+    unit: str = "hours"  # for time-since ops
+
+    @property
+    def name(self) -> str:
+        parts = [self.entity.name, self.source.value]
+        if self.filter is not None:
+            parts.append(self.filter.name)
+        parts.append(self.op.value)
+        if self.value is not None:
+            parts.append(self.value)
+        if self.op in (Op.TIME_SINCE_LAST, Op.TIME_SINCE_FIRST):
+            parts.append(self.unit)
+        elif self.window is not None:
+            parts.append(self.window.name)
+        elif self.op not in UNBOUNDED_OPS:
+            parts.append("lifetime")
+        return "_".join(parts)
+
+    def validate(self, key_columns: frozenset[str]) -> None:
+        where = f"feature {self.name!r}"
+        if self.op in VALUE_OPS and self.value not in NUMERIC_VALUES:
+            raise FeatureDefinitionError(f"{where}: {self.op.value} needs value= one of {NUMERIC_VALUES}")
+        if self.op in KEY_OPS and self.value not in key_columns:
+            raise FeatureDefinitionError(
+                f"{where}: distinct needs value= a key column, one of {sorted(key_columns)}"
+            )
+        if self.op not in VALUE_OPS | KEY_OPS and self.value is not None:
+            raise FeatureDefinitionError(f"{where}: {self.op.value} takes no value=")
+        if self.op in UNBOUNDED_OPS and self.window is not None:
+            raise FeatureDefinitionError(f"{where}: {self.op.value} looks at the whole history; drop window=")
+        if self.window is None and self.op not in LIFETIME_OPS:
+            raise FeatureDefinitionError(f"{where}: {self.op.value} needs a window")
+        if self.op == Op.RATIO and self.filter is None:
+            raise FeatureDefinitionError(f"{where}: ratio needs a filter (matching events / all events)")
+        if self.unit not in TIME_UNITS:
+            raise FeatureDefinitionError(f"{where}: unit must be one of {sorted(TIME_UNITS)}")
+        if self.filter is not None and self.filter.field not in FILTER_FIELDS[self.source]:
+            raise FeatureDefinitionError(
+                f"{where}: filter field {self.filter.field!r} is not available on {self.source.value}; "
+                f"use one of {FILTER_FIELDS[self.source]}"
+            )
+
+
+class Transform(StrEnum):
+    """How a request-time feature is computed from the attempt's own fields."""
+
+    NUMBER = "number"  # a numeric column as is (amount, retry_number)
+    CATEGORY = (
+        "category"  # integer code of an enumerated column (index in the contract's values); NaN if missing
+    )
+    MISMATCH = "mismatch"  # 1.0 if two columns differ, 0.0 if equal, NaN if either is missing
+    DAYS_TO_EXPIRY = "days_to_expiry"  # days from the attempt to the end of card_exp's month; NaN if missing
+    HOUR_OF_DAY = "hour_of_day"  # UTC
+    DAY_OF_MONTH = "day_of_month"  # UTC
+    DAY_OF_WEEK = "day_of_week"  # UTC, Monday = 0
+
+
+@dataclass(frozen=True)
+class RequestFeature:
+    """A feature of the attempt itself, known at request time."""
+
+    transform: Transform
+    column: str = "occurred_at"
+    other: str | None = None  # second column of a mismatch
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.columns if c not in ATTEMPT_FIELDS]
+        if unknown:
+            raise FeatureDefinitionError(
+                f"request feature {self.transform.value}: unknown attempt column(s) {unknown}; "
+                f"the attempt has {sorted(ATTEMPT_FIELDS)}"
+            )
+        if self.transform == Transform.CATEGORY and self.column not in VOCABULARY:
+            raise FeatureDefinitionError(
+                f"request feature {self.name!r}: {self.column!r} is not an enumerated column; "
+                f"category works on {sorted(VOCABULARY)}"
+            )
+        if (self.transform == Transform.MISMATCH) != (self.other is not None):
+            raise FeatureDefinitionError(
+                f"request feature {self.name!r}: other= is required by mismatch, and only by mismatch"
+            )
+
+    @property
+    def name(self) -> str:
+        if self.transform == Transform.NUMBER:
+            return self.column
+        if self.transform == Transform.CATEGORY:
+            return f"{self.column}_code"
+        if self.transform == Transform.MISMATCH:
+            return f"{self.column}_ne_{self.other}"
+        if self.transform == Transform.DAYS_TO_EXPIRY:
+            return f"{self.column}_days_left"
+        return self.transform.value
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,) if self.other is None else (self.column, self.other)
+
+
+@dataclass(frozen=True)
+class AmountToUsual:
+    """The attempt's amount divided by an aggregate of amounts (e.g. the account's mean approved amount)."""
+
+    usual: Aggregate
+
+    @property
+    def name(self) -> str:
+        return f"amount_to_{self.usual.name}"
+
+
+Definition = Aggregate | RequestFeature | AmountToUsual
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """An ordered, named, hashed set of feature definitions: the contract between training and serving."""
+
+    name: str
+    definitions: tuple[Definition, ...]
+    key_columns: frozenset[str] = field(
+        default=frozenset({"account_id", "payment_method_id", "device_id", "ip", "card_bin"})
+    )
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for definition in self.definitions:
+            if definition.name in seen:
+                raise FeatureDefinitionError(
+                    f"feature set {self.name!r}: duplicate feature {definition.name!r}"
+                )
+            seen.add(definition.name)
+            for aggregate in _aggregates_of(definition):
+                aggregate.validate(self.key_columns)
+                if aggregate.entity.key not in self.key_columns:
+                    raise FeatureDefinitionError(
+                        f"feature {aggregate.name!r}: entity key {aggregate.entity.key!r} is not one of the "
+                        f"feature set's key columns {sorted(self.key_columns)}"
+                    )
+            if isinstance(definition, AmountToUsual) and definition.usual.value != "amount":
+                raise FeatureDefinitionError(f"feature {definition.name!r}: the usual must be an amount")
+        if not self.definitions:
+            raise FeatureDefinitionError(f"feature set {self.name!r} is empty")
+
+    @property
+    def names(self) -> list[str]:
+        return [definition.name for definition in self.definitions]
+
+    @property
+    def categorical(self) -> list[str]:
+        return [
+            d.name
+            for d in self.definitions
+            if isinstance(d, RequestFeature) and d.transform == Transform.CATEGORY
+        ]
+
+    @property
+    def aggregates(self) -> list[Aggregate]:
+        """Every aggregate the set needs, including those only used inside other definitions, once each."""
+        found: dict[str, Aggregate] = {}
+        for definition in self.definitions:
+            for aggregate in _aggregates_of(definition):
+                found.setdefault(aggregate.name, aggregate)
+        return list(found.values())
+
+    @property
+    def entities(self) -> list[Entity]:
+        return list({aggregate.entity.name: aggregate.entity for aggregate in self.aggregates}.values())
+
+    @property
+    def longest_window_us(self) -> int:
+        windows = [a.window.us for a in self.aggregates if a.window is not None]
+        return max(windows, default=0)
+
+    @property
+    def hash(self) -> str:
+        """Content hash of the definitions, the contract's vocabularies and the engine's semantics version."""
+        payload = json.dumps(
+            {
+                "engine": ENGINE_VERSION,
+                "name": self.name,
+                "keys": sorted(self.key_columns),
+                "vocabulary": VOCABULARY,  # category codes are indices in these
+                "decline_families": DECLINE_FAMILY_OF,  # what decline_family filters match
+                "definitions": [_describe(d) for d in self.definitions],
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def contract(self) -> dict[str, Any]:
+        """What a trained model stores, and what serving checks against the code."""
+        return {
+            "name": self.name,
+            "hash": self.hash,
+            "version": ENGINE_VERSION,
+            "names": self.names,
+            "categorical": self.categorical,
+        }
+
+
+def _aggregates_of(definition: Definition) -> Iterator[Aggregate]:
+    if isinstance(definition, Aggregate):
+        yield definition
+    elif isinstance(definition, AmountToUsual):
+        yield definition.usual
+
+
+def _describe(definition: Definition) -> dict[str, Any]:
+    return {"type": type(definition).__name__, **asdict(definition)}

@@ -1,0 +1,114 @@
+"""Request-time features: computed from the attempt's own fields, by the same vectorised code in both engines
+(the online engine passes arrays of one element)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import cache
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from features.definitions import VOCABULARY, RequestFeature, Transform
+from features.kernels import F64, I64
+
+US_PER_HOUR: Final = 3_600 * 1_000_000
+US_PER_DAY: Final = 24 * US_PER_HOUR
+#: A column: an object array (the online engine's one attempt) or a pandas Series (the batch engine, which
+#: never turns a million strings into Python objects).
+Column = npt.NDArray[np.object_] | pd.Series
+#: Up to this many rows (the online engine's single attempt) values are mapped in Python, beyond via pandas.
+_SMALL: Final = 32
+
+
+def required_columns(definitions: Sequence[RequestFeature]) -> list[str]:
+    columns = {column for d in definitions for column in d.columns if column != "occurred_at"}
+    return sorted(columns)
+
+
+def compute(definitions: Sequence[RequestFeature], columns: Mapping[str, Column], t_us: I64) -> F64:
+    """``out[i, k]``: request feature ``k`` of attempt ``i``."""
+    out = np.empty((len(t_us), len(definitions)))
+    for k, definition in enumerate(definitions):
+        out[:, k] = _one(definition, columns, t_us)
+    return out
+
+
+def compute_one(definitions: Sequence[RequestFeature], attempt: Mapping[str, object], t_us: int) -> F64:
+    """:func:`compute` for a single attempt given as a mapping (the online engine's request path)."""
+    columns = {c: np.array([attempt.get(c)], dtype=object) for c in required_columns(definitions)}
+    row: F64 = compute(definitions, columns, np.array([t_us], dtype=np.int64))[0]
+    return row
+
+
+def _one(definition: RequestFeature, columns: Mapping[str, Column], t_us: I64) -> F64:  # noqa: PLR0911
+    transform = definition.transform
+    if transform == Transform.HOUR_OF_DAY:
+        return ((t_us // US_PER_HOUR) % 24).astype(np.float64)
+    if transform == Transform.DAY_OF_WEEK:
+        return ((t_us // US_PER_DAY + 3) % 7).astype(np.float64)  # 1970-01-01 was a Thursday
+    if transform == Transform.DAY_OF_MONTH:
+        day = t_us.astype("datetime64[us]").astype("datetime64[D]")
+        day_of_month: F64 = ((day - day.astype("datetime64[M]")).astype(np.int64) + 1).astype(np.float64)
+        return day_of_month
+    values = columns[definition.column]
+    if transform == Transform.NUMBER:
+        numbers: F64 = np.asarray(values, dtype=np.float64)  # None -> NaN
+        return numbers
+    if transform == Transform.CATEGORY:
+        return _lookup(values, _codes(definition.column))
+    if transform == Transform.MISMATCH:
+        other = columns[str(definition.other)]
+        present = _present(values) & _present(other)
+        if isinstance(values, pd.Series) and isinstance(other, pd.Series):
+            unequal = values.ne(other).to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            unequal = (np.asarray(values, dtype=object) != np.asarray(other, dtype=object)).astype(np.float64)
+        differs: F64 = np.where(present, unequal, np.nan)
+        return differs
+    return (_month_end_us(values) - t_us) / US_PER_DAY
+
+
+def _present(values: Column) -> npt.NDArray[np.bool_]:
+    if len(values) <= _SMALL:
+        return np.fromiter((isinstance(v, str) for v in values), dtype=np.bool_, count=len(values))
+    return np.asarray(pd.notna(values), dtype=np.bool_)
+
+
+def _map_unique(values: Column, convert: Callable[[object], float]) -> F64:
+    """``convert`` of each value (NaN where missing), computed once per distinct value."""
+    if len(values) <= _SMALL:
+        return np.array([convert(v) if isinstance(v, str) else np.nan for v in values], dtype=np.float64)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.array([convert(u) for u in uniques] + [np.nan], dtype=np.float64)
+    return mapped[codes]  # code -1 (missing) picks the trailing NaN
+
+
+@cache
+def _codes(column: str) -> dict[str, float]:
+    """Category codes of an enumerated column: the index of each value in the contract's declaration."""
+    return {value: float(code) for code, value in enumerate(VOCABULARY[column])}
+
+
+def _lookup(values: Column, table: Mapping[str, float]) -> F64:
+    return _map_unique(values, lambda value: table.get(str(value), np.nan))
+
+
+def _month_end_us(card_exp: Column) -> F64:
+    """The first microsecond after a ``YYYY-MM`` expiry month, as float (NaN if missing or malformed)."""
+    return _map_unique(card_exp, _parse_month_end)
+
+
+def _parse_month_end(text: object) -> float:
+    if not isinstance(text, str) or len(text) != 7 or text[4] != "-":
+        return np.nan
+    try:
+        year, month = int(text[:4]), int(text[5:])
+    except ValueError:
+        return np.nan
+    if not 1 <= month <= 12:
+        return np.nan
+    next_month = np.datetime64(f"{year + month // 12:04d}-{month % 12 + 1:02d}", "M")
+    return float(next_month.astype("datetime64[us]").astype(np.int64))

@@ -1,0 +1,105 @@
+"""Every online store backend honours the same contract: batched reads, atomic units of work, expiry."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from features.stores import OnlineStore, StoreError, Transaction, open_store
+from features.stores.memory import MemoryStore
+from features.stores.redis import RedisStore
+from features.stores.sqlite import SQLiteStore
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OnlineStore]:
+    if request.param == "memory":
+        yield MemoryStore()
+    elif request.param == "sqlite":
+        sqlite = SQLiteStore(tmp_path / "state" / "online.db")
+        yield sqlite
+        sqlite.close()
+    else:
+        yield request.getfixturevalue("redis_store")
+
+
+def test_reads_writes_and_deletes(store: OnlineStore) -> None:
+    def write(tx: Transaction) -> None:
+        tx.put("k:1", b"one")
+        tx.put("k:2", b"two", expires_us=10)
+
+    store.transact(write)
+    assert store.get_many(["k:1", "k:2", "k:3"]) == [b"one", b"two", None]
+    store.transact(lambda tx: tx.delete("k:1"))
+    assert store.get_many(["k:1"]) == [None]
+    assert store.get_many([]) == []
+
+
+def test_a_unit_of_work_sees_its_own_reads_and_fails_as_a_whole(store: OnlineStore) -> None:
+    store.transact(lambda tx: tx.put("n", b"1"))
+
+    def fail(tx: Transaction) -> None:
+        tx.put("n", b"2")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        store.transact(fail)
+    assert store.get_many(["n"]) == [b"1"]
+
+
+def test_concurrent_increments_are_not_lost(store: OnlineStore) -> None:
+    store.transact(lambda tx: tx.put("counter", b"0"))
+
+    def increment(tx: Transaction) -> None:
+        (current,) = tx.get_many(["counter"])
+        tx.put("counter", str(int(current or b"0") + 1).encode())
+
+    def worker() -> None:
+        for _ in range(25):
+            store.transact(increment)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert store.get_many(["counter"]) == [b"100"]
+
+
+def test_expiry_uses_event_time(store: OnlineStore) -> None:
+    def write(tx: Transaction) -> None:
+        tx.put("old", b"x", expires_us=100)
+        tx.put("new", b"y", expires_us=200)
+        tx.put("kept", b"z")
+
+    store.transact(write)
+    assert store.expire(150) == 1
+    assert store.get_many(["old", "new", "kept"]) == [None, b"y", b"z"]
+    store.transact(lambda tx: tx.put("new", b"y2"))  # rewritten without expiry: kept
+    assert store.expire(10**18) == 0
+    assert sorted(store.keys("")) == ["kept", "new"]
+
+
+def test_keys_by_prefix(store: OnlineStore) -> None:
+    def write(tx: Transaction) -> None:
+        for key in ("a:1", "a:2", "b:1", "a*"):
+            tx.put(key, b".")
+
+    store.transact(write)
+    assert sorted(store.keys("a:")) == ["a:1", "a:2"]
+
+
+def test_open_store_by_url(tmp_path: Path, redis_url: str) -> None:
+    assert isinstance(open_store("memory://"), MemoryStore)
+    assert isinstance(open_store(f"sqlite:///{tmp_path}/online.db"), SQLiteStore)
+    assert isinstance(open_store(redis_url), RedisStore)
+    with pytest.raises(StoreError, match="unknown online store URL"):
+        open_store("postgres://nope")
+
+
+def test_unreachable_redis_is_a_clear_error() -> None:
+    with pytest.raises(StoreError, match="cannot reach"):
+        RedisStore("redis://127.0.0.1:1/0")
