@@ -11,7 +11,7 @@ VENV := .venv
 RUN := $(UV) run --locked --no-sync
 COV_FLOOR := 85
 
-.PHONY: help install lint typecheck test data run bench clean system-deps features serve
+.PHONY: help install lint typecheck test data run bench clean system-deps features serve recovery-eval
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -52,6 +52,9 @@ serve: install ## Run the scoring service on 127.0.0.1:8000 (models from the reg
 
 bench: install ## Run the benchmarks; results go to bench/results/
 	$(RUN) python -m bench
+
+recovery-eval: data ## Recovery planner vs fixed retry schedule on data/ (bench/results/recovery-eval.json)
+	$(RUN) riskgate recovery-eval --data-dir data --out bench/results/recovery-eval.json
 
 clean: ## Remove generated data, state and caches (not .venv)
 	rm -rf data state .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

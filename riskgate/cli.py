@@ -381,3 +381,68 @@ def api_key(
     typer.echo(
         "RISKGATE_API_KEYS entry: " + json.dumps({"name": name, "sha256": digest, "scopes": sorted(scope)})
     )
+
+
+@app.command("recovery-eval")
+def recovery_eval(
+    *,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="A simulated world (default: the settings' data dir).")
+    ] = None,
+    model: Annotated[
+        str,
+        typer.Option(
+            help="The planner's failure model: 'retry' (learned from the retries observed before the test "
+            "period) or 'oracle' (the simulator's truth: a ceiling, not a result)."
+        ),
+    ] = "retry",
+    config: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="Dunning policy YAML (see recovery.config)."),
+    ] = None,
+    fixed_days: Annotated[
+        str, typer.Option(help="The fixed schedule: days after the first decline, comma-separated.")
+    ] = "1,3,5,7",
+    test_months: Annotated[int, typer.Option(min=1, help="The world's last months to evaluate on.")] = 3,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Evaluate on the first N declined renewals only.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the common random draws and the bootstrap.")] = 7,
+    out: Annotated[Path | None, typer.Option(help="Also write the figures to this JSON file.")] = None,
+) -> None:
+    """Compare the recovery planner with a fixed retry schedule on a world's declined renewals.
+
+    Exit code: 0 done, 2 bad options or a world that cannot support the evaluation.
+    """
+    from events.io import EventTableMissingError  # noqa: PLC0415
+    from recovery.config import RecoveryConfig, RecoveryConfigError  # noqa: PLC0415
+    from recovery.evaluate import EvaluationError, ModelChoice, evaluate  # noqa: PLC0415
+
+    choices = [choice.value for choice in ModelChoice]
+    if model not in choices:
+        typer.echo(f"error: --model must be one of {choices}, got {model!r}", err=True)
+        raise typer.Exit(code=2)
+    try:
+        days = tuple(float(day) for day in fixed_days.split(","))
+    except ValueError:
+        typer.echo(f"error: --fixed-days takes numbers of days like 1,3,5,7, got {fixed_days!r}", err=True)
+        raise typer.Exit(code=2) from None
+    try:
+        policy = RecoveryConfig.from_yaml(config) if config else RecoveryConfig()
+        result = evaluate(
+            data_dir or get_settings().data_dir,
+            policy.model_copy(update={"max_attempts": len(days)}),
+            model=ModelChoice(model),
+            fixed_days=days,
+            test_months=test_months,
+            limit=limit,
+            seed=seed,
+        )
+    except (RecoveryConfigError, EvaluationError, EventTableMissingError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+    report = result.model_dump_json(indent=2)
+    if out is not None:
+        out.write_text(report + "\n", encoding="utf-8")
+    typer.echo(report)
+    typer.echo(result.headline())
