@@ -33,7 +33,7 @@ lint: install ## ruff (lint + format check) and mypy
 	$(RUN) mypy .
 
 test: lint system-deps ## Install, lint, type-check and run the test suite with coverage
-	$(RUN) pytest --cov --cov-report=term --cov-fail-under=$(COV_FLOOR)
+	$(RUN) pytest --cov --cov-report=term --cov-fail-under=$(COV_FLOOR) --durations=10
 
 system-deps: ## Install the system packages the tests use (redis-server, from Debian; needs root)
 	command -v redis-server >/dev/null || (apt-get update && apt-get install -y --no-install-recommends redis-server)
