@@ -15,8 +15,9 @@ from the client; ``now`` is the server's clock.
 left, the card's expiry and its network caps), with no probabilities, marked ``"fallback": true``.
 
 **Cost.** A plan after a decline evaluates the model at every (previous decline, candidate) pair of the grid
-(``grid_hours``, 3 h by default: about 170 ``features_for`` calls over a 14-day window), some tens of
-milliseconds per plan; a coarser ``grid_hours`` in the recovery config makes it cheaper.
+(``grid_hours``, 3 h by default: 79 candidate times right after a decline, on a 14-day window); measured
+median 97 ms, p90 173 ms per plan on 2 loaded cores (load 4-6), 7.5 ms before a charge. A coarser
+``grid_hours`` in the recovery config makes it proportionally cheaper.
 """
 
 from __future__ import annotations
