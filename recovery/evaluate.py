@@ -34,7 +34,7 @@ from events.io import read_events
 from events.schema import DECLINE_CODES, AttemptKind, DeclineCode, EventKind
 from recovery.config import RecoveryConfig
 from recovery.learned import RetryModel
-from recovery.models import FailureModel, FloatArray
+from recovery.models import FailureModel, FloatArray, ProbabilityScorer
 from recovery.planner import Planner, RecoveryCase
 from recovery.rules import block_for
 from simulator.engine import World
@@ -323,14 +323,30 @@ class ModelChoice(StrEnum):
     """The failure model the planner uses in the evaluation."""
 
     RETRY = "retry"  # learned from the retries observed before the test period
+    RISKGATE = (
+        "riskgate"  # riskgate's trained failure model (a registered bundle) over replayed online features
+    )
     ORACLE = "oracle"  # the simulator's truth: the ceiling, not a result
 
 
 def _model(
-    choice: ModelChoice, frame: pd.DataFrame, population: Population, test_start: datetime
+    choice: ModelChoice,
+    *,
+    frame: pd.DataFrame,
+    population: Population,
+    test_start: datetime,
+    data_dir: Path,
+    scorer: ProbabilityScorer | None,
 ) -> FailureModel:
     if choice is ModelChoice.ORACLE:
         return OracleModel(population)
+    if choice is ModelChoice.RISKGATE:
+        if scorer is None:
+            raise EvaluationError("model 'riskgate' needs the failure bundle to score with (scorer=...)")
+        from features.registry import load_feature_set  # noqa: PLC0415 - only this choice needs the engine
+        from recovery.replay import ReplayedFailureModel  # noqa: PLC0415
+
+        return ReplayedFailureModel(data_dir, load_feature_set(None), scorer)
     retries, failed = retry_history(frame, test_start)
     logger.info(
         "retry model: learning from %d attempts that follow a decline, before %s", len(retries), test_start
@@ -347,8 +363,14 @@ def evaluate(
     test_months: int = 3,
     limit: int | None = None,
     seed: int = 7,
+    scorer: ProbabilityScorer | None = None,
 ) -> Evaluation:
-    """Fixed schedule vs planner (same maximum number of retries, same draws) on a world's test period."""
+    """Fixed schedule vs planner (same maximum number of retries, same draws) on a world's test period.
+
+    ``scorer``: the failure bundle of ``model='riskgate'`` (e.g. ``models:/riskgate-failure@champion``), whose
+    online features are replayed from the world in time order (:mod:`recovery.replay`); the cases are then
+    taken in time order too.
+    """
     started = time.perf_counter()
     if len(fixed_days) != config.max_attempts:
         raise EvaluationError(
@@ -359,10 +381,15 @@ def evaluate(
     test_start = default_test_start(data_dir, world, test_months)
     frame = _attempts_with_outcomes(data_dir)
     population = load_population(data_dir, frame, world, test_start, config)
+    if model is ModelChoice.RISKGATE:
+        population = _take(population, np.argsort(population.cases["occurred_at"].to_numpy(), kind="stable"))
     if limit is not None:
         population = _head(population, limit)
     draws = np.random.default_rng(seed).random((len(population.cases), config.max_attempts, 3))
-    planner = Planner(_model(model, frame, population, test_start), config)
+    failure_model = _model(
+        model, frame=frame, population=population, test_start=test_start, data_dir=data_dir, scorer=scorer
+    )
+    planner = Planner(failure_model, config)
     fixed = simulate_policy(population, fixed_schedule(fixed_days), config.max_attempts, draws)
     planned = simulate_policy(population, planner_policy(planner), config.max_attempts, draws)
     fixed_result, planned_result = summarise(fixed), summarise(planned)
@@ -387,7 +414,10 @@ def evaluate(
 
 def _head(population: Population, limit: int) -> Population:
     """The first ``limit`` invoices in table order (roughly by time): for quick runs."""
-    index = np.arange(min(limit, len(population.cases)))
+    return _take(population, np.arange(min(limit, len(population.cases))))
+
+
+def _take(population: Population, index: npt.NDArray[np.int64]) -> Population:
     return Population(
         population.cases.iloc[index].reset_index(drop=True), population.states.take(index), population.world
     )

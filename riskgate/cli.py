@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from events.mapping import ColumnMapping
     from features.definitions import FeatureSet
+    from training.bundle import ModelBundle
 
 app = typer.Typer(
     name="riskgate",
@@ -383,6 +384,27 @@ def api_key(
     )
 
 
+def _recovery_failure_model(model: str) -> tuple[str | None, ModelBundle | None]:
+    """The registered failure bundle ``--model`` names ('champion' or a models:/ URI), checked against the
+    code's feature set; (None, None) for the evaluation's own models."""
+    if model != "champion" and not model.startswith("models:/"):
+        return None, None
+    from features.registry import load_feature_set  # noqa: PLC0415
+    from recovery.evaluate import EvaluationError  # noqa: PLC0415
+    from serving.models import MODEL_NAMES  # noqa: PLC0415
+    from training.tracking import load_bundle, tracking_store  # noqa: PLC0415
+
+    settings = get_settings()
+    uri = f"models:/{MODEL_NAMES['failure']}@{settings.model_alias}" if model == "champion" else model
+    with tracking_store(settings.tracking_uri) as client:
+        bundle = load_bundle(client, uri)
+    if bundle.task != "failure":
+        raise EvaluationError(f"{uri} is a {bundle.task} model: the planner needs the failure model")
+    feature_set = load_feature_set(settings.feature_set)
+    bundle.check_features(feature_set.names, feature_set.hash)
+    return uri, bundle
+
+
 @app.command("recovery-eval")
 def recovery_eval(
     *,
@@ -393,7 +415,9 @@ def recovery_eval(
         str,
         typer.Option(
             help="The planner's failure model: 'retry' (learned from the retries observed before the test "
-            "period) or 'oracle' (the simulator's truth: a ceiling, not a result)."
+            "period), 'champion' or a 'models:/riskgate-failure/<version>' URI (riskgate's registered "
+            "failure model over online features replayed from the world), or 'oracle' (the simulator's "
+            "truth: a ceiling, not a result)."
         ),
     ] = "retry",
     config: Annotated[
@@ -417,10 +441,11 @@ def recovery_eval(
     from events.io import EventTableMissingError  # noqa: PLC0415
     from recovery.config import RecoveryConfig, RecoveryConfigError  # noqa: PLC0415
     from recovery.evaluate import EvaluationError, ModelChoice, evaluate  # noqa: PLC0415
+    from training.errors import TrainingError  # noqa: PLC0415
 
-    choices = [choice.value for choice in ModelChoice]
-    if model not in choices:
-        typer.echo(f"error: --model must be one of {choices}, got {model!r}", err=True)
+    choices = [ModelChoice.RETRY.value, ModelChoice.ORACLE.value, "champion"]
+    if model not in choices and not model.startswith("models:/"):
+        typer.echo(f"error: --model must be one of {choices} or a models:/ URI, got {model!r}", err=True)
         raise typer.Exit(code=2)
     try:
         days = tuple(float(day) for day in fixed_days.split(","))
@@ -429,18 +454,22 @@ def recovery_eval(
         raise typer.Exit(code=2) from None
     try:
         policy = RecoveryConfig.from_yaml(config) if config else RecoveryConfig()
+        uri, scorer = _recovery_failure_model(model)
         result = evaluate(
             data_dir or get_settings().data_dir,
             policy.model_copy(update={"max_attempts": len(days)}),
-            model=ModelChoice(model),
+            model=ModelChoice.RISKGATE if scorer is not None else ModelChoice(model),
             fixed_days=days,
             test_months=test_months,
             limit=limit,
             seed=seed,
+            scorer=scorer,
         )
-    except (RecoveryConfigError, EvaluationError, EventTableMissingError) as error:
+    except (RecoveryConfigError, EvaluationError, EventTableMissingError, TrainingError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from None
+    if uri is not None:
+        result = result.model_copy(update={"model": f"riskgate {uri}"})
     report = result.model_dump_json(indent=2)
     if out is not None:
         out.write_text(report + "\n", encoding="utf-8")

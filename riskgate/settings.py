@@ -75,6 +75,9 @@ class Settings(BaseSettings):
         "NORMAL", description="SQLite synchronous: NORMAL survives a process kill, FULL also a power loss."
     )
     shutdown_grace_seconds: float = Field(10.0, ge=0, description="How long shutdown waits for requests.")
+    recovery_config: Path | None = Field(
+        None, description="Dunning policy YAML for POST /v1/recovery-plan (None: recovery.config defaults)."
+    )
 
     @property
     def tracking_uri(self) -> str:

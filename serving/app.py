@@ -20,7 +20,8 @@ from starlette.concurrency import run_in_threadpool
 from riskgate.settings import Settings, get_settings
 from serving.errors import PayloadTooLargeError, ServingError
 from serving.metrics import ServiceMetrics
-from serving.routes import admin, decisions, health, outcomes, score
+from serving.recovery import RecoveryService, load_recovery_config
+from serving.routes import admin, decisions, health, outcomes, recovery, score
 from serving.service import Service, build_service
 
 logger = logging.getLogger(__name__)
@@ -180,13 +181,15 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         openapi_tags=[
             {"name": "scoring", "description": "Score attempts before they reach the gateway."},
             {"name": "outcomes", "description": "Gateway results and fraud reports."},
+            {"name": "recovery", "description": "When to retry a declined renewal, and what to ask."},
             {"name": "decisions", "description": "The decision log, for support and audits."},
             {"name": "admin", "description": "Model reloads and erasure (admin scope)."},
             {"name": "health", "description": "Liveness, readiness, Prometheus metrics."},
         ],
     )
     app.state.service = built
-    for router in (score.router, outcomes.router, decisions.router, admin.router):
+    app.state.recovery = RecoveryService(load_recovery_config(settings.recovery_config))
+    for router in (score.router, recovery.router, outcomes.router, decisions.router, admin.router):
         app.include_router(router, prefix="/v1")
     app.include_router(health.router)
     _install_error_handlers(app, built.metrics)

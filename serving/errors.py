@@ -62,3 +62,10 @@ class ModelLoadError(ServingError):
 
     status_code = 503
     code = "model_unavailable"
+
+
+class RecoveryCaseError(ServingError, ValueError):
+    """A recovery case the planner cannot plan (an unusable field, an unknown decline code)."""
+
+    status_code = 422
+    code = "invalid_recovery_case"

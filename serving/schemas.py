@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Final, Self
+from typing import Annotated, Any, ClassVar, Final, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -307,3 +307,99 @@ class ErrorOut(BaseModel):
     error: str
     message: str
     details: list[dict[str, Any]] | None = None
+
+
+# -- recovery plans (POST /v1/recovery-plan) ---------------------------------------------------------------
+
+MAX_CARD_RETRY_TIMES: Final = 100
+
+
+class RecoveryCaseIn(BaseModel):
+    """One invoice to plan: a declined attempt, or a renewal about to be charged (``decline_code`` null).
+
+    Whether riskgate blocked the attempt as fraud is read from the decision log, never from the client.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    attempt: AttemptIn = Field(description="The declined attempt, or the renewal about to be charged.")
+    decline_code: DeclineCode | None = Field(
+        None, description="The decline received (null: the renewal has not been charged yet)."
+    )
+    declined_at: AwareDatetime | None = Field(
+        None, description="When it was declined (default: the attempt's occurred_at)."
+    )
+    first_declined_at: AwareDatetime | None = Field(
+        None,
+        description="The invoice's first decline, which opens the dunning window (default: declined_at).",
+    )
+    card_retry_times: list[AwareDatetime] = Field(
+        default_factory=list,
+        max_length=MAX_CARD_RETRY_TIMES,
+        description="The card's retries in the last 30 days, for the card network's retry caps.",
+    )
+
+    @field_validator("declined_at", "first_declined_at")
+    @classmethod
+    def _optional_utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else _utc(value)
+
+    @field_validator("card_retry_times")
+    @classmethod
+    def _all_utc(cls, values: list[datetime]) -> list[datetime]:
+        return [_utc(value) for value in values]
+
+    @model_validator(mode="after")
+    def _consistent_times(self) -> Self:
+        if self.decline_code is None and (self.declined_at or self.first_declined_at):
+            raise ValueError("declined_at and first_declined_at need a decline_code (null: not declined yet)")
+        declined = self.declined_at or self.attempt.occurred_at
+        if self.first_declined_at is not None and self.first_declined_at > declined:
+            raise ValueError("first_declined_at is after declined_at: the first decline cannot come later")
+        return self
+
+
+class RecoveryBatchIn(BaseModel):
+    """Many cases in one call (a renewal run); at most ``max_batch`` (as ``POST /v1/score/batch``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cases: list[RecoveryCaseIn] = Field(min_length=1)
+
+
+class RecoveryStepOut(BaseModel):
+    kind: Literal["charge", "retry", "customer"]
+    at: datetime
+    success_probability: float | None = Field(
+        description="P(success) of this charge or retry, given the retries before it are declined; null for "
+        "customer steps and in a fallback plan."
+    )
+    action: Literal["update_card", "authenticate", "other_method", "reminder"] | None = Field(
+        description="What the customer is asked to do (customer steps only)."
+    )
+    reason: str
+
+
+class RecoveryPlanOut(BaseModel):
+    invoice_id: str | None
+    steps: list[RecoveryStepOut] = Field(description="In time order.")
+    recovery_probability: float | None = Field(
+        description="P(the planned charge or retries succeed); null in a fallback plan."
+    )
+    expected_attempts: float | None = Field(
+        description="Expected number of attempts; null in a fallback plan."
+    )
+    stop: Literal["hard_rule", "max_attempts", "no_candidate", "not_worth_it", "not_declined"] = Field(
+        description="Why the plan holds no further retry."
+    )
+    hard_rule: str | None = Field(description="The hard rule that forbids retrying, if any.")
+    candidates: int = Field(description="Candidate retry times the failure model was evaluated at.")
+    fallback: bool = Field(
+        description="True when the failure model was unavailable: retries follow the fixed schedule."
+    )
+    model: ModelRef | None = Field(description="The failure model version the plan was made with.")
+    planning_ms: float
+
+
+class RecoveryBatchOut(BaseModel):
+    results: list[RecoveryPlanOut]
