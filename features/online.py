@@ -5,6 +5,8 @@ that the batch engine uses, so an attempt scored online gets the features the ba
 
 * :meth:`OnlineEngine.features_for` reads one blob per entity of the attempt (one store round trip) and runs
   each group's kernel on that entity's events for the single query time. It never writes.
+* :meth:`OnlineEngine.score_and_record` is what the service calls: the same vector, then the attempt recorded,
+  in one unit of work that reads each blob once (half the reads and decodes of the two calls).
 * :meth:`OnlineEngine.record_attempt`, :meth:`~OnlineEngine.record_outcome` and
   :meth:`~OnlineEngine.record_report` update state atomically and are idempotent by id: the attempt record
   (``attempt_id`` → entity keys) remembers which outcome and reports were applied. An outcome or report whose
@@ -136,7 +138,7 @@ class OnlineEngine:
         t = _time(attempt, "occurred_at")
         keyed = self._keyed(attempt)
         blobs = self.store.get_many([key for _, key in keyed])
-        return self._vector(attempt, t, self._decoded(keyed, blobs))
+        return self._vector(attempt, t, keyed, self._decoded(keyed, blobs))
 
     def score_and_record(self, attempt: Mapping[str, object]) -> tuple[F64, bool]:
         """:meth:`features_for` then :meth:`record_attempt` in one unit of work, reading each blob once.
@@ -157,7 +159,7 @@ class OnlineEngine:
             ]
             blobs = tx.get_many([*own, *(key for _, key in keyed)])
             decoded = self._decoded(keyed, blobs[len(own) :])
-            vector = self._vector(attempt, t, decoded)
+            vector = self._vector(attempt, t, keyed, decoded)
             return vector, self._apply_attempt(
                 tx, attempt_id, record, (blobs[0], blobs[1], blobs[2]), decoded
             )
@@ -179,11 +181,18 @@ class OnlineEngine:
             for (entity, key), blob in zip(keyed, blobs, strict=True)
         }
 
-    def _vector(self, attempt: Mapping[str, object], t: int, decoded: Mapping[str, list[GroupState]]) -> F64:
+    def _vector(
+        self,
+        attempt: Mapping[str, object],
+        t: int,
+        keyed: Sequence[tuple[Entity, str]],
+        decoded: Mapping[str, list[GroupState]],
+    ) -> F64:
+        """The vector from the decoded states of the attempt's entities (``keyed``) and its own fields."""
         out = np.full(len(self._position), np.nan)
         query = np.array([t], dtype=np.int64)
         usual: dict[str, float] = {}
-        for entity, key in self._keyed(attempt):
+        for entity, key in keyed:
             for (group, sources, targets, usual_at), state in zip(
                 self._outputs[entity.name], decoded[key], strict=True
             ):
