@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -98,6 +99,7 @@ def _measure(engine: ScoringEngine) -> dict[str, Any]:
     result = {
         "calls": TIMED,
         "history": HISTORY,
+        "load_average_1min": round(os.getloadavg()[0], 1),
         "score": _summary(scores),
         "online_features_for_then_record_attempt": _summary(separate),
         "online_score_and_record": _summary(combined),
