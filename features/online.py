@@ -5,6 +5,8 @@ that the batch engine uses, so an attempt scored online gets the features the ba
 
 * :meth:`OnlineEngine.features_for` reads one blob per entity of the attempt (one store round trip) and runs
   each group's kernel on that entity's events for the single query time. It never writes.
+* :meth:`OnlineEngine.score_and_record` is what the service calls: the same vector, then the attempt recorded,
+  in one unit of work that reads each blob once (half the reads and decodes of the two calls).
 * :meth:`OnlineEngine.record_attempt`, :meth:`~OnlineEngine.record_outcome` and
   :meth:`~OnlineEngine.record_report` update state atomically and are idempotent by id: the attempt record
   (``attempt_id`` → entity keys) remembers which outcome and reports were applied. An outcome or report whose
@@ -124,21 +126,75 @@ class OnlineEngine:
             for e in self._entities
         }
         self._value_keys = sorted({v for g in self._groups for v in g.values if v != "amount"})
+        #: per entity, the blob of its empty state (an entity seen for the first time decodes this)
+        self._empty = {
+            e.name: encode([GroupState.empty(g) for g in self._by_entity[e.name]]) for e in self._entities
+        }
 
     # -- scoring -------------------------------------------------------------------------------------------
 
     def features_for(self, attempt: Mapping[str, object]) -> F64:
         """The feature vector of a new attempt (``feature_set.names`` order), from state before its time."""
         t = _time(attempt, "occurred_at")
+        keyed = self._keyed(attempt)
+        blobs = self.store.get_many([key for _, key in keyed])
+        return self._vector(attempt, t, keyed, self._decoded(keyed, blobs))
+
+    def score_and_record(self, attempt: Mapping[str, object]) -> tuple[F64, bool]:
+        """:meth:`features_for` then :meth:`record_attempt` in one unit of work, reading each blob once.
+
+        The vector is the one :meth:`features_for` gives (state strictly before the attempt's time, pending
+        labels not yet applied); the flag is False if the attempt was already recorded (state unchanged).
+        """
+        t = _time(attempt, "occurred_at")
+        attempt_id = _text(attempt, "attempt_id")
+        record = self._record_of(attempt)
+        keyed = self._keyed(attempt)
+
+        def work(tx: Transaction) -> tuple[F64, bool]:
+            own = [
+                self._attempt_key(attempt_id),
+                self._pending_key(attempt_id),
+                self._account_key(record["account"]),
+            ]
+            blobs = tx.get_many([*own, *(key for _, key in keyed)])
+            decoded = self._decoded(keyed, blobs[len(own) :])
+            vector = self._vector(attempt, t, keyed, decoded)
+            return vector, self._apply_attempt(
+                tx, attempt_id, record, (blobs[0], blobs[1], blobs[2]), decoded
+            )
+
+        return self.store.transact(work)
+
+    def _keyed(self, attempt: Mapping[str, object]) -> list[tuple[Entity, str]]:
+        """The attempt's entities that it names, with their store keys."""
+        return [
+            (e, self._entity_key(e, key)) for e in self._entities if (key := _key(attempt, e)) is not None
+        ]
+
+    def _decoded(
+        self, keyed: Sequence[tuple[Entity, str]], blobs: Sequence[bytes | None]
+    ) -> dict[str, list[GroupState]]:
+        """Each entity's group states by store key (empty states where the entity has none yet)."""
+        return {
+            key: decode(self._by_entity[entity.name], self._empty[entity.name] if blob is None else blob)
+            for (entity, key), blob in zip(keyed, blobs, strict=True)
+        }
+
+    def _vector(
+        self,
+        attempt: Mapping[str, object],
+        t: int,
+        keyed: Sequence[tuple[Entity, str]],
+        decoded: Mapping[str, list[GroupState]],
+    ) -> F64:
+        """The vector from the decoded states of the attempt's entities (``keyed``) and its own fields."""
         out = np.full(len(self._position), np.nan)
-        keyed = [(e, key) for e in self._entities if (key := _key(attempt, e)) is not None]
-        blobs = self.store.get_many([self._entity_key(e, key) for e, key in keyed])
         query = np.array([t], dtype=np.int64)
         usual: dict[str, float] = {}
-        for (entity, _), blob in zip(keyed, blobs, strict=True):
-            groups = self._by_entity[entity.name]
+        for entity, key in keyed:
             for (group, sources, targets, usual_at), state in zip(
-                self._outputs[entity.name], decode(groups, blob), strict=True
+                self._outputs[entity.name], decoded[key], strict=True
             ):
                 n = len(state.rows)
                 codes = self._zeros[:n] if n <= len(self._zeros) else np.zeros(n, np.int64)
@@ -169,7 +225,22 @@ class OnlineEngine:
         """Add an attempt to the state of its entities; False if it was already recorded."""
         attempt_id = _text(attempt, "attempt_id")
         record = self._record_of(attempt)
-        return self.store.transact(lambda tx: self._apply_attempt(tx, attempt_id, record))
+        keyed = self._keyed(attempt)
+
+        def work(tx: Transaction) -> bool:
+            own = tx.get_many(
+                [
+                    self._attempt_key(attempt_id),
+                    self._pending_key(attempt_id),
+                    self._account_key(record["account"]),
+                ]
+            )
+            if own[0] is not None:
+                return False
+            decoded = self._decoded(keyed, tx.get_many([key for _, key in keyed]))
+            return self._apply_attempt(tx, attempt_id, record, (own[0], own[1], own[2]), decoded)
+
+        return self.store.transact(work)
 
     def record_outcome(self, outcome: Mapping[str, object]) -> bool:
         """Add a gateway outcome; False if already recorded. Kept pending if its attempt is not known yet."""
@@ -241,21 +312,26 @@ class OnlineEngine:
             "labels": [],
         }
 
-    def _apply_attempt(self, tx: Transaction, attempt_id: str, record: dict[str, Any]) -> bool:
-        existing, pending, index = tx.get_many(
-            [
-                self._attempt_key(attempt_id),
-                self._pending_key(attempt_id),
-                self._account_key(record["account"]),
-            ]
-        )
+    def _apply_attempt(
+        self,
+        tx: Transaction,
+        attempt_id: str,
+        record: dict[str, Any],
+        own: tuple[bytes | None, bytes | None, bytes | None],
+        decoded: dict[str, list[GroupState]],
+    ) -> bool:
+        """Insert a new attempt (and the labels waiting for it) into the entity states read in ``tx``.
+
+        ``own`` holds the attempt's record, its pending labels and its account index, as read in ``tx``.
+        """
+        existing, pending, index = own
         if existing is not None:
             return False
         events = [_Event(Source.ATTEMPTS, record["t"], hash_key(attempt_id), dict(record["fields"]), record)]
         for payload in [] if pending is None else json.loads(pending):
             if _label(payload) not in record["labels"]:
                 events.append(self._label_event(payload, record))
-        self._insert(tx, record, events)
+        self._insert(tx, record, events, decoded)
         tx.put(
             self._attempt_key(attempt_id),
             json.dumps(record).encode(),
@@ -297,12 +373,21 @@ class OnlineEngine:
         record["labels"].append(_label(payload))
         return _Event(Source(payload["source"]), payload["t"], hash_key(payload["id"]), fields, record)
 
-    def _insert(self, tx: Transaction, record: dict[str, Any], events: Sequence[_Event]) -> None:
+    def _insert(
+        self,
+        tx: Transaction,
+        record: dict[str, Any],
+        events: Sequence[_Event],
+        decoded: Mapping[str, list[GroupState]] | None = None,
+    ) -> None:
+        """Insert events into their entities' states and write them back (states read in ``tx`` if given)."""
         entities = [e for e in self._entities if e.name in record["keys"]]
         keys = [self._entity_key(e, record["keys"][e.name]) for e in entities]
-        for entity, key, blob in zip(entities, keys, tx.get_many(keys), strict=True):
+        if decoded is None:
+            decoded = self._decoded(list(zip(entities, keys, strict=True)), tx.get_many(keys))
+        for entity, key in zip(entities, keys, strict=True):
             groups = self._by_entity[entity.name]
-            states = decode(groups, blob)
+            states = decoded[key]
             for group, state in zip(groups, states, strict=True):
                 for event in events:
                     if event.source == group.source:  # the attempt record makes recording idempotent

@@ -8,7 +8,8 @@
 * ``erasures``: which pseudonymised account was erased when, and how much (the audit trail of erasure).
 
 With ``synchronous=NORMAL`` (the default) a committed decision survives the process being killed; ``FULL``
-also survives a power loss, at the price of an fsync per decision.
+also survives a power loss, at the price of an fsync per decision. Checkpoints of the log run in the
+background (:mod:`serving.upkeep`); the automatic one is only a backstop (as for the online store).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
+
+from features.stores.sqlite import BACKSTOP_CHECKPOINT_PAGES
 
 logger = logging.getLogger(__name__)
 
@@ -106,12 +109,18 @@ def _now() -> str:
 class DecisionLog:
     """The SQLite decision log; safe to share between threads (one connection behind a lock)."""
 
-    def __init__(self, path: Path, synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> None:
+    def __init__(
+        self,
+        path: Path,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        autocheckpoint_pages: int = BACKSTOP_CHECKPOINT_PAGES,
+    ) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint_pages)}")
         for statement in _SCHEMA:
             self._db.execute(statement)
         self._lock = threading.Lock()

@@ -1,10 +1,10 @@
 """The scoring engine, callable without HTTP: attempt → features → both models → reasons → policy → log.
 
 :meth:`ScoringEngine.score` is the whole decision: it reads the online features of the attempt (state strictly
-before its time), scores both models on the one row with their per-feature contributions, applies the policy
-table, records the attempt in the online store and writes the decision to the durable log *before* returning
-it. It is idempotent on ``attempt_id``: a repeat returns the logged decision (and is refused if its payload
-differs); the online engine counts the attempt once.
+before its time) and records the attempt in the online store in one unit of work (each entity blob is read
+once), scores both models on the one row with their per-feature contributions, applies the policy table and
+writes the decision to the durable log *before* returning it. It is idempotent on ``attempt_id``: a repeat
+returns the logged decision (and is refused if its payload differs); the online store counts the attempt once.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class FeatureSource(Protocol):
 
     def features_for(self, attempt: Mapping[str, object]) -> F64: ...
     def record_attempt(self, attempt: Mapping[str, object]) -> bool: ...
+    def score_and_record(self, attempt: Mapping[str, object]) -> tuple[F64, bool]: ...
     def record_outcome(self, outcome: Mapping[str, object]) -> bool: ...
     def record_report(self, report: Mapping[str, object]) -> bool: ...
     def erase_account(self, account_id: str) -> int: ...
@@ -98,7 +99,7 @@ class ScoringEngine:
             return self._replay(logged, fingerprint, explain, started)
         pair = self.holder.current
         event = attempt.as_event()
-        row = self._features(event)
+        row = self._features_and_record(event)
         fraud, failure = _score(pair.fraud, row), _score(pair.failure, row)
         thresholds = self.thresholds(pair)
         method_key = self.pseudonymise(attempt.payment_method_id)
@@ -119,7 +120,6 @@ class ScoringEngine:
             if row is None
             else dict(zip(self.feature_names, _json_values(row), strict=True)),
         }
-        self._record_attempt(event)
         answer["scoring_ms"] = round((time.perf_counter() - started) * 1000, 3)
         stored = self.log.record(
             DecisionRecord(
@@ -154,8 +154,7 @@ class ScoringEngine:
         for model in (pair.fraud, pair.failure):
             _score(model, row)
         if scratch is not None:
-            scratch.features_for(probe)
-            scratch.record_attempt(probe)
+            scratch.score_and_record(probe)
             scratch.record_outcome({"attempt_id": probe["attempt_id"], "occurred_at": probe["occurred_at"],
                                     "status": "declined", "decline_code": "insufficient_funds"})  # fmt: skip
             scratch.features_for({**probe, "attempt_id": "riskgate-warm-up-2"})
@@ -247,12 +246,19 @@ class ScoringEngine:
             self.metrics.errors.labels("feature_store").inc()
             return None
 
-    def _record_attempt(self, event: Mapping[str, object]) -> None:
+    def _features_and_record(self, event: Mapping[str, object]) -> F64 | None:
+        """The attempt's features, recording it in the online store in the same unit of work (one read).
+
+        If the store fails, the decision is still answered (with the fallback) and logged; the store then
+        misses this attempt, as it would miss any write it cannot take.
+        """
         try:
-            self.features.record_attempt(event)
-        except Exception:  # the decision is still answered and logged; the store misses one attempt
-            logger.exception("could not record the attempt in the online store")
+            row, _ = self.features.score_and_record(event)
+        except Exception:  # the store is down or corrupt: answer with the fallback rather than stall
+            logger.exception("online features unavailable; answering with the fallback decision")
             self.metrics.errors.labels("feature_store").inc()
+            return None
+        return row
 
     def _store_call(self, call: Callable[[Any], int | bool], argument: object) -> int:
         try:

@@ -2,6 +2,11 @@
 
 Units of work run in ``BEGIN IMMEDIATE`` transactions, so several processes on one machine can share the file;
 readers never block writers (WAL). Expiry times are event times, indexed for the sweep.
+
+Checkpoints: SQLite copies the write-ahead log back into the database from inside whichever commit pushes the
+log past ``wal_autocheckpoint`` pages (an fsync: milliseconds in one unlucky request). The service checkpoints
+its files from a background thread (:mod:`serving.upkeep`), so the automatic one is only a backstop here, set
+far above what that thread lets the log reach (:data:`BACKSTOP_CHECKPOINT_PAGES`).
 """
 
 from __future__ import annotations
@@ -11,10 +16,14 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Final
 
 from features.stores.base import StoreError, T
 
 logger = logging.getLogger(__name__)
+
+#: automatic checkpoint threshold (pages of 4 KiB: about 40 MiB of log), a backstop for background checkpoints
+BACKSTOP_CHECKPOINT_PAGES: Final = 10_000
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB NOT NULL, expires INTEGER) WITHOUT ROWID",
@@ -49,7 +58,13 @@ def _select(connection: sqlite3.Connection, keys: Sequence[str]) -> list[bytes |
 class SQLiteStore:
     """A key-value table in one SQLite file (created with its folder if absent)."""
 
-    def __init__(self, path: Path | str, *, busy_timeout_ms: int = 5_000) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        busy_timeout_ms: int = 5_000,
+        autocheckpoint_pages: int = BACKSTOP_CHECKPOINT_PAGES,
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -58,6 +73,7 @@ class SQLiteStore:
             )
             self._connection.execute("PRAGMA journal_mode=WAL")
             self._connection.execute("PRAGMA synchronous=NORMAL")
+            self._connection.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint_pages)}")
             for statement in _SCHEMA:
                 self._connection.execute(statement)
         except sqlite3.Error as error:

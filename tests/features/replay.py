@@ -50,12 +50,20 @@ def stream(history: History, *, seed: int | None = None, early_labels: float = 0
         yield event
 
 
-def replay(engine: OnlineEngine, events: Iterator[Event], *, record_twice: bool = False) -> pd.DataFrame:
-    """Score each attempt then record it; record outcomes and reports as they come. Returns the scores."""
+def replay(
+    engine: OnlineEngine, events: Iterator[Event], *, record_twice: bool = False, combined: bool = False
+) -> pd.DataFrame:
+    """Score each attempt then record it; record outcomes and reports as they come. Returns the scores.
+
+    ``combined`` scores and records through :meth:`OnlineEngine.score_and_record` (the service's path)."""
     scored: dict[str, np.ndarray] = {}
     for kind, row in events:
         for _ in range(2 if record_twice else 1):
             if kind == "attempt":
+                if combined:
+                    vector, _ = engine.score_and_record(row)
+                    scored.setdefault(row["attempt_id"], vector)
+                    continue
                 if row["attempt_id"] not in scored:
                     scored[row["attempt_id"]] = engine.features_for(row)
                 engine.record_attempt(row)

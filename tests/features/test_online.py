@@ -56,6 +56,30 @@ def test_recording_an_event_twice_is_a_no_op() -> None:
     assert value(vector, "card_reports_count_lifetime") == 1
 
 
+def test_score_and_record_answers_the_features_before_the_attempt_then_records_it_once() -> None:
+    combined, separate = engine(), engine()
+    history = history_of(
+        [attempt("a1", "10:00"), attempt("a2", "10:30")], [outcome("a2", "10:31", "declined", "do_not_honor")]
+    )
+    first, second = records(history.attempts)
+    (declined,) = records(history.outcomes)
+    for online in (combined, separate):
+        online.record_attempt(first)
+        online.record_outcome(declined)  # pending until a2 arrives
+    expected = separate.features_for(second)
+    assert separate.record_attempt(second) is True
+    vector, recorded = combined.score_and_record(second)
+    np.testing.assert_array_equal(vector, expected)
+    assert recorded is True
+    again, recorded_again = combined.score_and_record(second)
+    np.testing.assert_array_equal(again, expected)
+    assert recorded_again is False
+    later = {**second, "attempt_id": "a3", "occurred_at": second["occurred_at"] + timedelta(hours=1)}
+    np.testing.assert_array_equal(combined.features_for(later), separate.features_for(later))
+    assert value(combined.features_for(later), "card_outcomes_declined_count_1d") == 1
+    assert sorted(combined.store.keys("")) == sorted(separate.store.keys(""))
+
+
 def test_features_for_never_writes() -> None:
     store = MemoryStore()
     online = OnlineEngine(store, FEATURE_SET)

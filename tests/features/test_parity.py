@@ -57,6 +57,16 @@ def test_online_replay_equals_batch_whatever_the_arrival_order(history: History,
 
 
 @EXAMPLES
+@given(history=histories(), seed=st.integers(0, 2**31))
+def test_scoring_and_recording_in_one_unit_of_work_equals_batch(history: History, seed: int) -> None:
+    """The service's path (features read once, then the attempt recorded) replays like the batch engine,
+    recording twice included."""
+    engine = OnlineEngine(MemoryStore(), FEATURE_SET)
+    online = replay(engine, stream(history, seed=seed, early_labels=0.3), record_twice=True, combined=True)
+    assert mismatches(batch(history), online, NAMES) == []
+
+
+@EXAMPLES
 @given(history=histories())
 def test_recording_twice_changes_nothing(history: History) -> None:
     once = replay(OnlineEngine(MemoryStore(), FEATURE_SET), stream(history))
@@ -126,7 +136,8 @@ def test_persistent_stores_replay_like_the_batch_engine(
 ) -> None:
     history = random_history(250, 11, accounts=12, days=200.0)
     store = SQLiteStore(tmp_path / "online.db") if backend == "sqlite" else redis_store
-    online = replay(OnlineEngine(store, FEATURE_SET), stream(history, seed=3, early_labels=0.2))
+    events = stream(history, seed=3, early_labels=0.2)
+    online = replay(OnlineEngine(store, FEATURE_SET), events, combined=backend == "sqlite")
     assert mismatches(batch(history), online, NAMES) == []
 
 

@@ -103,3 +103,31 @@ def test_open_store_by_url(tmp_path: Path, redis_url: str) -> None:
 def test_unreachable_redis_is_a_clear_error() -> None:
     with pytest.raises(StoreError, match="cannot reach"):
         RedisStore("redis://127.0.0.1:1/0")
+
+
+def _put(store: SQLiteStore, key: str, value: bytes) -> None:
+    def write(tx: Transaction) -> None:
+        tx.put(key, value)
+
+    store.transact(write)
+
+
+def test_sqlite_commits_leave_checkpoints_to_the_background(tmp_path: Path) -> None:
+    """Past SQLite's default of 1000 pages the log keeps growing: no request pays for a checkpoint."""
+    store = SQLiteStore(tmp_path / "online.db")
+    wal = tmp_path / "online.db-wal"
+    blob = bytes(range(256)) * 64  # 16 KiB: four pages a write
+    for n in range(320):  # ~1300 pages of log, one commit each, as requests commit
+        _put(store, f"k{n}", blob)
+    assert wal.stat().st_size > 1_100 * 4096
+    store.close()
+
+
+def test_sqlite_backstop_checkpoint_bounds_the_log(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "online.db", autocheckpoint_pages=100)
+    blob = bytes(range(256)) * 64
+    for n in range(320):
+        _put(store, f"k{n}", blob)
+    assert (tmp_path / "online.db-wal").stat().st_size < 200 * 4096
+    assert store.get_many(["k0", "k319"]) == [blob, blob]
+    store.close()
