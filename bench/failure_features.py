@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pandas.api.types import is_numeric_dtype
 
 from events.schema import DeclineFamily
 from features.definitions import (
@@ -105,8 +106,10 @@ def run(scratch: Path) -> dict[str, Any]:
     truth = read_table(data_dir, TRUTH_TABLE).to_pandas().set_index("attempt_id")
 
     def latent(window: Any, columns: tuple[str, ...]) -> np.ndarray:
-        ids = window.meta["attempt_id"].to_numpy()
-        return np.asarray(truth.loc[ids, list(columns)].to_numpy(dtype=float))
+        rows = truth.loc[window.meta["attempt_id"].to_numpy(), list(columns)]
+        # card_status is a label ("ok", "stolen", ...): its category code is the oracle feature.
+        codes = {c: rows[c].astype("category").cat.codes for c in columns if not is_numeric_dtype(rows[c])}
+        return np.asarray(rows.assign(**codes).to_numpy(dtype=float))
 
     from sklearn.metrics import roc_auc_score  # noqa: PLC0415
 
