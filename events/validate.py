@@ -560,7 +560,7 @@ def _check_country(run: _Run, column: Column, values: pd.Series, known: Known) -
 def _check_ip(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
     candidates = values.notna() & ~values.str.fullmatch(_IPV4, na=True)
     others = values[candidates].unique()
-    invalid = {value for value in others if not _is_ip(str(value))}
+    invalid = {value for value in others if not is_ip(str(value))}
     run.add(
         candidates & values.isin(invalid),
         column.name,
@@ -569,7 +569,8 @@ def _check_ip(run: _Run, column: Column, values: pd.Series, known: Known) -> Non
     )
 
 
-def _is_ip(text: str) -> bool:
+def is_ip(text: str) -> bool:
+    """Whether ``text`` is an IPv4 or IPv6 address (the contract's ``ip`` check, one value)."""
     try:
         ipaddress.ip_address(text)
     except ValueError:

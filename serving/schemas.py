@@ -8,7 +8,6 @@ added to the contract applies here too. Every string in a request is searched fo
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 from collections.abc import Callable
@@ -34,7 +33,7 @@ from events.schema import (
     PlanTier,
     ReportType,
 )
-from events.validate import COUNTRIES
+from events.validate import COUNTRIES, is_ip
 from serving.policy import Action, FraudLevel
 
 Id = Annotated[str, Field(min_length=1, max_length=128)]
@@ -44,14 +43,6 @@ MAX_AMOUNT: Final = 1_000_000.0
 _NEVER_CARDS: Final = "riskgate never accepts card numbers; send the payment method's token instead"
 _BIN = re.compile(r"[0-9]{6,8}")
 _YEAR_MONTH = re.compile(r"[0-9]{4}-(?:0[1-9]|1[0-2])")
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 #: What each contract check demands of a present value, and the message when it fails (never the value).
@@ -64,7 +55,7 @@ _CHECKS: Final[dict[Check, tuple[Callable[[Any], bool], str]]] = {
     Check.COUNTRY: (lambda v: v in COUNTRIES, "must be an ISO 3166-1 alpha-2 country code (e.g. DE)"),
     Check.BIN: (lambda v: _BIN.fullmatch(v) is not None, "must be a BIN of 6 to 8 digits"),
     Check.YEAR_MONTH: (lambda v: _YEAR_MONTH.fullmatch(v) is not None, "must be a YYYY-MM month"),
-    Check.IP: (_is_ip, "must be an IPv4 or IPv6 address"),
+    Check.IP: (is_ip, "must be an IPv4 or IPv6 address"),
 }
 
 
