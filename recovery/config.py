@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+#: The fixed retry schedule billing platforms default to (days after the first decline): the baseline the
+#: planner is evaluated against, and the service's plan when no failure model is loaded.
+FIXED_RETRY_DAYS: Final = (1.0, 3.0, 5.0, 7.0)
 
 
 class RecoveryConfigError(ValueError):

@@ -32,7 +32,7 @@ from pydantic import BaseModel
 
 from events.io import read_events
 from events.schema import DECLINE_CODES, AttemptKind, DeclineCode, EventKind
-from recovery.config import RecoveryConfig
+from recovery.config import FIXED_RETRY_DAYS, RecoveryConfig
 from recovery.learned import RetryModel
 from recovery.models import FailureModel, FloatArray, ProbabilityScorer
 from recovery.planner import Planner, RecoveryCase
@@ -44,7 +44,7 @@ from simulator.truth import CAUSES, CODE_MIX, failure_probability
 logger = logging.getLogger(__name__)
 
 #: The schedule platforms default to: retries 1, 3, 5 and 7 days after the first decline.
-DEFAULT_FIXED_DAYS: Final = (1.0, 3.0, 5.0, 7.0)
+DEFAULT_FIXED_DAYS: Final = FIXED_RETRY_DAYS
 _CAUSE_OF: Final = {code.value: CAUSES.index(rule.family) for code, rule in DECLINE_CODES.items()}
 
 

@@ -32,7 +32,7 @@ from typing import Any, Final
 import pandas as pd
 
 from events.schema import MethodType
-from recovery.config import QuietHours, RecoveryConfig, RecoveryConfigError
+from recovery.config import FIXED_RETRY_DAYS, QuietHours, RecoveryConfig, RecoveryConfigError
 from recovery.models import FeatureVectorModel, FloatArray
 from recovery.planner import PlanInputError, Planner, RecoveryCase, StepKind, Stop
 from recovery.rules import CustomerAction, UnknownDeclineCodeError, card_expires_at, card_network, within_caps
@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 #: The fallback's retries, in days after the first decline (the schedule billing platforms default to; the
 #: recovery evaluation's baseline).
-FALLBACK_RETRY_DAYS: Final = (1.0, 3.0, 5.0, 7.0)
+FALLBACK_RETRY_DAYS: Final = FIXED_RETRY_DAYS
 #: A decline reported this far past the server's clock is refused (clock skew tolerated below it).
 CLOCK_SKEW: Final = timedelta(minutes=5)
 
