@@ -14,12 +14,13 @@ from typer.testing import CliRunner
 from bench._models import synthetic_bundle
 from events.io import read_events
 from events.schema import EventKind
+from features.history import event_stream
 from features.iptv import FEATURE_SET
 from recovery.config import RecoveryConfig
 from recovery.evaluate import EvaluationError, ModelChoice, evaluate
 from recovery.models import FloatArray
 from recovery.planner import candidate_frame
-from recovery.replay import ReplayedFailureModel, event_stream
+from recovery.replay import ReplayedFailureModel
 from recovery.rules import decline_code
 from riskgate.cli import app
 from riskgate.settings import get_settings
@@ -34,13 +35,6 @@ class _Recording:
     def predict_proba(self, x: FloatArray) -> FloatArray:
         self.rows.append(x)
         return np.full(len(x), 0.4)
-
-
-def test_the_stream_holds_every_event_in_time_order(small_world: Path) -> None:
-    stream = event_stream(small_world)
-    counts = {kind: len(read_events(small_world, kind)) for kind in EventKind}
-    assert len(stream) == sum(counts.values())
-    assert [t for t, *_ in stream] == sorted(t for t, *_ in stream)
 
 
 def test_a_case_sees_the_history_up_to_its_decline_and_nothing_after(small_world: Path) -> None:

@@ -1,0 +1,56 @@
+"""A data directory's history as one event stream, and loading it into the online engine up to a moment."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from events.io import read_events
+from events.schema import EventKind
+from features.history import event_stream, load_history, ns_of
+from features.iptv import FEATURE_SET
+from features.online import OnlineEngine
+from features.stores.memory import MemoryStore
+from simulator import WorldConfig, simulate
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("history-world") / "data"
+    simulate(WorldConfig(accounts=400, months=3, seed=5, chunk_accounts=400), out)
+    return out
+
+
+def test_the_stream_holds_every_event_once_in_time_order(world: Path) -> None:
+    stream = event_stream(world)
+    counts = {kind: len(read_events(world, kind)) for kind in EventKind}
+    assert len(stream) == sum(counts.values())
+    keys = [(t, order) for t, order, *_ in stream]
+    assert keys == sorted(keys)
+    assert {kind for *_, kind, _ in stream} == {"attempt", "outcome", "report"}
+
+
+def test_loading_stops_strictly_before_the_moment_and_matches_the_live_state(world: Path) -> None:
+    stream = event_stream(world)
+    middle = pd.Timestamp(stream[len(stream) // 2][0], unit="ns", tz="UTC").to_pydatetime()
+    engine = OnlineEngine(MemoryStore(), FEATURE_SET)
+    loaded = load_history(engine, stream, middle)
+    times = np.array([t for t, *_ in stream])
+    assert loaded.events == int((times < ns_of(middle)).sum())
+    probe = next(fields for t, _, kind, fields in stream if kind == "attempt" and t >= ns_of(middle))
+    live = OnlineEngine(MemoryStore(), FEATURE_SET)
+    for t, _, kind, fields in stream:
+        if t >= ns_of(middle):
+            break
+        getattr(live, f"record_{kind}")(fields)
+    np.testing.assert_array_equal(engine.features_for(probe), live.features_for(probe))
+
+
+def test_a_moment_without_timezone_is_refused() -> None:
+    with pytest.raises(ValueError, match="no timezone"):
+        ns_of(datetime(2025, 1, 1))
+    assert ns_of(datetime(1970, 1, 1, tzinfo=UTC)) == 0
