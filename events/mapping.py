@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from events import yamlfile
 from events.schema import COLUMNS, Column, ColumnType, EventKind
 
 ISO8601 = "ISO8601"
@@ -165,31 +165,11 @@ class ColumnMapping(_Strict):
 
 def load_mapping(path: Path) -> ColumnMapping:
     """Read and validate a mapping file; raises :class:`MappingError` naming the file and key."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise MappingError(f"{path}: cannot read the mapping file ({error.strerror})") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise MappingError(f"{path}: not valid YAML{where}: {getattr(error, 'problem', error)}") from None
-    if not isinstance(raw, dict):
-        raise MappingError(
-            f"{path}: expected a mapping with sections attempts / outcomes / fraud_reports, "
-            f"found {type(raw).__name__}"
-        )
-    try:
-        return ColumnMapping.model_validate(raw)
-    except ValidationError as error:
-        raise MappingError(f"{path}: " + "; ".join(_describe(item) for item in error.errors())) from None
-
-
-def _describe(error: object) -> str:
-    details = error if isinstance(error, dict) else {}
-    location = ".".join(str(part) for part in details.get("loc", ()))
-    message = str(details.get("msg", error)).removeprefix("Value error, ")
-    if details.get("type") == "string_type":
-        message += " (quote it in YAML: 'Y', '01' and yes/no are otherwise read as numbers or booleans)"
-    if details.get("type") == "extra_forbidden":
-        message = "unknown key (check its spelling against events/examples/mapping.example.yaml)"
-    return f"{location}: {message}" if location else message
+    return yamlfile.load(
+        ColumnMapping,
+        path,
+        what="mapping file",
+        error=MappingError,
+        reference="events/examples/mapping.example.yaml",
+        expected="a mapping with sections attempts / outcomes / fraud_reports",
+    )

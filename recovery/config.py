@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from events import yamlfile
 
 #: The fixed retry schedule billing platforms default to (days after the first decline): the baseline the
 #: planner is evaluated against, and the service's plan when no failure model is loaded.
@@ -143,13 +144,10 @@ class RecoveryConfig(_Section):
     @classmethod
     def from_yaml(cls, path: Path) -> RecoveryConfig:
         """A configuration from a YAML file holding any subset of the fields (unknown keys are an error)."""
-        try:
-            data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise RecoveryConfigError(f"cannot read recovery config {path}: {error}") from error
-        if not isinstance(data, dict):
-            raise RecoveryConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as error:
-            raise RecoveryConfigError(f"{path}: invalid recovery config:\n{error}") from error
+        return yamlfile.load(
+            cls,
+            path,
+            what="recovery config",
+            error=RecoveryConfigError,
+            reference="the fields of recovery.config.RecoveryConfig",
+        )

@@ -108,9 +108,9 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from events import yamlfile
 from events.schema import CardFunding, MethodType, PlanPeriod, PlanTier
 from simulator.catalog import COUNTRY_CODES, FRAUD_SCHEMES
 
@@ -535,21 +535,14 @@ class WorldConfig(_Section):
     @classmethod
     def from_yaml(cls, path: Path) -> WorldConfig:
         """Load a configuration file (any subset of the fields); unknown or invalid keys raise."""
-        try:
-            raw: Any = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as error:
-            raise ConfigFileError(f"cannot read world configuration {path}: {error}") from error
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, dict):
-            raise ConfigFileError(
-                f"world configuration {path} must be a mapping of parameter names to values, "
-                f"got {type(raw).__name__}"
-            )
-        try:
-            return cls.model_validate(raw)
-        except ValueError as error:
-            raise ConfigFileError(f"invalid world configuration {path}:\n{error}") from error
+        return yamlfile.load(
+            cls,
+            path,
+            what="world configuration",
+            error=ConfigFileError,
+            reference="the field descriptions in simulator/config.py",
+            expected="a mapping of parameter names to values",
+        )
 
     def with_overrides(self, **values: Any) -> WorldConfig:
         """A copy with some top-level fields replaced (None values are ignored), validated again."""

@@ -11,9 +11,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from events import yamlfile
 from training.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path(__file__).parent / "config.yaml"
@@ -147,20 +147,12 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     ``overrides`` are top-level or dotted keys (``{"model.trials": 3}``) applied on top, as the CLI does.
     """
     source = path or DEFAULT_CONFIG_PATH
-    try:
-        raw = yaml.safe_load(source.read_text()) or {}
-    except FileNotFoundError as error:
-        raise ConfigError(f"training config {source} does not exist: pass an existing --config") from error
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            f"training config {source}: expected a mapping at the top, got {type(raw).__name__}"
-        )
+    raw = yamlfile.read_mapping(source, what="training config", error=ConfigError)
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value)
-    try:
-        return TrainingConfig.model_validate(raw)
-    except ValidationError as error:
-        raise ConfigError(f"training config {source} is invalid:\n{error}") from error
+    return yamlfile.validate(
+        TrainingConfig, raw, path=source, error=ConfigError, reference=str(DEFAULT_CONFIG_PATH.name)
+    )
 
 
 def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:

@@ -51,7 +51,7 @@ def test_yaml_loads_a_subset(tmp_path: Path) -> None:
         ("dunning:\n  retry_days: [3, 1]\n", "strictly increasing"),
         ("accounts: -5\n", "accounts"),
         ("- 1\n- 2\n", "mapping"),
-        ("seed: [\n", "cannot read"),
+        ("seed: [\n", "not valid YAML at line"),
     ],
 )
 def test_invalid_files_are_refused_with_the_reason(tmp_path: Path, text: str, message: str) -> None:
