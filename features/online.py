@@ -53,7 +53,6 @@ from features.stores.base import OnlineStore, Transaction
 logger = logging.getLogger(__name__)
 
 US_PER_DAY: Final = 86_400 * 1_000_000
-_ZERO: Final = np.zeros(1, dtype=np.int64)
 
 
 class OnlineEventError(ValueError):
@@ -181,6 +180,21 @@ class OnlineEngine:
             for (entity, key), blob in zip(keyed, blobs, strict=True)
         }
 
+    def features_at(self, attempt: Mapping[str, object], times: Sequence[datetime]) -> F64:
+        """The vectors of ``attempt`` made at each of ``times`` (one row per time, in that order).
+
+        Row ``k`` is :meth:`features_for` of the attempt with ``occurred_at = times[k]``; the state of its
+        entities is read once and every time is one query of the same kernel call (how the recovery planner
+        scores dozens of candidate retry times of one invoice). Never writes.
+        """
+        t = np.array([to_us(moment) for moment in times], dtype=np.int64)
+        keyed = self._keyed(attempt)
+        blobs = self.store.get_many([key for _, key in keyed])
+        order = np.argsort(t, kind="stable")
+        rows = np.empty((len(t), len(self._position)))
+        rows[order] = self._matrix(attempt, t[order], keyed, self._decoded(keyed, blobs))
+        return rows
+
     def _vector(
         self,
         attempt: Mapping[str, object],
@@ -189,9 +203,20 @@ class OnlineEngine:
         decoded: Mapping[str, list[GroupState]],
     ) -> F64:
         """The vector from the decoded states of the attempt's entities (``keyed``) and its own fields."""
-        out = np.full(len(self._position), np.nan)
-        query = np.array([t], dtype=np.int64)
-        usual: dict[str, float] = {}
+        vector: F64 = self._matrix(attempt, np.array([t], dtype=np.int64), keyed, decoded)[0]
+        return vector
+
+    def _matrix(
+        self,
+        attempt: Mapping[str, object],
+        query: I64,
+        keyed: Sequence[tuple[Entity, str]],
+        decoded: Mapping[str, list[GroupState]],
+    ) -> F64:
+        """One vector per query time (ascending) of the attempt, from the decoded states and its fields."""
+        out = np.full((len(query), len(self._position)), np.nan)
+        q_ent = np.zeros(len(query), dtype=np.int64)
+        usual: dict[str, F64] = {}
         for entity, key in keyed:
             for (group, sources, targets, usual_at), state in zip(
                 self._outputs[entity.name], decoded[key], strict=True
@@ -201,16 +226,18 @@ class OnlineEngine:
                 masks = state.rows[:, FIRST_MASK : FIRST_MASK + state.n_masks]
                 values = state.rows[:, FIRST_MASK + state.n_masks :]
                 result = aggregate(
-                    codes, state.rows[:, TIME], masks, values, _ZERO, query, group.specs, state.carry
+                    codes, state.rows[:, TIME], masks, values, q_ent, query, group.specs, state.carry
                 )
-                out[targets] = result[0, sources]
+                out[:, targets] = result[:, sources]
                 for name, k in usual_at:
-                    usual[name] = result[0, k]
+                    usual[name] = result[:, k]
         if self._requests:
-            out[self._request_slots] = request.compute_one(self._requests, attempt, t)
+            out[:, self._request_slots] = request.compute_at(self._requests, attempt, query)
         for ratio in self._ratios:
             amount = amount_milli(np.array([_number(attempt, "amount")]))[0] / 1000.0
-            out[self._position[ratio.name]] = amount / usual.get(ratio.usual.name, np.nan)
+            out[:, self._position[ratio.name]] = amount / usual.get(
+                ratio.usual.name, np.full(len(query), np.nan)
+            )
         return out
 
     def warm_up(self) -> None:

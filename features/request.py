@@ -38,9 +38,15 @@ def compute(definitions: Sequence[RequestFeature], columns: Mapping[str, Column]
 
 def compute_one(definitions: Sequence[RequestFeature], attempt: Mapping[str, object], t_us: int) -> F64:
     """:func:`compute` for a single attempt given as a mapping (the online engine's request path)."""
-    columns = {c: np.array([attempt.get(c)], dtype=object) for c in required_columns(definitions)}
-    row: F64 = compute(definitions, columns, np.array([t_us], dtype=np.int64))[0]
+    row: F64 = compute_at(definitions, attempt, np.array([t_us], dtype=np.int64))[0]
     return row
+
+
+def compute_at(definitions: Sequence[RequestFeature], attempt: Mapping[str, object], t_us: I64) -> F64:
+    """:func:`compute` for one attempt's fields made at each of the times ``t_us`` (one row per time)."""
+    n = len(t_us)
+    columns = {c: np.full(n, attempt.get(c), dtype=object) for c in required_columns(definitions)}
+    return compute(definitions, columns, t_us)
 
 
 def _one(definition: RequestFeature, columns: Mapping[str, Column], t_us: I64) -> F64:  # noqa: PLR0911

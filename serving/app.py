@@ -160,6 +160,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(built.start)
+        seconds = await run_in_threadpool(app.state.recovery.warm_up, built.engine)
+        logger.info("recovery planner warmed up in %.0f ms", seconds * 1000)
         checker = None
         if built.limits.reload_seconds > 0:
             checker = asyncio.create_task(_periodic_reload(built))

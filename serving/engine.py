@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final, Protocol
 
 import numpy as np
@@ -31,7 +32,7 @@ from serving.trees import F64
 logger = logging.getLogger(__name__)
 
 TOP_REASONS: Final = 5
-_WARM_UP_ATTEMPT: Final = {
+WARM_UP_ATTEMPT: Final = {
     "attempt_id": "riskgate-warm-up", "occurred_at": "2000-01-01T00:00:00Z", "account_id": "warm-up",
     "kind": "signup", "plan_tier": "basic", "plan_period": "monthly", "amount": 1.0, "currency": "EUR",
     "payment_method_id": "warm-up", "method_type": "card", "retry_number": 0,
@@ -42,6 +43,7 @@ class FeatureSource(Protocol):
     """What the engine needs from the online feature engine (:class:`features.online.OnlineEngine`)."""
 
     def features_for(self, attempt: Mapping[str, object]) -> F64: ...
+    def features_at(self, attempt: Mapping[str, object], times: Sequence[datetime]) -> F64: ...
     def record_attempt(self, attempt: Mapping[str, object]) -> bool: ...
     def score_and_record(self, attempt: Mapping[str, object]) -> tuple[F64, bool]: ...
     def record_outcome(self, outcome: Mapping[str, object]) -> bool: ...
@@ -148,7 +150,7 @@ class ScoringEngine:
         Writes go to ``scratch`` (a throwaway feature engine of the same feature set, e.g. over an in-memory
         store), never to the real online store or the decision log; the real store is only read.
         """
-        probe = AttemptIn.model_validate(_WARM_UP_ATTEMPT).as_event()
+        probe = AttemptIn.model_validate(WARM_UP_ATTEMPT).as_event()
         row = self._features(probe)
         pair = self.holder.current
         for model in (pair.fraud, pair.failure):

@@ -54,3 +54,18 @@ def test_a_moment_without_timezone_is_refused() -> None:
     with pytest.raises(ValueError, match="no timezone"):
         ns_of(datetime(2025, 1, 1))
     assert ns_of(datetime(1970, 1, 1, tzinfo=UTC)) == 0
+
+
+def test_an_attempt_at_several_times_is_each_time_its_own_vector(world: Path) -> None:
+    stream = event_stream(world)
+    middle = stream[len(stream) // 2][0]
+    engine = OnlineEngine(MemoryStore(), FEATURE_SET)
+    load_history(engine, stream, pd.Timestamp(middle, unit="ns", tz="UTC").to_pydatetime())
+    probes = [fields for t, _, kind, fields in stream if kind == "attempt" and t >= middle][:20]
+    for probe in probes:
+        start = pd.Timestamp(probe["occurred_at"])
+        hours = [30.0, 1.0, 200.0, 1.0, 0.0, 24.0 * 40]  # unsorted, repeated, up to past the 30-day windows
+        times = [start + pd.Timedelta(hours=h) for h in hours]
+        rows = engine.features_at(probe, times)
+        for at, row in zip(times, rows, strict=True):
+            np.testing.assert_array_equal(row, engine.features_for({**probe, "occurred_at": at}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -160,15 +161,15 @@ def _context() -> tuple[Any, datetime, datetime]:
 
 
 class _Features:
-    """A feature source that records what it was asked for: [hours since the decline]."""
+    """A feature source that records what it was asked for: [hours since the decline] at each time."""
 
     def __init__(self) -> None:
-        self.asked: list[dict[str, object]] = []
+        self.asked: list[tuple[dict[str, object], list[datetime]]] = []
 
-    def features_for(self, attempt: Any) -> FloatArray:
-        self.asked.append(dict(attempt))
-        at = pd.Timestamp(attempt["occurred_at"])
-        return np.array([(at - DECLINED_AT).total_seconds() / 3600.0])
+    def features_at(self, attempt: Any, times: Sequence[datetime]) -> FloatArray:
+        self.asked.append((dict(attempt), list(times)))
+        hours = [(pd.Timestamp(at) - DECLINED_AT).total_seconds() / 3600.0 for at in times]
+        return np.array(hours)[:, None]
 
 
 class _Scorer:
@@ -180,8 +181,13 @@ def test_the_feature_vector_model_scores_each_candidate_as_an_attempt() -> None:
     features = _Features()
     model = FeatureVectorModel(features, _Scorer())
     plan = plan_for(model, CONFIG.model_copy(update={"max_attempts": 1}))
-    assert len(features.asked) <= 2 * plan.candidates  # each (time, retry number) once
-    assert not set(CONTEXT_COLUMNS) & set(features.asked[0])  # the engine gets contract fields only
+    assert len(features.asked) == 2  # one read per retry number (the next retry, a later one)
+    for _, times in features.asked:
+        assert len(times) == len(set(times))  # each distinct candidate time scored once
+    assert max(len(times) for _, times in features.asked) == plan.candidates
+    fields = features.asked[0][0]
+    assert not set(CONTEXT_COLUMNS) & set(fields)  # the engine gets contract fields only
+    assert "occurred_at" not in fields  # the times come apart from the attempt
     assert plan.retries[0].at > DECLINED_AT + timedelta(days=12)  # later is better for this model
     assert model(pd.DataFrame()).shape == (0,)
 

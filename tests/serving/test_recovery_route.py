@@ -176,6 +176,15 @@ def test_planning_never_changes_the_online_state(client: TestClient) -> None:
     np.testing.assert_array_equal(engine.features.features_for(probe), before)
 
 
+def test_the_planner_warms_up_at_start_and_writes_nothing(client: TestClient) -> None:
+    service = client.app.state.service  # type: ignore[attr-defined]
+    recovery = client.app.state.recovery  # type: ignore[attr-defined]
+    assert service.engine.log.count() == 0
+    assert not list(service.engine.features.store.keys(""))  # the probe plan read the store, wrote nothing
+    assert recovery.warm_up(service.engine) > 0.0
+    assert not list(service.engine.features.store.keys(""))
+
+
 def test_keys_and_scopes(client: TestClient) -> None:
     body = {"attempt": recent(10), "decline_code": "stolen_card"}
     assert client.post("/v1/recovery-plan", json=body).status_code == 401
@@ -261,7 +270,7 @@ def test_without_a_failure_model_hard_rules_hold_and_retries_follow_the_fixed_sc
 
 def test_a_broken_feature_store_falls_back_instead_of_failing(client: TestClient) -> None:
     class Broken:
-        def features_for(self, attempt: Any) -> Any:
+        def features_at(self, attempt: Any, times: Any) -> Any:
             raise StoreError("the online store is unreachable")
 
     client.app.state.service.engine.features = Broken()  # type: ignore[attr-defined]
