@@ -225,7 +225,7 @@ def batch_results() -> dict[str, Any]:
     }
 
 
-def _latencies(engine: OnlineEngine, queries: Iterator[dict[str, Any]]) -> dict[str, float]:
+def latencies(engine: OnlineEngine, queries: Iterator[dict[str, Any]]) -> dict[str, float]:
     """Wall-clock percentiles (what a caller sees) and CPU-time percentiles of the scoring thread (the code's
     own cost, without the time the shared machine gave to other processes)."""
     walls, cpus = [], []
@@ -265,7 +265,7 @@ def online_results(scratch: Path) -> dict[str, Any]:
     events = len(history.attempts) + len(history.outcomes) + len(history.reports)
     later = history.attempts["occurred_at"].max() + pd.Timedelta(minutes=5)
     rows = records(history.attempts.sample(n=min(QUERIES, len(history.attempts)), random_state=1))
-    typical = _latencies(engine, ({**row, "occurred_at": later} for row in rows))
+    typical = latencies(engine, ({**row, "occurred_at": later} for row in rows))
     attack = attack_results(scratch)
     return {
         "store": "sqlite (WAL)",
@@ -303,7 +303,7 @@ def attack_results(scratch: Path) -> dict[str, Any]:
         )
     query = {**base, "attempt_id": "probe", "payment_method_id": "pm_attacked"}
     end = start + timedelta(seconds=12 * ATTACK_EVENTS // 2 + 60)
-    result = _latencies(engine, ({**query, "occurred_at": end} for _ in range(1_000)))
+    result = latencies(engine, ({**query, "occurred_at": end} for _ in range(1_000)))
     result["events_in_card_windows"] = ATTACK_EVENTS
     return result
 

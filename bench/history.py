@@ -6,7 +6,9 @@ outcomes and the fraud reports, ~660k events), then per store (memory, SQLite, a
 
 * the first ``SAMPLE_EVENTS`` events of the stream recorded one by one (the reference path) and the same
   events loaded in bulk, into fresh stores, one after the other: events/s of both and their ratio;
-* the whole world loaded in bulk from its data directory (:func:`features.history.load_data_dir`): seconds.
+* the whole world loaded in bulk from its data directory (:func:`features.history.load_data_dir`): seconds;
+  then ``features_for`` latency (wall and CPU percentiles) of ``QUERIES`` attempts made after the world's end,
+  on the state the load left (Redis: a real ``redis-server`` on 127.0.0.1, as the tests start it).
 
 Timings on the shared 2-core machine are noisy: CPU seconds are recorded next to wall seconds, and so is the
 load average. ``RISKGATE_BENCH_SCALE=0.1`` simulates a world ten times smaller for a quick look.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -28,6 +31,7 @@ from typing import Any
 import pandas as pd
 import redis
 
+from bench.features import latencies
 from features.history import Event, event_stream, load_data_dir, load_history
 from features.iptv import FEATURE_SET
 from features.online import OnlineEngine
@@ -41,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 SCALE = float(os.environ.get("RISKGATE_BENCH_SCALE", "1"))
 SAMPLE_EVENTS = 20_000
+QUERIES = 2_000
 FAR = pd.Timestamp("2100-01-01", tz="UTC").to_pydatetime()
 StoreFactory = Callable[[str], OnlineStore]
 
@@ -66,15 +71,21 @@ def _side_by_side(sample: list[Event], make_store: StoreFactory) -> dict[str, An
     }
 
 
-def _whole_world(data_dir: Path, events: int, make_store: StoreFactory) -> dict[str, Any]:
+def _whole_world(data_dir: Path, events: list[Event], make_store: StoreFactory) -> dict[str, Any]:
+    """The world loaded in bulk, then ``features_for`` of sampled attempts made after its end (the state
+    a provider's service starts from)."""
     engine = OnlineEngine(make_store("bulk-world"), FEATURE_SET)
     wall, cpu = _timed(lambda: load_data_dir(engine, data_dir, FAR))
+    attempts = [fields for _, _, kind, fields in events if kind == "attempt"]
+    later = attempts[-1]["occurred_at"] + pd.Timedelta(minutes=5)
+    sample = random.Random(1).sample(attempts, min(QUERIES, len(attempts)))
     return {
-        "events": events,
+        "events": len(events),
         "seconds": round(wall, 1),
         "cpu_seconds": round(cpu, 1),
-        "events_per_second": round(events / wall),
+        "events_per_second": round(len(events) / wall),
         "load_average_1min": round(os.getloadavg()[0], 1),
+        "features_for_after_load": latencies(engine, ({**row, "occurred_at": later} for row in sample)),
     }
 
 
@@ -145,6 +156,6 @@ def run(scratch: Path) -> dict[str, Any]:
         for name, make_store in factories.items():
             results[name] = {
                 "sample_side_by_side": _side_by_side(events[:SAMPLE_EVENTS], make_store),
-                "whole_world_bulk": _whole_world(data_dir, len(events), make_store),
+                "whole_world_bulk": _whole_world(data_dir, events, make_store),
             }
     return results

@@ -21,6 +21,8 @@ that the batch engine uses, so an attempt scored online gets the features the ba
   events expire after ``label_horizon``; an entity idle for ``entity_ttl`` is dropped (its whole-history
   features restart).
 * Keys are namespaced by the feature-set hash: a changed definition starts from fresh state.
+* :meth:`OnlineEngine.load_bulk` writes a whole history into an empty store at once (:mod:`features.bulk`):
+  the same keys, values and expiry times as recording its events one by one, about 15-25 times faster.
 """
 
 from __future__ import annotations
