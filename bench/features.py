@@ -107,19 +107,27 @@ def _in_fresh_process(n: int) -> int:
 
 
 _CHILD = """
-import resource, sys
+import sys
 from pathlib import Path
 from features.batch import build_data_dir, build_features
 from features.iptv import FEATURE_SET
 from events.io import read_events
 from events.schema import EventKind
+
+def status(field):
+    with open("/proc/self/status") as lines:
+        return next(int(line.split()[1]) for line in lines if line.startswith(field + ":"))
+
 build_data_dir(Path(sys.argv[1]), FEATURE_SET)  # warm-up: imports, compiled kernels, allocator
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)
+warm_kb = status("VmRSS")
+with open("/proc/self/clear_refs", "w") as refs:  # reset the peak (VmHWM) to the current RSS
+    refs.write("5")
 if sys.argv[3] == "bounded":
     build_data_dir(Path(sys.argv[2]), FEATURE_SET)
 else:  # what build_data_dir did before: every table in memory at once
     tables = [read_events(Path(sys.argv[2]), kind) for kind in EventKind]
     build_features(*tables, FEATURE_SET)
+print(warm_kb, status("VmHWM"), flush=True)
 """
 DATA_DIR_ATTEMPTS = int(330_000 * SCALE)  # the default simulated world's size
 DATA_DIR_PARTS = 10
@@ -143,19 +151,20 @@ def _write_world(data_dir: Path, parts: int, accounts: int, years: int) -> int:
 
 
 def _peak_of_build(warm: Path, data_dir: Path, how: str) -> dict[str, float]:
-    """Peak RSS and CPU seconds of a feature build in a child process (``os.wait4``), and its peak above the
-    same child's RSS after a warm-up build of a tiny world (imports and compiled kernels loaded)."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, str(warm), str(data_dir), how], stdout=subprocess.PIPE, text=True
+    """Peak RSS of a feature build in a child process (its own ``VmHWM``, reset after a warm-up build of a
+    tiny world: ``ru_maxrss`` would carry the parent's size over ``fork``/``exec``), and its CPU seconds."""
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(warm), str(data_dir), how],
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    warm_kb = int(child.stdout.readline().strip()) if child.stdout is not None else 0
-    _, status, usage = os.wait4(child.pid, 0)
-    if status != 0:
-        raise RuntimeError(f"the {how} feature build of {data_dir} failed in its child process ({status})")
+    if child.returncode != 0:
+        raise RuntimeError(f"the {how} feature build of {data_dir} failed: {child.stderr[-2000:]}")
+    warm_kb, peak_kb = (int(word) for word in child.stdout.split()[-2:])
     return {
-        "peak_rss_mb": round(usage.ru_maxrss / 1024),
-        "peak_above_warm_process_mb": round((usage.ru_maxrss - warm_kb) / 1024),
-        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+        "peak_rss_mb": round(peak_kb / 1024),
+        "peak_above_warm_process_mb": round((peak_kb - warm_kb) / 1024),
     }
 
 
