@@ -10,7 +10,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +26,9 @@ import numpy as np
 import pandas as pd
 
 from bench.pandas_reference import build_features_pandas
-from features.batch import build_features
+from events.io import to_arrow, write_part
+from events.schema import EventKind
+from features.batch import PARTITION_ATTEMPTS, build_features
 from features.definitions import FeatureSet
 from features.iptv import FEATURE_SET
 from features.online import OnlineEngine
@@ -101,6 +106,97 @@ def _in_fresh_process(n: int) -> int:
         return pool.submit(_memory_of_build, n).result()
 
 
+_CHILD = """
+import sys
+from pathlib import Path
+from features.batch import build_data_dir, build_features
+from features.iptv import FEATURE_SET
+from events.io import read_events
+from events.schema import EventKind
+
+def status(field):
+    with open("/proc/self/status") as lines:
+        return next(int(line.split()[1]) for line in lines if line.startswith(field + ":"))
+
+build_data_dir(Path(sys.argv[1]), FEATURE_SET)  # warm-up: imports, compiled kernels, allocator
+warm_kb = status("VmRSS")
+with open("/proc/self/clear_refs", "w") as refs:  # reset the peak (VmHWM) to the current RSS
+    refs.write("5")
+if sys.argv[3] == "bounded":
+    build_data_dir(Path(sys.argv[2]), FEATURE_SET)
+else:  # what build_data_dir did before: every table in memory at once
+    tables = [read_events(Path(sys.argv[2]), kind) for kind in EventKind]
+    build_features(*tables, FEATURE_SET)
+print(warm_kb, status("VmHWM"), flush=True)
+"""
+DATA_DIR_ATTEMPTS = int(330_000 * SCALE)  # the default simulated world's size
+DATA_DIR_PARTS = 10
+
+
+def _write_world(data_dir: Path, parts: int, accounts: int, years: int) -> int:
+    """A history written part by part, never held whole: each part ``DATA_DIR_ATTEMPTS / DATA_DIR_PARTS``
+    attempts over one year of a shared pool of ``accounts``, the parts spread over ``years`` years."""
+    per_part = DATA_DIR_ATTEMPTS // DATA_DIR_PARTS
+    for part in range(parts):
+        history = random_history(per_part, seed=1_000 + part, accounts=accounts, days=365.0)
+        shift = pd.Timedelta(days=365 * (part * years // parts))
+        frames = (
+            history.attempts.assign(occurred_at=history.attempts["occurred_at"] + shift),
+            history.outcomes.assign(occurred_at=history.outcomes["occurred_at"] + shift),
+            history.reports.assign(reported_at=history.reports["reported_at"] + shift),
+        )
+        for kind, frame in zip(EventKind, frames, strict=True):
+            write_part(data_dir, kind.value, part, to_arrow(kind, frame))
+    return per_part * parts
+
+
+def _peak_of_build(warm: Path, data_dir: Path, how: str) -> dict[str, float]:
+    """Peak RSS of a feature build in a child process (its own ``VmHWM``, reset after a warm-up build of a
+    tiny world: ``ru_maxrss`` would carry the parent's size over ``fork``/``exec``), and its CPU seconds."""
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(warm), str(data_dir), how],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if child.returncode != 0:
+        raise RuntimeError(f"the {how} feature build of {data_dir} failed: {child.stderr[-2000:]}")
+    warm_kb, peak_kb = (int(word) for word in child.stdout.split()[-2:])
+    return {
+        "peak_rss_mb": round(peak_kb / 1024),
+        "peak_above_warm_process_mb": round((peak_kb - warm_kb) / 1024),
+    }
+
+
+def data_dir_memory(scratch: Path) -> dict[str, Any]:
+    """Peak memory of ``build_data_dir`` (bounded) at 1x (``DATA_DIR_ATTEMPTS`` attempts over a year), at 10x
+    with ten years of the same accounts, and at 10x with ten times the accounts over the same year; next to
+    the in-memory build (every table loaded at once, what ``build_data_dir`` did before) at 1x."""
+    warm = scratch / "warm"
+    _write_world(warm, 1, 50, 1)
+    accounts = max(DATA_DIR_ATTEMPTS // 12, 10)
+    worlds = {
+        "1x": (DATA_DIR_PARTS, accounts, 1),
+        "10x_longer": (10 * DATA_DIR_PARTS, accounts, 10),
+        "10x_accounts": (10 * DATA_DIR_PARTS, 10 * accounts, 1),
+    }
+    results: dict[str, Any] = {"partition_attempts": PARTITION_ATTEMPTS}
+    for name, (parts, n_accounts, years) in worlds.items():
+        folder = scratch / name
+        attempts = _write_world(folder, parts, n_accounts, years)
+        results[name] = {"attempts": attempts, "bounded": _peak_of_build(warm, folder, "bounded")}
+        if name == "1x":
+            results[name]["in_memory"] = _peak_of_build(warm, folder, "in_memory")
+        shutil.rmtree(folder)
+    base = max(results["1x"]["bounded"]["peak_above_warm_process_mb"], 1)
+    for name in ("10x_longer", "10x_accounts"):
+        results[f"peak_ratio_{name}_vs_1x"] = round(
+            results[name]["bounded"]["peak_above_warm_process_mb"] / base, 2
+        )
+    results["load_average_1min"] = round(os.getloadavg()[0], 1)
+    return results
+
+
 def batch_results() -> dict[str, Any]:
     build(world(500, seed=1))  # load the compiled kernels once
     big = world(BATCH_ROWS)
@@ -138,7 +234,7 @@ def batch_results() -> dict[str, Any]:
     }
 
 
-def _latencies(engine: OnlineEngine, queries: Iterator[dict[str, Any]]) -> dict[str, float]:
+def latencies(engine: OnlineEngine, queries: Iterator[dict[str, Any]]) -> dict[str, float]:
     """Wall-clock percentiles (what a caller sees) and CPU-time percentiles of the scoring thread (the code's
     own cost, without the time the shared machine gave to other processes)."""
     walls, cpus = [], []
@@ -178,7 +274,7 @@ def online_results(scratch: Path) -> dict[str, Any]:
     events = len(history.attempts) + len(history.outcomes) + len(history.reports)
     later = history.attempts["occurred_at"].max() + pd.Timedelta(minutes=5)
     rows = records(history.attempts.sample(n=min(QUERIES, len(history.attempts)), random_state=1))
-    typical = _latencies(engine, ({**row, "occurred_at": later} for row in rows))
+    typical = latencies(engine, ({**row, "occurred_at": later} for row in rows))
     attack = attack_results(scratch)
     return {
         "store": "sqlite (WAL)",
@@ -216,11 +312,15 @@ def attack_results(scratch: Path) -> dict[str, Any]:
         )
     query = {**base, "attempt_id": "probe", "payment_method_id": "pm_attacked"}
     end = start + timedelta(seconds=12 * ATTACK_EVENTS // 2 + 60)
-    result = _latencies(engine, ({**query, "occurred_at": end} for _ in range(1_000)))
+    result = latencies(engine, ({**query, "occurred_at": end} for _ in range(1_000)))
     result["events_in_card_windows"] = ATTACK_EVENTS
     return result
 
 
 def run(scratch: Path) -> dict[str, Any]:
     logging.getLogger("features").setLevel(logging.WARNING)
-    return {"batch": batch_results(), "online": online_results(scratch)}
+    return {
+        "batch": batch_results(),
+        "data_dir_build": data_dir_memory(scratch),
+        "online": online_results(scratch),
+    }

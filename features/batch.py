@@ -11,6 +11,7 @@ engine runs.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,26 +21,33 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
+from pyarrow import feather
 
-from events.io import iter_parts, read_events, table_dir, write_part
-from events.schema import EventKind
+from events.io import iter_parts, part_files, read_events, table_dir, write_part
+from events.schema import EventKind, column_names
 from features import request
 from features.definitions import (
     ATTEMPT_FILTER_FIELDS,
     DECLINE_FAMILY_OF,
+    Aggregate,
     AmountToUsual,
+    Definition,
     FeatureSet,
     Filter,
     RequestFeature,
     Source,
 )
 from features.kernels import F64, I64, aggregate, initial_carry, order_by_code
-from features.plan import GroupPlan, amount_milli, hash_keys, plan, series_to_us
+from features.plan import MISSING, GroupPlan, amount_milli, hash_keys, plan, series_to_us
 
 logger = logging.getLogger(__name__)
 
 FEATURES_TABLE: Final = "features"
-PART_ROWS: Final = 1_000_000
+#: attempts per step of :func:`build_data_dir`: its peak memory follows this, not the size of the data
+PARTITION_ATTEMPTS: Final = 250_000
+#: the scratch folder of :func:`build_data_dir`, inside the data directory (removed when done)
+SCRATCH: Final = ".features-scratch"
 Bools = npt.NDArray[np.bool_]
 
 
@@ -223,22 +231,248 @@ def _require(frame: pd.DataFrame, name: str, columns: list[str]) -> None:
         )
 
 
-def build_data_dir(data_dir: Path, feature_set: FeatureSet) -> list[Path]:
-    """Build the feature table of the events under ``data_dir`` into ``data_dir/features/`` Parquet parts."""
-    attempts = read_events(data_dir, EventKind.ATTEMPTS)
-    outcomes = read_events(data_dir, EventKind.OUTCOMES)
-    reports = read_events(data_dir, EventKind.FRAUD_REPORTS)
-    features = build_features(attempts, outcomes, reports, feature_set)
-    folder = table_dir(data_dir, FEATURES_TABLE)
-    for old in folder.glob("part-*.parquet"):
-        old.unlink()
-    metadata = {b"riskgate.feature_set": feature_set.hash.encode()}
-    written = []
-    for part, start in enumerate(range(0, max(len(features), 1), PART_ROWS)):
-        chunk = pa.Table.from_pandas(features.iloc[start : start + PART_ROWS], preserve_index=False)
-        written.append(write_part(data_dir, FEATURES_TABLE, part, chunk.replace_schema_metadata(metadata)))
-    logger.info("wrote %d feature rows to %s (%d parts)", len(features), folder, len(written))
+def build_data_dir(
+    data_dir: Path, feature_set: FeatureSet, *, partition_attempts: int = PARTITION_ATTEMPTS
+) -> list[Path]:
+    """Build the feature table of the events under ``data_dir`` into ``data_dir/features/`` Parquet parts.
+
+    Memory stays bounded whatever the size of the history (longer, or with more accounts): the events are
+    re-laid in a scratch folder so that each step holds about ``partition_attempts`` attempts and their
+    events.
+    Every entity's aggregates only read that entity's events, so the attempts are split by the hash of each
+    entity's key into partitions (one entity's whole history in one partition) and :func:`build_features`
+    runs per partition on the definitions of that entity; request features run per bucket of attempt ids;
+    the results are joined back per bucket. The values are those :func:`build_features` gives over the whole
+    tables, bit for bit. One part per bucket of attempt ids; rows are not in the attempts' order (join on
+    ``attempt_id``). Data that fits in one step (up to ``partition_attempts`` attempts) is built in memory,
+    in one part. One entity's own history is never split: a single key holding a large share of all
+    events (a popular BIN) makes its partition that much larger.
+    """
+    started = time.perf_counter()
+    if partition_attempts < 1:
+        raise ValueError(f"partition_attempts must be at least 1, got {partition_attempts}")
+    attempts = sum(pq.read_metadata(path).num_rows for path in part_files(data_dir, EventKind.ATTEMPTS.value))
+    layout = _Layout(data_dir / SCRATCH, max(1, -(-attempts // partition_attempts)), feature_set)
+    if layout.partitions == 1:  # it fits in one step: no re-lay
+        events, outcomes, reports = (read_events(data_dir, kind) for kind in EventKind)
+        features = build_features(events, outcomes, reports, feature_set)
+        _clear(data_dir)
+        written = [_feature_part(data_dir, 0, features, feature_set)]
+        logger.info("wrote %d feature rows to %s", attempts, written[0])
+        return written
+    shutil.rmtree(layout.root, ignore_errors=True)
+    try:
+        _bucket_events(data_dir, layout, partition_attempts)
+        for bucket in range(layout.partitions):
+            _spread_bucket(layout, bucket)
+        for entity in layout.entity_sets:
+            for partition in range(layout.partitions):
+                _build_partition(layout, entity, partition)
+        written = _join_buckets(data_dir, layout)
+    finally:
+        shutil.rmtree(layout.root, ignore_errors=True)
+    logger.info(
+        "wrote %d feature rows to %s (%d parts, %d partitions) in %.1f s",
+        attempts,
+        table_dir(data_dir, FEATURES_TABLE),
+        len(written),
+        layout.partitions,
+        time.perf_counter() - started,
+    )
     return written
+
+
+class _Layout:
+    """The scratch folder of a bounded build: which definitions run where, and where each step's files go."""
+
+    def __init__(self, root: Path, partitions: int, feature_set: FeatureSet) -> None:
+        self.root = root
+        self.partitions = partitions
+        self.feature_set = feature_set
+        requests = [d for d in feature_set.definitions if isinstance(d, RequestFeature)]
+        self.request_set = FeatureSet(f"{feature_set.name}/request", tuple(requests)) if requests else None
+        self.entity_sets: dict[str, tuple[str, FeatureSet]] = {}
+        for entity in feature_set.entities:
+            own = [d for d in feature_set.definitions if _entity_of(d) == entity.name]
+            subset = FeatureSet(f"{feature_set.name}/{entity.name}", tuple(own), feature_set.key_columns)
+            self.entity_sets[entity.name] = (entity.key, subset)
+
+    def events(self, kind: EventKind, bucket: int) -> Path:
+        return self.root / "events" / kind.value / f"b{bucket:05d}"
+
+    def partition(self, entity: str, partition: int) -> Path:
+        return self.root / "partitions" / entity / f"p{partition:05d}"
+
+    def results(self, name: str, bucket: int) -> Path:
+        return self.root / "results" / name / f"b{bucket:05d}"
+
+    def bucket_of(self, attempt_ids: pd.Series) -> I64:
+        return _modulo(hash_keys(attempt_ids), self.partitions)
+
+
+def _entity_of(definition: Definition) -> str | None:
+    if isinstance(definition, Aggregate):
+        return definition.entity.name
+    if isinstance(definition, AmountToUsual):
+        return definition.usual.entity.name
+    return None
+
+
+def _modulo(hashes: I64, n: int) -> I64:
+    """Hash values into ``0..n-1`` (``-1`` where the hash marks a missing value)."""
+    out = (hashes.view(np.uint64) % np.uint64(n)).astype(np.int64)
+    out[hashes == MISSING] = -1
+    return out
+
+
+def _write(folder: Path, name: str, table: pa.Table) -> None:
+    """A scratch file: Arrow IPC (Feather v2, LZ4), several times faster to write and read than Parquet."""
+    folder.mkdir(parents=True, exist_ok=True)
+    feather.write_feather(table, folder / f"{name}.arrow", compression="lz4")
+
+
+def _files(folder: Path, pattern: str = "*") -> list[Path]:
+    return sorted(folder.glob(f"{pattern}.arrow"))
+
+
+def _read(folder: Path, pattern: str = "*", columns: list[str] | None = None) -> pa.Table | None:
+    files = _files(folder, pattern)
+    if not files:
+        return None
+    tables = [feather.read_table(path, columns=columns, memory_map=False) for path in files]
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def _frame(table: pa.Table | None, kind: EventKind) -> pd.DataFrame:
+    """Events read back as pandas (none: an empty frame with the contract's columns)."""
+    if table is None:
+        return pd.DataFrame({name: pd.Series([], dtype=object) for name in column_names(kind)})
+    frame: pd.DataFrame = table.to_pandas()
+    return frame
+
+
+def _results(frame: pd.DataFrame) -> pa.Table:
+    """Feature rows (``attempt_id`` + float columns) as Arrow."""
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _bucket_events(data_dir: Path, layout: _Layout, batch_rows: int) -> None:
+    """Pass 1: every event table, batch by batch, into buckets by the hash of ``attempt_id`` (kept as Arrow:
+    every column the data holds goes through, untouched)."""
+    for kind in EventKind:
+        for part, path in enumerate(part_files(data_dir, kind.value)):
+            for index, batch in enumerate(pq.ParquetFile(path).iter_batches(batch_size=batch_rows)):
+                table = pa.Table.from_batches([batch])
+                buckets = layout.bucket_of(table.column("attempt_id").to_pandas())
+                for bucket in np.unique(buckets).tolist():
+                    _write(
+                        layout.events(kind, bucket),
+                        f"p{part:05d}-{index:05d}",
+                        table.filter(pa.array(buckets == bucket)),
+                    )
+
+
+def _spread_bucket(layout: _Layout, bucket: int) -> None:
+    """Pass 2: one bucket of attempt ids: its request features, and its events into entity partitions."""
+    stored = _read(layout.events(EventKind.ATTEMPTS, bucket))
+    if stored is None:
+        return
+    attempts = stored.to_pandas()
+    tables = {
+        kind: _read(layout.events(kind, bucket)) for kind in (EventKind.OUTCOMES, EventKind.FRAUD_REPORTS)
+    }
+    outcomes = _frame(tables[EventKind.OUTCOMES], EventKind.OUTCOMES)
+    reports = _frame(tables[EventKind.FRAUD_REPORTS], EventKind.FRAUD_REPORTS)
+    _require(attempts, "attempts", ["attempt_id", *(key for key, _ in layout.entity_sets.values())])
+    index = pd.Index(attempts["attempt_id"])
+    if not index.is_unique:
+        duplicated = index[index.duplicated()][:5].tolist()
+        raise FeatureInputError(f"attempts: attempt_id must be unique; duplicated: {duplicated}")
+    rows = {}  # each outcome's and report's attempt (row in ``attempts``, -1 if unknown)
+    for kind, frame in ((EventKind.OUTCOMES, outcomes), (EventKind.FRAUD_REPORTS, reports)):
+        _require(frame, kind.value, ["attempt_id"])
+        rows[kind] = index.get_indexer(pd.Index(frame["attempt_id"])).astype(np.int64)
+        unknown = int((rows[kind] < 0).sum())
+        if unknown:
+            logger.warning(
+                "%s: %d events refer to attempts not in the attempts table; ignored", kind, unknown
+            )
+    if layout.request_set is not None:
+        own = build_features(attempts, outcomes.iloc[:0], reports.iloc[:0], layout.request_set)
+        _write(layout.results("request", bucket), "p00000", _results(own))
+    for name, (key, _) in layout.entity_sets.items():
+        partition = _modulo(hash_keys(attempts[key]), layout.partitions)
+        of_events = {kind: np.where(at >= 0, partition[np.maximum(at, 0)], -1) for kind, at in rows.items()}
+        for p in np.unique(partition[partition >= 0]).tolist():
+            folder = layout.partition(name, p)
+            _write(
+                folder, f"{EventKind.ATTEMPTS.value}-b{bucket:05d}", stored.filter(pa.array(partition == p))
+            )
+            for kind, table in tables.items():
+                if table is not None:
+                    _write(
+                        folder, f"{kind.value}-b{bucket:05d}", table.filter(pa.array(of_events[kind] == p))
+                    )
+
+
+def _build_partition(layout: _Layout, entity: str, partition: int) -> None:
+    """Pass 3: one entity partition's features (its whole history), into result buckets by attempt id."""
+    folder = layout.partition(entity, partition)
+    files = _files(folder, f"{EventKind.ATTEMPTS.value}-b*")
+    if not files:
+        return
+    parts = [feather.read_table(path, memory_map=False) for path in files]
+    # the bucket of each attempt, from its file's name (``attempts-bNNNNN``): no second hash of the ids
+    buckets = np.repeat([int(path.stem.rsplit("-b", 1)[1]) for path in files], [len(t) for t in parts])
+    events = {
+        kind: _read(folder, f"{kind.value}-b*") for kind in (EventKind.OUTCOMES, EventKind.FRAUD_REPORTS)
+    }
+    attempts = pa.concat_tables(parts, promote_options="default").to_pandas()
+    outcomes = _frame(events[EventKind.OUTCOMES], EventKind.OUTCOMES)
+    reports = _frame(events[EventKind.FRAUD_REPORTS], EventKind.FRAUD_REPORTS)
+    _, subset = layout.entity_sets[entity]
+    own = build_features(attempts, outcomes, reports, subset)  # rows in ``attempts`` order
+    for bucket in np.unique(buckets).tolist():
+        _write(layout.results(entity, bucket), f"p{partition:05d}", _results(own[buckets == bucket]))
+
+
+def _join_buckets(data_dir: Path, layout: _Layout) -> list[Path]:
+    """Pass 4: per bucket of attempt ids, every slice's columns joined on ``attempt_id``, one part each."""
+    _clear(data_dir)
+    names = layout.feature_set.names
+    position = {name: k for k, name in enumerate(names)}
+    written: list[Path] = []
+    for bucket in range(layout.partitions):
+        attempts = _read(layout.events(EventKind.ATTEMPTS, bucket), columns=["attempt_id"])
+        ids = pd.Series([], dtype=object) if attempts is None else attempts.column("attempt_id").to_pandas()
+        index = pd.Index(ids)  # unique: pass 2 refused duplicates
+        out = np.full((len(index), len(names)), np.nan, order="F")  # NaN: the attempt names no such entity
+        for name in ["request", *layout.entity_sets]:
+            own = _read(layout.results(name, bucket))
+            if own is None:
+                continue
+            rows = index.get_indexer(pd.Index(own.column("attempt_id").to_pandas()))
+            for column in own.column_names[1:]:
+                out[rows, position[column]] = own.column(column).to_numpy()
+        if len(index) == 0 and written:
+            continue
+        frame = pd.DataFrame(out, columns=names, copy=False)
+        frame.insert(0, "attempt_id", ids.reset_index(drop=True))
+        written.append(_feature_part(data_dir, len(written), frame, layout.feature_set))
+    return written
+
+
+def _clear(data_dir: Path) -> None:
+    """Remove the parts of a previous feature table."""
+    for old in table_dir(data_dir, FEATURES_TABLE).glob("part-*.parquet"):
+        old.unlink()
+
+
+def _feature_part(data_dir: Path, part: int, frame: pd.DataFrame, feature_set: FeatureSet) -> Path:
+    """One part of the feature table, its Parquet metadata naming the feature set's hash."""
+    metadata = {b"riskgate.feature_set": feature_set.hash.encode()}
+    table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(metadata)
+    return write_part(data_dir, FEATURES_TABLE, part, table)
 
 
 def read_features(data_dir: Path) -> pd.DataFrame:

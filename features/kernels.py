@@ -92,6 +92,25 @@ def fold(ev_t: I64, masks: Masks, specs: I64, carry: I64) -> I64:  # pragma: no 
 
 
 @njit(cache=True)
+def fold_groups(  # noqa: PLR0917
+    entity: I64, ev_t: I64, masks: Masks, specs: I64, carry: I64, n_entities: int
+) -> I64:  # pragma: no cover - compiled
+    """:func:`fold` for many entities at once: ``out[e]`` is ``carry`` folded with the events of entity ``e``,
+    taken in the order given (the bulk loader orders them as one-by-one pruning folds them)."""
+    out = np.empty((n_entities, specs.shape[0]), dtype=np.int64)
+    for e in range(n_entities):
+        out[e] = carry
+    for i in range(ev_t.shape[0]):
+        e = entity[i]
+        for s in range(specs.shape[0]):
+            if specs[s, WINDOW] >= 0:
+                continue
+            mc = specs[s, MASK]
+            out[e, s] = _step(specs[s, OP], out[e, s], ev_t[i], mc < 0 or masks[i, mc] == 1)
+    return out
+
+
+@njit(cache=True)
 def aggregate(  # noqa: PLR0917 (numba kernels take arrays positionally)
     ev_ent: I64, ev_t: I64, masks: Masks, values: I64, q_ent: I64, q_t: I64, specs: I64, carry: I64
 ) -> F64:  # pragma: no cover - compiled

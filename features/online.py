@@ -21,6 +21,8 @@ that the batch engine uses, so an attempt scored online gets the features the ba
   events expire after ``label_horizon``; an entity idle for ``entity_ttl`` is dropped (its whole-history
   features restart).
 * Keys are namespaced by the feature-set hash: a changed definition starts from fresh state.
+* :meth:`OnlineEngine.load_bulk` writes a whole history into an empty store at once (:mod:`features.bulk`):
+  the same keys, values and expiry times as recording its events one by one, about 15-25 times faster.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from features import request
+from features import bulk, request
+from features.bulk import Arrivals
 from features.definitions import (
     ATTEMPT_FILTER_FIELDS,
     DECLINE_FAMILY_OF,
@@ -271,30 +274,20 @@ class OnlineEngine:
 
     def record_outcome(self, outcome: Mapping[str, object]) -> bool:
         """Add a gateway outcome; False if already recorded. Kept pending if its attempt is not known yet."""
-        attempt_id = _text(outcome, "attempt_id")
-        code = outcome.get("decline_code")
-        payload = {
-            "source": Source.OUTCOMES.value,
-            "t": _time(outcome, "occurred_at"),
-            "id": attempt_id,
-            "fields": {
-                "status": _text(outcome, "status"),
-                "decline_code": code if isinstance(code, str) else None,
-                "decline_family": DECLINE_FAMILY_OF.get(code) if isinstance(code, str) else None,
-            },
-        }
+        attempt_id, payload = self._outcome_payload(outcome)
         return self.store.transact(lambda tx: self._apply_label(tx, attempt_id, payload))
 
     def record_report(self, report: Mapping[str, object]) -> bool:
         """Add a fraud report (counted from its ``reported_at``); False if already recorded."""
-        attempt_id = _text(report, "attempt_id")
-        payload = {
-            "source": Source.REPORTS.value,
-            "t": _time(report, "reported_at"),
-            "id": _text(report, "report_id"),
-            "fields": {"report_type": _text(report, "report_type")},
-        }
+        attempt_id, payload = self._report_payload(report)
         return self.store.transact(lambda tx: self._apply_label(tx, attempt_id, payload))
+
+    def load_bulk(self, attempts: Arrivals, outcomes: Arrivals, reports: Arrivals) -> int:
+        """Record a whole history into an empty store at once: the state (keys, values, expiry times) that
+        recording the events one by one in arrival order leaves, built per entity in one pass
+        (:mod:`features.bulk`). Refuses a store that holds state for this feature set already. Returns the
+        number of keys written."""
+        return bulk.load(self, attempts, outcomes, reports)
 
     def expire(self, now: datetime) -> int:
         """Drop attempt records, pending events and idle entities past their retention; returns how many."""
@@ -323,6 +316,30 @@ class OnlineEngine:
 
     def _account_key(self, account_id: str) -> str:
         return f"{self._prefix}x:{account_id}"
+
+    def _outcome_payload(self, outcome: Mapping[str, object]) -> tuple[str, dict[str, Any]]:
+        """The outcome as its attempt's label: (attempt id, payload kept pending or applied)."""
+        attempt_id = _text(outcome, "attempt_id")
+        code = outcome.get("decline_code")
+        return attempt_id, {
+            "source": Source.OUTCOMES.value,
+            "t": _time(outcome, "occurred_at"),
+            "id": attempt_id,
+            "fields": {
+                "status": _text(outcome, "status"),
+                "decline_code": code if isinstance(code, str) else None,
+                "decline_family": DECLINE_FAMILY_OF.get(code) if isinstance(code, str) else None,
+            },
+        }
+
+    def _report_payload(self, report: Mapping[str, object]) -> tuple[str, dict[str, Any]]:
+        """The fraud report as its attempt's label: (attempt id, payload)."""
+        return _text(report, "attempt_id"), {
+            "source": Source.REPORTS.value,
+            "t": _time(report, "reported_at"),
+            "id": _text(report, "report_id"),
+            "fields": {"report_type": _text(report, "report_type")},
+        }
 
     def _record_of(self, attempt: Mapping[str, object]) -> dict[str, Any]:
         keys = {e.name: str(_key(attempt, e)) for e in self._entities if _key(attempt, e) is not None}

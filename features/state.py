@@ -18,7 +18,7 @@ import numpy as np
 from features.kernels import I64, fold, initial_carry
 from features.plan import GroupPlan
 
-_MAGIC: Final = 0x5247_4632  # "RGF2"
+MAGIC: Final = 0x5247_4632  # "RGF2": the first word of every encoded entity state
 TIME, ID, FIRST_MASK = 0, 1, 2
 
 
@@ -82,7 +82,7 @@ class GroupState:
 
 
 def encode(states: Sequence[GroupState]) -> bytes:
-    header = np.array([_MAGIC, len(states), *(len(s.rows) for s in states)], dtype="<i8")
+    header = np.array([MAGIC, len(states), *(len(s.rows) for s in states)], dtype="<i8")
     parts = [header.tobytes()]
     for state in states:
         parts += [
@@ -97,7 +97,7 @@ def decode(groups: Sequence[GroupPlan], blob: bytes | None) -> list[GroupState]:
     if blob is None:  # decoded from bytes too, so the kernels always see the same (read-only) array types
         blob = encode([GroupState.empty(group) for group in groups])
     words = np.frombuffer(blob, dtype="<i8")
-    if len(words) < 2 or words[0] != _MAGIC or words[1] != len(groups):
+    if len(words) < 2 or words[0] != MAGIC or words[1] != len(groups):
         raise CorruptStateError(
             f"entity state does not match the feature set's {len(groups)} groups; the store key is "
             "namespaced by feature-set hash, so this indicates a corrupt value (erase the key to rebuild it)"

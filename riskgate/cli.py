@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -250,6 +251,42 @@ def features_list(feature_set: FeatureSetOption = None) -> None:
     categorical = set(chosen.categorical)
     for name in chosen.names:
         typer.echo(f"{name}\tcategorical" if name in categorical else name)
+
+
+@features_app.command("load-state")
+def features_load_state(
+    until: Annotated[
+        datetime | None,
+        typer.Option("--until", help="Load the events strictly before this moment (UTC; default: all)."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Data directory (default: settings).")
+    ] = None,
+    feature_set: FeatureSetOption = None,
+) -> None:
+    """Load a data directory's history into the service's (empty) online store, in bulk: a provider going
+    live starts with the state its imported history implies."""
+    from events.io import EventTableMissingError  # noqa: PLC0415
+    from features.bulk import BulkLoadError  # noqa: PLC0415
+    from features.history import load_data_dir  # noqa: PLC0415
+    from features.online import OnlineEngine  # noqa: PLC0415
+    from serving.service import open_store  # noqa: PLC0415
+
+    chosen = _feature_set(feature_set)
+    settings = get_settings()
+    moment = datetime(9999, 1, 1, tzinfo=UTC) if until is None else until.replace(tzinfo=until.tzinfo or UTC)
+    store = open_store(settings)
+    try:
+        loaded = load_data_dir(OnlineEngine(store, chosen), data_dir or settings.data_dir, moment)
+    except (EventTableMissingError, BulkLoadError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+    finally:
+        store.close()
+    typer.echo(
+        f"loaded {loaded.events} events into the online store ({settings.online_store}), "
+        f"feature set {chosen.name} ({chosen.hash})"
+    )
 
 
 # --- training: train, evaluate, promote, score (the work is in training.commands) -------------------------

@@ -8,9 +8,11 @@ optimistic) and drop keys whose expiry (an event time, in microseconds) has pass
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeAlias, TypeVar
 
 T = TypeVar("T")
+#: one write of a bulk load: key, value, expiry (event time in µs, or None)
+Write: TypeAlias = tuple[str, bytes, int | None]
 
 
 class StoreError(RuntimeError):
@@ -40,6 +42,11 @@ class OnlineStore(Protocol):
 
     def transact(self, work: Callable[[Transaction], T]) -> T:
         """Run ``work`` atomically; it may be run again if a concurrent writer touched the keys it read."""
+        ...
+
+    def put_many(self, writes: Sequence[Write]) -> None:
+        """Write many keys at once (a bulk load): atomic where the backend makes it cheap, never interleaved
+        with a unit of work on the same keys; callers write keys nobody else is updating."""
         ...
 
     def expire(self, now_us: int) -> int:

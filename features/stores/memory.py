@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 
-from features.stores.base import T
+from features.stores.base import T, Write
 
 
 class _MemoryTransaction:
@@ -53,6 +53,10 @@ class MemoryStore:
                 else:
                     self._data[key] = entry
             return result
+
+    def put_many(self, writes: Sequence[Write]) -> None:
+        with self._lock:
+            self._data.update((key, (value, expires)) for key, value, expires in writes)
 
     def expire(self, now_us: int) -> int:
         with self._lock:

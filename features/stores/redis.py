@@ -13,7 +13,7 @@ from typing import Any
 import redis as redis_client
 from redis.exceptions import RedisError, WatchError
 
-from features.stores.base import StoreError, T
+from features.stores.base import StoreError, T, Write
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +97,21 @@ class RedisStore:
         raise StoreError(
             f"Redis online store {self.url}: gave up after {self._max_retries} conflicting concurrent updates"
         )
+
+    def put_many(self, writes: Sequence[Write]) -> None:
+        """The writes in one MULTI/EXEC pipeline: values, then their expiry entries in one ZADD/ZREM each."""
+        expiring = {key: expires for key, _, expires in writes if expires is not None}
+        lasting = [key for key, _, expires in writes if expires is None]
+        try:
+            with self._client.pipeline(transaction=True) as pipe:
+                pipe.mset({key: value for key, value, _ in writes})
+                if expiring:
+                    pipe.zadd(self._expiry_key, expiring)
+                if lasting:
+                    pipe.zrem(self._expiry_key, *lasting)
+                pipe.execute()
+        except RedisError as error:
+            raise StoreError(f"Redis online store {self.url}: bulk write failed: {error}") from error
 
     def expire(self, now_us: int) -> int:
         return int(self._expire(keys=[self._expiry_key], args=[now_us]))

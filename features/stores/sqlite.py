@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
-from features.stores.base import StoreError, T
+from features.stores.base import StoreError, T, Write
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +98,14 @@ class SQLiteStore:
                 raise
             self._connection.execute("COMMIT")
             return result
+
+    def put_many(self, writes: Sequence[Write]) -> None:
+        """All the writes in one transaction (``executemany``)."""
+
+        def work(_: _SQLiteTransaction) -> None:
+            self._connection.executemany("INSERT OR REPLACE INTO kv (k, v, expires) VALUES (?, ?, ?)", writes)
+
+        self.transact(work)
 
     def expire(self, now_us: int) -> int:
         with self._lock:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from events.io import to_arrow, write_part
+from events.io import read_events, to_arrow, write_part
 from events.schema import EventKind
-from features.batch import FeatureInputError, build_data_dir, build_features, read_features
+from features.batch import SCRATCH, FeatureInputError, build_data_dir, build_features, read_features
 from features.iptv import FEATURE_SET
+from simulator import WorldConfig, simulate
 from tests.features.factory import History, attempt, history_of, outcome, random_history, report
+from tests.features.replay import mismatches
 
 
 def features(history: History) -> pd.DataFrame:
@@ -128,3 +134,76 @@ def test_build_data_dir_writes_the_feature_table(tmp_path: Path) -> None:
     table = read_features(tmp_path)
     expected = build_features(history.attempts, history.outcomes, history.reports, FEATURE_SET)
     pd.testing.assert_frame_equal(table, expected, check_dtype=False)
+
+
+def _write_parts(data_dir: Path, history: History, parts: int) -> None:
+    """The history in ``parts`` Parquet parts per table (outcomes often apart from their attempt)."""
+    frames = (history.attempts, history.outcomes, history.reports)
+    for kind, frame in zip(EventKind, frames, strict=True):
+        for part in range(parts):
+            write_part(data_dir, kind.value, part, to_arrow(kind, frame.iloc[part::parts]))
+
+
+def _same_as_in_memory(data_dir: Path, history: History, partition_attempts: int) -> None:
+    expected = build_features(history.attempts, history.outcomes, history.reports, FEATURE_SET)
+    build_data_dir(data_dir, FEATURE_SET, partition_attempts=partition_attempts)
+    got = read_features(data_dir)
+    assert sorted(got["attempt_id"]) == sorted(expected["attempt_id"])
+    assert list(got.columns) == ["attempt_id", *FEATURE_SET.names]
+    assert mismatches(expected, got, FEATURE_SET.names, tolerance=1e-9) == []
+    assert not (data_dir / SCRATCH).exists()
+
+
+def test_the_bounded_build_of_a_simulated_world_equals_the_in_memory_build(tmp_path: Path) -> None:
+    simulate(WorldConfig(accounts=300, months=5, seed=4, chunk_accounts=100), tmp_path)
+    history = History(*(read_events(tmp_path, kind) for kind in EventKind))
+    attempts = len(history.attempts)
+    _same_as_in_memory(tmp_path, history, partition_attempts=attempts // 3)
+    assert len(list((tmp_path / "features").glob("part-*.parquet"))) == 4  # one part per bucket of ids
+
+
+@settings(max_examples=8, deadline=timedelta(seconds=60), suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(1, 120),
+    st.integers(0, 2**31),
+    st.integers(2, 12),
+    st.sampled_from([3.0, 60.0, 400.0]),
+    st.integers(20, 80),
+    st.integers(1, 4),
+)
+def test_any_history_and_partitioning_give_the_in_memory_features(
+    n: int, seed: int, accounts: int, days: float, partition_attempts: int, parts: int
+) -> None:
+    history = random_history(n, seed, accounts=accounts, days=days)
+    with tempfile.TemporaryDirectory() as folder:
+        _write_parts(Path(folder), history, parts)
+        _same_as_in_memory(Path(folder), history, partition_attempts)
+
+
+def test_events_of_unknown_attempts_are_ignored_and_said_so(
+    tmp_path: Path, card_history: History, caplog: pytest.LogCaptureFixture
+) -> None:
+    outcomes = pd.concat(
+        [
+            card_history.outcomes,
+            history_of([attempt("ghost", "10:00")], [outcome("ghost", "10:01")]).outcomes,
+        ],
+        ignore_index=True,
+    )
+    history = History(card_history.attempts, outcomes, card_history.reports)
+    _write_parts(tmp_path, history, 2)
+    build_data_dir(tmp_path, FEATURE_SET, partition_attempts=2)
+    assert "1 events refer to attempts not in the attempts table" in caplog.text
+    expected = build_features(card_history.attempts, card_history.outcomes, card_history.reports, FEATURE_SET)
+    assert mismatches(expected, read_features(tmp_path), FEATURE_SET.names) == []
+
+
+def test_the_bounded_build_refuses_an_attempt_twice_and_leaves_no_scratch(tmp_path: Path) -> None:
+    history = random_history(30, 2)
+    _write_parts(tmp_path, history, 1)
+    write_part(tmp_path, EventKind.ATTEMPTS.value, 1, to_arrow(EventKind.ATTEMPTS, history.attempts.iloc[:1]))
+    with pytest.raises(FeatureInputError, match="attempt_id must be unique"):
+        build_data_dir(tmp_path, FEATURE_SET, partition_attempts=10)
+    assert not (tmp_path / SCRATCH).exists()
+    with pytest.raises(ValueError, match="at least 1"):
+        build_data_dir(tmp_path, FEATURE_SET, partition_attempts=0)

@@ -131,3 +131,11 @@ def test_sqlite_backstop_checkpoint_bounds_the_log(tmp_path: Path) -> None:
     assert (tmp_path / "online.db-wal").stat().st_size < 200 * 4096
     assert store.get_many(["k0", "k319"]) == [blob, blob]
     store.close()
+
+
+def test_put_many_writes_values_and_their_expiry(store: OnlineStore) -> None:
+    store.put_many([("b:1", b"one", None), ("b:2", b"two", 10), ("b:3", b"three", 30)])
+    assert store.get_many(["b:1", "b:2", "b:3"]) == [b"one", b"two", b"three"]
+    store.put_many([("b:3", b"THREE", None)])  # replaces the value, and the key no longer expires
+    assert store.expire(now_us=100) == 1
+    assert store.get_many(["b:1", "b:2", "b:3"]) == [b"one", None, b"THREE"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -48,3 +49,28 @@ def test_features_list_follows_the_environment(monkeypatch: pytest.MonkeyPatch) 
     result = CliRunner().invoke(app, ["features", "list"])
     assert result.exit_code == 2
     assert "must look like" in result.output
+
+
+def test_features_load_state_loads_the_history_into_the_service_store_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history = random_history(40, 3)
+    for kind, frame in zip(EventKind, (history.attempts, history.outcomes, history.reports), strict=True):
+        write_part(tmp_path / "data", kind.value, 0, to_arrow(kind, frame))
+    monkeypatch.setenv("RISKGATE_STATE_DIR", str(tmp_path / "state"))
+    get_settings.cache_clear()
+    command = ["features", "load-state", "--data-dir", str(tmp_path / "data"), "--until", "2026-01-20"]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 0, result.output
+    until = pd.Timestamp("2026-01-20", tz="UTC")
+    before = (
+        int((history.attempts["occurred_at"] < until).sum())
+        + int((history.outcomes["occurred_at"] < until).sum())
+        + int((history.reports["reported_at"] < until).sum())
+    )
+    assert 0 < before < 40 + len(history.outcomes) + len(history.reports)
+    assert f"loaded {before} events" in result.output
+    assert (tmp_path / "state" / "online.sqlite").exists()
+    again = CliRunner().invoke(app, command)
+    assert again.exit_code == 2
+    assert "already holds state" in again.output

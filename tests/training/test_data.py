@@ -1,0 +1,40 @@
+"""Training reads the stored feature table aligned on attempt_id, and refuses a table of other attempts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from events.io import to_arrow, write_part
+from events.schema import EventKind
+from features.batch import build_data_dir, build_features
+from features.iptv import FEATURE_SET
+from tests.features.factory import random_history
+from training.data import _features, aligned
+from training.errors import DatasetError
+
+
+def test_a_table_in_another_row_order_is_aligned_on_attempt_id(tmp_path: Path) -> None:
+    history = random_history(200, 3)
+    for kind, frame in zip(EventKind, (history.attempts, history.outcomes, history.reports), strict=True):
+        write_part(tmp_path, kind.value, 0, to_arrow(kind, frame))
+    build_data_dir(tmp_path, FEATURE_SET, partition_attempts=40)  # five parts: rows not in attempts order
+    expected = build_features(history.attempts, history.outcomes, history.reports, FEATURE_SET)
+    got = _features(tmp_path, history.attempts, history.outcomes, history.reports, FEATURE_SET)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+
+
+def test_a_table_missing_attempts_or_holding_others_is_refused(tmp_path: Path) -> None:
+    history = random_history(20, 4)
+    stored = build_features(history.attempts, history.outcomes, history.reports, FEATURE_SET)
+    ids = history.attempts["attempt_id"]
+    with pytest.raises(DatasetError, match="no features for 2 of 20 attempts"):
+        aligned(stored.iloc[2:], ids, tmp_path)
+    with pytest.raises(DatasetError, match="1 attempts that are not in its attempts table"):
+        aligned(stored, ids.iloc[1:], tmp_path)
+    with pytest.raises(DatasetError, match="holds attempts twice"):
+        aligned(pd.concat([stored, stored.iloc[:1]]), ids, tmp_path)
+    shuffled = stored.sample(frac=1.0, random_state=1)
+    pd.testing.assert_frame_equal(aligned(shuffled, ids, tmp_path), stored)
