@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from serving.decisions import SEGMENT_COLUMNS, DecisionReader, TrendColumns, epoch_us
+from serving.decisions import SEGMENT_COLUMNS, STATUS_CODES, DecisionReader, TrendColumns, epoch_us
 from serving.errors import ServingError
 
 if TYPE_CHECKING:
@@ -151,18 +151,14 @@ def maturity_days(fraud_bundle: ModelBundle | None) -> float:
     return FALLBACK_FRAUD_MATURITY_DAYS
 
 
-def _codes(values: Sequence[str | None]) -> tuple[list[str | None], I64]:
-    """Distinct values (None sorted last) and each entry's index into them."""
-    distinct = sorted({v for v in values if v is not None}) + ([None] if None in values else [])
-    lookup = {v: i for i, v in enumerate(distinct)}
-    return distinct, np.fromiter((lookup[v] for v in values), dtype=np.int64, count=len(values))
-
-
 def _grouped_quantiles(groups: I64, values: F64, n_groups: int) -> F64:
-    """Per group, the :data:`QUANTILES` of the finite ``values`` (NaN for a group with none); shape (n, q)."""
+    """Per group, the :data:`QUANTILES` of the finite ``values`` (NaN for a group with none); shape (n, q).
+
+    ``values`` are probabilities (0 to 1), so one sort on ``2 * group + value`` orders by group, then value.
+    """
     keep = ~np.isnan(values)
     g, v = groups[keep], values[keep]
-    order = np.lexsort((v, g))
+    order = np.argsort(2.0 * g + v)
     g, v = g[order], v[order]
     counts = np.bincount(g, minlength=n_groups)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -203,27 +199,27 @@ class _Figures:
     failure_realised: F64
     with_outcome: F64
     money: F64  # (n, currencies, 2): fraud, failure
-    currencies: list[str | None]
+    money_seen: npt.NDArray[np.bool_]  # (n, currencies): any money at risk in that currency
+    currencies: list[str]
 
 
 def _figures(columns: TrendColumns, groups: I64, n: int, mature: npt.NDArray[np.bool_]) -> _Figures:
     fraud, failure = columns.fraud, columns.failure
     scored = ~np.isnan(fraud)
-    action_code = np.array([ACTIONS.index(a) for a in columns.action], dtype=np.int64)
-    actions = np.bincount(groups * 4 + action_code, minlength=n * 4).reshape(n, 4).astype(np.float64)
+    actions = np.bincount(groups * 4 + columns.action, minlength=n * 4).reshape(n, 4).astype(np.float64)
     labelled = mature & scored
     mature_count = _sum(groups, mature, n)
     labelled_count = _sum(groups, labelled, n)
-    outcome = np.array([s is not None for s in columns.status], dtype=np.bool_)
-    failed = np.array([s in ("declined", "error") for s in columns.status], dtype=np.bool_)
-    known = outcome & ~np.isnan(failure)
+    failed = np.isin(columns.status, [STATUS_CODES.index("declined"), STATUS_CODES.index("error")])
+    known = (columns.status > 0) & ~np.isnan(failure)
     with_outcome = _sum(groups, known, n)
-    currencies, currency_code = _codes(columns.currency)
-    money = np.zeros((n * len(currencies), 2))
-    slot = groups * len(currencies) + currency_code
+    currencies = len(columns.currency_values)
+    money = np.zeros((n * currencies, 2))
+    has_currency = columns.currency >= 0
+    slot = (groups * currencies + columns.currency)[has_currency]
     for k, probability in enumerate((fraud, failure)):
-        exposure = np.nan_to_num(columns.amount * probability, nan=0.0)
-        money[:, k] = np.bincount(slot, weights=exposure, minlength=n * len(currencies))
+        exposure = np.nan_to_num(columns.amount * probability, nan=0.0)[has_currency]
+        money[:, k] = np.bincount(slot, weights=exposure, minlength=n * currencies)
     return _Figures(
         attempts=np.bincount(groups, minlength=n).astype(np.float64),
         actions=actions,
@@ -239,8 +235,9 @@ def _figures(columns: TrendColumns, groups: I64, n: int, mature: npt.NDArray[np.
         failure_predicted=_ratio(_sum(groups, np.where(known, failure, 0.0), n), with_outcome),
         failure_realised=_ratio(_sum(groups, known & failed, n), with_outcome),
         with_outcome=with_outcome,
-        money=money.reshape(n, len(currencies), 2),
-        currencies=currencies,
+        money=money.reshape(n, currencies, 2),
+        money_seen=(money.reshape(n, currencies, 2) != 0).any(axis=2),
+        currencies=columns.currency_values,
     )
 
 
@@ -269,9 +266,9 @@ def _point(fig: _Figures, g: int, i: int, ctx: _Context) -> dict[str, Any]:
         mature = ctx.cutoff_us is not None and bucket_end_us <= ctx.cutoff_us + 1
         mature_share = None
     by_currency = {
-        str(currency): {"fraud": float(fig.money[g, c, 0]), "failure": float(fig.money[g, c, 1])}
-        for c, currency in enumerate(fig.currencies)
-        if currency is not None and (fig.money[g, c] != 0).any()
+        currency: {"fraud": float(fig.money[g, c, 0]), "failure": float(fig.money[g, c, 1])}
+        for c in np.flatnonzero(fig.money_seen[g])
+        for currency in (fig.currencies[c],)
     }
     main = by_currency.get(ctx.main_currency or "", {"fraud": 0.0, "failure": 0.0})
     return {
@@ -310,12 +307,12 @@ def _currency_note(main: str | None) -> str:
     )
 
 
-def _main_currency(currencies: Sequence[str | None]) -> str | None:
-    known = [c for c in currencies if c is not None]
-    if not known:
+def _main_currency(columns: TrendColumns) -> str | None:
+    """The currency most of the range's attempts use (None: no amounts)."""
+    known = columns.currency[columns.currency >= 0]
+    if len(known) == 0:
         return None
-    values, counts = np.unique(np.array(known), return_counts=True)
-    return str(values[np.argmax(counts)])
+    return columns.currency_values[int(np.argmax(np.bincount(known)))]
 
 
 def trends(
@@ -333,14 +330,16 @@ def trends(
     columns = reader.trend_columns(epoch_us(span.start), epoch_us(span.end), chosen)
     as_of = reader.labels_as_of()
     cutoff = None if as_of is None else epoch_us(as_of - timedelta(days=fraud_maturity_days))
-    values, codes = _codes(columns.segment) if chosen else ([None], np.zeros(len(columns.action), np.int64))
+    values: list[str | None] = [*columns.segment_values, None]  # code -1 (no value) is the last series
+    codes = np.where(columns.segment < 0, len(values) - 1, columns.segment)
     groups = codes * grid.count + grid.index(columns.occurred_us)
     mature = (
         np.zeros(len(groups), np.bool_) if cutoff is None else columns.occurred_us <= cutoff
     )  # fmt: skip
     figures = _figures(columns, groups, len(values) * grid.count, mature)
-    ctx = _Context(grid, cutoff, _main_currency(columns.currency))
-    order = np.argsort(-np.bincount(codes, minlength=len(values)), kind="stable")  # biggest segments first
+    ctx = _Context(grid, cutoff, _main_currency(columns))
+    sizes = np.bincount(codes, minlength=len(values))
+    order = [s for s in np.argsort(-sizes, kind="stable") if sizes[s] or (chosen is None)]  # biggest first
     series = [
         {
             "segment_value": values[s],
