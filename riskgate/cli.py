@@ -590,7 +590,7 @@ def report(
     """
     from serving.decisions import LogNotFoundError  # noqa: PLC0415
     from serving.report import ReportInput, registered_models, write_report  # noqa: PLC0415
-    from serving.trends import TrendQueryError  # noqa: PLC0415
+    from serving.trends import FALLBACK_FRAUD_MATURITY_DAYS, TrendQueryError  # noqa: PLC0415
 
     settings = get_settings()
     chosen = state_dir or settings.state_dir
@@ -598,9 +598,12 @@ def report(
     period = _moment_or_exit("start", start), _moment_or_exit("end", end)
     try:
         models, note, maturity = (
-            registered_models(settings.tracking_uri, log_path, *period) if drift else (None, "", 90.0)
+            registered_models(settings.tracking_uri, log_path, *period)
+            if drift
+            else (None, "", FALLBACK_FRAUD_MATURITY_DAYS)
         )
-        spec = ReportInput(log_path, *period, bucket, segment, models, note or "--no-drift", maturity)
+        note = note if drift else "turned off (--no-drift)"
+        spec = ReportInput(log_path, *period, bucket, segment, models, note, maturity)
         written = write_report(spec, out or chosen / "report.html")
     except (LogNotFoundError, TrendQueryError) as error:
         typer.echo(f"error: {error}", err=True)

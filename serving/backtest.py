@@ -74,7 +74,6 @@ class BacktestSummary:
     fallbacks: int
     history_seconds: float
     replay_seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         """The summary as the CLI prints it."""

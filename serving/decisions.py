@@ -479,7 +479,8 @@ class DecisionReader:
     """Read-only queries over a decision log, on a connection of their own.
 
     Long reads (a year of decisions) never take the lock the scoring path writes under; in WAL mode they see
-    the log as of their start while decisions keep being written.
+    the log as of their start while decisions keep being written. Opening a log written by an older riskgate
+    migrates it first (as :class:`DecisionLog` would), so every query finds its columns and indexes.
     """
 
     def __init__(self, path: Path) -> None:
@@ -489,7 +490,10 @@ class DecisionReader:
                 "(the log is STATE_DIR/decisions.sqlite)"
             )
         self.path = path
-        self._db = sqlite3.connect(path, timeout=10.0, check_same_thread=False)
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=10.0, check_same_thread=False)
+        for statement in _SCHEMA:  # a log no current DecisionLog has opened yet: bring it up to date once
+            self._db.execute(statement)
+        migrate(self._db, path)
         self._db.execute("PRAGMA query_only = ON")
 
     def __enter__(self) -> DecisionReader:

@@ -68,6 +68,8 @@ def test_backtest_then_report_of_its_log(world: Path, tmp_path: Path) -> None:
     assert f"<dd>{attempts}: approve" in page  # the summary counts every replayed attempt
     assert "fraud — riskgate-fraud/1 (reference: validation)" in page
     assert page.count("<tr style='background:") == 22  # score + 10 features, both models, band-coloured
+    assert "Drift not shown" not in page
+    assert "--no-drift" not in page
     assert re.findall(r"(?:src|href)=['\"](?!data:)", page) == []  # nothing to fetch: self-contained
 
 

@@ -9,16 +9,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 
 from bench._models import synthetic_bundle
 from events.io import read_events
 from events.schema import EventKind
 from features.iptv import FEATURE_SET
+from serving.app import create_app
 from serving.backtest import MANIFEST, BacktestError, run_backtest
-from serving.decisions import DecisionLog, DecisionReader
+from serving.decisions import DecisionLog
 from serving.models import ModelPair, ServingModel
-from serving.trends import resolve_range, trends
 from simulator import WorldConfig, simulate
+from tests.serving.factories import SCORE, service_for
 
 TINY = WorldConfig(accounts=250, months=2, seed=3, chunk_accounts=250)
 
@@ -67,10 +69,15 @@ def test_backtest_scores_every_attempt_of_the_last_month(
     ).fetchone()
     assert with_history == expected  # every decision had features and both models
     assert json.loads((state / MANIFEST).read_text())["models"]["fraud"] == "riskgate-fraud/3"
-    with DecisionReader(state / "decisions.sqlite") as reader:
-        span = resolve_range(reader, start.to_pydatetime(), end.to_pydatetime())
-        result = trends(reader, span, "week")
-    assert sum(p["attempts"] for p in result["series"][0]["points"]) == expected
+    # a service over the backtest's state directory (riskgate serve --state-dir) shows its trends
+    service = service_for(tmp_path, state_dir=state)
+    with TestClient(create_app(service=service)) as client:
+        params = {"start": summary.start, "end": summary.end, "bucket": "week", "segment": "kind"}
+        response = client.get("/v1/trends", params=params, headers=SCORE)
+    assert response.status_code == 200, response.text
+    counts = {s["segment_value"]: sum(p["attempts"] for p in s["points"]) for s in response.json()["series"]}
+    assert sum(counts.values()) == expected
+    assert "renewal" in counts
 
 
 def test_a_second_run_resumes_and_another_backtest_is_refused(

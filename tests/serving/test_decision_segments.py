@@ -116,6 +116,22 @@ def test_an_older_log_gains_the_columns_and_keeps_every_row(tmp_path: Path) -> N
     assert _row(path, "old-0") == row
 
 
+def test_a_reader_migrates_a_log_no_current_service_opened(tmp_path: Path) -> None:
+    path = tmp_path / "decisions.sqlite"
+    db = sqlite3.connect(path)
+    db.execute(OLD_SCHEMA)
+    db.execute(
+        "INSERT INTO decisions VALUES ('x', 'now', '2026-03-01T12:00:00+00:00', NULL, NULL, 'renewal', NULL, "
+        "'approve', 'r', 0, 0.2, 0.1, '{}', NULL)"
+    )
+    db.commit()
+    db.close()
+    with DecisionReader(path) as reader:
+        columns = reader.trend_columns(0, 2**62, "plan_tier")
+    assert columns.fraud.tolist() == [0.2]
+    assert columns.segment.tolist() == [-1]  # never logged: no value
+
+
 def test_a_reader_needs_an_existing_log(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no decision log"):
         DecisionReader(tmp_path / "missing.sqlite")
