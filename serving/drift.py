@@ -11,7 +11,8 @@ missing share, as a bin of its own) with the reference's.
 * Bands: below 0.1 ``stable``, 0.1 to 0.25 ``moderate``, from 0.25 ``significant``; fewer than
   :data:`MIN_ROWS` decisions give ``insufficient_data`` (and PSI null).
 * Only the decisions a model version scored are compared with that version's reference: its scores, and the
-  feature vectors it saw.
+  feature vectors it saw. Scores: every decision of the range. Features: at most about 50,000 decisions,
+  evenly spread over the range (:data:`serving.decisions.VECTOR_SAMPLE`); ``n`` says how many.
 """
 
 from __future__ import annotations

@@ -189,3 +189,12 @@ def test_drift_without_models_is_an_explicit_empty_state(bare_client: TestClient
         bare_client.get("/v1/drift", params={"end": "2026-01-01T00:00:00"}, headers=SCORE).status_code == 200
     )
     assert bare_client.get("/v1/drift").status_code == 401
+
+
+def test_feature_vectors_are_sampled_evenly_and_every_score_is_kept(tmp_path: Path) -> None:
+    path = _log_with(tmp_path, [0.5] * 200, [1.0] * 200, "riskgate-fraud/7")
+    with DecisionReader(path) as reader:
+        scores, vectors = reader.scored_by(0, 2**62, "fraud", "riskgate-fraud/7", 2, sample=10)
+    assert len(scores) == 200
+    assert len(vectors) == 10  # every 20th decision
+    assert vectors.shape == (10, 2)
