@@ -79,3 +79,16 @@ ui: install ## Open the MLflow UI on 127.0.0.1 (port UI_PORT=5000) over the proj
 	$(RUN) mlflow ui --host 127.0.0.1 --port $(UI_PORT) \
 		--backend-store-uri "$$($(call SETTING,tracking_uri))" \
 		--default-artifact-root "$$($(call SETTING,artifact_root.as_uri()))"
+
+# --- trends: backtest and report ------------------------------------------------------------------------------
+.PHONY: backtest report
+BACKTEST_ARGS ?=
+REPORT_STATE ?= state/backtest
+REPORT_ARGS ?=
+
+backtest: install ## Replay data/'s last month through the @champion models into state/backtest (BACKTEST_ARGS=...)
+	@test -d "$$($(call SETTING,data_dir))/attempts" || $(MAKE) data
+	$(RUN) riskgate backtest --state-dir state/backtest $(BACKTEST_ARGS)
+
+report: install ## Static HTML report of a decision log (REPORT_STATE=state/backtest) -> REPORT_STATE/report.html
+	$(RUN) riskgate report --state-dir $(REPORT_STATE) $(REPORT_ARGS)

@@ -375,6 +375,12 @@ def serve(
         str | None, typer.Option(help="Interface to bind (default: RISKGATE_SERVE_HOST).")
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: RISKGATE_SERVE_PORT, 8000).")] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="State directory (default: RISKGATE_STATE_DIR); e.g. state/backtest to show a backtest."
+        ),
+    ] = None,
 ) -> None:
     """Run the scoring service (one uvicorn process) until Ctrl-C or SIGTERM, draining in-flight requests."""
     import uvicorn  # noqa: PLC0415
@@ -383,6 +389,8 @@ def serve(
     from serving.errors import ConfigurationError  # noqa: PLC0415
 
     settings = get_settings()
+    if state_dir is not None:
+        settings = settings.model_copy(update={"state_dir": state_dir})
     try:
         application = create_app(settings)
     except ConfigurationError as error:
@@ -512,3 +520,128 @@ def recovery_eval(
         out.write_text(report + "\n", encoding="utf-8")
     typer.echo(report)
     typer.echo(result.headline())
+
+
+# --- trends: backtest and report (the work is in serving.backtest and serving.report) ---------------------
+
+BACKTEST_DIR = Path("state/backtest")
+
+
+def _moment_or_exit(name: str, text: str | None) -> datetime | None:
+    from serving.trends import TrendQueryError, parse_moment  # noqa: PLC0415
+
+    try:
+        return parse_moment(name, text)
+    except TrendQueryError as error:
+        typer.echo(f"error: --{error}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def backtest(
+    *,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Events to replay (default: the settings' data dir).")
+    ] = None,
+    state_dir: Annotated[
+        Path, typer.Option(help="Where the backtest's online store and decision log go (never a live one's).")
+    ] = BACKTEST_DIR,
+    start: Annotated[
+        str | None,
+        typer.Option(help="Period start, ISO date or time, UTC (default: a month before the end)."),
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Period end (exclusive; default: just after the data's last event).")
+    ] = None,
+    fraud_model: Annotated[
+        str | None, typer.Option(help="models:/riskgate-fraud/N or @alias (default: the served alias).")
+    ] = None,
+    failure_model: Annotated[
+        str | None, typer.Option(help="models:/riskgate-failure/N or @alias (default: the served alias).")
+    ] = None,
+) -> None:
+    """Replay a period of historical attempts through the scoring engine, as if the service had been live.
+
+    The history before the period fills the online store first; then every attempt is scored (features, both
+    models, policy, decision log) and every outcome and fraud report recorded when it happened. Show the
+    result with `riskgate serve --state-dir STATE_DIR` (dashboard) or `riskgate report --state-dir STATE_DIR`.
+    Running it again with the same options resumes. Exit code: 0 done, 2 unusable options, data or models.
+    """
+    from events.io import EventTableMissingError  # noqa: PLC0415
+    from features.registry import load_feature_set  # noqa: PLC0415
+    from serving.backtest import BacktestError, load_models, run_backtest  # noqa: PLC0415
+    from training.errors import TrainingError  # noqa: PLC0415
+
+    settings = get_settings()
+    period = _moment_or_exit("start", start), _moment_or_exit("end", end)
+    try:
+        feature_set = load_feature_set(settings.feature_set)
+        models = load_models(
+            settings.tracking_uri, feature_set, fraud_model, failure_model, settings.model_alias
+        )
+        summary = run_backtest(
+            data_dir or settings.data_dir,
+            state_dir,
+            models,
+            feature_set,
+            start=period[0],
+            end=period[1],
+            pseudonym_secret=settings.pseudonym_secret.get_secret_value(),
+        )
+    except (BacktestError, TrainingError, EventTableMissingError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    for line in summary.lines():
+        typer.echo(line)
+
+
+@app.command()
+def report(
+    *,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="The decision log's state directory: a service's or a backtest's (default: settings)."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="HTML file to write (default: STATE_DIR/report.html).")
+    ] = None,
+    start: Annotated[str | None, typer.Option(help="Period start, ISO (default: end - 30 days).")] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Period end, exclusive (default: after the last decision).")
+    ] = None,
+    bucket: Annotated[str, typer.Option(help="hour, day or week.")] = "day",
+    segment: Annotated[
+        str, typer.Option(help="Also chart by plan_tier, method_type, card_country, ...")
+    ] = "none",
+    drift: Annotated[
+        bool,
+        typer.Option(help="Drift table of the models that scored the period (loaded from the registry)."),
+    ] = True,
+) -> None:
+    """Write a static HTML report of a period of a decision log: the dashboard's charts and the drift table.
+
+    Exit code: 0 written, 2 no decision log there or bad options.
+    """
+    from serving.decisions import LogNotFoundError  # noqa: PLC0415
+    from serving.report import ReportInput, registered_models, write_report  # noqa: PLC0415
+    from serving.trends import FALLBACK_FRAUD_MATURITY_DAYS, TrendQueryError  # noqa: PLC0415
+
+    settings = get_settings()
+    chosen = state_dir or settings.state_dir
+    log_path = chosen / "decisions.sqlite"
+    period = _moment_or_exit("start", start), _moment_or_exit("end", end)
+    try:
+        models, note, maturity = (
+            registered_models(settings.tracking_uri, log_path, *period)
+            if drift
+            else (None, "", FALLBACK_FRAUD_MATURITY_DAYS)
+        )
+        note = note if drift else "turned off (--no-drift)"
+        spec = ReportInput(log_path, *period, bucket, segment, models, note, maturity)
+        written = write_report(spec, out or chosen / "report.html")
+    except (LogNotFoundError, TrendQueryError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"report written to {written}")
