@@ -21,7 +21,7 @@ from riskgate.settings import Settings, get_settings
 from serving.errors import PayloadTooLargeError, ServingError
 from serving.metrics import ServiceMetrics
 from serving.recovery import RecoveryService, load_recovery_config
-from serving.routes import admin, decisions, health, outcomes, recovery, score
+from serving.routes import admin, dashboard, decisions, health, outcomes, recovery, score
 from serving.service import Service, build_service
 
 logger = logging.getLogger(__name__)
@@ -192,6 +192,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     for router in (score.router, recovery.router, outcomes.router, decisions.router, admin.router):
         app.include_router(router, prefix="/v1")
     app.include_router(health.router)
+    app.include_router(dashboard.router)
     _install_error_handlers(app, built.metrics)
     app.add_middleware(ServiceMiddleware, max_body_bytes=built.limits.max_body_bytes, metrics=built.metrics)
     return app
