@@ -2,8 +2,8 @@
  * and draws them with uPlot. Plain JS, no build step. Times are UTC (buckets are UTC).
  *
  * For tests and the curious, `window.riskgate` exposes the state: the uPlot instances (`charts`), the last
- * answers (`trends`, `drift`, `status`) and the errors shown (`errors`); `document.body.dataset.state` is
- * "locked" (no key), "loading", "ready" or "error".
+ * answers (`trends`, `drift`, `status`), the errors shown (`errors`) and how many loads have finished (`loads`);
+ * `document.body.dataset.state` is "locked" (no key), "loading", "ready" or "error".
  */
 (function () {
   "use strict";
@@ -22,7 +22,7 @@
   const MAX_VOLUME_LINES = 8;
 
   const $ = (id) => document.getElementById(id);
-  const state = { charts: {}, trends: null, drift: null, status: null, errors: [], anchorEnd: null };
+  const state = { charts: {}, trends: null, drift: null, status: null, errors: [], anchorEnd: null, loads: 0 };
   window.riskgate = state;
 
   // -- API ------------------------------------------------------------------------------------------------
@@ -170,8 +170,9 @@
     const drift = await api("/v1/drift", driftParams(trends.status === "fulfilled" ? trends.value : params))
       .then((value) => ({ value }), (error) => ({ error }));
     if (drift.error) { failed = true; showError(drift.error); } else { state.drift = drift.value; renderDrift(drift.value); }
-    if (failed && isAuthFailure()) { lockAfterRefusal(); return; }
-    document.body.dataset.state = failed ? "error" : "ready";
+    if (failed && isAuthFailure()) lockAfterRefusal();
+    else document.body.dataset.state = failed ? "error" : "ready";
+    state.loads += 1;
   }
 
   function driftParams(range) {
@@ -478,6 +479,10 @@
     const wrapper = make("div", "drift-model");
     wrapper.append(make("h3", null, `${model.task} · ${model.model || "no model"}`),
       make("p", "muted", `reference: ${model.reference_window}`));
+    if (!model.model) {
+      wrapper.append(make("p", "muted", "No model is loaded for this task (fallback): there is no reference to compare with."));
+      return wrapper;
+    }
     if (!model.rows.length) {
       wrapper.append(make("p", "muted", "No reference distribution was saved with this model."));
       return wrapper;
