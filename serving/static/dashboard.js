@@ -130,7 +130,7 @@
     $("main").hidden = false;
     $("key-forget").hidden = false;
     ["api-key", "key-use", "key-label"].forEach((id) => { $(id).hidden = true; });
-    load();
+    load(true);
   }
 
   // -- loading --------------------------------------------------------------------------------------------
@@ -143,7 +143,6 @@
       if ($("end").value) params.end = new Date(Date.parse($("end").value + "T00:00:00Z") + DAY_SECONDS * 1000).toISOString();
       return params;
     }
-    if (state.anchorEnd == null) return {};  // the service's default: the last 30 days of the log
     const end = new Date(state.anchorEnd * 1000);
     const start = new Date(end.getTime() - Number(choice) * DAY_SECONDS * 1000);
     return { start: start.toISOString(), end: end.toISOString() };
@@ -153,26 +152,40 @@
     return { ...rangeParams(), bucket: $("bucket").value, segment: $("segment").value };
   }
 
-  async function load() {
+  async function anchorRange() {
+    // The presets count back from the log's newest attempt: the service's default range ends just after it.
+    const probe = await api("/v1/trends", { bucket: "week" });
+    state.anchorEnd = seconds(probe.end);
+  }
+
+  async function load(rediscover) {
     document.body.dataset.state = "loading";
     clearErrors();
-    const firstLoad = state.anchorEnd == null && $("range").value !== "custom";
-    const params = trendParams();
-    const [status, trends] = await Promise.allSettled([api("/v1/status"), api("/v1/trends", params)]);
     let failed = false;
-    if (status.status === "fulfilled") { state.status = status.value; renderStatus(status.value); }
-    else { failed = true; showError(status.reason); }
-    if (trends.status === "fulfilled") {
-      state.trends = trends.value;
-      if (firstLoad) { state.anchorEnd = seconds(trends.value.end); syncRangeInputs(trends.value); }
-      renderTrends(trends.value);
-    } else { failed = true; showError(trends.reason); }
-    const drift = await api("/v1/drift", driftParams(trends.status === "fulfilled" ? trends.value : params))
-      .then((value) => ({ value }), (error) => ({ error }));
-    if (drift.error) { failed = true; showError(drift.error); } else { state.drift = drift.value; renderDrift(drift.value); }
+    if ($("range").value !== "custom" && (rediscover === true || state.anchorEnd == null)) {
+      try { await anchorRange(); } catch (error) { failed = true; showError(error); }
+    }
+    if (!failed) failed = !(await loadData());
     if (failed && isAuthFailure()) lockAfterRefusal();
     else document.body.dataset.state = failed ? "error" : "ready";
     state.loads += 1;
+  }
+
+  async function loadData() {
+    const params = trendParams();
+    const [status, trends] = await Promise.allSettled([api("/v1/status"), api("/v1/trends", params)]);
+    let ok = true;
+    if (status.status === "fulfilled") { state.status = status.value; renderStatus(status.value); }
+    else { ok = false; showError(status.reason); }
+    if (trends.status === "fulfilled") {
+      state.trends = trends.value;
+      if ($("range").value !== "custom") syncRangeInputs(trends.value);
+      renderTrends(trends.value);
+    } else { ok = false; showError(trends.reason); }
+    const drift = await api("/v1/drift", driftParams(trends.status === "fulfilled" ? trends.value : params))
+      .then((value) => ({ value }), (error) => ({ error }));
+    if (drift.error) { ok = false; showError(drift.error); } else { state.drift = drift.value; renderDrift(drift.value); }
+    return ok;
   }
 
   function driftParams(range) {
@@ -514,11 +527,11 @@
   function setupControls() {
     $("range").addEventListener("change", () => {
       $("custom-range").hidden = $("range").value !== "custom";
-      if ($("range").value !== "custom") load();
+      if ($("range").value !== "custom") load(false);
     });
-    ["start", "end", "bucket", "segment"].forEach((id) => $(id).addEventListener("change", load));
+    ["start", "end", "bucket", "segment"].forEach((id) => $(id).addEventListener("change", () => load(false)));
     $("segment-value").addEventListener("change", () => state.trends && renderTrends(state.trends));
-    $("refresh").addEventListener("click", load);
+    $("refresh").addEventListener("click", () => load(true));
     $("csv").addEventListener("click", downloadCsv);
     let pending = null;
     window.addEventListener("resize", () => { clearTimeout(pending); pending = setTimeout(resizeCharts, 150); });
