@@ -155,7 +155,7 @@
   async function anchorRange() {
     // The presets count back from the log's newest attempt: the service's default range ends just after it.
     const probe = await api("/v1/trends", { bucket: "week" });
-    state.anchorEnd = seconds(probe.end);
+    state.anchorEnd = (Date.parse(probe.end) + 1) / 1000;  // + 1 ms: Date keeps ms, the service sends µs
   }
 
   async function load(rediscover) {
