@@ -18,6 +18,7 @@ from features.iptv import FEATURE_SET
 from serving.models import MODEL_NAMES
 from training.bundle import FeatureContract, ModelBundle, Thresholds
 from training.calibration import IsotonicCalibrator
+from training.trainer import reference_distributions
 
 
 def synthetic_bundle(
@@ -56,7 +57,7 @@ def synthetic_bundle(
         )
     else:
         thresholds = Thresholds(float(np.quantile(calibrated, 0.8)))
-    return ModelBundle(
+    bundle = ModelBundle(
         task=task,
         booster=booster,
         calibrator=calibrator,
@@ -64,6 +65,8 @@ def synthetic_bundle(
         thresholds=thresholds,
         costs={},
     )
+    bundle.reference = reference_distributions(bundle, x, calibrated)  # drift references, as training saves
+    return bundle
 
 
 def register(tracking_uri: str, artifact_root: Path, bundle: ModelBundle, champion: bool = True) -> str:

@@ -21,7 +21,7 @@ from riskgate.settings import Settings, get_settings
 from serving.errors import PayloadTooLargeError, ServingError
 from serving.metrics import ServiceMetrics
 from serving.recovery import RecoveryService, load_recovery_config
-from serving.routes import admin, dashboard, decisions, health, outcomes, recovery, score
+from serving.routes import admin, dashboard, decisions, health, outcomes, recovery, score, trends
 from serving.service import Service, build_service
 
 logger = logging.getLogger(__name__)
@@ -184,12 +184,23 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             {"name": "recovery", "description": "When to retry a declined renewal, and what to ask."},
             {"name": "decisions", "description": "The decision log, for support and audits."},
             {"name": "admin", "description": "Model reloads and erasure (admin scope)."},
+            {
+                "name": "trends",
+                "description": "Risk over time and drift, from the decision log (JSON or CSV).",
+            },
             {"name": "health", "description": "Liveness, readiness, Prometheus metrics."},
         ],
     )
     app.state.service = built
     app.state.recovery = RecoveryService(load_recovery_config(settings.recovery_config))
-    for router in (score.router, recovery.router, outcomes.router, decisions.router, admin.router):
+    for router in (
+        score.router,
+        recovery.router,
+        outcomes.router,
+        decisions.router,
+        admin.router,
+        trends.router,
+    ):
         app.include_router(router, prefix="/v1")
     app.include_router(health.router)
     app.include_router(dashboard.router)

@@ -7,6 +7,14 @@
   for retraining and monitoring, and read back as each payment method's decline history.
 * ``erasures``: which pseudonymised account was erased when, and how much (the audit trail of erasure).
 
+Besides the answer, each decision keeps what trends and drift read without parsing JSON
+(:mod:`serving.trends`, :mod:`serving.drift`): the attempt's segments (plan, payment method type, card
+funding and country, amount and currency), the fraud level, the model versions (``riskgate-fraud/3``), the
+time as integer microseconds since the epoch (``occurred_us``, indexed for time ranges) and the feature
+vector as float32 bytes in model order (``features``). A log written by an older riskgate gains these columns
+when it is opened (:func:`migrate`); what its rows can still tell (time, level, model versions, feature
+vector) is filled in from their answers.
+
 With ``synchronous=NORMAL`` (the default) a committed decision survives the process being killed; ``FULL``
 also survives a power loss, at the price of an fsync per decision. Checkpoints of the log run in the
 background (:mod:`serving.upkeep`); the automatic one is only a backstop (as for the online store).
@@ -16,12 +24,16 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
+
+import numpy as np
+import numpy.typing as npt
 
 from features.stores.sqlite import BACKSTOP_CHECKPOINT_PAGES
 
@@ -43,7 +55,7 @@ _SCHEMA: Final = (
         failure_probability REAL,
         answer TEXT NOT NULL,
         erased_at TEXT
-    )""",
+    )""",  # segment columns are added by migrate(), for new and old logs alike
     "CREATE INDEX IF NOT EXISTS decisions_account ON decisions (account_key) WHERE account_key IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS decisions_method ON decisions (method_key) WHERE method_key IS NOT NULL",
     """CREATE TABLE IF NOT EXISTS outcomes (
@@ -60,6 +72,7 @@ _SCHEMA: Final = (
         report_type TEXT NOT NULL,
         received_at TEXT NOT NULL
     )""",
+    "CREATE INDEX IF NOT EXISTS fraud_reports_attempt ON fraud_reports (attempt_id)",
     """CREATE TABLE IF NOT EXISTS erasures (
         account_key TEXT NOT NULL,
         erased_at TEXT NOT NULL,
@@ -69,9 +82,57 @@ _SCHEMA: Final = (
 )
 
 
+#: Columns the decisions table gained after its first version (name -> SQL type), added at open when missing.
+ADDED_COLUMNS: Final[dict[str, str]] = {
+    "occurred_us": "INTEGER",  # occurred_at as microseconds since the epoch (UTC), for time ranges
+    "plan_tier": "TEXT",
+    "plan_period": "TEXT",
+    "method_type": "TEXT",
+    "card_funding": "TEXT",
+    "card_country": "TEXT",
+    "amount": "REAL",
+    "currency": "TEXT",
+    "fraud_level": "TEXT",
+    "fraud_model": "TEXT",  # "riskgate-fraud/3": the version that scored it (NULL: no model)
+    "failure_model": "TEXT",
+    "features": "BLOB",  # float32 feature vector in the model's order (NULL: no features); erased as personal
+}
+_INDEXES: Final = (
+    "CREATE INDEX IF NOT EXISTS decisions_occurred ON decisions (occurred_us)",
+)  # fmt: skip
+_MIGRATION_BATCH: Final = 5_000
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_us(moment: datetime) -> int:
+    """A timezone-aware moment as integer microseconds since the epoch (the log's ``occurred_us``)."""
+    if moment.tzinfo is None:
+        raise ValueError(f"moment {moment.isoformat()} has no timezone; the decision log keeps UTC times")
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def features_blob(row: Any) -> bytes | None:
+    """A feature vector as the log stores it: float32 bytes in model order (NaN: missing)."""
+    if row is None:
+        return None
+    return np.asarray(row, dtype=np.float32).tobytes()
+
+
+def model_ref(part: Any) -> str | None:
+    """``name/version`` of an answer's model part (``{"name", "version", "source"}``), None without one."""
+    if not isinstance(part, dict) or not part.get("name"):
+        return None
+    return f"{part['name']}/{part['version']}"
+
+
 @dataclass(frozen=True)
 class DecisionRecord:
-    """One decision as logged. ``answer`` is the JSON-ready response body."""
+    """One decision as logged. ``answer`` is the JSON-ready response body.
+
+    The fields after ``answer`` are the attempt's segments and the scoring's facts that trends and drift read;
+    they default to unknown so that a caller that does not know them still logs the decision.
+    """
 
     attempt_id: str
     occurred_at: datetime
@@ -85,6 +146,17 @@ class DecisionRecord:
     fraud_probability: float | None
     failure_probability: float | None
     answer: dict[str, Any]
+    plan_tier: str | None = None
+    plan_period: str | None = None
+    method_type: str | None = None
+    card_funding: str | None = None
+    card_country: str | None = None
+    amount: float | None = None
+    currency: str | None = None
+    fraud_level: str | None = None
+    fraud_model: str | None = None
+    failure_model: str | None = None
+    features: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +195,7 @@ class DecisionLog:
         self._db.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint_pages)}")
         for statement in _SCHEMA:
             self._db.execute(statement)
+        migrate(self._db, path)
         self._lock = threading.Lock()
         logger.info("decision log: SQLite (WAL, synchronous=%s) at %s", synchronous, path)
 
@@ -148,13 +221,19 @@ class DecisionLog:
             cursor = self._db.execute(
                 "INSERT OR IGNORE INTO decisions (attempt_id, decided_at, occurred_at, account_key, "
                 "method_key, kind, fingerprint, action, rule, fallback, fraud_probability, "
-                "failure_probability, answer) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "failure_probability, answer, occurred_us, plan_tier, plan_period, method_type, "
+                "card_funding, card_country, amount, currency, fraud_level, fraud_model, failure_model, "
+                "features) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     decision.attempt_id, decided_at, decision.occurred_at.isoformat(), decision.account_key,
                     decision.method_key, decision.kind, decision.fingerprint, decision.action, decision.rule,
                     int(decision.fallback), decision.fraud_probability, decision.failure_probability,
                     json.dumps(decision.answer, separators=(",", ":")),
+                    epoch_us(decision.occurred_at), decision.plan_tier, decision.plan_period,
+                    decision.method_type, decision.card_funding, decision.card_country, decision.amount,
+                    decision.currency, decision.fraud_level, decision.fraud_model, decision.failure_model,
+                    decision.features,
                 ),
             )  # fmt: skip
             inserted = cursor.rowcount == 1
@@ -228,8 +307,10 @@ class DecisionLog:
 
         What stays: per decision the attempt id, times, kind, scores, action, rule and model versions, and the
         gateway outcomes and fraud reports (aggregates for monitoring and retraining, linked to no person).
-        What goes: the account and payment-method pseudonyms, the payload fingerprint, the feature vector and
-        the values of the reason codes.
+        What goes: the account and payment-method pseudonyms, the payload fingerprint, the feature vector
+        (in the answer and as the ``features`` blob) and the values of the reason codes. The segments (plan,
+        method type, card funding and country, amount, currency) stay: they describe a payment, not a
+        person, once the decision is unlinked.
         """
         erased_at = _now()
         with self._lock:
@@ -241,7 +322,7 @@ class DecisionLog:
                 for attempt_id, answer in rows:
                     self._db.execute(
                         "UPDATE decisions SET account_key = NULL, method_key = NULL, fingerprint = NULL, "
-                        "answer = ?, erased_at = ? WHERE attempt_id = ?",
+                        "features = NULL, answer = ?, erased_at = ? WHERE attempt_id = ?",
                         (json.dumps(_without_personal_data(json.loads(answer))), erased_at, attempt_id),
                     )
                 (outcomes,) = self._db.execute(
@@ -272,3 +353,197 @@ def _without_personal_data(answer: dict[str, Any]) -> dict[str, Any]:
         if isinstance(part, dict) and isinstance(part.get("reasons"), list):
             part["reasons"] = [{**reason, "value": None} for reason in part["reasons"]]
     return cleaned
+
+
+# -- migration of an older log ------------------------------------------------------------------------------
+
+
+def migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Add the columns and indexes a log written by an older riskgate lacks; never drops or loses a row.
+
+    Rows logged before the columns existed get what their answer still tells: the time (``occurred_us``),
+    the fraud level, the model versions and the feature vector. Their segments (plan, method, card, amount)
+    were never logged and stay NULL (unknown), which trends report as their own segment value.
+    """
+    present = {str(row[1]) for row in db.execute("PRAGMA table_info(decisions)")}
+    missing = [name for name in ADDED_COLUMNS if name not in present]
+    for name in missing:
+        db.execute(f"ALTER TABLE decisions ADD COLUMN {name} {ADDED_COLUMNS[name]}")
+    for statement in _INDEXES:
+        db.execute(statement)
+    if missing:
+        filled = _backfill(db)
+        logger.info("decision log %s: added columns %s; filled %d earlier decisions", path, missing, filled)
+
+
+def _backfill(db: sqlite3.Connection) -> int:
+    """Fill the derived columns of rows that predate them, in batches of one transaction each."""
+    filled = 0
+    while True:
+        rows = db.execute(
+            "SELECT attempt_id, occurred_at, answer, erased_at FROM decisions "
+            "WHERE occurred_us IS NULL LIMIT ?",
+            (_MIGRATION_BATCH,),
+        ).fetchall()
+        if not rows:
+            return filled
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(
+                "UPDATE decisions SET occurred_us = ?, fraud_level = ?, fraud_model = ?, failure_model = ?, "
+                "features = ? WHERE attempt_id = ?",
+                [_derived(*row) for row in rows],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        filled += len(rows)
+
+
+def _derived(
+    attempt_id: str, occurred_at: str, answer_text: str, erased_at: str | None
+) -> tuple[int, str | None, str | None, str | None, bytes | None, str]:
+    answer: dict[str, Any] = json.loads(answer_text)
+    fraud, failure = answer.get("fraud") or {}, answer.get("failure") or {}
+    vector = answer.get("features")
+    blob = None
+    if isinstance(vector, dict) and erased_at is None:
+        blob = features_blob([math.nan if value is None else float(value) for value in vector.values()])
+    return (
+        epoch_us(datetime.fromisoformat(occurred_at)),
+        fraud.get("level"),
+        model_ref(fraud.get("model")),
+        model_ref(failure.get("model")),
+        blob,
+        attempt_id,
+    )
+
+
+# -- read queries for trends, drift and reports -----------------------------------------------------------
+
+#: Columns trends may segment by (a whitelist: the name is put into SQL).
+SEGMENT_COLUMNS: Final = (
+    "plan_tier", "method_type", "card_funding", "card_country", "kind", "action",
+    "fraud_model", "failure_model",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TrendColumns:
+    """The decisions of a time range as columns (one entry per decision), for :mod:`serving.trends`.
+
+    ``segment`` holds the segment's values (None: the decision has none) or is empty without a segment;
+    ``status`` the gateway outcome (None: none known); ``reported`` whether a fraud report names the attempt.
+    """
+
+    occurred_us: npt.NDArray[np.int64]
+    action: list[str]
+    fraud: npt.NDArray[np.float64]  # NaN: no fraud probability (model unavailable)
+    failure: npt.NDArray[np.float64]
+    amount: npt.NDArray[np.float64]  # NaN: not logged (a decision from before the column existed)
+    currency: list[str | None]
+    status: list[str | None]
+    reported: npt.NDArray[np.bool_]
+    segment: list[str | None]
+
+
+class LogNotFoundError(FileNotFoundError):
+    """There is no decision log at the given path."""
+
+
+class DecisionReader:
+    """Read-only queries over a decision log, on a connection of their own.
+
+    Long reads (a year of decisions) never take the lock the scoring path writes under; in WAL mode they see
+    the log as of their start while decisions keep being written.
+    """
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise LogNotFoundError(
+                f"no decision log at {path}: give the state directory of a service or of a backtest "
+                "(the log is STATE_DIR/decisions.sqlite)"
+            )
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=10.0, check_same_thread=False)
+        self._db.execute("PRAGMA query_only = ON")
+
+    def __enter__(self) -> DecisionReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def occurred_bounds(self) -> tuple[int, int] | None:
+        """``(first, last)`` ``occurred_us`` of the logged decisions, None for an empty log."""
+        low, high = self._db.execute("SELECT min(occurred_us), max(occurred_us) FROM decisions").fetchone()
+        return None if low is None else (int(low), int(high))
+
+    def labels_as_of(self) -> datetime | None:
+        """The newest outcome or fraud-report time the log knows: labels are judged as of it."""
+        (outcome,) = self._db.execute("SELECT max(occurred_at) FROM outcomes").fetchone()
+        (report,) = self._db.execute("SELECT max(reported_at) FROM fraud_reports").fetchone()
+        times = [datetime.fromisoformat(t).astimezone(UTC) for t in (outcome, report) if t is not None]
+        return max(times) if times else None
+
+    def trend_columns(self, start_us: int, end_us: int, segment: str | None) -> TrendColumns:
+        """Every decision with ``start_us <= occurred_us < end_us``, with its outcome and report flag."""
+        if segment is not None and segment not in SEGMENT_COLUMNS:
+            raise ValueError(f"unknown segment {segment!r}: use one of {SEGMENT_COLUMNS}")
+        chosen = f"d.{segment}" if segment else "NULL"
+        rows = self._db.execute(
+            "SELECT d.occurred_us, d.action, d.fraud_probability, d.failure_probability, d.amount, "
+            "d.currency, o.status, "
+            f"EXISTS (SELECT 1 FROM fraud_reports r WHERE r.attempt_id = d.attempt_id), {chosen} "
+            "FROM decisions d LEFT JOIN outcomes o ON o.attempt_id = d.attempt_id "
+            "WHERE d.occurred_us >= ? AND d.occurred_us < ?",
+            (start_us, end_us),
+        ).fetchall()
+        columns = list(zip(*rows, strict=True)) if rows else [()] * 9
+        return TrendColumns(
+            occurred_us=np.array(columns[0], dtype=np.int64),
+            action=list(columns[1]),
+            fraud=np.array(columns[2], dtype=np.float64),  # None -> NaN
+            failure=np.array(columns[3], dtype=np.float64),
+            amount=np.array(columns[4], dtype=np.float64),
+            currency=list(columns[5]),
+            status=list(columns[6]),
+            reported=np.array(columns[7], dtype=np.bool_),
+            segment=list(columns[8]) if segment else [],
+        )
+
+    def scored_by(
+        self, start_us: int, end_us: int, task: str, model: str, width: int
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32]]:
+        """Probabilities and feature vectors (rows of ``width``) of the range's decisions ``model`` scored.
+
+        Decisions without a stored vector (erased, or scored without features) are left out of the vectors;
+        every probability is kept.
+        """
+        if task not in ("fraud", "failure"):
+            raise ValueError(f"unknown task {task!r}: use 'fraud' or 'failure'")
+        rows = self._db.execute(
+            f"SELECT {task}_probability, features FROM decisions "
+            f"WHERE occurred_us >= ? AND occurred_us < ? AND {task}_model = ? "
+            f"AND {task}_probability IS NOT NULL",
+            (start_us, end_us, model),
+        ).fetchall()
+        scores = np.array([row[0] for row in rows], dtype=np.float64)
+        blobs = [row[1] for row in rows if row[1] is not None and len(row[1]) == 4 * width]
+        vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), width)
+        return scores, vectors
+
+    def models_used(self, start_us: int, end_us: int, task: str) -> list[tuple[str, int]]:
+        """The model versions that scored the range's decisions for ``task``, most decisions first."""
+        if task not in ("fraud", "failure"):
+            raise ValueError(f"unknown task {task!r}: use 'fraud' or 'failure'")
+        rows = self._db.execute(
+            f"SELECT {task}_model, count(*) FROM decisions WHERE occurred_us >= ? AND occurred_us < ? "
+            f"AND {task}_model IS NOT NULL GROUP BY {task}_model ORDER BY count(*) DESC",
+            (start_us, end_us),
+        ).fetchall()
+        return [(str(name), int(count)) for name, count in rows]

@@ -20,7 +20,7 @@ from typing import Any, Final, Protocol
 
 import numpy as np
 
-from serving.decisions import DecisionLog, DecisionRecord, Erasure, LoggedDecision
+from serving.decisions import DecisionLog, DecisionRecord, Erasure, LoggedDecision, features_blob, model_ref
 from serving.errors import ConflictError, NotFoundError, NotReadyError
 from serving.metrics import ServiceMetrics
 from serving.models import ModelHolder, ModelPair, Scored, ServingModel
@@ -135,6 +135,19 @@ class ScoringEngine:
                 fraud_probability=None if fraud is None else fraud.probability,
                 failure_probability=None if failure is None else failure.probability,
                 answer=answer,
+                plan_tier=attempt.plan_tier.value,
+                plan_period=attempt.plan_period.value,
+                method_type=attempt.method_type.value,
+                card_funding=None if attempt.card_funding is None else attempt.card_funding.value,
+                card_country=attempt.card_country,
+                amount=attempt.amount,
+                currency=attempt.currency,
+                fraud_level=situation.level.value,
+                fraud_model=None if fraud is None or pair.fraud is None else model_ref(pair.fraud.ref),
+                failure_model=None
+                if failure is None or pair.failure is None
+                else model_ref(pair.failure.ref),
+                features=features_blob(row),
             )
         )
         if stored.answer is not answer:  # a concurrent request for the same attempt was logged first

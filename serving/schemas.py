@@ -394,3 +394,94 @@ class RecoveryPlanOut(BaseModel):
 
 class RecoveryBatchOut(BaseModel):
     results: list[RecoveryPlanOut]
+
+
+# -- trends and drift (GET /v1/trends, GET /v1/drift; documented shapes, see serving.trends) ---------------
+
+
+class ActionCountsOut(BaseModel):
+    approve: int
+    review: int
+    block: int
+    defer: int
+
+
+class FraudTrendOut(BaseModel):
+    mean: float | None
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    predicted_rate: float | None = Field(
+        description="Mean fraud probability over attempts whose label is mature."
+    )
+    realised_rate: float | None = Field(description="Share of those attempts a fraud report names.")
+    mature: bool = Field(description="Every attempt of the bucket occurred fraud_maturity_days before as_of.")
+    mature_share: float | None
+
+
+class FailureTrendOut(BaseModel):
+    mean: float | None
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    predicted_rate: float | None = Field(
+        description="Mean failure probability over attempts with an outcome."
+    )
+    realised_rate: float | None = Field(description="Share of those attempts declined or errored.")
+    with_outcome: int
+
+
+class MoneyAtRiskOut(BaseModel):
+    fraud: float = Field(description="sum(amount x fraud probability) in `currency` (no conversion).")
+    failure: float
+    currency: str | None = Field(description="The range's main currency (most attempts).")
+    currency_note: str
+    by_currency: dict[str, dict[str, float]] = Field(description="Per currency: {fraud, failure} sums.")
+
+
+class TrendPointOut(BaseModel):
+    bucket_start: datetime
+    attempts: int
+    actions: ActionCountsOut
+    fraud: FraudTrendOut
+    failure: FailureTrendOut
+    money_at_risk: MoneyAtRiskOut
+
+
+class TrendSeriesOut(BaseModel):
+    segment_value: str | None = Field(
+        description="The segment's value (null: no segment, or attempts without a value for it)."
+    )
+    points: list[TrendPointOut]
+
+
+class TrendsOut(BaseModel):
+    start: datetime
+    end: datetime
+    bucket: Literal["hour", "day", "week"]
+    segment: str | None
+    as_of: datetime | None = Field(description="Newest outcome or fraud-report time in the log (null: none).")
+    fraud_maturity_days: float
+    series: list[TrendSeriesOut]
+
+
+class DriftRowOut(BaseModel):
+    name: str = Field(description="'score' or a feature name.")
+    kind: Literal["score", "feature"]
+    psi: float | None
+    band: Literal["stable", "moderate", "significant", "insufficient_data"]
+    n: int = Field(description="Decisions compared (those the model version scored in the range).")
+
+
+class DriftModelOut(BaseModel):
+    task: Literal["fraud", "failure"]
+    model: str | None = Field(description="e.g. riskgate-fraud/3 (null: no model served).")
+    reference_window: str | None
+    status: Literal["ok", "no_model", "no_reference"]
+    rows: list[DriftRowOut]
+
+
+class DriftOut(BaseModel):
+    start: datetime
+    end: datetime
+    models: list[DriftModelOut]

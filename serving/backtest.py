@@ -1,0 +1,294 @@
+"""Backtest: replay a period of a data directory through the real scoring engine, as if the service was live.
+
+:func:`run_backtest` first records the history before the period into the online store
+(:func:`features.history.load_history`), then takes every event of the period in time order: an attempt is
+scored by :meth:`serving.engine.ScoringEngine.score` (built from the event as the API builds it: online
+features, both models, policy, decision log), an outcome or fraud report is recorded by
+:meth:`~serving.engine.ScoringEngine.record_outcomes` when it happens. Everything lands in a state directory
+laid out as the service's (``online.sqlite``, ``decisions.sqlite``), so trends, drift, the report and
+``riskgate serve --state-dir`` read a backtest's log as they read a live one.
+
+A backtest is resumable: its parameters are written to ``backtest.json`` in the state directory, and running
+it again with the same parameters continues where it stopped (every step is idempotent on its id). A state
+directory that holds another log (a live service's, another backtest's) is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import pandas as pd
+
+from features.definitions import FeatureSet
+from features.history import Event, event_stream, load_history, ns_of
+from features.online import OnlineEngine
+from features.stores.sqlite import SQLiteStore
+from riskgate.settings import DEV_PSEUDONYM_SECRET
+from serving.decisions import DecisionLog
+from serving.engine import ScoringEngine, ThresholdOverrides
+from serving.models import MODEL_NAMES, TASKS, ModelHolder, ModelPair, ServingModel
+from serving.schemas import AttemptIn, FraudReportIn, OutcomeIn
+from serving.security import Pseudonymiser
+
+logger = logging.getLogger(__name__)
+
+MANIFEST: Final = "backtest.json"
+DEFAULT_MONTHS: Final = 1
+_PROGRESS_EVERY: Final = 5_000
+
+
+class BacktestError(RuntimeError):
+    """A backtest that cannot run as asked (state directory in use, empty period, unusable model)."""
+
+
+@dataclass(frozen=True)
+class Period:
+    """The replayed period ``[start, end)`` (UTC)."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class BacktestSummary:
+    """What a backtest did, and how long it took."""
+
+    state_dir: str
+    start: str
+    end: str
+    models: dict[str, str | None]
+    history_events: int
+    attempts: int
+    replayed: int  # attempts already decided by an earlier, interrupted run of the same backtest
+    outcomes: int
+    fraud_reports: int
+    actions: dict[str, int]
+    fallbacks: int
+    history_seconds: float
+    replay_seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        """The summary as the CLI prints it."""
+        per_second = self.attempts / self.replay_seconds if self.replay_seconds > 0 else float("nan")
+        shares = ", ".join(
+            f"{action} {count} ({count / max(self.attempts, 1):.1%})"
+            for action, count in self.actions.items()
+        )
+        return [
+            f"backtest {self.start} .. {self.end} -> {self.state_dir}",
+            f"models: fraud {self.models['fraud']}, failure {self.models['failure']}",
+            f"history: {self.history_events} events before the period, loaded in "
+            f"{self.history_seconds:.1f} s",
+            f"replayed: {self.attempts} attempts ({self.replayed} already decided), {self.outcomes} "
+            f"outcomes, {self.fraud_reports} fraud reports in {self.replay_seconds:.1f} s "
+            f"({per_second:.0f} attempts/s)",
+            f"decisions: {shares}; {self.fallbacks} fallback",
+        ]
+
+
+def _model_ref(model: ServingModel | None) -> str | None:
+    return None if model is None else f"{model.name}/{model.version}"
+
+
+def default_period(events: Sequence[Event], months: int = DEFAULT_MONTHS) -> Period:
+    """The events' last ``months`` calendar months: ``months`` before the last event to just after it."""
+    if not events:
+        raise BacktestError("the data directory holds no events: nothing to backtest")
+    last = pd.Timestamp(events[-1][0], unit="ns", tz=UTC)
+    end = (last + pd.Timedelta(microseconds=1)).floor("us")
+    return Period((end - pd.DateOffset(months=months)).to_pydatetime(), end.to_pydatetime())
+
+
+def _manifest(data_dir: Path, period: Period, models: ModelPair, feature_set: FeatureSet) -> dict[str, Any]:
+    return {
+        "data_dir": str(data_dir.resolve()),
+        "start": period.start.isoformat(),
+        "end": period.end.isoformat(),
+        "models": {task: _model_ref(models.get(task)) for task in TASKS},
+        "feature_set": feature_set.hash,
+    }
+
+
+def _claim(state_dir: Path, log: DecisionLog, manifest: dict[str, Any]) -> None:
+    """Write the manifest, or refuse a state directory whose log is not this backtest's."""
+    path = state_dir / MANIFEST
+    decided = log.count()
+    if path.exists():
+        earlier = {k: v for k, v in json.loads(path.read_text()).items() if k in manifest}
+        if earlier != manifest:
+            raise BacktestError(
+                f"{state_dir} holds another backtest ({path}: {earlier}); choose another --state-dir, or "
+                "remove this one to start over"
+            )
+        if decided:
+            logger.info("resuming the backtest in %s: %d attempts already decided", state_dir, decided)
+    elif decided:
+        raise BacktestError(
+            f"{state_dir} holds a decision log with {decided} decisions that no backtest wrote (a live "
+            "service's?): a backtest never mixes with it; choose an empty --state-dir"
+        )
+    path.write_text(json.dumps({**manifest, "claimed_at": datetime.now(UTC).isoformat()}, indent=2))
+
+
+def _plain(fields: dict[str, Any]) -> dict[str, Any]:
+    """An event's fields as the API receives them (timestamps as plain datetimes)."""
+    return {k: v.to_pydatetime() if isinstance(v, pd.Timestamp) else v for k, v in fields.items()}
+
+
+@dataclass
+class _Tally:
+    attempts: int = 0
+    replayed: int = 0
+    outcomes: int = 0
+    reports: int = 0
+    fallbacks: int = 0
+    actions: Counter[str] = field(default_factory=Counter)
+
+
+def _replay(engine: ScoringEngine, events: Iterable[Event], period: Period) -> _Tally:
+    """Send the period's events to the engine in time order, as the API would have received them."""
+    start, end = ns_of(period.start), ns_of(period.end)
+    tally = _Tally()
+    for moment, _, kind, fields in events:
+        if moment < start:
+            continue
+        if moment >= end:
+            break
+        if kind == "attempt":
+            answer = engine.score(AttemptIn.model_validate(_plain(fields)))
+            tally.attempts += 1
+            tally.replayed += bool(answer["replayed"])
+            tally.actions[answer["decision"]["action"]] += 1
+            tally.fallbacks += bool(answer["decision"]["fallback"])
+            if tally.attempts % _PROGRESS_EVERY == 0:
+                logger.info("backtest: %d attempts scored (at %s)", tally.attempts, fields["occurred_at"])
+        elif kind == "outcome":
+            engine.record_outcomes([OutcomeIn.model_validate(_plain(fields))], [])
+            tally.outcomes += 1
+        else:
+            engine.record_outcomes([], [FraudReportIn.model_validate(_plain(fields))])
+            tally.reports += 1
+    return tally
+
+
+def run_backtest(
+    data_dir: Path,
+    state_dir: Path,
+    models: ModelPair,
+    feature_set: FeatureSet,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    pseudonym_secret: str = DEV_PSEUDONYM_SECRET,
+    overrides: ThresholdOverrides | None = None,
+) -> BacktestSummary:
+    """Replay ``[start, end)`` of ``data_dir`` (default: its last month) into ``state_dir`` with ``models``.
+
+    ``models`` is the pair to score with (see :func:`load_models` for registered versions); its feature set
+    must be ``feature_set``. ``pseudonym_secret`` should be the one of the service that will show the log
+    (``RISKGATE_PSEUDONYM_SECRET``), so that erasure finds the backtest's decisions too.
+    """
+    events = event_stream(data_dir)
+    chosen = default_period(events)
+    period = Period(start or chosen.start, end or chosen.end)
+    if period.start >= period.end:
+        raise BacktestError(f"the period is empty: start {period.start} is not before end {period.end}")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    store = SQLiteStore(state_dir / "online.sqlite")
+    log = DecisionLog(state_dir / "decisions.sqlite")
+    try:
+        _claim(state_dir, log, _manifest(data_dir, period, models, feature_set))
+        features = OnlineEngine(store, feature_set)
+        engine = ScoringEngine(
+            features=features,
+            feature_names=feature_set.names,
+            holder=ModelHolder(models),
+            log=log,
+            pseudonymise=Pseudonymiser(pseudonym_secret),
+            overrides=overrides,
+        )
+        began = time.perf_counter()
+        loaded = load_history(features, events, period.start)
+        loaded_at = time.perf_counter()
+        logger.info("backtest: %d history events loaded in %.1f s", loaded.events, loaded_at - began)
+        tally = _replay(engine, events, period)
+        finished = time.perf_counter()
+    finally:
+        log.close()
+        store.close()
+    summary = BacktestSummary(
+        state_dir=str(state_dir),
+        start=period.start.isoformat(),
+        end=period.end.isoformat(),
+        models={task: _model_ref(models.get(task)) for task in TASKS},
+        history_events=loaded.events,
+        attempts=tally.attempts,
+        replayed=tally.replayed,
+        outcomes=tally.outcomes,
+        fraud_reports=tally.reports,
+        actions={action: tally.actions.get(action, 0) for action in ("approve", "review", "block", "defer")},
+        fallbacks=tally.fallbacks,
+        history_seconds=round(loaded_at - began, 3),
+        replay_seconds=round(finished - loaded_at, 3),
+    )
+    (state_dir / "backtest-summary.json").write_text(json.dumps(asdict(summary), indent=2))
+    return summary
+
+
+# -- registered models ---------------------------------------------------------------------------------------
+
+
+def _name_and_version(client: Any, uri: str) -> tuple[str, str]:
+    """``(name, version)`` of ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS`` (the alias resolved)."""
+    from training.tracking import version_by_alias  # noqa: PLC0415 - MLflow is slow to import
+
+    path = uri.removeprefix("models:/")
+    if path == uri or not path:
+        raise BacktestError(f"model URI {uri!r}: use models:/NAME/VERSION or models:/NAME@ALIAS")
+    if "@" in path:
+        name, alias = path.split("@", 1)
+        found = version_by_alias(client, name, alias)
+        if found is None:
+            raise BacktestError(
+                f"no version of {name} has the alias @{alias}: train and promote (make train promote), or "
+                "pass the version to backtest (models:/NAME/VERSION)"
+            )
+        return name, str(found.version)
+    name, _, version = path.partition("/")
+    if not version:
+        raise BacktestError(f"model URI {uri!r}: give a version or an alias (models:/{name}/3, @champion)")
+    return name, version
+
+
+def load_models(
+    tracking_uri: str,
+    feature_set: FeatureSet,
+    fraud: str | None = None,
+    failure: str | None = None,
+    alias: str = "champion",
+) -> ModelPair:
+    """The registered versions to backtest: the given ``models:/`` URIs, else each task's ``@alias``."""
+    from training.tracking import load_bundle, tracking_store  # noqa: PLC0415
+
+    uris = {"fraud": fraud, "failure": failure}
+    loaded: dict[str, ServingModel] = {}
+    with tracking_store(tracking_uri) as client:
+        for task in TASKS:
+            uri = uris[task] or f"models:/{MODEL_NAMES[task]}@{alias}"
+            name, version = _name_and_version(client, uri)
+            bundle = load_bundle(client, f"models:/{name}/{version}")
+            if bundle.task != task:
+                raise BacktestError(f"{uri} is a {bundle.task} model, given as the {task} model")
+            bundle.check_features(feature_set.names, feature_set.hash)
+            loaded[task] = ServingModel.from_bundle(bundle, name, version, "registry")
+            logger.info("backtest %s model: %s version %s (%s)", task, name, version, uri)
+    return ModelPair(loaded["fraud"], loaded["failure"])
