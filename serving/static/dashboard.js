@@ -340,8 +340,11 @@
       ["Deferred", pct(share("defer"), 2), "of attempts"],
       ["Decline rate", pct(weighted(points, (p) => p.failure.realised_rate, (p) => p.failure.with_outcome)),
         `realised, ${num(withOutcome)} outcomes · predicted ${pct(weighted(points, (p) => p.failure.predicted_rate, (p) => p.failure.with_outcome))}`],
-      ["Fraud rate", pct(weighted(mature, (p) => p.fraud.realised_rate, (p) => p.attempts * p.fraud.mature_share), 2),
-        `reported, mature labels · predicted ${pct(weighted(mature, (p) => p.fraud.predicted_rate, (p) => p.attempts * p.fraud.mature_share), 2)}`],
+      mature.length
+        ? ["Fraud rate", pct(weighted(mature, (p) => p.fraud.realised_rate, (p) => p.attempts * p.fraud.mature_share), 2),
+          `reported, mature labels · predicted ${pct(weighted(mature, (p) => p.fraud.predicted_rate, (p) => p.attempts * p.fraud.mature_share), 2)}`]
+        : ["Fraud rate", "pending", `no label is mature yet (${trends.fraud_maturity_days} days) · predicted ` +
+          pct(weighted(points, (p) => p.fraud.mean, (p) => p.attempts), 2)],
     ];
     $("kpis").replaceChildren(...kpis.map(([label, value, note]) => {
       const card = make("div", "kpi");
@@ -394,6 +397,11 @@
     return { id, series, data, axes, hooks, yScale, xPad };
   }
 
+  function mainCurrency(points) {
+    const priced = points.find((p) => p.money_at_risk && p.money_at_risk.currency);
+    return priced ? priced.money_at_risk.currency : null;
+  }
+
   function buildSpecs(trends, ordered, chosen) {
     const xs = chosen.points.map((p) => seconds(p.bucket_start));
     const pts = chosen.points;
@@ -419,16 +427,23 @@
       specs.push(chartSpec(`chart-${task}-scores`,
         ["mean", "p50", "p90", "p99"].map((q) => line(q, COLORS[q], q === "mean" ? { width: 2.5 } : { width: 1.5 })),
         [xs, ...["mean", "p50", "p90", "p99"].map((q) => pts.map((p) => p[task][q]))], valueAxis(prob, "probability"),
-        null, { distr: 4, asinh: 0.001 }));
+        null, { distr: 4, asinh: 0.001, range: (u, min, max) => [0, max > 0 ? Math.min(1, max * 1.15) : 1] }));
     }
 
-    const matureOnly = (p) => (p.fraud.mature ? p.fraud.realised_rate : null);
+    // Mature buckets: predicted and reported over the same (mature) attempts, solid. Buckets whose labels are
+    // still arriving: the model's mean over all their attempts, and what has been reported so far, dashed.
+    const mature = (i) => pts[i].fraud.mature;
+    const solid = (pick) => pts.map((p, i) => (mature(i) ? pick(p) : null));
+    const pending = (pick, joinPick) => pts.map((p, i) =>
+      (!mature(i) ? pick(p) : pts[i + 1] && !mature(i + 1) ? joinPick(p) : null));
+    const dashed = { dash: [4, 4], width: 1.5 };
     specs.push(chartSpec("chart-fraud-rates",
-      [line("predicted", COLORS.predicted), line("reported (mature)", COLORS.realised),
-        line("reported so far (not mature)", COLORS.realised, { dash: [4, 4], width: 1.5 })],
-      [xs, pts.map((p) => p.fraud.predicted_rate), pts.map(matureOnly),
-        pts.map((p, i) => (!p.fraud.mature || (pts[i + 1] && !pts[i + 1].fraud.mature) ? p.fraud.realised_rate : null))],
-      valueAxis((v) => pct(v, 2), "rate"), { drawClear: [immatureShading(pts)] }));
+      [line("predicted", COLORS.predicted), line("reported", COLORS.realised),
+        line("predicted, labels pending", COLORS.predicted, dashed), line("reported so far", COLORS.realised, dashed)],
+      [xs, solid((p) => p.fraud.predicted_rate), solid((p) => p.fraud.realised_rate),
+        pending((p) => p.fraud.mean, (p) => p.fraud.predicted_rate),
+        pending((p) => p.fraud.realised_rate, (p) => p.fraud.realised_rate)],
+      valueAxis((v) => pct(v, v < 0.1 ? 2 : 0), "rate"), { drawClear: [immatureShading(pts)] }));
 
     specs.push(chartSpec("chart-failure-rates",
       [line("predicted", COLORS.predicted), line("realised", COLORS.realised)],
@@ -438,7 +453,7 @@
     specs.push(chartSpec("chart-money",
       [line("fraud", COLORS.fraud), line("failure", COLORS.failure)],
       [xs, pts.map((p) => (p.money_at_risk ? p.money_at_risk.fraud : null)), pts.map((p) => (p.money_at_risk ? p.money_at_risk.failure : null))],
-      valueAxis(money, "amount")));
+      valueAxis(money, `amount${mainCurrency(pts) ? " (" + mainCurrency(pts) + ")" : ""}`)));
     return specs;
   }
 
