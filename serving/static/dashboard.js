@@ -363,6 +363,12 @@
     return { stroke: "#55606e", grid: { stroke: "#eef0f3" }, ticks: { stroke: "#dde1e6" } };
   }
 
+  function decade(v) {
+    // The stretched (asinh) probability axis: label only 0.001, 0.01, 0.1 and 1, so labels never crowd near 0.
+    const exponent = v > 0 ? Math.log10(v) : NaN;
+    return v >= 0.001 && Math.abs(exponent - Math.round(exponent)) < 1e-9 ? String(Number(v.toPrecision(1))) : "";
+  }
+
   function valueAxis(format, label) {
     return {
       stroke: "#55606e", grid: { stroke: "#eef0f3" }, ticks: { stroke: "#dde1e6" }, size: 62, label,
@@ -426,8 +432,8 @@
     for (const task of ["fraud", "failure"]) {
       specs.push(chartSpec(`chart-${task}-scores`,
         ["mean", "p50", "p90", "p99"].map((q) => line(q, COLORS[q], q === "mean" ? { width: 2.5 } : { width: 1.5 })),
-        [xs, ...["mean", "p50", "p90", "p99"].map((q) => pts.map((p) => p[task][q]))], valueAxis(prob, "probability"),
-        null, { distr: 4, asinh: 0.001, range: (u, min, max) => [0, max > 0 ? Math.min(1, max * 1.15) : 1] }));
+        [xs, ...["mean", "p50", "p90", "p99"].map((q) => pts.map((p) => p[task][q]))], { ...valueAxis(decade, "probability"), filter: (u, splits) => splits.map((v) => (v < 0 ? null : v)) },
+        null, { distr: 4, asinh: 0.001, auto: false, range: [0, 1] }));
     }
 
     // Mature buckets: predicted and reported over the same (mature) attempts, solid. Buckets whose labels are
