@@ -35,8 +35,10 @@ lint: install ## ruff (lint + format check) and mypy
 test: lint system-deps ## Install, lint, type-check and run the test suite with coverage
 	$(RUN) pytest --cov --cov-report=term --cov-fail-under=$(COV_FLOOR) --durations=10
 
-system-deps: ## Install the system packages the tests use (redis-server, from Debian; needs root)
+system-deps: ## Install the system packages the tests use (redis-server, chromium + chromedriver; Debian, root)
 	command -v redis-server >/dev/null || (apt-get update && apt-get install -y --no-install-recommends redis-server)
+	(command -v chromium && command -v chromedriver) >/dev/null || (apt-get update && \
+		apt-get install -y --no-install-recommends chromium chromium-driver fonts-dejavu-core)
 
 features: data ## Build the point-in-time feature table of data/ into data/features/
 	$(RUN) riskgate features build

@@ -21,7 +21,7 @@ from riskgate.settings import Settings, get_settings
 from serving.errors import PayloadTooLargeError, ServingError
 from serving.metrics import ServiceMetrics
 from serving.recovery import RecoveryService, load_recovery_config
-from serving.routes import admin, decisions, health, outcomes, recovery, score, trends
+from serving.routes import admin, dashboard, decisions, health, outcomes, recovery, score, trends
 from serving.service import Service, build_service
 
 logger = logging.getLogger(__name__)
@@ -205,6 +205,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     ):
         app.include_router(router, prefix="/v1")
     app.include_router(health.router)
+    app.include_router(dashboard.router)
     _install_error_handlers(app, built.metrics)
     app.add_middleware(ServiceMiddleware, max_body_bytes=built.limits.max_body_bytes, metrics=built.metrics)
     return app
