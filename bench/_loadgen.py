@@ -6,13 +6,16 @@ Run as a separate process: ``python -m bench._loadgen SPEC.json`` prints one JSO
   so a stalled server cannot hide its queueing (no coordinated omission);
 * max throughput (``rate`` null): every connection sends its next request as soon as the last one answered.
 
-Every run is bounded by ``duration`` seconds and by the number of prepared requests.
+Every run is bounded by ``duration`` seconds and by the number of prepared requests. The generator shares the
+machine with the server it measures, so it reports its own CPU time too (``client_cpu_*``): what the server
+could not use.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import sys
 import time
 from dataclasses import dataclass, field
@@ -88,7 +91,12 @@ async def _drive(run: Run) -> float:
     return time.perf_counter() - start
 
 
-def summarise(run: Run, elapsed: float) -> dict[str, Any]:
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def summarise(run: Run, elapsed: float, cpu: float | None = None) -> dict[str, Any]:
     latencies = np.array(run.latencies) * 1000.0
     pct = (lambda q: round(float(np.percentile(latencies, q)), 3)) if len(latencies) else (lambda q: None)
     return {
@@ -103,6 +111,15 @@ def summarise(run: Run, elapsed: float) -> dict[str, Any]:
         "p90_ms": pct(90),
         "p99_ms": pct(99),
         "max_ms": round(float(latencies.max()), 3) if len(latencies) else None,
+        **({} if cpu is None else _client_cpu(cpu, elapsed, len(latencies))),
+    }
+
+
+def _client_cpu(cpu: float, elapsed: float, requests: int) -> dict[str, float | None]:
+    """The generator's own CPU: per request, and as a share of one core over the run."""
+    return {
+        "client_cpu_ms_per_request": round(cpu * 1000.0 / requests, 3) if requests else None,
+        "client_cpu_cores": round(cpu / elapsed, 3),
     }
 
 
@@ -123,8 +140,10 @@ def main(spec_path: str) -> None:
     bodies = Path(spec["bodies"]).read_bytes().splitlines()
     requests = [render(spec["host"], spec["path"], spec.get("headers", {}), body) for body in bodies]
     run = Run(spec["host"], spec["port"], requests, spec["connections"], spec["duration"], spec.get("rate"))
+    cpu = _cpu_seconds()
     elapsed = uvloop.run(_drive(run))
-    sys.stdout.write(json.dumps(summarise(run, elapsed)) + "\n")
+    cpu = _cpu_seconds() - cpu
+    sys.stdout.write(json.dumps(summarise(run, elapsed, cpu)) + "\n")
 
 
 if __name__ == "__main__":

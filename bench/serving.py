@@ -1,7 +1,9 @@
 """Benchmark of ``POST /v1/score`` against ``mlflow models serve``, side by side over loopback, in one run.
 
-* riskgate: ``riskgate serve`` (one uvicorn process) answers the full decision for a new attempt each time:
-  online features (SQLite), both models, reason codes, policy, durable decision log.
+* riskgate: ``riskgate serve`` answers the full decision for a new attempt each time: online features
+  (SQLite), both models, reason codes, policy, durable decision log; once as one uvicorn process
+  (``riskgate``) and once with ``--workers 2`` (``riskgate_2w``, both cores, one shared state), each over its
+  own state directory.
 * MLflow: ``mlflow models serve -m models:/riskgate-fraud@champion --env-manager local`` (one worker) answers
   the fraud model alone on a ready-made feature row.
 
@@ -9,6 +11,10 @@ Both are driven by the same load generator (:mod:`bench._loadgen`, its own proce
 sustain (latency), then as fast as they answer (throughput), then riskgate alone at 300 requests/s for 60 s
 (the absolute targets). The models are the project's ``@champion`` versions when its tracking store has them,
 else synthetic models of production size (500 trees of 63 leaves for fraud) on the real feature set.
+
+Every run also records the CPU time the server's processes spent per request (``server_cpu_ms_per_request``,
+from ``/proc``; robust where latencies are not, on a machine shared with other jobs), the load generator's
+own CPU (``client_cpu_*``) and the machine's load average.
 """
 
 from __future__ import annotations
@@ -81,8 +87,12 @@ def _models(scratch: Path) -> tuple[Path, str]:
 @contextmanager
 def _process(command: list[str], env: dict[str, str], health_url: str, log: Path) -> Any:
     with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT
+        process = subprocess.Popen(  # its own process group: worker processes are stopped with it
+            command,
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             _wait_for(process, health_url, log)
@@ -92,7 +102,7 @@ def _process(command: list[str], env: dict[str, str], health_url: str, log: Path
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
 
 
@@ -142,18 +152,48 @@ def _attempts(count: int, first: int) -> list[bytes]:
     return bodies
 
 
-def _load(scratch: Path, name: str, bodies: list[bytes], spec: dict[str, Any]) -> dict[str, Any]:
-    """One load-generator run (its own process) with ``spec`` (port, path, connections, duration, rate)."""
+def _load(
+    scratch: Path, name: str, bodies: list[bytes], spec: dict[str, Any], server: int | None = None
+) -> dict[str, Any]:
+    """One load-generator run (its own process) with ``spec`` (port, path, connections, duration, rate);
+    with ``server`` (a pid), the CPU time that process and its children spent per request answered."""
     bodies_file = scratch / f"{name}.bodies"
     bodies_file.write_bytes(b"\n".join(bodies))
     spec_file = scratch / f"{name}.json"
     spec_file.write_text(json.dumps({"host": "127.0.0.1", "bodies": str(bodies_file), **spec}))
+    cpu = None if server is None else _tree_cpu_seconds(server)
     finished = subprocess.run(
         [sys.executable, "-m", "bench._loadgen", str(spec_file)], capture_output=True, check=True, timeout=600
     )
     result: dict[str, Any] = json.loads(finished.stdout)
+    if server is not None and cpu is not None and result["requests"]:
+        spent = _tree_cpu_seconds(server) - cpu
+        result["server_cpu_ms_per_request"] = round(spent * 1000.0 / result["requests"], 3)
+        result["server_cpu_cores"] = round(spent / result["seconds"], 3)
+    result["load_average_1m"] = round(os.getloadavg()[0], 2)
     logger.info("%s: %s", name, result)
     return result
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its live descendants (Linux ``/proc``)."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        child = int(stat.parent.name)
+        parents[child] = int(fields[1])
+        ticks[child] = int(fields[11]) + int(fields[12])  # utime, stime
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, of in parents.items() if of == parent and child not in tree]
+        tree.update(children)
+        frontier += children
+    return sum(ticks.get(member, 0) for member in tree) / os.sysconf("SC_CLK_TCK")
 
 
 def _feature_row(port: int) -> bytes:
@@ -170,43 +210,64 @@ def _feature_row(port: int) -> bytes:
 def run(scratch: Path) -> dict[str, Any]:
     mlruns, models = _models(scratch)
     uri = f"sqlite:///{mlruns / 'mlflow.db'}"
-    ours, theirs = _free_port(), _free_port()
-    riskgate_env = {
-        "RISKGATE_STATE_DIR": str(scratch / "state"),
-        "RISKGATE_MLRUNS_DIR": str(mlruns),
-        "RISKGATE_MODEL_RELOAD_SECONDS": "0",
-        "RISKGATE_LOG_LEVEL": "WARNING",
-    }
+    ours, ours_2w, theirs = _free_port(), _free_port(), _free_port()
     venv_bin = str(Path(sys.executable).parent)  # mlflow starts `uvicorn` from PATH
     mlflow_env = {"MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri,
                   "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"}  # fmt: skip
-    riskgate_cmd = [str(Path(sys.executable).with_name("riskgate")), "serve", "--port", str(ours)]
     mlflow_cmd = [str(Path(sys.executable).with_name("mlflow")), "models", "serve", "-m",
                   "models:/riskgate-fraud@champion", "--env-manager", "local", "-h", "127.0.0.1",
                   "-p", str(theirs), "-w", "1"]  # fmt: skip
-    attempts = iter_chunks(_attempts(ATTEMPTS, 0))
     with (
-        _process(riskgate_cmd, riskgate_env, f"http://127.0.0.1:{ours}/readyz", scratch / "riskgate.log"),
-        _process(mlflow_cmd, mlflow_env, f"http://127.0.0.1:{theirs}/ping", scratch / "mlflow.log"),
+        _process(*_riskgate(scratch, mlruns, ours, workers=1)) as riskgate,
+        _process(*_riskgate(scratch, mlruns, ours_2w, workers=2)) as riskgate_2w,
+        _process(mlflow_cmd, mlflow_env, f"http://127.0.0.1:{theirs}/ping", scratch / "mlflow.log") as mlflow,
     ):
         rows = [_feature_row(ours)] * 200_000
-        score: dict[str, Any] = {"port": ours, "path": "/v1/score", "headers": {"X-API-Key": SCORE_KEY}}
-        invocations: dict[str, Any] = {"port": theirs, "path": "/invocations"}
+        attempts = _attempts(ATTEMPTS, 0)  # the same attempts for both riskgate configurations
+        chunks = {"riskgate": iter_chunks(attempts), "riskgate_2w": iter_chunks(attempts)}
+        specs = {"mlflow": {"port": theirs, "path": "/invocations"}, "riskgate": _score_spec(ours),
+                 "riskgate_2w": _score_spec(ours_2w)}  # fmt: skip
+        pids = {"mlflow": mlflow.pid, "riskgate": riskgate.pid, "riskgate_2w": riskgate_2w.pid}
         warm = {"connections": 2, "duration": 5.0, "rate": 40.0}
         steady = {"connections": 8, "duration": COMPARE_SECONDS, "rate": COMPARE_RATE}
         flat_out = {"connections": THROUGHPUT_CONNECTIONS, "duration": THROUGHPUT_SECONDS, "rate": None}
         target = {"connections": 16, "duration": TARGET_SECONDS, "rate": TARGET_RATE}
-        _load(scratch, "warm-mlflow", rows, {**invocations, **warm})
-        _load(scratch, "warm-riskgate", next(attempts), {**score, **warm})
-        results = {
-            "mlflow_steady": _load(scratch, "mlflow-steady", rows, {**invocations, **steady}),
-            "riskgate_steady": _load(scratch, "riskgate-steady", next(attempts), {**score, **steady}),
-            "mlflow_max": _load(scratch, "mlflow-max", rows, {**invocations, **flat_out}),
-            "riskgate_max": _load(scratch, "riskgate-max", next(attempts), {**score, **flat_out}),
-            "riskgate_300rps_60s": _load(scratch, "riskgate-300", next(attempts), {**score, **target}),
-        }
+        results: dict[str, dict[str, Any]] = {}
+        for stage, shape, who in (
+            ("warm", warm, ("mlflow", "riskgate", "riskgate_2w")),
+            ("steady", steady, ("mlflow", "riskgate", "riskgate_2w")),
+            ("max", flat_out, ("mlflow", "riskgate", "riskgate_2w")),
+            ("300rps_60s", target, ("riskgate", "riskgate_2w")),
+        ):
+            for name in who:
+                bodies = rows if name == "mlflow" else next(chunks[name])
+                spec = {**specs[name], **shape}
+                results[f"{name}_{stage}"] = _load(scratch, f"{name}-{stage}", bodies, spec, pids[name])
+        del results["mlflow_warm"], results["riskgate_warm"], results["riskgate_2w_warm"]
     machine = {"load_average_1m_at_end": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
-    return {"models": models, "machine_load": machine, **results, "ratios": _ratios(results)}
+    ratios = {name: _ratios(results, name) for name in ("riskgate", "riskgate_2w")}
+    return {"models": models, "machine_load": machine, **results, "ratios": ratios}
+
+
+def _riskgate(
+    scratch: Path, mlruns: Path, port: int, workers: int
+) -> tuple[list[str], dict[str, str], str, Path]:
+    """``riskgate serve`` with ``workers`` processes over a state directory of its own: command, environment,
+    readiness URL, log file (the arguments of :func:`_process`)."""
+    state = scratch / f"state-{workers}w"
+    env = {
+        "RISKGATE_STATE_DIR": str(state),
+        "RISKGATE_MLRUNS_DIR": str(mlruns),
+        "RISKGATE_MODEL_RELOAD_SECONDS": "0",
+        "RISKGATE_LOG_LEVEL": "WARNING",
+    }
+    command = [str(Path(sys.executable).with_name("riskgate")), "serve", "--port", str(port),
+               "--workers", str(workers)]  # fmt: skip
+    return command, env, f"http://127.0.0.1:{port}/readyz", scratch / f"riskgate-{workers}w.log"
+
+
+def _score_spec(port: int) -> dict[str, Any]:
+    return {"port": port, "path": "/v1/score", "headers": {"X-API-Key": SCORE_KEY}}
 
 
 def iter_chunks(bodies: list[bytes]) -> Iterator[list[bytes]]:
@@ -218,14 +279,15 @@ def iter_chunks(bodies: list[bytes]) -> Iterator[list[bytes]]:
         start += size
 
 
-def _ratios(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    ours, theirs = results["riskgate_steady"], results["mlflow_steady"]
-    target = results["riskgate_300rps_60s"]
+def _ratios(results: dict[str, dict[str, Any]], ours: str) -> dict[str, Any]:
+    """``ours`` (a riskgate configuration) against MLflow: the issue's targets, met or not."""
+    mine, theirs = results[f"{ours}_steady"], results["mlflow_steady"]
+    target = results[f"{ours}_300rps_60s"]
     ratios = {
-        "p50_speedup": round(theirs["p50_ms"] / ours["p50_ms"], 2),
-        "p99_speedup": round(theirs["p99_ms"] / ours["p99_ms"], 2),
+        "p50_speedup": round(theirs["p50_ms"] / mine["p50_ms"], 2),
+        "p99_speedup": round(theirs["p99_ms"] / mine["p99_ms"], 2),
         "throughput_ratio": round(
-            results["riskgate_max"]["throughput_rps"] / results["mlflow_max"]["throughput_rps"], 2
+            results[f"{ours}_max"]["throughput_rps"] / results["mlflow_max"]["throughput_rps"], 2
         ),
     }
     ratios["meets_5x_latency_10x_throughput"] = (
@@ -237,5 +299,6 @@ def _ratios(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         and not target["errors"]
         and target["throughput_rps"] > 290
     )
-    ratios["errors"] = sum(sum(r["errors"].values()) for r in results.values())
+    runs = [r for name, r in results.items() if name.startswith(f"{ours}_") or name.startswith("mlflow_")]
+    ratios["errors"] = sum(sum(r["errors"].values()) for r in runs)
     return ratios

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Final
 
@@ -37,9 +38,61 @@ def compute(definitions: Sequence[RequestFeature], columns: Mapping[str, Column]
 
 
 def compute_one(definitions: Sequence[RequestFeature], attempt: Mapping[str, object], t_us: int) -> F64:
-    """:func:`compute` for a single attempt given as a mapping (the online engine's request path)."""
-    row: F64 = compute_at(definitions, attempt, np.array([t_us], dtype=np.int64))[0]
-    return row
+    """:func:`compute` for a single attempt given as a mapping (the online engine's request path).
+
+    Each transform's arithmetic on one attempt's Python values (:data:`_SCALAR`, the same operations in the
+    same order as :func:`_one`, so the same floats; tests hold the two equal on arbitrary attempts): about
+    20 µs for the IPTV set's 13 request features, where one-element arrays cost about 200 µs. A transform
+    without a scalar form goes through :func:`compute`.
+    """
+    out = np.empty(len(definitions))
+    for k, definition in enumerate(definitions):
+        scalar = _SCALAR.get(definition.transform)
+        if scalar is None:
+            columns = {
+                c: np.array([attempt.get(c)], dtype=object) for c in definition.columns if c != "occurred_at"
+            }
+            out[k] = _one(definition, columns, np.array([t_us], dtype=np.int64))[0]
+        else:
+            out[k] = scalar(definition, attempt, t_us)
+    return out
+
+
+def _scalar_category(definition: RequestFeature, attempt: Mapping[str, object], t_us: int) -> float:
+    value = attempt.get(definition.column)
+    return _codes(definition.column).get(str(value), np.nan) if isinstance(value, str) else np.nan
+
+
+def _scalar_mismatch(definition: RequestFeature, attempt: Mapping[str, object], t_us: int) -> float:
+    value, other = attempt.get(definition.column), attempt.get(str(definition.other))
+    return float(value != other) if isinstance(value, str) and isinstance(other, str) else np.nan
+
+
+def _scalar_number(definition: RequestFeature, attempt: Mapping[str, object], t_us: int) -> float:
+    number: float = np.asarray(attempt.get(definition.column), dtype=np.float64).item()  # None -> NaN
+    return number
+
+
+def _scalar_days_to_expiry(definition: RequestFeature, attempt: Mapping[str, object], t_us: int) -> float:
+    value = attempt.get(definition.column)
+    end = _parse_month_end(value) if isinstance(value, str) else np.nan
+    return (end - t_us) / US_PER_DAY
+
+
+def _scalar_day_of_month(definition: RequestFeature, attempt: Mapping[str, object], t_us: int) -> float:
+    return float((_EPOCH + timedelta(microseconds=t_us)).day)
+
+
+_EPOCH: Final = datetime(1970, 1, 1)
+_SCALAR: Final[dict[Transform, Callable[[RequestFeature, Mapping[str, object], int], float]]] = {
+    Transform.HOUR_OF_DAY: lambda d, a, t: float((t // US_PER_HOUR) % 24),
+    Transform.DAY_OF_WEEK: lambda d, a, t: float((t // US_PER_DAY + 3) % 7),
+    Transform.DAY_OF_MONTH: _scalar_day_of_month,
+    Transform.NUMBER: _scalar_number,
+    Transform.CATEGORY: _scalar_category,
+    Transform.MISMATCH: _scalar_mismatch,
+    Transform.DAYS_TO_EXPIRY: _scalar_days_to_expiry,
+}
 
 
 def compute_at(definitions: Sequence[RequestFeature], attempt: Mapping[str, object], t_us: I64) -> F64:

@@ -7,6 +7,7 @@ be called from a test). Heavy libraries are imported inside the commands so that
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from riskgate.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import pandas as pd
+    from fastapi import FastAPI
 
     from events.mapping import ColumnMapping
     from features.definitions import FeatureSet
@@ -381,8 +383,16 @@ def serve(
             help="State directory (default: RISKGATE_STATE_DIR); e.g. state/backtest to show a backtest."
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes sharing the port and the SQLite state (WAL): 2 uses both cores of a "
+            "2-core machine. Each loads the models; an admin reload reaches the process that answers it.",
+        ),
+    ] = 1,
 ) -> None:
-    """Run the scoring service (one uvicorn process) until Ctrl-C or SIGTERM, draining in-flight requests."""
+    """Run the scoring service (uvicorn) until Ctrl-C or SIGTERM, draining in-flight requests."""
     import uvicorn  # noqa: PLC0415
 
     from serving.app import create_app  # noqa: PLC0415
@@ -391,21 +401,36 @@ def serve(
     settings = get_settings()
     if state_dir is not None:
         settings = settings.model_copy(update={"state_dir": state_dir})
+        os.environ["RISKGATE_STATE_DIR"] = str(state_dir)  # worker processes build their settings from it
     try:
-        application = create_app(settings)
+        application = create_app(settings)  # validates the configuration before any worker starts
     except ConfigurationError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+    if workers > 1:
+        application.state.service.close()  # each worker process builds its own service
     uvicorn.run(
-        application,
+        application if workers == 1 else "riskgate.cli:worker_app",
+        factory=workers > 1,
+        workers=workers if workers > 1 else None,
         host=host or settings.serve_host,
         port=port or settings.serve_port,
         access_log=False,  # paths can hold account ids; the service keeps its own metrics by route template
-        log_config=None,  # keep the logging configured by the CLI
+        log_config=None,  # keep the logging configured by the CLI (and by worker_app in worker processes)
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
         loop="uvloop",
         http="httptools",
     )
+
+
+def worker_app() -> FastAPI:
+    """The application in one worker process of ``riskgate serve --workers N`` (uvicorn calls this factory
+    in each process it starts): logging configured, then the app built from the same settings."""
+    from serving.app import create_app  # noqa: PLC0415
+
+    settings = get_settings()
+    configure_logging(settings)
+    return create_app(settings)
 
 
 @app.command("api-key")

@@ -36,7 +36,7 @@ from typing import Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from features.stores.sqlite import BACKSTOP_CHECKPOINT_PAGES
+from features.stores.sqlite import BACKSTOP_CHECKPOINT_PAGES, connect, retry_locked
 
 logger = logging.getLogger(__name__)
 
@@ -192,24 +192,32 @@ class DecisionLog:
         path: Path,
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         autocheckpoint_pages: int = BACKSTOP_CHECKPOINT_PAGES,
+        busy_timeout_s: float = 10.0,
     ) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint_pages)}")
-        for statement in _SCHEMA:
-            self._db.execute(statement)
+        self._timeout_s = busy_timeout_s
+        self._db = connect(path)  # several worker processes share the file: see retry_locked
+        for statement in (
+            "PRAGMA journal_mode=WAL",
+            f"PRAGMA synchronous={synchronous}",
+            f"PRAGMA wal_autocheckpoint={int(autocheckpoint_pages)}",
+            *_SCHEMA,
+        ):
+            self._execute(statement)
         migrate(self._db, path)
         self._lock = threading.Lock()
         logger.info("decision log: SQLite (WAL, synchronous=%s) at %s", synchronous, path)
+
+    def _execute(self, sql: str, parameters: Sequence[object] = ()) -> sqlite3.Cursor:
+        """One statement, retried while another process holds the write lock (the caller holds ``_lock``)."""
+        return retry_locked(lambda: self._db.execute(sql, parameters), self._timeout_s)
 
     # -- decisions ------------------------------------------------------------------------------------------
 
     def get(self, attempt_id: str) -> LoggedDecision | None:
         with self._lock:
-            row = self._db.execute(
+            row = self._execute(
                 "SELECT attempt_id, decided_at, fingerprint, answer, erased_at FROM decisions "
                 "WHERE attempt_id = ?",
                 (attempt_id,),
@@ -224,7 +232,7 @@ class DecisionLog:
         """Log a decision durably; if the attempt was decided before, that logged decision wins."""
         decided_at = _now()
         with self._lock:
-            cursor = self._db.execute(
+            cursor = self._execute(
                 "INSERT OR IGNORE INTO decisions (attempt_id, decided_at, occurred_at, account_key, "
                 "method_key, kind, fingerprint, action, rule, fallback, fraud_probability, "
                 "failure_probability, answer, occurred_us, plan_tier, plan_period, method_type, "
@@ -261,7 +269,7 @@ class DecisionLog:
         if method_key is None:
             return None, None
         with self._lock:
-            row = self._db.execute(
+            row = self._execute(
                 "SELECT o.status, o.decline_code FROM decisions d "
                 "JOIN outcomes o ON o.attempt_id = d.attempt_id "
                 "WHERE d.method_key = ? ORDER BY o.occurred_at DESC LIMIT 1",
@@ -272,14 +280,14 @@ class DecisionLog:
     def ping(self) -> bool:
         try:
             with self._lock:
-                self._db.execute("SELECT 1").fetchone()
+                self._execute("SELECT 1").fetchone()
         except sqlite3.Error:
             return False
         return True
 
     def count(self) -> int:
         with self._lock:
-            (total,) = self._db.execute("SELECT count(*) FROM decisions").fetchone()
+            (total,) = self._execute("SELECT count(*) FROM decisions").fetchone()
         return int(total)
 
     # -- labels ---------------------------------------------------------------------------------------------
@@ -289,7 +297,7 @@ class DecisionLog:
     ) -> bool:
         """Keep a gateway outcome; False if this attempt's outcome was already received."""
         with self._lock:
-            cursor = self._db.execute(
+            cursor = self._execute(
                 "INSERT OR IGNORE INTO outcomes (attempt_id, occurred_at, status, decline_code, received_at) "
                 "VALUES (?, ?, ?, ?, ?)",
                 (attempt_id, occurred_at.isoformat(), status, decline_code, _now()),
@@ -299,7 +307,7 @@ class DecisionLog:
     def record_report(self, report_id: str, attempt_id: str, reported_at: datetime, report_type: str) -> bool:
         """Keep a fraud report; False if this report was already received."""
         with self._lock:
-            cursor = self._db.execute(
+            cursor = self._execute(
                 "INSERT OR IGNORE INTO fraud_reports "
                 "(report_id, attempt_id, reported_at, report_type, received_at) VALUES (?, ?, ?, ?, ?)",
                 (report_id, attempt_id, reported_at.isoformat(), report_type, _now()),
@@ -320,22 +328,22 @@ class DecisionLog:
         """
         erased_at = _now()
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._execute("BEGIN IMMEDIATE")
             try:
-                rows = self._db.execute(
+                rows = self._execute(
                     "SELECT attempt_id, answer FROM decisions WHERE account_key = ?", (account_key,)
                 ).fetchall()
                 for attempt_id, answer in rows:
-                    self._db.execute(
+                    self._execute(
                         "UPDATE decisions SET account_key = NULL, method_key = NULL, fingerprint = NULL, "
                         "features = NULL, answer = ?, erased_at = ? WHERE attempt_id = ?",
                         (json.dumps(_without_personal_data(json.loads(answer))), erased_at, attempt_id),
                     )
-                (outcomes,) = self._db.execute(
+                (outcomes,) = self._execute(
                     f"SELECT count(*) FROM outcomes WHERE attempt_id IN ({','.join('?' * len(rows))})",
                     tuple(r[0] for r in rows),
                 ).fetchone()
-                self._db.execute(
+                self._execute(
                     "INSERT INTO erasures (account_key, erased_at, decisions, online_events) "
                     "VALUES (?, ?, ?, ?)",
                     (account_key, erased_at, len(rows), online_events),

@@ -172,7 +172,10 @@ class ScoringEngine:
             scratch.score_and_record(probe)
             scratch.record_outcome({"attempt_id": probe["attempt_id"], "occurred_at": probe["occurred_at"],
                                     "status": "declined", "decline_code": "insufficient_funds"})  # fmt: skip
-            scratch.features_for({**probe, "attempt_id": "riskgate-warm-up-2"})
+            # a second event per entity: the kernels see strided columns of a several-row state, a
+            # signature of its own that would otherwise be compiled (seconds) by the first such request
+            scratch.score_and_record({**probe, "attempt_id": "riskgate-warm-up-2"})
+            scratch.features_for({**probe, "attempt_id": "riskgate-warm-up-3"})
             scratch.erase_account(str(probe["account_id"]))
         self.log.get(str(probe["attempt_id"]))
         self.log.last_outcome_of_method(self.pseudonymise("warm-up"))

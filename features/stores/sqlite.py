@@ -7,6 +7,12 @@ Checkpoints: SQLite copies the write-ahead log back into the database from insid
 log past ``wal_autocheckpoint`` pages (an fsync: milliseconds in one unlucky request). The service checkpoints
 its files from a background thread (:mod:`serving.upkeep`), so the automatic one is only a backstop here, set
 far above what that thread lets the log reach (:data:`BACKSTOP_CHECKPOINT_PAGES`).
+
+Waiting for another process's write lock (``riskgate serve --workers N`` shares the file): SQLite's own busy
+handler sleeps 1, 2, 5, 10, 15, 20, 25, ... ms between tries, so two processes whose units of work take a
+fraction of a millisecond queue behind each other for tens to hundreds of milliseconds. Connections here are
+opened without a busy timeout and :func:`retry_locked` retries a locked statement after short pauses (50 µs
+doubling to 1 ms) until ``busy_timeout_ms`` has passed.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Final
@@ -24,6 +31,39 @@ logger = logging.getLogger(__name__)
 
 #: automatic checkpoint threshold (pages of 4 KiB: about 40 MiB of log), a backstop for background checkpoints
 BACKSTOP_CHECKPOINT_PAGES: Final = 10_000
+
+#: the first and the longest pause between two tries of a statement that found the database locked
+FIRST_PAUSE_S: Final = 50e-6
+LONGEST_PAUSE_S: Final = 1e-3
+_LOCKED: Final = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+def retry_locked(statement: Callable[[], T], timeout_s: float) -> T:
+    """Run ``statement``, trying again after short pauses while another connection holds the lock it needs.
+
+    Gives up (re-raising SQLite's "database is locked") once ``timeout_s`` has passed since the first try.
+    """
+    deadline: float | None = None
+    pause = FIRST_PAUSE_S
+    while True:
+        try:
+            return statement()
+        except sqlite3.OperationalError as error:
+            if getattr(error, "sqlite_errorcode", None) not in _LOCKED:
+                raise
+            now = time.monotonic()
+            deadline = now + timeout_s if deadline is None else deadline
+            if now >= deadline:
+                raise
+            time.sleep(pause)
+            pause = min(2 * pause, LONGEST_PAUSE_S)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection for :func:`retry_locked`: autocommit, shareable between threads behind a lock, and no
+    busy handler of SQLite's own (it would sleep milliseconds at a time before the retry loop sees a lock)."""
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0.0)
+
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB NOT NULL, expires INTEGER) WITHOUT ROWID",
@@ -67,28 +107,32 @@ class SQLiteStore:
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._timeout_s = busy_timeout_ms / 1000
         try:
-            self._connection = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
-            )
-            self._connection.execute("PRAGMA journal_mode=WAL")
-            self._connection.execute("PRAGMA synchronous=NORMAL")
-            self._connection.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint_pages)}")
-            for statement in _SCHEMA:
-                self._connection.execute(statement)
+            self._connection = connect(self.path)
+            for statement in (
+                "PRAGMA journal_mode=WAL",
+                "PRAGMA synchronous=NORMAL",
+                f"PRAGMA wal_autocheckpoint={int(autocheckpoint_pages)}",
+                *_SCHEMA,
+            ):
+                self._execute(statement)
         except sqlite3.Error as error:
             raise StoreError(f"cannot open the online store at {self.path}: {error}") from error
         self._lock = threading.Lock()
         logger.info("online store: SQLite (WAL) at %s", self.path)
 
+    def _execute(self, sql: str, parameters: Sequence[object] = ()) -> sqlite3.Cursor:
+        return retry_locked(lambda: self._connection.execute(sql, parameters), self._timeout_s)
+
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         with self._lock:
-            return _select(self._connection, keys)
+            return retry_locked(lambda: _select(self._connection, keys), self._timeout_s)
 
     def transact(self, work: Callable[[_SQLiteTransaction], T]) -> T:
         with self._lock:
             try:
-                self._connection.execute("BEGIN IMMEDIATE")
+                self._execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as error:
                 raise StoreError(f"online store {self.path} is locked by another writer: {error}") from error
             try:
@@ -109,14 +153,12 @@ class SQLiteStore:
 
     def expire(self, now_us: int) -> int:
         with self._lock:
-            cursor = self._connection.execute(
-                "DELETE FROM kv WHERE expires IS NOT NULL AND expires < ?", (now_us,)
-            )
+            cursor = self._execute("DELETE FROM kv WHERE expires IS NOT NULL AND expires < ?", (now_us,))
             return cursor.rowcount
 
     def keys(self, prefix: str) -> Iterator[str]:
         with self._lock:
-            rows = self._connection.execute(
+            rows = self._execute(
                 "SELECT k FROM kv WHERE k >= ? AND k < ?", (prefix, prefix + "\U0010ffff")
             ).fetchall()
         for (key,) in rows:

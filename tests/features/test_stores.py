@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 from features.stores import OnlineStore, StoreError, Transaction, open_store
 from features.stores.memory import MemoryStore
 from features.stores.redis import RedisStore
-from features.stores.sqlite import SQLiteStore
+from features.stores.sqlite import SQLiteStore, retry_locked
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])
@@ -139,3 +141,58 @@ def test_put_many_writes_values_and_their_expiry(store: OnlineStore) -> None:
     store.put_many([("b:3", b"THREE", None)])  # replaces the value, and the key no longer expires
     assert store.expire(now_us=100) == 1
     assert store.get_many(["b:1", "b:2", "b:3"]) == [b"one", None, b"THREE"]
+
+
+def _hold_write_lock(path: Path, seconds: float, taken: threading.Event) -> None:
+    """Another process's writer, as seen by SQLite: a connection holding the write lock for ``seconds``."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    taken.set()
+    time.sleep(seconds)
+    other.execute("COMMIT")
+    other.close()
+
+
+def test_sqlite_waits_briefly_for_another_writer_then_runs(tmp_path: Path) -> None:
+    """A unit of work queued behind another connection's write lock runs soon after the lock is released,
+    not after SQLite's own millisecond back-off (worker processes share the file)."""
+    store = SQLiteStore(tmp_path / "online.db")
+    taken = threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(store.path, 0.2, taken))
+    holder.start()
+    taken.wait(5)
+    started = time.monotonic()
+    _put(store, "k", b"v")
+    waited = time.monotonic() - started
+    holder.join()
+    assert store.get_many(["k"]) == [b"v"]
+    assert 0.15 < waited < 0.2 + 0.1
+    store.close()
+
+
+def test_sqlite_gives_up_on_a_lock_held_past_the_busy_timeout(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "online.db", busy_timeout_ms=100)
+    taken = threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(store.path, 0.5, taken))
+    holder.start()
+    taken.wait(5)
+    started = time.monotonic()
+    with pytest.raises(StoreError, match="locked by another writer"):
+        _put(store, "k", b"v")
+    assert 0.09 < time.monotonic() - started < 0.4
+    holder.join()
+    _put(store, "k", b"v")  # the connection is usable once the other writer is done
+    assert store.get_many(["k"]) == [b"v"]
+    store.close()
+
+
+def test_retry_locked_reraises_other_errors_at_once() -> None:
+    calls: list[int] = []
+
+    def broken() -> None:
+        calls.append(1)
+        raise sqlite3.OperationalError("no such table: kv")
+
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        retry_locked(broken, timeout_s=5.0)
+    assert calls == [1]

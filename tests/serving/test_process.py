@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import socket
@@ -11,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,8 +36,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(tmp: Path, **env: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """``riskgate serve`` on a free loopback port over ``tmp``'s state; killed afterwards if still running."""
+def server(tmp: Path, workers: int = 1, **env: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``riskgate serve`` on a free loopback port over ``tmp``'s state, in its own process group (the
+    workers with it); the group is killed afterwards if still running."""
     port = free_port()
     environment = {
         **os.environ,
@@ -52,18 +56,21 @@ def server(tmp: Path, **env: str) -> Iterator[tuple[subprocess.Popen[bytes], str
             "127.0.0.1",
             "--port",
             str(port),
+            "--workers",
+            str(workers),
         ],
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(process, url)
         yield process, url
     finally:
-        if process.poll() is None:
-            process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
         if process.stderr is not None:
             process.stderr.close()
@@ -189,3 +196,52 @@ def test_sigterm_drains_the_request_in_flight(tmp_path: Path, bundles: dict[str,
         assert process.wait(timeout=30) in {0, -signal.SIGTERM}  # uvicorn re-raises the signal once drained
     assert result["response"].status_code == 200
     assert len(result["response"].json()["results"]) == 400
+
+
+def test_two_workers_share_the_state_kill_9_of_all_loses_no_answered_decision(
+    tmp_path: Path, bundles: dict[str, ModelBundle]
+) -> None:
+    """``--workers 2``: both processes answer from one online store and one decision log; a repeated
+    attempt sent to both at once is decided once; killing every process mid-load loses no answer."""
+    seed_cache(tmp_path / "state" / "models", bundles)
+    with server(tmp_path, workers=2) as (process, url):
+        repeated = attempt(700_000, account_id="acc-repeat")
+        with ThreadPoolExecutor(8) as pool:  # separate connections: uvicorn spreads them over the workers
+            repeats = list(pool.map(lambda _: _post_alone(url, repeated), range(16)))
+        assert len({_core(r) for r in repeats}) == 1
+        assert sum(not r["replayed"] for r in repeats) == 1
+        with Load(url, threads=6) as load:
+            deadline = time.monotonic() + 60
+            while len(load.answers) < 150 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            os.killpg(process.pid, signal.SIGKILL)  # every worker, mid-load
+            process.wait(timeout=10)
+    answered = {a["attempt_id"]: a for a in load.answers}
+    assert len(answered) >= 150
+    with server(tmp_path) as (_, url), httpx.Client(base_url=url, headers=SCORE) as client:
+        for attempt_id, answer in answered.items():
+            logged = client.get(f"/v1/decisions/{attempt_id}")
+            assert logged.status_code == 200, attempt_id
+            assert logged.json()["decision"] == answer["decision"]
+        again = client.post("/v1/score", json=repeated, params={"explain": "true"}).json()
+        assert again["replayed"] is True
+        fresh = client.post(
+            "/v1/score", json=attempt(700_001, account_id="acc-repeat"), params={"explain": "true"}
+        ).json()
+    assert fresh["features"]["account_attempts_count_30d"] == 1.0  # the repeat counted once
+
+
+def _post_alone(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    """One request on its own connection."""
+    with httpx.Client(base_url=url, headers=SCORE, timeout=30.0) as client:
+        response = client.post("/v1/score", json=body)
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def _core(answer: dict[str, Any]) -> str:
+    """An answer without what legitimately differs between a decision and its replays."""
+    return json.dumps(
+        {k: v for k, v in answer.items() if k not in {"replayed", "scoring_ms"}}, sort_keys=True
+    )
