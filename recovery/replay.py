@@ -14,7 +14,6 @@ after a simulated decline the features still describe the invoice's first declin
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from features.definitions import FeatureSet
-from features.history import Event, event_stream, ns_of, record
+from features.history import event_stream, load_history, ns_of, record
 from features.online import OnlineEngine
 from features.stores.memory import MemoryStore
 from recovery.models import FeatureVectorModel, FloatArray, ProbabilityScorer
@@ -36,18 +35,24 @@ class ReplayedFailureModel:
     def __init__(self, data_dir: Path, feature_set: FeatureSet, scorer: ProbabilityScorer) -> None:
         self.engine = OnlineEngine(MemoryStore(), feature_set)
         self.model = FeatureVectorModel(self.engine, scorer)
-        self._events: Iterator[Event] = iter(event_stream(data_dir))
-        self._pending: Event | None = next(self._events, None)
+        self._stream = event_stream(data_dir)
+        self._times = np.array([event[0] for event in self._stream], dtype=np.int64)
         self._invoice: object = None
         self.replayed = 0
 
     def replay_until(self, until: datetime) -> None:
-        """Record every event at or before ``until`` not recorded yet."""
-        limit = ns_of(until)
-        while self._pending is not None and self._pending[0] <= limit:
-            record(self.engine, self._pending)
-            self.replayed += 1
-            self._pending = next(self._events, None)
+        """Record every event at or before ``until`` not recorded yet: in bulk the first time (the engine is
+        empty then), one by one afterwards."""
+        end = int(np.searchsorted(self._times, ns_of(until), side="right"))
+        if end <= self.replayed:
+            return
+        if self.replayed == 0:
+            after_last = pd.Timestamp(int(self._times[end - 1]) + 1, unit="ns", tz="UTC")
+            load_history(self.engine, self._stream[:end], after_last)
+        else:
+            for event in self._stream[self.replayed : end]:
+                record(self.engine, event)
+        self.replayed = end
 
     def __call__(self, candidates: pd.DataFrame) -> FloatArray:
         if candidates.empty:
