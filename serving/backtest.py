@@ -27,8 +27,9 @@ from typing import Any, Final
 
 import pandas as pd
 
+from features.bulk import BulkLoadError
 from features.definitions import FeatureSet
-from features.history import Event, event_stream, load_history, ns_of
+from features.history import Event, Loaded, event_stream, load_history, ns_of
 from features.online import OnlineEngine
 from features.stores.sqlite import SQLiteStore
 from riskgate.settings import DEV_PSEUDONYM_SECRET
@@ -41,6 +42,7 @@ from serving.security import Pseudonymiser
 logger = logging.getLogger(__name__)
 
 MANIFEST: Final = "backtest.json"
+HISTORY_MARKER: Final = "history.loaded"  # written once the history before the period is in the store
 DEFAULT_MONTHS: Final = 1
 _PROGRESS_EVERY: Final = 5_000
 
@@ -179,6 +181,25 @@ def _replay(engine: ScoringEngine, events: Iterable[Event], period: Period) -> _
     return tally
 
 
+def _load_history_once(
+    state_dir: Path, features: OnlineEngine, events: list[Event], start: datetime
+) -> Loaded:
+    """The history before the period, loaded in bulk on the first run; a resumed run finds it in the store."""
+    marker = state_dir / HISTORY_MARKER
+    if marker.exists():
+        logger.info("backtest: the history is already in %s (resuming)", state_dir)
+        return Loaded(events=int(marker.read_text()), until_ns=ns_of(start))
+    try:
+        loaded = load_history(features, events, start)
+    except BulkLoadError as error:
+        raise BacktestError(
+            f"{state_dir}: the online store holds state from an interrupted history load; remove {state_dir} "
+            "and run the backtest again"
+        ) from error
+    marker.write_text(str(loaded.events))
+    return loaded
+
+
 def run_backtest(
     data_dir: Path,
     state_dir: Path,
@@ -216,7 +237,7 @@ def run_backtest(
             overrides=overrides,
         )
         began = time.perf_counter()
-        loaded = load_history(features, events, period.start)
+        loaded = _load_history_once(state_dir, features, events, period.start)
         loaded_at = time.perf_counter()
         logger.info("backtest: %d history events loaded in %.1f s", loaded.events, loaded_at - began)
         tally = _replay(engine, events, period)
