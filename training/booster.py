@@ -5,6 +5,12 @@ Imbalance is handled deliberately: the search tries a small set of positive-clas
 well (average precision for fraud, ROC AUC for failure), and the isotonic calibration fitted afterwards maps
 the (possibly reweighted) scores back to honest probabilities. Training is deterministic for a given seed
 and thread count.
+
+Cost: feature matrices are float32 (LightGBM bins them without a float64 copy) and each window is binned
+once into an :class:`lgb.Dataset` that every trial reuses. On a training window larger than
+``model.search_rows`` the trials run on a seeded random subsample of that many rows (the trials only *rank*
+parameter sets), and the winner is then refitted on every training row with early stopping on the same
+validation window.
 """
 
 from __future__ import annotations
@@ -25,12 +31,28 @@ logger = logging.getLogger(__name__)
 LGB_METRIC = {"average_precision": "average_precision", "roc_auc": "auc"}
 
 
+#: dtype of the feature matrices LightGBM trains on (half the memory of float64, binned without a copy).
+FEATURE_DTYPE = np.float32
+
+
 @dataclass(frozen=True)
 class Matrix:
-    """Features and labels of one window, ready for LightGBM."""
+    """Features (row-major, :data:`FEATURE_DTYPE`) and labels of one window, ready for LightGBM."""
 
     X: np.ndarray
     y: np.ndarray
+
+    def __post_init__(self) -> None:
+        if len(self.X) != len(self.y):
+            raise ValueError(f"a matrix of {len(self.X)} rows cannot take {len(self.y)} labels")
+
+    @classmethod
+    def of(cls, x: np.ndarray, y: np.ndarray) -> Matrix:
+        """The matrix of ``x`` as C-contiguous :data:`FEATURE_DTYPE` (copied only if it is not already)."""
+        return cls(np.ascontiguousarray(x, dtype=FEATURE_DTYPE), np.asarray(y, dtype=np.float64))
+
+    def rows(self, index: np.ndarray) -> Matrix:
+        return Matrix(self.X[index], self.y[index])
 
 
 @dataclass(frozen=True)
@@ -41,6 +63,7 @@ class Trial:
     params: dict[str, Any]
     best_iteration: int
     score: float
+    rows: int = 0  # training rows the trial saw (a subsample on large windows)
 
 
 def sample_params(space: SearchSpace, rng: np.random.Generator) -> dict[str, Any]:
@@ -76,7 +99,11 @@ def default_params(space: SearchSpace) -> dict[str, Any]:
 def datasets(
     train: Matrix, valid: Matrix, feature_names: list[str], categorical: list[str]
 ) -> tuple[lgb.Dataset, lgb.Dataset]:
-    """LightGBM datasets of the train and validation windows, binned once and shared by every trial."""
+    """LightGBM datasets of the train and validation windows, binned once and shared by every trial.
+
+    The binned datasets do not keep a reference to the raw matrices (``free_raw_data``): the caller's
+    :class:`Matrix` stays the only copy.
+    """
     # feature_pre_filter off: trials vary min_child_samples on the same binned data.
     binning = {"max_bin": 255, "verbosity": -1, "feature_pre_filter": False}
     train_set = lgb.Dataset(
@@ -84,10 +111,18 @@ def datasets(
         train.y,
         feature_name=feature_names,
         categorical_feature=categorical,
-        free_raw_data=False,
+        free_raw_data=True,
         params=binning,
-    )
-    valid_set = lgb.Dataset(valid.X, valid.y, reference=train_set, free_raw_data=False, params=binning)
+    ).construct()
+    valid_set = lgb.Dataset(
+        valid.X,
+        valid.y,
+        reference=train_set,
+        feature_name=feature_names,
+        categorical_feature=categorical,
+        free_raw_data=True,
+        params=binning,
+    ).construct()
     return train_set, valid_set
 
 
@@ -122,6 +157,14 @@ def fit_booster(
     )
 
 
+def search_sample(rows: int, limit: int | None, seed: int) -> np.ndarray | None:
+    """Sorted indices of the training rows the search's trials use; None when they use every row."""
+    if limit is None or rows <= limit:
+        return None
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+    return np.sort(rng.choice(rows, size=limit, replace=False))
+
+
 def search(
     train: Matrix,
     valid: Matrix,
@@ -134,10 +177,37 @@ def search(
 ) -> tuple[lgb.Booster, list[Trial]]:
     """Run ``config.trials`` trials (the first with default parameters).
 
-    Returns the booster of the best trial (by validation score) and every trial.
+    Returns the booster of the best trial (by validation score), refitted on every training row when the
+    trials ran on a subsample, and every trial.
     """
+    sample = None if config.trials == 1 else search_sample(len(train.y), config.search_rows, seed)
+    searched = train if sample is None else train.rows(sample)
+    if sample is not None:
+        logger.info("search on %d of %d training rows, then a refit on all", len(sample), len(train.y))
+    train_set, valid_set = datasets(searched, valid, feature_names, categorical)
+    best, trials = _trials(train_set, valid_set, metric=metric, config=config, seed=seed)
+    if sample is None:
+        return best, trials
+    del train_set
+    winner = max(trials, key=lambda trial: trial.score)
+    full_set, valid_set = datasets(train, valid, feature_names, categorical)
+    booster = fit_booster(full_set, valid_set, params=winner.params, metric=metric, config=config, seed=seed)
+    score = float(booster.best_score["validation"][LGB_METRIC[metric]])
+    logger.info(
+        "refit of trial %d on all rows: %s %.4f at %d rounds",
+        winner.number,
+        metric,
+        score,
+        booster.best_iteration,
+    )
+    refit = Trial(len(trials), winner.params, int(booster.best_iteration), score, len(train.y))
+    return booster, [*trials, refit]
+
+
+def _trials(
+    train_set: lgb.Dataset, valid_set: lgb.Dataset, *, metric: str, config: ModelConfig, seed: int
+) -> tuple[lgb.Booster, list[Trial]]:
     rng = np.random.default_rng(seed)
-    train_set, valid_set = datasets(train, valid, feature_names, categorical)
     best: lgb.Booster | None = None
     trials: list[Trial] = []
     for number in range(config.trials):
@@ -146,7 +216,7 @@ def search(
         )
         booster = fit_booster(train_set, valid_set, params=params, metric=metric, config=config, seed=seed)
         score = float(booster.best_score["validation"][LGB_METRIC[metric]])
-        trials.append(Trial(number, params, int(booster.best_iteration), score))
+        trials.append(Trial(number, params, int(booster.best_iteration), score, train_set.num_data()))
         logger.info("trial %d: %s %.4f at %d rounds", number, metric, score, booster.best_iteration)
         if best is None or score > max(trial.score for trial in trials[:-1]):
             best = booster

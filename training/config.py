@@ -86,6 +86,14 @@ class ModelConfig(Strict):
     max_rounds: int = Field(2000, ge=1)
     early_stopping_rounds: int = Field(40, ge=1)
     num_threads: int = Field(2, ge=1)
+    search_rows: int | None = Field(
+        None,
+        ge=1000,
+        description=(
+            "Training rows the search's trials see at most (a seeded random subsample; the best "
+            "parameters are then refitted on every row). None: every row."
+        ),
+    )
     search_space: SearchSpace = SearchSpace()
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -100,7 +101,8 @@ def window_key_of(data: TaskData) -> str:
 
 
 def _input_example(data: TaskData) -> pd.DataFrame:
-    rows = data.validation.matrix.X[:INPUT_EXAMPLE_ROWS]
+    # float64, as feature rows arrive from both engines (the signature must not demand float32).
+    rows = data.validation.matrix.X[:INPUT_EXAMPLE_ROWS].astype(np.float64)
     return pd.DataFrame(rows, columns=list(data.contract.names))
 
 

@@ -2,11 +2,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import hypothesis.strategies as st
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis.extra.numpy import arrays
+from sklearn.isotonic import IsotonicRegression
 
 from tests.training.factories import CONTRACT, make_world
-from training.booster import Matrix, search
+from training.booster import FEATURE_DTYPE, Matrix, search
 from training.bundle import ModelBundle
 from training.calibration import IsotonicCalibrator
 from training.config import ModelConfig, SearchSpace, Task, load_config
@@ -93,3 +97,68 @@ def test_search_trials_may_lower_min_child_samples_on_shared_data() -> None:
     )
     assert len(trials) == 4
     assert min(t.params["min_child_samples"] for t in trials[1:]) < trials[0].params["min_child_samples"]
+
+
+def test_calibration_keeps_the_ranking_it_calibrates() -> None:
+    """Centred isotonic: strictly increasing between the outer block centres, so no new ties, and still
+    calibrated (the mean probability is the observed rate, within a few thousandths)."""
+    rng = np.random.default_rng(4)
+    scores = rng.random(5000)
+    labels = (rng.random(5000) < scores**2).astype(float)
+    calibrator = IsotonicCalibrator().fit(scores, labels)
+    inside = np.sort(scores[(scores > calibrator.x_[0]) & (scores < calibrator.x_[-1])])
+    assert np.all(np.diff(calibrator.transform(inside)) > 0)
+    assert abs(calibrator.transform(scores).mean() - labels.mean()) < 0.005
+    plain = IsotonicRegression(out_of_bounds="clip").fit(scores, labels).predict(scores)
+    assert len(np.unique(calibrator.transform(scores))) > 10 * len(np.unique(plain))
+
+
+@given(
+    scores=arrays(np.float64, st.integers(2, 200), elements=st.floats(0, 1)),
+    seed=st.integers(0, 2**16),
+)
+@settings(max_examples=50, deadline=None)
+def test_calibration_is_a_monotone_map_into_the_unit_interval(scores: np.ndarray, seed: int) -> None:
+    labels = (np.random.default_rng(seed).random(len(scores)) < 0.3).astype(float)
+    calibrator = IsotonicCalibrator().fit(scores, labels)
+    grid = np.sort(np.r_[scores, -1.0, 2.0])
+    mapped = calibrator.transform(grid)
+    assert np.all(np.diff(mapped) >= 0)
+    assert np.all((mapped >= 0) & (mapped <= 1))
+
+
+def _separable(rows: int, seed: int) -> tuple[Matrix, Matrix]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 3))
+    y = (x[:, 0] + rng.normal(size=rows) > 1).astype(float)
+    cut = rows * 4 // 5
+    return Matrix.of(x[:cut], y[:cut]), Matrix.of(x[cut:], y[cut:])
+
+
+def test_a_large_window_is_searched_on_a_subsample_then_refitted_on_every_row() -> None:
+    train, valid = _separable(5000, seed=5)
+    config = ModelConfig(trials=3, max_rounds=30, num_threads=1, search_rows=1500)
+    booster, trials = search(
+        train, valid, metric="roc_auc", config=config, seed=2, feature_names=["a", "b", "c"], categorical=[]
+    )
+    assert [t.rows for t in trials] == [1500, 1500, 1500, 4000]
+    winner = max(trials[:-1], key=lambda t: t.score)
+    assert trials[-1].params == winner.params
+    assert booster.best_iteration == trials[-1].best_iteration
+
+
+def test_a_window_within_the_search_rows_is_searched_whole() -> None:
+    train, valid = _separable(2000, seed=6)
+    config = ModelConfig(trials=2, max_rounds=20, num_threads=1, search_rows=1600)
+    _, trials = search(
+        train, valid, metric="roc_auc", config=config, seed=2, feature_names=["a", "b", "c"], categorical=[]
+    )
+    assert [t.rows for t in trials] == [1600, 1600]
+
+
+def test_matrices_are_row_major_float32_and_refuse_misaligned_labels() -> None:
+    matrix = Matrix.of(np.asfortranarray(np.ones((4, 3))), np.zeros(4))
+    assert matrix.X.dtype == FEATURE_DTYPE
+    assert matrix.X.flags.c_contiguous
+    with pytest.raises(ValueError, match="labels"):
+        Matrix(np.ones((4, 3), dtype=FEATURE_DTYPE), np.zeros(3))
