@@ -1,7 +1,16 @@
-"""Isotonic calibration kept as plain breakpoints, applied with ``numpy.interp``.
+"""Centred isotonic calibration, kept as plain breakpoints and applied with ``numpy.interp``.
 
 The calibrator is fit on the validation window (the booster never trained on it) and travels inside the
 model bundle as two lists of numbers, so serving needs neither scikit-learn nor pickles to apply it.
+
+Plain isotonic regression is a step function: every raw score inside one of its blocks gets the same
+probability, so attempts the booster ranked apart become ties, and the calibrated scores rank worse than the
+raw ones (on the default world's failure model, test ROC AUC drops by several thousandths). The *centred*
+variant (Oron & Flournoy's centred isotonic regression) keeps one breakpoint per block, at the block's mean
+raw score with the block's observed rate, and interpolates linearly between them: the map is strictly
+increasing between the first and the last block centre (ranks are kept), still monotone, and passes through
+each block's observed rate at the block's centre. Scores beyond the outer centres take the outer blocks'
+rates (the only ties left).
 """
 
 from __future__ import annotations
@@ -16,6 +25,18 @@ from training.errors import DatasetError
 FloatArray = np.ndarray
 
 
+def block_centres(scores: FloatArray, labels: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Isotonic regression of ``labels`` on ``scores``, one point per block: (mean score, block rate)."""
+    order = np.argsort(scores, kind="stable")
+    x = np.asarray(scores, dtype=float)[order]
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(x, np.asarray(labels)[order])
+    fitted = iso.predict(x)
+    starts = np.flatnonzero(np.r_[True, fitted[1:] != fitted[:-1]])
+    sizes = np.diff(np.r_[starts, len(x)])
+    centres = np.add.reduceat(x, starts) / sizes
+    return centres, fitted[starts]
+
+
 class IsotonicCalibrator:
     """Monotone map from raw model scores to probabilities (scikit-learn estimator contract)."""
 
@@ -28,9 +49,11 @@ class IsotonicCalibrator:
                 "calibration needs aligned, non-empty scores and labels "
                 f"(got {len(scores)} and {len(labels)})"
             )
-        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, labels)
-        self.x_ = np.asarray(iso.X_thresholds_, dtype=float)
-        self.y_ = np.asarray(iso.y_thresholds_, dtype=float)
+        centres, rates = block_centres(scores, labels)
+        # np.interp needs increasing breakpoints: drop a (degenerate) repeated centre.
+        keep = np.r_[True, np.diff(centres) > 0]
+        self.x_ = np.asarray(centres[keep], dtype=float)
+        self.y_ = np.asarray(rates[keep], dtype=float)
         return self
 
     def transform(self, scores: FloatArray) -> FloatArray:
@@ -38,7 +61,7 @@ class IsotonicCalibrator:
         return result
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "isotonic", "x": self.x_.tolist(), "y": self.y_.tolist()}
+        return {"kind": "isotonic", "fit": "centred", "x": self.x_.tolist(), "y": self.y_.tolist()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IsotonicCalibrator:
