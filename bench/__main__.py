@@ -1,4 +1,7 @@
-"""Run the benchmarks: ``python -m bench`` runs all, ``python -m bench NAME ...`` the named ones."""
+"""Run the benchmarks: ``python -m bench`` runs the default set, ``python -m bench NAME ...`` the named ones.
+
+A module with ``OPT_IN = True`` (e.g. ``training_10m``, hours long) runs only when named.
+"""
 
 from __future__ import annotations
 
@@ -33,12 +36,21 @@ def discover() -> dict[str, Runner]:
     return runners
 
 
+def default_set(runners: dict[str, Runner]) -> list[str]:
+    """The benchmarks ``python -m bench`` runs without names: all but the opt-in ones."""
+    return [
+        name
+        for name in sorted(runners)
+        if not getattr(importlib.import_module(f"bench.{name}"), "OPT_IN", False)
+    ]
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runners = discover()
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", choices=[*sorted(runners), []], help="benchmarks to run")
-    names = parser.parse_args().names or sorted(runners)
+    names = parser.parse_args().names or default_set(runners)
     RESULTS.mkdir(parents=True, exist_ok=True)
     for name in names:
         started = time.perf_counter()

@@ -1,84 +1,172 @@
-"""Training time and peak memory for worlds of about 1 million and 10 million attempts.
+"""Training time and peak memory for a world of about 1 million attempts (10 million: ``training_10m``).
 
-Each size runs in its own process (so peak memory is that size's alone): simulate the world into the scratch
-folder, then time ``load_inputs`` (events → batch features → labels, baselines) and ``train_models`` (both
-models: search, calibration, evaluation, MLflow logging into a scratch store), and record the process's peak
-resident memory. The search budget is one trial per model (``BENCH_TRAINING_TRIALS``) so the 10M run fits a
-session; a budget of N trials costs about N times the ``train_*`` figure. Sizes can be chosen with
-``BENCH_TRAINING_ATTEMPTS=1000000,10000000``.
+Each size runs as two child processes, so each peak resident memory (read from the child's own rusage) is
+that step's alone: one simulates the world, the other times ``load_inputs`` (events → batch features →
+labels, baselines) and ``train_models`` (both models: search, calibration, evaluation, MLflow logging into a
+scratch store). The search budget is one trial per model (``BENCH_TRAINING_TRIALS``); with more trials, each
+extra trial costs about one ``train_*`` figure on at most ``model.search_rows`` rows, plus a refit on every
+row when the training window is larger than that.
+
+Environment:
+
+* ``BENCH_TRAINING_ATTEMPTS=1000000,3000000``: sizes to measure (default: 1 million);
+* ``BENCH_TRAINING_TRIALS=1``: trials per model;
+* ``BENCH_TRAINING_WORLDS=DIR``: keep simulated worlds in ``DIR/world-SIZE/data`` and reuse them on the next
+  run (a 10-million-attempt world takes about half an hour to simulate); default: the scratch folder;
+* ``BENCH_TRAINING_TIMEOUT=SECONDS``: time limit of each child process (default 3 hours); a size that hits it
+  is recorded as timed out, with the steps that finished.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+logger = logging.getLogger(__name__)
+
 #: Attempts per legitimate subscriber and year in the default world (330k attempts for 50k accounts).
 ATTEMPTS_PER_ACCOUNT = 6.6
-DEFAULT_SIZES = (1_000_000, 10_000_000)
+DEFAULT_SIZES = (1_000_000,)
+SEED = 7
+MONTHS = 12
+DEFAULT_TIMEOUT_SECONDS = 3 * 3600.0
+_POLL_SECONDS = 0.5
 
 
-def measure(attempts: int, scratch: Path, trials: int) -> dict[str, Any]:
-    """Simulate, load and train one world in this process; return timings and peak memory."""
-    from riskgate.settings import Settings  # noqa: PLC0415 - heavy imports stay out of discovery
-    from simulator import WorldConfig, simulate  # noqa: PLC0415
+def accounts_for(attempts: int) -> int:
+    return round(attempts / ATTEMPTS_PER_ACCOUNT)
+
+
+def simulate_world(attempts: int, data_dir: Path) -> dict[str, Any]:
+    """Simulate the bench's world of about ``attempts`` attempts into ``data_dir`` (in this process)."""
+    from simulator import WorldConfig, simulate  # noqa: PLC0415 - heavy imports stay out of discovery
+
+    summary = simulate(WorldConfig(accounts=accounts_for(attempts), months=MONTHS, seed=SEED), data_dir)
+    return {"attempts": summary.attempts}
+
+
+def train_world(data_dir: Path, mlruns_dir: Path, trials: int) -> dict[str, Any]:
+    """Load (features included) and train both models on ``data_dir`` in this process; return timings."""
+    from riskgate.settings import Settings  # noqa: PLC0415
     from training.config import load_config  # noqa: PLC0415
     from training.data import load_inputs  # noqa: PLC0415
     from training.pipeline import train_models  # noqa: PLC0415
 
-    data_dir = scratch / "data"
     started = time.perf_counter()
-    summary = simulate(
-        WorldConfig(accounts=round(attempts / ATTEMPTS_PER_ACCOUNT), months=12, seed=7), data_dir
-    )
-    simulated = time.perf_counter()
     config = load_config(overrides={"model.trials": trials})
     inputs = load_inputs(data_dir, config.feature_set)
     loaded = time.perf_counter()
-    settings = Settings(data_dir=data_dir, mlruns_dir=scratch / "mlruns")
+    settings = Settings(data_dir=data_dir, mlruns_dir=mlruns_dir)
     results = train_models(
         inputs, config, tracking_uri=settings.tracking_uri, artifact_root=settings.artifact_root
     )
     trained = time.perf_counter()
     return {
-        "attempts": summary.attempts,
+        "attempts": len(inputs.frame),
         "features": len(inputs.contract.names),
         "trials_per_model": trials,
-        "simulate_seconds": round(simulated - started, 1),
-        "features_and_labels_seconds": round(loaded - simulated, 1),
+        "search_rows": config.model.search_rows,
+        "features_and_labels_seconds": round(loaded - started, 1),
         **{f"train_{r.task.value}_seconds": round(r.seconds, 1) for r in results},
-        "training_total_seconds": round(trained - simulated, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "training_total_seconds": round(trained - started, 1),
         **{f"test_{r.task.value}_roc_auc": round(r.report["model"]["roc_auc"], 4) for r in results},
+        **{
+            f"test_{r.task.value}_truth_roc_auc": round(r.report["truth"]["roc_auc"], 4)
+            for r in results
+            if "truth" in r.report
+        },
     }
 
 
-def run(scratch: Path) -> dict[str, Any]:
-    sizes = [int(s) for s in os.environ.get("BENCH_TRAINING_ATTEMPTS", "").split(",") if s] or DEFAULT_SIZES
+def run_child(code: str, log: Path, timeout: float) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Run ``python -c code`` (which prints one JSON line last) with a time limit.
+
+    Returns its result (None if it failed or timed out) and its own wall time, peak resident memory (from
+    its rusage, so other processes do not count) and status.
+    """
+    started = time.perf_counter()
+    with log.open("w") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-c", code],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).parents[1],
+            start_new_session=True,  # its own process group, so a timeout stops all of it
+        )
+        usage, status = _wait(child.pid, started + timeout)
+    seconds = time.perf_counter() - started
+    facts: dict[str, Any] = {"seconds": round(seconds, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    if status is None:
+        facts["status"] = f"timed out after {timeout:.0f} s"
+        return None, facts
+    if status != 0:
+        facts["status"] = f"failed (exit {status}): " + " | ".join(log.read_text().strip().splitlines()[-3:])
+        return None, facts
+    facts["status"] = "ok"
+    return json.loads(log.read_text().strip().splitlines()[-1]), facts
+
+
+def _wait(pid: int, deadline: float) -> tuple[resource.struct_rusage, int | None]:
+    """Wait for ``pid`` until ``deadline``; kill its process group past it. Returns rusage and exit code."""
+    while True:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done == pid:
+            return usage, os.waitstatus_to_exitcode(status)
+        if time.perf_counter() > deadline:
+            os.killpg(pid, signal.SIGKILL)
+            _, _, usage = os.wait4(pid, 0)
+            return usage, None
+        time.sleep(_POLL_SECONDS)
+
+
+def measure(attempts: int, folder: Path, trials: int, timeout: float) -> dict[str, Any]:
+    """Simulate (unless the world is already in ``folder``), then load and train, each in a child process."""
+    data_dir = folder / "data"
+    result: dict[str, Any] = {"accounts": accounts_for(attempts)}
+    if (data_dir / "summary.json").exists():
+        result["simulate"] = {"status": f"reused the world in {data_dir}"}
+    else:
+        code = (
+            "import json; from pathlib import Path; from bench.training import simulate_world; "
+            f"print(json.dumps(simulate_world({attempts}, Path({str(data_dir)!r}))))"
+        )
+        simulated, facts = run_child(code, folder / "simulate.log", timeout)
+        result["simulate"] = facts
+        if simulated is None:
+            return result
+    code = (
+        "import json, logging; from pathlib import Path; from bench.training import train_world; "
+        "logging.basicConfig(level=logging.INFO); "
+        f"print(json.dumps(train_world(Path({str(data_dir)!r}), Path({str(folder / 'mlruns')!r}), {trials})))"
+    )
+    trained, facts = run_child(code, folder / "train.log", timeout)
+    result["train"] = {**facts, **(trained or {})}
+    return result
+
+
+def measure_sizes(sizes: tuple[int, ...], scratch: Path) -> dict[str, Any]:
+    """:func:`measure` for each size, configured from the environment (see the module's docstring)."""
     trials = int(os.environ.get("BENCH_TRAINING_TRIALS", "1"))
+    timeout = float(os.environ.get("BENCH_TRAINING_TIMEOUT", DEFAULT_TIMEOUT_SECONDS))
+    worlds = Path(os.environ.get("BENCH_TRAINING_WORLDS", str(scratch)))
     results: dict[str, Any] = {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()[0]}
     for size in sizes:
-        folder = scratch / f"world-{size}"
-        folder.mkdir()
-        code = (
-            "import json, sys; from pathlib import Path; from bench.training import measure; "
-            f"print(json.dumps(measure({size}, Path({str(folder)!r}), {trials})))"
-        )
-        done = subprocess.run(
-            [sys.executable, "-c", code],
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=Path(__file__).parents[1],
-        )
-        if done.returncode != 0:
-            results[f"{size}"] = {"error": done.stderr.strip().splitlines()[-1:]}
-            continue
-        results[f"{size}"] = json.loads(done.stdout.strip().splitlines()[-1])
+        folder = worlds / f"world-{size}"
+        folder.mkdir(parents=True, exist_ok=True)
+        logger.info("training bench: %d attempts in %s", size, folder)
+        results[f"{size}"] = measure(size, folder, trials, timeout)
+    results["load_average_at_end"] = os.getloadavg()[0]
     return results
+
+
+def run(scratch: Path) -> dict[str, Any]:
+    sizes = tuple(int(s) for s in os.environ.get("BENCH_TRAINING_ATTEMPTS", "").split(",") if s)
+    return measure_sizes(sizes or DEFAULT_SIZES, scratch)
