@@ -87,7 +87,7 @@ class ModelConfig(Strict):
     early_stopping_rounds: int = Field(40, ge=1)
     num_threads: int = Field(2, ge=1)
     search_rows: int | None = Field(
-        None,
+        400_000,
         ge=1000,
         description=(
             "Training rows the search's trials see at most (a seeded random subsample; the best "
