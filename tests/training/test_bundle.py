@@ -100,17 +100,37 @@ def test_search_trials_may_lower_min_child_samples_on_shared_data() -> None:
 
 
 def test_calibration_keeps_the_ranking_it_calibrates() -> None:
-    """Centred isotonic: strictly increasing between the outer block centres, so no new ties, and still
-    calibrated (the mean probability is the observed rate, within a few thousandths)."""
+    """Centred isotonic: strictly increasing wherever the probability is strictly between 0 and 1, so no
+    new ties there, and still calibrated (the mean probability is the observed rate, within a few
+    thousandths)."""
     rng = np.random.default_rng(4)
     scores = rng.random(5000)
     labels = (rng.random(5000) < scores**2).astype(float)
     calibrator = IsotonicCalibrator().fit(scores, labels)
-    inside = np.sort(scores[(scores > calibrator.x_[0]) & (scores < calibrator.x_[-1])])
-    assert np.all(np.diff(calibrator.transform(inside)) > 0)
+    ordered = np.sort(scores)
+    mapped = calibrator.transform(ordered)
+    interior = (mapped > 0) & (mapped < 1) & (ordered > calibrator.x_[0]) & (ordered < calibrator.x_[-1])
+    assert interior.mean() > 0.9
+    assert np.all(np.diff(mapped[interior]) > 0)
     assert abs(calibrator.transform(scores).mean() - labels.mean()) < 0.005
     plain = IsotonicRegression(out_of_bounds="clip").fit(scores, labels).predict(scores)
     assert len(np.unique(calibrator.transform(scores))) > 10 * len(np.unique(plain))
+
+
+def test_a_block_where_every_attempt_had_the_same_label_keeps_its_certainty() -> None:
+    """A block of all negatives (all positives) is not shrunk to its centre: every score in it maps to 0
+    (1), as in Oron & Flournoy's CIR, instead of an invented chance of the other outcome."""
+    rng = np.random.default_rng(9)
+    scores = rng.random(4000)
+    labels = np.where(
+        scores < 0.2, 0.0, np.where(scores > 0.8, 1.0, (rng.random(4000) < scores).astype(float))
+    )
+    calibrator = IsotonicCalibrator().fit(scores, labels)
+    np.testing.assert_array_equal(calibrator.transform(scores[scores < 0.2]), 0.0)
+    np.testing.assert_array_equal(calibrator.transform(scores[scores > 0.8]), 1.0)
+    middle = np.sort(scores[(scores > 0.35) & (scores < 0.65)])
+    assert np.all(np.diff(calibrator.transform(middle)) > 0)
+    assert np.all(np.diff(calibrator.x_) > 0)
 
 
 @given(
