@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -128,7 +129,10 @@ def _wait(pid: int, deadline: float) -> tuple[resource.struct_rusage, int | None
 
 
 def measure(attempts: int, folder: Path, trials: int, timeout: float) -> dict[str, Any]:
-    """Simulate (unless the world is already in ``folder``), then load and train, each in a child process."""
+    """Simulate (unless the world is already in ``folder``), then load and train, each in a child process.
+
+    A reused world's features table is removed first: the training child builds the features every time.
+    """
     data_dir = folder / "data"
     result: dict[str, Any] = {"accounts": accounts_for(attempts)}
     if (data_dir / "summary.json").exists():
@@ -142,6 +146,13 @@ def measure(attempts: int, folder: Path, trials: int, timeout: float) -> dict[st
         result["simulate"] = facts
         if simulated is None:
             return result
+    from events.io import table_dir  # noqa: PLC0415 - heavy imports stay out of discovery
+    from features.batch import FEATURES_TABLE  # noqa: PLC0415
+
+    stale = table_dir(data_dir, FEATURES_TABLE)
+    if stale.exists():  # a reused world keeps the last run's features: the bench measures building them
+        logger.info("removing %s so that this run builds the features again", stale)
+        shutil.rmtree(stale)
     code = (
         "import json, logging; from pathlib import Path; from bench.training import train_world; "
         "logging.basicConfig(level=logging.INFO); "

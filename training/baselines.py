@@ -30,6 +30,19 @@ MISMATCH_RULES: tuple[tuple[str, str], ...] = (
     ("billing_country", "ip_country"),
 )
 
+#: The attempt columns the rules read (the attempt's id, account and time, and the rules' own columns).
+ATTEMPT_COLUMNS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        [
+            "attempt_id",
+            "occurred_at",
+            "account_id",
+            *(column for column, _, _ in VELOCITY_RULES),
+            *(column for pair in MISMATCH_RULES for column in pair),
+        ]
+    )
+)
+
 
 def prior_count(entity: pd.Series, times: pd.Series, window: pd.Timedelta) -> np.ndarray:
     """Per row, how many rows of the same entity occurred in ``[time - window, time)``.

@@ -1,9 +1,16 @@
 """Load a data directory into training :class:`~training.pipeline.Inputs`: events → features → labels.
 
 Features come from the ``features/`` table when it was built (``riskgate features build``) with the same
-feature set (its Parquet metadata holds the set's hash), aligned on ``attempt_id``; otherwise the batch engine
-builds them in memory. A table of the same feature set that lacks attempts is refused, not silently rebuilt.
-On simulated data the ``truth/`` table adds the ground-truth probabilities used for the ceiling.
+feature set (its Parquet metadata holds the set's hash), aligned on ``attempt_id``. Without such a table, a
+history of up to ``in_memory_attempts`` attempts is built by the batch engine in memory (fast; about 1 kB
+of memory per attempt at its peak); a larger one is first written to the ``features/`` table by the
+memory-bounded build (the one ``riskgate features build`` runs; later runs reuse it). A table of the same
+feature set that lacks attempts is refused, not silently rebuilt.
+
+From a table, only the columns training needs are read: the attempts' id, time, account, amount and the
+baselines' columns, the outcomes' status, the reports' times, and the features straight into one float32
+block in the attempts' order, part by part (never a float64 copy of the whole table). On simulated data the
+``truth/`` table adds the ground-truth probabilities used for the ceiling.
 """
 
 from __future__ import annotations
@@ -11,17 +18,20 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Final
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from events.io import EventTableMissingError, part_files, read_events, read_table
+from events.io import EventTableMissingError, iter_parts, part_files, read_events, read_table
 from events.schema import EventKind
-from features.batch import FEATURES_TABLE, build_features, read_features
+from features.batch import FEATURES_TABLE, build_data_dir, build_features
 from features.definitions import FeatureSet
 from features.registry import load_feature_set
+from training.booster import FEATURE_DTYPE
 from training.bundle import FeatureContract
-from training.dataset import assemble
+from training.dataset import ATTEMPT_COLUMNS, TRUE_FRAUD_COLUMN, TRUTH_COLUMNS, assemble
 from training.errors import DatasetError
 from training.pipeline import Inputs
 
@@ -29,6 +39,13 @@ logger = logging.getLogger(__name__)
 
 TRUTH_TABLE = "truth"
 FEATURE_SET_METADATA = b"riskgate.feature_set"
+#: Histories up to this many attempts without a features table are built in memory (~1.5 kB per attempt at
+#: the peak; the default world's 330k attempts); larger ones go through the bounded build (peak ~0.5 GB
+#: whatever the size) into the ``features/`` table first.
+IN_MEMORY_ATTEMPTS: Final = 500_000
+#: The outcome and report columns :func:`~training.dataset.assemble` and the baselines read.
+OUTCOME_COLUMNS: Final = ("attempt_id", "occurred_at", "status")
+REPORT_COLUMNS: Final = ("attempt_id", "reported_at")
 _REBUILD = "rebuild it with `riskgate features build` (or delete its folder to build the features in memory)"
 
 
@@ -36,33 +53,77 @@ def contract_of(feature_set: FeatureSet) -> FeatureContract:
     return FeatureContract(tuple(feature_set.names), feature_set.hash, tuple(feature_set.categorical))
 
 
-def load_inputs(data_dir: Path, feature_set_spec: str | None) -> Inputs:
+def load_inputs(
+    data_dir: Path, feature_set_spec: str | None, *, in_memory_attempts: int = IN_MEMORY_ATTEMPTS
+) -> Inputs:
     """Events, features (table or batch engine), label sources, baselines and truth of ``data_dir``."""
     feature_set = load_feature_set(feature_set_spec)
-    attempts = read_events(data_dir, EventKind.ATTEMPTS)
-    outcomes = read_events(data_dir, EventKind.OUTCOMES)
-    reports = read_events(data_dir, EventKind.FRAUD_REPORTS)
-    features = _features(data_dir, attempts, outcomes, reports, feature_set)
-    truth = _truth(data_dir)
-    frame = assemble(attempts, outcomes, reports, features, truth)
+    from_table = _stored_feature_hash(data_dir) == feature_set.hash
+    if not from_table and count_attempts(data_dir) > in_memory_attempts:
+        _build_table(data_dir, feature_set)
+        from_table = True
+    if from_table:
+        logger.info("using the features table of %s (feature set %s)", data_dir, feature_set.hash)
+        attempts = read_events(data_dir, EventKind.ATTEMPTS, list(ATTEMPT_COLUMNS))
+        outcomes = read_events(data_dir, EventKind.OUTCOMES, list(OUTCOME_COLUMNS))
+        reports = read_events(data_dir, EventKind.FRAUD_REPORTS, list(REPORT_COLUMNS))
+        features = stored_features(data_dir, attempts["attempt_id"], feature_set.names)
+    else:
+        attempts = read_events(data_dir, EventKind.ATTEMPTS)
+        outcomes = read_events(data_dir, EventKind.OUTCOMES)
+        reports = read_events(data_dir, EventKind.FRAUD_REPORTS)
+        features = _built_in_memory(attempts, outcomes, reports, feature_set)
+    frame = assemble(attempts, outcomes, reports, features, _truth(data_dir))
     logger.info("loaded %d attempts and %d fraud reports from %s", len(attempts), len(reports), data_dir)
     return Inputs(frame, contract_of(feature_set))
 
 
-def _features(
-    data_dir: Path,
-    attempts: pd.DataFrame,
-    outcomes: pd.DataFrame,
-    reports: pd.DataFrame,
-    feature_set: FeatureSet,
+def count_attempts(data_dir: Path) -> int:
+    """The number of attempts under ``data_dir`` (from the Parquet footers, without reading rows)."""
+    return sum(pq.read_metadata(path).num_rows for path in part_files(data_dir, EventKind.ATTEMPTS.value))
+
+
+def _build_table(data_dir: Path, feature_set: FeatureSet) -> None:
+    logger.info(
+        "no features table of feature set %s in %s: building it with the memory-bounded build "
+        "(as `riskgate features build` does); later runs reuse it",
+        feature_set.hash,
+        data_dir,
+    )
+    started = time.perf_counter()
+    build_data_dir(data_dir, feature_set)
+    logger.info("built the features table in %.1f s", time.perf_counter() - started)
+
+
+def _built_in_memory(
+    attempts: pd.DataFrame, outcomes: pd.DataFrame, reports: pd.DataFrame, feature_set: FeatureSet
 ) -> pd.DataFrame:
-    if _stored_feature_hash(data_dir) == feature_set.hash:
-        logger.info("using the features table of %s (feature set %s)", data_dir, feature_set.hash)
-        return aligned(read_features(data_dir), attempts["attempt_id"], data_dir)
     started = time.perf_counter()
     built = build_features(attempts, outcomes, reports, feature_set)
     logger.info("built features in memory in %.1f s", time.perf_counter() - started)
     return built
+
+
+def stored_features(data_dir: Path, attempt_ids: pd.Series, names: list[str]) -> pd.DataFrame:
+    """The features table's rows in the order of ``attempt_ids``, as ``attempt_id`` + float32 features.
+
+    Read part by part into one float32 block (the table's own row order is free); refused as
+    :func:`aligned` says.
+    """
+    stored_ids = pd.Index(read_table(data_dir, FEATURES_TABLE, ["attempt_id"]).column(0).to_pandas())
+    rows = _positions(stored_ids, attempt_ids, data_dir)
+    target = np.empty(len(rows), dtype=np.int64)
+    target[rows] = np.arange(len(rows))  # stored row → the attempt's position
+    values = np.empty((len(names), len(rows)), dtype=FEATURE_DTYPE)
+    offset = 0
+    for part in iter_parts(data_dir, FEATURES_TABLE, list(names)):
+        at = target[offset : offset + part.num_rows]
+        for column, name in enumerate(names):
+            values[column, at] = part.column(name).to_numpy()
+        offset += part.num_rows
+    frame = pd.DataFrame(values.T, columns=list(names), copy=False)
+    frame.insert(0, "attempt_id", attempt_ids.reset_index(drop=True))
+    return frame
 
 
 def aligned(stored: pd.DataFrame, attempt_ids: pd.Series, data_dir: Path) -> pd.DataFrame:
@@ -72,7 +133,13 @@ def aligned(stored: pd.DataFrame, attempt_ids: pd.Series, data_dir: Path) -> pd.
     attempts that are no longer in the data (the events changed after the build, so even the rows present
     may be stale).
     """
-    index = pd.Index(stored["attempt_id"])
+    rows = _positions(pd.Index(stored["attempt_id"]), attempt_ids, data_dir)
+    ordered: pd.DataFrame = stored.iloc[rows].reset_index(drop=True)
+    return ordered
+
+
+def _positions(index: pd.Index, attempt_ids: pd.Series, data_dir: Path) -> np.ndarray:
+    """Per attempt, its row in the table whose ``attempt_id`` column is ``index`` (see :func:`aligned`)."""
     if not index.is_unique:
         duplicated = index[index.duplicated()][:3].tolist()
         raise DatasetError(
@@ -85,13 +152,12 @@ def aligned(stored: pd.DataFrame, attempt_ids: pd.Series, data_dir: Path) -> pd.
             f"the features table of {data_dir} has no features for {len(missing)} of {len(attempt_ids)} "
             f"attempts (e.g. {missing.head(3).tolist()}): it was built from other events; " + _REBUILD
         )
-    if len(stored) != len(attempt_ids):
+    if len(index) != len(attempt_ids):
         raise DatasetError(
-            f"the features table of {data_dir} holds {len(stored) - len(attempt_ids)} attempts that are not "
+            f"the features table of {data_dir} holds {len(index) - len(attempt_ids)} attempts that are not "
             "in its attempts table: the events changed after it was built; " + _REBUILD
         )
-    ordered: pd.DataFrame = stored.iloc[rows].reset_index(drop=True)
-    return ordered
+    return np.asarray(rows)
 
 
 def _stored_feature_hash(data_dir: Path) -> str | None:
@@ -105,8 +171,9 @@ def _stored_feature_hash(data_dir: Path) -> str | None:
 
 
 def _truth(data_dir: Path) -> pd.DataFrame | None:
+    columns = ["attempt_id", *TRUTH_COLUMNS.values(), TRUE_FRAUD_COLUMN]
     try:
-        truth: pd.DataFrame = read_table(data_dir, TRUTH_TABLE).to_pandas()
+        truth: pd.DataFrame = read_table(data_dir, TRUTH_TABLE, columns).to_pandas()
     except EventTableMissingError:
         return None
     return truth

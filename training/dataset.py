@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from training.baselines import ATTEMPT_COLUMNS as BASELINE_ATTEMPT_COLUMNS
 from training.baselines import (
     DECLINED_LAST_TIME_COLUMN,
     FRAUD_RULES_COLUMN,
@@ -53,6 +54,8 @@ TRUTH_EXTRA = {
     Task.FAILURE: (TRUTH_COLUMNS[Task.FAILURE],),
 }
 BASELINE_COLUMNS = {Task.FRAUD: FRAUD_RULES_COLUMN, Task.FAILURE: DECLINED_LAST_TIME_COLUMN}
+#: The attempt columns :func:`assemble` reads (with the baselines' own).
+ATTEMPT_COLUMNS = (*BASELINE_ATTEMPT_COLUMNS, "amount")
 RESERVED_COLUMNS = (
     *META_COLUMNS[1:],
     FAILED_COLUMN,
@@ -70,46 +73,68 @@ def assemble(
     features: pd.DataFrame,
     truth: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per attempt (in ``attempts`` order): meta, features, label sources, baselines, truth."""
+    """One row per attempt (in ``attempts`` order): meta, features, label sources, baselines, truth.
+
+    Reads only :data:`ATTEMPT_COLUMNS` of ``attempts``; the features are kept as float32 (one copy, none
+    when they already are), outcomes and truth are looked up by ``attempt_id`` (each at most once).
+    """
+    # Ids compared and kept as they are (Arrow strings): never as millions of Python objects.
+    attempt_ids = attempts["attempt_id"].reset_index(drop=True)
     if (
         len(features) != len(attempts)
-        or not (features["attempt_id"].to_numpy() == attempts["attempt_id"].to_numpy()).all()
+        or not (features["attempt_id"].reset_index(drop=True) == attempt_ids).all()
     ):
         raise DatasetError(
             f"the feature table has {len(features)} rows but there are {len(attempts)} attempts, or its rows "
             "are not in attempt order: rebuild the features for this data directory"
         )
-    frame = pd.DataFrame(
-        {
-            "attempt_id": attempts["attempt_id"].to_numpy(),
-            "occurred_at": attempts["occurred_at"].reset_index(drop=True),
-            "account_id": attempts["account_id"].to_numpy(),
-            AMOUNT_COLUMN: attempts["amount"].to_numpy(dtype=float),
-        }
-    )
     clashes = sorted(set(features.columns) & set(RESERVED_COLUMNS))
     if clashes:
         raise DatasetError(
             f"feature names {clashes} clash with columns training reserves ({list(RESERVED_COLUMNS)}): "
             "rename those features in the feature-set definition"
         )
+    ids = pd.Index(attempt_ids)
+    frame = pd.DataFrame(
+        {
+            "attempt_id": attempt_ids,
+            "occurred_at": attempts["occurred_at"].reset_index(drop=True),
+            "account_id": attempts["account_id"].reset_index(drop=True),
+            AMOUNT_COLUMN: attempts["amount"].to_numpy(dtype=float),
+        }
+    )
     # Features as float32, as LightGBM trains on them: half the memory of the batch engine's float64.
     values = features.drop(columns="attempt_id").reset_index(drop=True).astype(FEATURE_DTYPE)
     frame = pd.concat([frame, values], axis=1)
-    status = attempts[["attempt_id"]].merge(outcomes[["attempt_id", "status"]], on="attempt_id", how="left")
-    failed = (status["status"] != "approved").astype(float)
-    failed[status["status"].isna().to_numpy()] = np.nan
-    frame[FAILED_COLUMN] = failed.to_numpy()
+    del values
+    status = outcomes["status"]
+    answered_failed = np.where(status.isna(), np.nan, (status != "approved").to_numpy(dtype=float))
+    frame[FAILED_COLUMN] = _lookup(outcomes["attempt_id"], answered_failed, ids, "outcomes")
     first_report = reports.groupby("attempt_id")["reported_at"].min()
     frame[REPORTED_AT_COLUMN] = attempts["attempt_id"].map(first_report).to_numpy()
     frame[FRAUD_RULES_COLUMN] = fraud_rules(attempts).to_numpy()
     frame[DECLINED_LAST_TIME_COLUMN] = declined_last_time(attempts, outcomes).to_numpy()
     if truth is not None:
-        truth_cols = ["attempt_id", *TRUTH_COLUMNS.values(), TRUE_FRAUD_COLUMN]
-        merged = frame[["attempt_id"]].merge(truth[truth_cols], on="attempt_id", how="left")
-        for column in truth_cols[1:]:
-            frame[column] = merged[column].to_numpy(dtype=float)
+        for column in (*TRUTH_COLUMNS.values(), TRUE_FRAUD_COLUMN):
+            known = truth[column].to_numpy(dtype=float)
+            frame[column] = _lookup(truth["attempt_id"], known, ids, "truth")
     return frame
+
+
+def _lookup(keys: pd.Series, values: np.ndarray, ids: pd.Index, table: str) -> np.ndarray:
+    """``values`` (aligned with ``keys``, a table's attempt ids) of each id in ``ids``; NaN where absent."""
+    index = pd.Index(keys)
+    if not index.is_unique:
+        duplicated = index[index.duplicated()][:3].tolist()
+        raise DatasetError(
+            f"attempts {duplicated} appear more than once in the {table} table, which holds one row per "
+            "attempt: fix the events (riskgate import refuses duplicates)"
+        )
+    rows = index.get_indexer(ids)
+    found = np.full(len(ids), np.nan)
+    present = rows >= 0
+    found[present] = values[rows[present]]
+    return found
 
 
 @dataclass(frozen=True)
@@ -219,4 +244,15 @@ def _window(
         )
     extra = [FAILED_COLUMN, BASELINE_COLUMNS[task], *[c for c in TRUTH_EXTRA[task] if c in frame.columns]]
     meta = frame.loc[rows, [*META_COLUMNS, *extra]].reset_index(drop=True)
-    return WindowData(Matrix.of(frame.loc[rows, list(contract.names)].to_numpy(FEATURE_DTYPE), labels), meta)
+    return WindowData(Matrix(feature_rows(frame, rows, contract.names), np.asarray(labels, float)), meta)
+
+
+def feature_rows(frame: pd.DataFrame, rows: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """The ``rows`` (a boolean mask) of the feature columns ``names`` as one row-major float32 matrix.
+
+    Filled column by column: one copy of the window, never a second one of the whole frame.
+    """
+    matrix = np.empty((int(np.count_nonzero(rows)), len(names)), dtype=FEATURE_DTYPE)
+    for column, name in enumerate(names):
+        matrix[:, column] = frame[name].to_numpy()[rows]
+    return matrix

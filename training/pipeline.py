@@ -47,7 +47,7 @@ class Inputs:
     frame: pd.DataFrame
     contract: FeatureContract
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         """A short hash of the attempts, label sources and features the models are trained on."""
         digest = hashlib.sha256()

@@ -12,7 +12,7 @@ from events.schema import EventKind
 from features.batch import build_data_dir, build_features
 from features.iptv import FEATURE_SET
 from tests.features.factory import random_history
-from training.data import _features, aligned
+from training.data import aligned, stored_features
 from training.errors import DatasetError
 
 
@@ -22,7 +22,7 @@ def test_a_table_in_another_row_order_is_aligned_on_attempt_id(tmp_path: Path) -
         write_part(tmp_path, kind.value, 0, to_arrow(kind, frame))
     build_data_dir(tmp_path, FEATURE_SET, partition_attempts=40)  # five parts: rows not in attempts order
     expected = build_features(history.attempts, history.outcomes, history.reports, FEATURE_SET)
-    got = _features(tmp_path, history.attempts, history.outcomes, history.reports, FEATURE_SET)
+    got = stored_features(tmp_path, history.attempts["attempt_id"], FEATURE_SET.names)
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
 
 
