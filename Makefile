@@ -52,8 +52,9 @@ run: data train promote serve ## Simulate, train, promote the champions, then se
 serve: install ## Run the scoring service on 127.0.0.1:8000 (models from the registry's @champion)
 	$(RUN) riskgate serve
 
-bench: install ## Run the benchmarks; results go to bench/results/
-	$(RUN) python -m bench
+BENCH ?=
+bench: install ## Run the benchmarks (10M-attempt training: ~1 h) into bench/results/; a subset: make bench BENCH="engine training"
+	$(RUN) python -m bench $(BENCH)
 
 recovery-eval: data ## Recovery planner vs fixed retry schedule on data/ (bench/results/recovery-eval.json)
 	$(RUN) riskgate recovery-eval --data-dir data --out bench/results/recovery-eval.json

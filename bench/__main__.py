@@ -1,6 +1,8 @@
-"""Run the benchmarks: ``python -m bench`` runs the default set, ``python -m bench NAME ...`` the named ones.
+"""Run the benchmarks: ``python -m bench`` runs every one, ``python -m bench NAME ...`` the named ones.
 
-A module with ``OPT_IN = True`` (e.g. ``training_10m``, hours long) runs only when named.
+Every module of this package with a ``run(scratch: Path) -> dict`` function is a benchmark; its result goes
+to ``bench/results/NAME.json``. ``training_10m`` alone takes about an hour: ``make bench BENCH="..."`` (or
+``python -m bench NAME ...``) runs a subset.
 """
 
 from __future__ import annotations
@@ -36,21 +38,18 @@ def discover() -> dict[str, Runner]:
     return runners
 
 
-def default_set(runners: dict[str, Runner]) -> list[str]:
-    """The benchmarks ``python -m bench`` runs without names: all but the opt-in ones."""
-    return [
-        name
-        for name in sorted(runners)
-        if not getattr(importlib.import_module(f"bench.{name}"), "OPT_IN", False)
-    ]
+def selected(argv: list[str] | None, runners: dict[str, Runner]) -> list[str]:
+    """The benchmarks named on the command line (``argv``), or all of them when none is named."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", choices=[*sorted(runners), []], help="benchmarks to run")
+    names: list[str] = parser.parse_args(argv).names
+    return names or sorted(runners)
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runners = discover()
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("names", nargs="*", choices=[*sorted(runners), []], help="benchmarks to run")
-    names = parser.parse_args().names or default_set(runners)
+    names = selected(None, runners)
     RESULTS.mkdir(parents=True, exist_ok=True)
     for name in names:
         started = time.perf_counter()

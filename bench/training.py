@@ -3,16 +3,21 @@
 Each size runs as two child processes, so each peak resident memory (read from the child's own rusage) is
 that step's alone: one simulates the world, the other times ``load_inputs`` (events → batch features →
 labels, baselines) and ``train_models`` (both models: search, calibration, evaluation, MLflow logging into a
-scratch store). The search budget is one trial per model (``BENCH_TRAINING_TRIALS``); with more trials, each
-extra trial costs about one ``train_*`` figure on at most ``model.search_rows`` rows, plus a refit on every
-row when the training window is larger than that.
+scratch store). Above 500k attempts ``load_inputs`` builds the features with the memory-bounded build
+(``riskgate features build``); a reused world's features table is removed first, so the features are
+always built and timed. The search budget is one trial per model (``BENCH_TRAINING_TRIALS``); with more
+trials, each extra trial costs about one ``train_*`` figure on at most ``model.search_rows`` rows, plus a
+refit on every row when the training window is larger than that.
+
+Simulated worlds are kept and reused (a 10-million-attempt world takes about half an hour to simulate
+here), by default in ``$XDG_CACHE_HOME/riskgate/bench-worlds`` (``~/.cache/...``).
 
 Environment:
 
-* ``BENCH_TRAINING_ATTEMPTS=1000000,3000000``: sizes to measure (default: 1 million);
+* ``BENCH_TRAINING_ATTEMPTS=1000000,3000000``: sizes this module measures (default: 1 million);
 * ``BENCH_TRAINING_TRIALS=1``: trials per model;
-* ``BENCH_TRAINING_WORLDS=DIR``: keep simulated worlds in ``DIR/world-SIZE/data`` and reuse them on the next
-  run (a 10-million-attempt world takes about half an hour to simulate); default: the scratch folder;
+* ``BENCH_TRAINING_WORLDS=DIR``: keep simulated worlds in ``DIR/world-SIZE/data`` (default: the cache
+  folder above);
 * ``BENCH_TRAINING_TIMEOUT=SECONDS``: time limit of each child process (default 3 hours); a size that hits it
   is recorded as timed out, with the steps that finished.
 """
@@ -91,7 +96,8 @@ def run_child(code: str, log: Path, timeout: float) -> tuple[dict[str, Any] | No
     """Run ``python -c code`` (which prints one JSON line last) with a time limit.
 
     Returns its result (None if it failed or timed out) and its own wall time, peak resident memory (from
-    its rusage, so other processes do not count) and status.
+    its rusage, so other processes do not count), the machine's load average while it ran (mean and max of
+    the 1-minute figure; the machine is shared) and status.
     """
     started = time.perf_counter()
     with log.open("w") as out:
@@ -102,9 +108,15 @@ def run_child(code: str, log: Path, timeout: float) -> tuple[dict[str, Any] | No
             cwd=Path(__file__).parents[1],
             start_new_session=True,  # its own process group, so a timeout stops all of it
         )
-        usage, status = _wait(child.pid, started + timeout)
+        loads: list[float] = [os.getloadavg()[0]]
+        usage, status = _wait(child.pid, started + timeout, loads)
     seconds = time.perf_counter() - started
-    facts: dict[str, Any] = {"seconds": round(seconds, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    facts: dict[str, Any] = {
+        "seconds": round(seconds, 1),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "load_average_mean": round(sum(loads) / len(loads), 1),
+        "load_average_max": round(max(loads), 1),
+    }
     if status is None:
         facts["status"] = f"timed out after {timeout:.0f} s"
         return None, facts
@@ -115,8 +127,11 @@ def run_child(code: str, log: Path, timeout: float) -> tuple[dict[str, Any] | No
     return json.loads(log.read_text().strip().splitlines()[-1]), facts
 
 
-def _wait(pid: int, deadline: float) -> tuple[resource.struct_rusage, int | None]:
-    """Wait for ``pid`` until ``deadline``; kill its process group past it. Returns rusage and exit code."""
+def _wait(pid: int, deadline: float, loads: list[float]) -> tuple[resource.struct_rusage, int | None]:
+    """Wait for ``pid`` until ``deadline``; kill its process group past it. Returns rusage and exit code.
+
+    Appends the machine's 1-minute load average to ``loads`` on every poll.
+    """
     while True:
         done, status, usage = os.wait4(pid, os.WNOHANG)
         if done == pid:
@@ -125,14 +140,17 @@ def _wait(pid: int, deadline: float) -> tuple[resource.struct_rusage, int | None
             os.killpg(pid, signal.SIGKILL)
             _, _, usage = os.wait4(pid, 0)
             return usage, None
+        loads.append(os.getloadavg()[0])
         time.sleep(_POLL_SECONDS)
 
 
-def measure(attempts: int, folder: Path, trials: int, timeout: float) -> dict[str, Any]:
+def measure(attempts: int, folder: Path, trials: int, timeout: float, mlruns_dir: Path) -> dict[str, Any]:
     """Simulate (unless the world is already in ``folder``), then load and train, each in a child process.
 
     A reused world's features table is removed first: the training child builds the features every time.
+    The runs are logged into the MLflow store ``mlruns_dir`` (a scratch folder: nothing accumulates).
     """
+    folder.mkdir(parents=True, exist_ok=True)
     data_dir = folder / "data"
     result: dict[str, Any] = {"accounts": accounts_for(attempts)}
     if (data_dir / "summary.json").exists():
@@ -156,24 +174,29 @@ def measure(attempts: int, folder: Path, trials: int, timeout: float) -> dict[st
     code = (
         "import json, logging; from pathlib import Path; from bench.training import train_world; "
         "logging.basicConfig(level=logging.INFO); "
-        f"print(json.dumps(train_world(Path({str(data_dir)!r}), Path({str(folder / 'mlruns')!r}), {trials})))"
+        f"print(json.dumps(train_world(Path({str(data_dir)!r}), Path({str(mlruns_dir)!r}), {trials})))"
     )
     trained, facts = run_child(code, folder / "train.log", timeout)
     result["train"] = {**facts, **(trained or {})}
     return result
 
 
+def worlds_cache() -> Path:
+    """Where simulated worlds are kept between runs: ``$XDG_CACHE_HOME/riskgate/bench-worlds``."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "riskgate" / "bench-worlds"
+
+
 def measure_sizes(sizes: tuple[int, ...], scratch: Path) -> dict[str, Any]:
     """:func:`measure` for each size, configured from the environment (see the module's docstring)."""
     trials = int(os.environ.get("BENCH_TRAINING_TRIALS", "1"))
     timeout = float(os.environ.get("BENCH_TRAINING_TIMEOUT", DEFAULT_TIMEOUT_SECONDS))
-    worlds = Path(os.environ.get("BENCH_TRAINING_WORLDS", str(scratch)))
+    worlds = Path(os.environ.get("BENCH_TRAINING_WORLDS", str(worlds_cache())))
     results: dict[str, Any] = {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()[0]}
     for size in sizes:
         folder = worlds / f"world-{size}"
-        folder.mkdir(parents=True, exist_ok=True)
         logger.info("training bench: %d attempts in %s", size, folder)
-        results[f"{size}"] = measure(size, folder, trials, timeout)
+        results[f"{size}"] = measure(size, folder, trials, timeout, scratch / f"mlruns-{size}")
     results["load_average_at_end"] = os.getloadavg()[0]
     return results
 

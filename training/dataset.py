@@ -243,7 +243,8 @@ def _window(
             "(split.* in the training config)"
         )
     extra = [FAILED_COLUMN, BASELINE_COLUMNS[task], *[c for c in TRUTH_EXTRA[task] if c in frame.columns]]
-    meta = frame.loc[rows, [*META_COLUMNS, *extra]].reset_index(drop=True)
+    # Per-attempt columns the metrics read (not the id: a window never needs it, and it is the widest).
+    meta = frame.loc[rows, [*META_COLUMNS[1:], *extra]].reset_index(drop=True)
     return WindowData(Matrix(feature_rows(frame, rows, contract.names), np.asarray(labels, float)), meta)
 
 

@@ -93,6 +93,7 @@ def train_models(
                 experiment_id=experiment_id,
             )
             results.append(TrainResult(task, logged, model.report, time.perf_counter() - started))
+            del data, model  # one task's windows at a time: the next task_data would otherwise overlap them
     return results
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from events.io import to_arrow, write_part
+from events.io import table_dir, to_arrow, write_part
 from events.schema import EventKind
-from features.batch import build_data_dir, build_features
+from features.batch import FEATURES_TABLE, build_data_dir, build_features
 from features.iptv import FEATURE_SET
 from tests.features.factory import random_history
-from training.data import aligned, stored_features
+from training.data import aligned, load_inputs, stored_features
 from training.errors import DatasetError
 
 
@@ -38,3 +38,19 @@ def test_a_table_missing_attempts_or_holding_others_is_refused(tmp_path: Path) -
         aligned(pd.concat([stored, stored.iloc[:1]]), ids, tmp_path)
     shuffled = stored.sample(frac=1.0, random_state=1)
     pd.testing.assert_frame_equal(aligned(shuffled, ids, tmp_path), stored)
+
+
+def test_a_history_above_the_in_memory_limit_goes_through_the_table_with_the_same_inputs(
+    tmp_path: Path,
+) -> None:
+    history = random_history(300, 5)
+    for kind, frame in zip(EventKind, (history.attempts, history.outcomes, history.reports), strict=True):
+        write_part(tmp_path, kind.value, 0, to_arrow(kind, frame))
+    in_memory = load_inputs(tmp_path, None)
+    assert not table_dir(tmp_path, FEATURES_TABLE).exists()
+    through_table = load_inputs(tmp_path, None, in_memory_attempts=len(history.attempts) - 1)
+    assert table_dir(tmp_path, FEATURES_TABLE).exists()  # built once, for the next runs
+    pd.testing.assert_frame_equal(through_table.frame, in_memory.frame)
+    assert through_table.fingerprint == in_memory.fingerprint
+    names = list(in_memory.contract.names)
+    assert (in_memory.frame[names].dtypes == "float32").all()
