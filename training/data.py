@@ -4,7 +4,8 @@ Features come from the ``features/`` table when it was built (``riskgate feature
 feature set (its Parquet metadata holds the set's hash), aligned on ``attempt_id``. Without such a table, a
 history of up to ``in_memory_attempts`` attempts is built by the batch engine in memory (fast; about 1 kB
 of memory per attempt at its peak); a larger one is first written to the ``features/`` table by the
-memory-bounded build (the one ``riskgate features build`` runs; later runs reuse it). A table of the same
+memory-bounded build (the one ``riskgate features build`` runs, in about five steps; later runs reuse
+the table). A table of the same
 feature set that lacks attempts is refused, not silently rebuilt.
 
 From a table, only the columns training needs are read: the attempts' id, time, account, amount and the
@@ -26,7 +27,7 @@ import pyarrow.parquet as pq
 
 from events.io import EventTableMissingError, iter_parts, part_files, read_events, read_table
 from events.schema import EventKind
-from features.batch import FEATURES_TABLE, build_data_dir, build_features
+from features.batch import FEATURES_TABLE, PARTITION_ATTEMPTS, build_data_dir, build_features
 from features.definitions import FeatureSet
 from features.registry import load_feature_set
 from training.booster import FEATURE_DTYPE
@@ -43,6 +44,11 @@ FEATURE_SET_METADATA = b"riskgate.feature_set"
 #: the peak; the default world's 330k attempts); larger ones go through the bounded build (peak ~0.5 GB
 #: whatever the size) into the ``features/`` table first.
 IN_MEMORY_ATTEMPTS: Final = 500_000
+#: Training's bounded build runs in about this many steps (its scratch files grow with the square of the
+#: number of steps: 41 steps of 250k attempts made a 10M-attempt build take hours here) ...
+BUILD_STEPS: Final = 5
+#: ... of at most this many attempts each (peak ~2.5 GB, below what training itself holds at that size).
+MAX_STEP_ATTEMPTS: Final = 2_500_000
 #: The outcome and report columns :func:`~training.dataset.assemble` and the baselines read.
 OUTCOME_COLUMNS: Final = ("attempt_id", "occurred_at", "status")
 REPORT_COLUMNS: Final = ("attempt_id", "reported_at")
@@ -59,8 +65,8 @@ def load_inputs(
     """Events, features (table or batch engine), label sources, baselines and truth of ``data_dir``."""
     feature_set = load_feature_set(feature_set_spec)
     from_table = _stored_feature_hash(data_dir) == feature_set.hash
-    if not from_table and count_attempts(data_dir) > in_memory_attempts:
-        _build_table(data_dir, feature_set)
+    if not from_table and (attempts_count := count_attempts(data_dir)) > in_memory_attempts:
+        _build_table(data_dir, feature_set, attempts_count)
         from_table = True
     if from_table:
         logger.info("using the features table of %s (feature set %s)", data_dir, feature_set.hash)
@@ -83,15 +89,23 @@ def count_attempts(data_dir: Path) -> int:
     return sum(pq.read_metadata(path).num_rows for path in part_files(data_dir, EventKind.ATTEMPTS.value))
 
 
-def _build_table(data_dir: Path, feature_set: FeatureSet) -> None:
+def build_step(attempts: int) -> int:
+    """Attempts per step of training's bounded build: :data:`BUILD_STEPS` steps, each at least the feature
+    engine's own step (:data:`~features.batch.PARTITION_ATTEMPTS`) and at most :data:`MAX_STEP_ATTEMPTS`."""
+    return min(MAX_STEP_ATTEMPTS, max(PARTITION_ATTEMPTS, -(-attempts // BUILD_STEPS)))
+
+
+def _build_table(data_dir: Path, feature_set: FeatureSet, attempts: int) -> None:
+    step = build_step(attempts)
     logger.info(
         "no features table of feature set %s in %s: building it with the memory-bounded build "
-        "(as `riskgate features build` does); later runs reuse it",
+        "(as `riskgate features build` does, in steps of %d attempts); later runs reuse it",
         feature_set.hash,
         data_dir,
+        step,
     )
     started = time.perf_counter()
-    build_data_dir(data_dir, feature_set)
+    build_data_dir(data_dir, feature_set, partition_attempts=step)
     logger.info("built the features table in %.1f s", time.perf_counter() - started)
 
 

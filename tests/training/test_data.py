@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import hypothesis.strategies as st
 import pandas as pd
 import pytest
+from hypothesis import given
 
 from events.io import table_dir, to_arrow, write_part
 from events.schema import EventKind
-from features.batch import FEATURES_TABLE, build_data_dir, build_features
+from features.batch import FEATURES_TABLE, PARTITION_ATTEMPTS, build_data_dir, build_features
 from features.iptv import FEATURE_SET
 from tests.features.factory import random_history
-from training.data import aligned, load_inputs, stored_features
+from training.data import (
+    BUILD_STEPS,
+    MAX_STEP_ATTEMPTS,
+    aligned,
+    build_step,
+    load_inputs,
+    stored_features,
+)
 from training.errors import DatasetError
 
 
@@ -54,3 +63,16 @@ def test_a_history_above_the_in_memory_limit_goes_through_the_table_with_the_sam
     assert through_table.fingerprint == in_memory.fingerprint
     names = list(in_memory.contract.names)
     assert (in_memory.frame[names].dtypes == "float32").all()
+
+
+@given(attempts=st.integers(1, 10**9))
+def test_the_bounded_build_runs_in_few_steps_of_bounded_size(attempts: int) -> None:
+    step = build_step(attempts)
+    assert PARTITION_ATTEMPTS <= step <= MAX_STEP_ATTEMPTS
+    steps = -(-attempts // step)
+    assert steps <= max(BUILD_STEPS, -(-attempts // MAX_STEP_ATTEMPTS))  # few steps until they are too big
+
+
+def test_ten_million_attempts_are_built_in_five_steps_not_forty_one() -> None:
+    assert -(-10_000_000 // build_step(10_000_000)) == BUILD_STEPS
+    assert -(-1_000_000 // build_step(1_000_000)) == 4  # the engine's own 250k steps below that
