@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from events.io import EventTableMissingError, iter_parts, part_files, read_events, read_table
+from events.io import EventTableMissingError, part_files, read_events, read_table
 from events.schema import EventKind
 from features.batch import FEATURES_TABLE, PARTITION_ATTEMPTS, build_data_dir, build_features
 from features.definitions import FeatureSet
@@ -52,6 +52,8 @@ MAX_STEP_ATTEMPTS: Final = 2_500_000
 #: The outcome and report columns :func:`~training.dataset.assemble` and the baselines read.
 OUTCOME_COLUMNS: Final = ("attempt_id", "occurred_at", "status")
 REPORT_COLUMNS: Final = ("attempt_id", "reported_at")
+#: Feature columns read from a table part at once (a part holds up to a build step's attempts, in float64).
+_COLUMNS_PER_READ: Final = 6
 _REBUILD = "rebuild it with `riskgate features build` (or delete its folder to build the features in memory)"
 
 
@@ -130,11 +132,15 @@ def stored_features(data_dir: Path, attempt_ids: pd.Series, names: list[str]) ->
     target[rows] = np.arange(len(rows))  # stored row → the attempt's position
     values = np.empty((len(names), len(rows)), dtype=FEATURE_DTYPE)
     offset = 0
-    for part in iter_parts(data_dir, FEATURES_TABLE, list(names)):
-        at = target[offset : offset + part.num_rows]
-        for column, name in enumerate(names):
-            values[column, at] = part.column(name).to_numpy()
-        offset += part.num_rows
+    for path in part_files(data_dir, FEATURES_TABLE):
+        part = pq.ParquetFile(path)
+        at = target[offset : offset + part.metadata.num_rows]
+        for first in range(0, len(names), _COLUMNS_PER_READ):  # a few float64 columns in memory at once
+            some = names[first : first + _COLUMNS_PER_READ]
+            table = part.read(columns=some)
+            for column, name in enumerate(some, start=first):
+                values[column, at] = table.column(name).to_numpy()
+        offset += part.metadata.num_rows
     frame = pd.DataFrame(values.T, columns=list(names), copy=False)
     frame.insert(0, "attempt_id", attempt_ids.reset_index(drop=True))
     return frame

@@ -95,18 +95,18 @@ def assemble(
             "rename those features in the feature-set definition"
         )
     ids = pd.Index(attempt_ids)
-    frame = pd.DataFrame(
-        {
-            "attempt_id": attempt_ids,
-            "occurred_at": attempts["occurred_at"].reset_index(drop=True),
-            "account_id": attempts["account_id"].reset_index(drop=True),
-            AMOUNT_COLUMN: attempts["amount"].to_numpy(dtype=float),
-        }
-    )
-    # Features as float32, as LightGBM trains on them: half the memory of the batch engine's float64.
-    values = features.drop(columns="attempt_id").reset_index(drop=True).astype(FEATURE_DTYPE)
-    frame = pd.concat([frame, values], axis=1)
-    del values
+    # Features as float32, as LightGBM trains on them: half the memory of the batch engine's float64. The
+    # frame is built around their block (columns inserted beside it), so it is never copied: at 10M
+    # attempts a concat copied its 2.4 GB.
+    frame = features.drop(columns="attempt_id").reset_index(drop=True).astype(FEATURE_DTYPE)
+    meta: dict[str, pd.Series | np.ndarray] = {
+        "attempt_id": attempt_ids,
+        "occurred_at": attempts["occurred_at"].reset_index(drop=True),
+        "account_id": attempts["account_id"].reset_index(drop=True),
+        AMOUNT_COLUMN: attempts["amount"].to_numpy(dtype=float),
+    }
+    for position, (name, meta_column) in enumerate(meta.items()):
+        frame.insert(position, name, meta_column)
     status = outcomes["status"]
     answered_failed = np.where(status.isna(), np.nan, (status != "approved").to_numpy(dtype=float))
     frame[FAILED_COLUMN] = _lookup(outcomes["attempt_id"], answered_failed, ids, "outcomes")
