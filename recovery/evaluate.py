@@ -30,10 +30,9 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel
 
-from events.io import read_events
-from events.schema import DECLINE_CODES, AttemptKind, DeclineCode, EventKind
+from events.schema import DECLINE_CODES, AttemptKind, DeclineCode
 from recovery.config import FIXED_RETRY_DAYS, RecoveryConfig
-from recovery.learned import RetryModel
+from recovery.learned import RetryModel, observed_attempts, retry_history
 from recovery.models import FailureModel, FloatArray, ProbabilityScorer
 from recovery.planner import Planner, RecoveryCase
 from recovery.rules import block_for
@@ -91,14 +90,6 @@ def default_test_start(data_dir: Path, world: World, test_months: int) -> dateti
     return (start + pd.DateOffset(months=months - test_months)).to_pydatetime()
 
 
-def _attempts_with_outcomes(data_dir: Path) -> pd.DataFrame:
-    attempts = read_events(data_dir, EventKind.ATTEMPTS)
-    outcomes = read_events(data_dir, EventKind.OUTCOMES, columns=["attempt_id", "status", "decline_code"])
-    frame = attempts.merge(outcomes, on="attempt_id", validate="one_to_one")
-    frame["occurred_at"] = _utc(frame["occurred_at"])
-    return frame
-
-
 def load_population(
     data_dir: Path, frame: pd.DataFrame, world: World, test_start: datetime, config: RecoveryConfig
 ) -> Population:
@@ -120,38 +111,6 @@ def load_population(
     position = pd.Series(np.arange(len(states)), index=states.attempt_id)
     index = position.loc[chosen["attempt_id"]].to_numpy(np.int64)
     return Population(chosen, states.take(index).declined(), world)
-
-
-def retry_history(
-    frame: pd.DataFrame, before: datetime, horizon: timedelta = timedelta(days=60)
-) -> tuple[pd.DataFrame, npt.NDArray[np.bool_]]:
-    """Observed attempts before ``before`` that follow a decline of the same payment method (with no approval
-    since, within ``horizon``), with the planner's context, and whether each failed.
-
-    Retries give the outcome a few days after a decline (the provider's own schedule); renewals charged on a
-    card declined at its previous renewal give it about a period later: together they span the times the
-    planner chooses among.
-    """
-    ordered = frame[frame["kind"].isin([AttemptKind.RENEWAL.value, AttemptKind.RETRY.value])]
-    ordered = ordered.sort_values(["payment_method_id", "occurred_at"])
-    method = ordered["payment_method_id"]
-    approved = ordered["decline_code"].isna()
-    # the latest decline of the method, cleared by an approval ("" until the next decline)
-    code = ordered["decline_code"].where(~approved, "")
-    at = ordered["occurred_at"].where(~approved, pd.NaT)
-    last_code = code.groupby(method).shift(1)
-    last_at = at.groupby(method).shift(1).where(last_code != "")
-    first_at = ordered.groupby("invoice_id")["occurred_at"].transform("first")
-    context = ordered.assign(
-        last_decline_code=last_code.where(last_code != ""),
-        last_declined_at=last_at,
-        first_declined_at=first_at,
-    )
-    since = context["occurred_at"] - context["last_declined_at"]
-    kept = context[
-        (context["occurred_at"] < before) & context["last_decline_code"].notna() & (since <= horizon)
-    ]
-    return kept.reset_index(drop=True), kept["decline_code"].notna().to_numpy(bool)
 
 
 class OracleModel:
@@ -379,7 +338,7 @@ def evaluate(
         )
     world = load_world(data_dir)
     test_start = default_test_start(data_dir, world, test_months)
-    frame = _attempts_with_outcomes(data_dir)
+    frame = observed_attempts(data_dir)
     population = load_population(data_dir, frame, world, test_start, config)
     if model is ModelChoice.RISKGATE:
         population = _take(population, np.argsort(population.cases["occurred_at"].to_numpy(), kind="stable"))

@@ -301,7 +301,12 @@ SetOption = Annotated[
     typer.Option("--set", help="Override a config key, e.g. --set model.trials=10 (repeatable)."),
 ]
 TaskOption = Annotated[
-    list[str] | None, typer.Option("--task", help="fraud and/or failure (default: both; repeatable).")
+    list[str] | None,
+    typer.Option(
+        "--task",
+        help="fraud, failure and/or retry (the recovery planner's retry model); default: all three; "
+        "repeatable.",
+    ),
 ]
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import yaml
 
 from features.registry import load_feature_set
@@ -17,7 +19,17 @@ from training.data import load_inputs
 from training.errors import ConfigError
 from training.pipeline import Inputs, evaluate_model, promote_models, score_file, train_models
 from training.report import format_report
-from training.tracking import CHAMPION, MODEL_NAMES
+from training.retry import (
+    FloatArray,
+    ReferenceScorer,
+    format_retry_report,
+    promote_retry_model,
+    train_retry_model,
+)
+from training.tracking import CHAMPION, MODEL_NAMES, load_bundle, tracking_store
+
+#: ``--task`` value of the retry model (``riskgate-retry``), trained after the two LightGBM models.
+RETRY_TASK = "retry"
 
 
 def training_config(config: Path | None, overrides: list[str]) -> TrainingConfig:
@@ -39,23 +51,79 @@ def tasks(names: list[str]) -> tuple[Task, ...]:
         raise ConfigError(f"--task must be one of {[t.value for t in Task]}: {error}") from error
 
 
+def split_tasks(names: list[str]) -> tuple[tuple[Task, ...], bool]:
+    """The LightGBM tasks named, and whether the retry model is (all three when none is named)."""
+    if not names:
+        return (Task.FRAUD, Task.FAILURE), True
+    boosted = [name for name in names if name != RETRY_TASK]
+    try:
+        return tuple(dict.fromkeys(Task(name) for name in boosted)), RETRY_TASK in names
+    except ValueError as error:
+        raise ConfigError(
+            f"--task must be one of {[t.value for t in Task] + [RETRY_TASK]}: {error}"
+        ) from error
+
+
 def train(settings: Settings, config: Path | None, overrides: list[str], task_names: list[str]) -> str:
     chosen = training_config(config, overrides)
-    inputs = load_inputs(settings.data_dir, chosen.feature_set)
-    results = train_models(
-        inputs,
-        chosen,
+    boosted, with_retry = split_tasks(task_names)
+    texts, reference = [], None
+    if boosted:
+        inputs = load_inputs(settings.data_dir, chosen.feature_set)
+        results = train_models(
+            inputs,
+            chosen,
+            tracking_uri=settings.tracking_uri,
+            artifact_root=settings.artifact_root,
+            tasks=boosted,
+        )
+        texts = [
+            format_report(
+                f"{r.logged.name} v{r.logged.version} (run {r.logged.run_id}, {r.seconds:.0f} s), "
+                "test window",
+                r.report,
+            )
+            for r in results
+        ]
+        failure = [r.logged for r in results if r.task is Task.FAILURE]
+        if failure:
+            uri = f"models:/{failure[0].name}/{failure[0].version}"
+            reference = failure_reference(inputs, uri, settings.tracking_uri)
+    if with_retry:
+        texts.append(_train_retry(settings, chosen, reference))
+    return "\n\n".join(texts)
+
+
+def _train_retry(settings: Settings, config: TrainingConfig, reference: ReferenceScorer | None) -> str:
+    result = train_retry_model(
+        settings.data_dir,
+        config,
         tracking_uri=settings.tracking_uri,
         artifact_root=settings.artifact_root,
-        tasks=tasks(task_names),
+        reference=reference,
     )
-    return "\n\n".join(
-        format_report(
-            f"{r.logged.name} v{r.logged.version} (run {r.logged.run_id}, {r.seconds:.0f} s), test window",
-            r.report,
-        )
-        for r in results
+    logged = result.logged
+    title = (
+        f"{logged.name} v{logged.version} (run {logged.run_id}, {result.seconds:.0f} s, trained on retries "
+        f"before {result.trained_until:%Y-%m-%d %H:%M}), retry outcomes in the test window"
     )
+    return format_retry_report(title, result.report)
+
+
+def failure_reference(inputs: Inputs, model_uri: str, tracking_uri: str) -> ReferenceScorer:
+    """The LightGBM failure model's probabilities of attempts, from the inputs' feature rows."""
+    with tracking_store(tracking_uri) as client:
+        bundle = load_bundle(client, model_uri)
+    rows = pd.Series(range(len(inputs.frame)), index=inputs.frame["attempt_id"].to_numpy())
+
+    def scores(attempt_ids: pd.Series) -> FloatArray | None:
+        index = attempt_ids.map(rows)
+        if index.isna().any():
+            return None
+        x = inputs.frame.iloc[index.to_numpy(int)][list(bundle.features.names)].to_numpy(np.float64)
+        return np.asarray(bundle.predict_proba(x), dtype=np.float64)
+
+    return scores
 
 
 def evaluate(
@@ -86,13 +154,20 @@ def promote(
     def inputs() -> Inputs:
         return load_inputs(settings.data_dir, chosen.feature_set)
 
+    boosted, with_retry = split_tasks(task_names)
     decisions = promote_models(
         inputs if rescore else None,
         chosen,
         tracking_uri=settings.tracking_uri,
-        tasks=tasks(task_names),
+        tasks=boosted,
         feature_hash=feature_set.hash,
     )
+    if with_retry:
+        decisions.append(
+            promote_retry_model(
+                chosen, tracking_uri=settings.tracking_uri, data_dir=settings.data_dir if rescore else None
+            )
+        )
     return "\n".join(str(decision) for decision in decisions)
 
 

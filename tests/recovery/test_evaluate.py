@@ -17,14 +17,13 @@ from recovery.evaluate import (
     EvaluationError,
     ModelChoice,
     OracleModel,
-    _attempts_with_outcomes,
     default_test_start,
     evaluate,
     fixed_schedule,
     load_population,
-    retry_history,
     simulate_policy,
 )
+from recovery.learned import observed_attempts, retry_history
 from riskgate.cli import app
 from simulator.replay import load_world
 
@@ -51,7 +50,7 @@ def test_the_planner_recovers_more_revenue_with_no_more_retries(evaluation: Eval
 def test_the_fixed_schedule_retries_at_its_days_and_stops_at_hard_declines(small_world: Path) -> None:
     config = RecoveryConfig()
     world = load_world(small_world)
-    frame = _attempts_with_outcomes(small_world)
+    frame = observed_attempts(small_world)
     population = load_population(small_world, frame, world, default_test_start(small_world, world, 2), config)
     draws = np.random.default_rng(1).random((len(population.cases), 4, 3))
     first = simulate_policy(population, fixed_schedule((1.0, 3.0, 5.0, 7.0)), 4, draws)
@@ -67,7 +66,7 @@ def test_the_fixed_schedule_retries_at_its_days_and_stops_at_hard_declines(small
 def test_the_model_learns_only_from_before_the_test_period(small_world: Path) -> None:
     world = load_world(small_world)
     start = default_test_start(small_world, world, 2)
-    retries, failed = retry_history(_attempts_with_outcomes(small_world), start)
+    retries, failed = retry_history(observed_attempts(small_world), start)
     assert (retries["occurred_at"] < start).all()
     assert (retries["last_declined_at"] < retries["occurred_at"]).all()
     assert 0 < failed.mean() < 1
@@ -76,7 +75,7 @@ def test_the_model_learns_only_from_before_the_test_period(small_world: Path) ->
 def test_the_oracle_reproduces_the_simulated_failure_probability(small_world: Path) -> None:
     config = RecoveryConfig()
     world = load_world(small_world)
-    frame = _attempts_with_outcomes(small_world)
+    frame = observed_attempts(small_world)
     population = load_population(small_world, frame, world, default_test_start(small_world, world, 2), config)
     truth = pd.read_parquet(small_world / "truth").set_index("attempt_id")["p_fail"]
     cases = population.cases.head(20)
