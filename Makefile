@@ -55,8 +55,8 @@ serve: install ## Run the scoring service on 127.0.0.1:8000 (models from the reg
 bench: install ## Run the benchmarks; results go to bench/results/
 	$(RUN) python -m bench
 
-recovery-eval: data ## Recovery planner vs fixed retry schedule on data/ (bench/results/recovery-eval.json)
-	$(RUN) riskgate recovery-eval --data-dir data --out bench/results/recovery-eval.json
+recovery-eval: data ## Planner with riskgate-retry@champion vs fixed retry schedule on data/ (after make train promote)
+	$(RUN) riskgate recovery-eval --data-dir data --model champion --out bench/results/recovery-eval.json
 
 clean: ## Remove generated data, state and caches (not .venv)
 	rm -rf data state .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

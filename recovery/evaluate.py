@@ -227,6 +227,7 @@ class Evaluation(BaseModel):
     data_dir: str
     model: str
     test_start: str
+    model_trained_until: str | None = None
     invoices: int
     max_attempts: int
     window_days: float
@@ -282,6 +283,7 @@ class ModelChoice(StrEnum):
     """The failure model the planner uses in the evaluation."""
 
     RETRY = "retry"  # learned from the retries observed before the test period
+    REGISTERED_RETRY = "registered-retry"  # a registered riskgate-retry version (what the service serves)
     RISKGATE = (
         "riskgate"  # riskgate's trained failure model (a registered bundle) over replayed online features
     )
@@ -296,9 +298,16 @@ def _model(
     test_start: datetime,
     data_dir: Path,
     scorer: ProbabilityScorer | None,
+    retry_model: RetryModel | None,
 ) -> FailureModel:
     if choice is ModelChoice.ORACLE:
         return OracleModel(population)
+    if choice is ModelChoice.REGISTERED_RETRY:
+        if retry_model is None:
+            raise EvaluationError(
+                "model 'registered-retry' needs the retry model to plan with (retry_model=...)"
+            )
+        return retry_model
     if choice is ModelChoice.RISKGATE:
         if scorer is None:
             raise EvaluationError("model 'riskgate' needs the failure bundle to score with (scorer=...)")
@@ -323,12 +332,18 @@ def evaluate(
     limit: int | None = None,
     seed: int = 7,
     scorer: ProbabilityScorer | None = None,
+    retry_model: RetryModel | None = None,
+    test_start: datetime | None = None,
 ) -> Evaluation:
     """Fixed schedule vs planner (same maximum number of retries, same draws) on a world's test period.
 
+    The test period starts at ``test_start``, else where a registered retry model's training data ends, else
+    ``test_months`` before the world's end.
+
     ``scorer``: the failure bundle of ``model='riskgate'`` (e.g. ``models:/riskgate-failure@champion``), whose
     online features are replayed from the world in time order (:mod:`recovery.replay`); the cases are then
-    taken in time order too.
+    taken in time order too. ``retry_model``: the registered retry model of ``model='registered-retry'``
+    (e.g. ``models:/riskgate-retry@champion``); one fitted on data from the test period is refused.
     """
     started = time.perf_counter()
     if len(fixed_days) != config.max_attempts:
@@ -337,7 +352,16 @@ def evaluate(
             f"{config.max_attempts}: compare them with the same maximum (set max_attempts or the schedule)"
         )
     world = load_world(data_dir)
-    test_start = default_test_start(data_dir, world, test_months)
+    trained_until = _trained_until(retry_model) if model is ModelChoice.REGISTERED_RETRY else None
+    if test_start is None:
+        test_start = trained_until or default_test_start(data_dir, world, test_months)
+    if trained_until is not None and test_start < trained_until:
+        raise EvaluationError(
+            f"the retry model was fitted on data up to {trained_until:%Y-%m-%d %H:%M} UTC, which overlaps "
+            f"the evaluation period starting {test_start:%Y-%m-%d %H:%M}: evaluate from "
+            f"{trained_until:%Y-%m-%d %H:%M} on (the default for a registered model), or retrain it on data "
+            "before the period"
+        )
     frame = observed_attempts(data_dir)
     population = load_population(data_dir, frame, world, test_start, config)
     if model is ModelChoice.RISKGATE:
@@ -346,7 +370,13 @@ def evaluate(
         population = _head(population, limit)
     draws = np.random.default_rng(seed).random((len(population.cases), config.max_attempts, 3))
     failure_model = _model(
-        model, frame=frame, population=population, test_start=test_start, data_dir=data_dir, scorer=scorer
+        model,
+        frame=frame,
+        population=population,
+        test_start=test_start,
+        data_dir=data_dir,
+        scorer=scorer,
+        retry_model=retry_model,
     )
     planner = Planner(failure_model, config)
     fixed = simulate_policy(population, fixed_schedule(fixed_days), config.max_attempts, draws)
@@ -355,7 +385,8 @@ def evaluate(
     return Evaluation(
         data_dir=str(data_dir),
         model=model.value,
-        test_start=f"{test_start:%Y-%m-%d}",
+        test_start=f"{test_start:%Y-%m-%d %H:%M}",
+        model_trained_until=None if trained_until is None else trained_until.isoformat(),
         invoices=len(population.cases),
         max_attempts=config.max_attempts,
         window_days=config.window_days,
@@ -369,6 +400,17 @@ def evaluate(
         retries_ratio=round(planned_result.retries / max(fixed_result.retries, 1), 4),
         seconds=round(time.perf_counter() - started, 1),
     )
+
+
+def _trained_until(model: RetryModel | None) -> datetime:
+    """Where a registered retry model's training data ends (recorded by ``riskgate train``)."""
+    recorded = None if model is None else model.info_.get("trained_until")
+    if recorded is None:
+        raise EvaluationError(
+            "the retry model does not record where its training data ends, so it cannot be checked against "
+            "the evaluation period: retrain it with `riskgate train --task retry`"
+        )
+    return pd.Timestamp(recorded).to_pydatetime()
 
 
 def _head(population: Population, limit: int) -> Population:

@@ -6,6 +6,7 @@ Each function returns the text the command prints, so the CLI stays a thin layer
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +23,21 @@ from training.report import format_report
 from training.retry import (
     FloatArray,
     ReferenceScorer,
+    RetryData,
     format_retry_report,
     promote_retry_model,
     train_retry_model,
 )
-from training.tracking import CHAMPION, MODEL_NAMES, load_bundle, tracking_store
+from training.tracking import (
+    CHAMPION,
+    MODEL_NAMES,
+    TEST_WINDOW_TAG,
+    load_bundle,
+    tracking_store,
+    version_by_alias,
+)
+
+logger = logging.getLogger(__name__)
 
 #: ``--task`` value of the retry model (``riskgate-retry``), trained after the two LightGBM models.
 RETRY_TASK = "retry"
@@ -90,7 +101,7 @@ def train(settings: Settings, config: Path | None, overrides: list[str], task_na
             uri = f"models:/{failure[0].name}/{failure[0].version}"
             reference = failure_reference(inputs, uri, settings.tracking_uri)
     if with_retry:
-        texts.append(_train_retry(settings, chosen, reference))
+        texts.append(_train_retry(settings, chosen, reference or champion_reference(settings, chosen)))
     return "\n\n".join(texts)
 
 
@@ -111,17 +122,36 @@ def _train_retry(settings: Settings, config: TrainingConfig, reference: Referenc
 
 
 def failure_reference(inputs: Inputs, model_uri: str, tracking_uri: str) -> ReferenceScorer:
-    """The LightGBM failure model's probabilities of attempts, from the inputs' feature rows."""
+    """The LightGBM failure model's probabilities of the retry test rows, from the inputs' feature rows."""
     with tracking_store(tracking_uri) as client:
         bundle = load_bundle(client, model_uri)
     rows = pd.Series(range(len(inputs.frame)), index=inputs.frame["attempt_id"].to_numpy())
 
-    def scores(attempt_ids: pd.Series) -> FloatArray | None:
-        index = attempt_ids.map(rows)
+    def scores(data: RetryData) -> FloatArray | None:
+        index = data.test["attempt_id"].map(rows)
         if index.isna().any():
             return None
         x = inputs.frame.iloc[index.to_numpy(int)][list(bundle.features.names)].to_numpy(np.float64)
         return np.asarray(bundle.predict_proba(x), dtype=np.float64)
+
+    return scores
+
+
+def champion_reference(settings: Settings, config: TrainingConfig) -> ReferenceScorer:
+    """The failure ``@champion``'s scores of the retry test rows, when it was trained on the same split (its
+    test window starts where the retry model's does); None otherwise (it may have seen those attempts)."""
+
+    def scores(data: RetryData) -> FloatArray | None:
+        name = MODEL_NAMES[Task.FAILURE]
+        with tracking_store(settings.tracking_uri) as client:
+            champion = version_by_alias(client, name, CHAMPION)
+        window = "" if champion is None else champion.tags.get(TEST_WINDOW_TAG, "")
+        if champion is None or not window.startswith(f"{data.plan.test.start.isoformat()}/"):
+            logger.info("no %s@%s on the retry model's split: no failure-model reference", name, CHAMPION)
+            return None
+        inputs = load_inputs(settings.data_dir, config.feature_set)
+        uri = f"models:/{name}/{champion.version}"
+        return failure_reference(inputs, uri, settings.tracking_uri)(data)
 
     return scores
 

@@ -87,8 +87,8 @@ _FAMILY_OF: Final = {code.value: rule.family.value for code, rule in DECLINE_COD
 
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
-#: Failure probabilities of riskgate's LightGBM failure model for attempt ids (None where it has none).
-ReferenceScorer = Callable[[pd.Series], FloatArray | None]
+#: riskgate's LightGBM failure model's probabilities of the test rows (None when it cannot score them all).
+ReferenceScorer = Callable[["RetryData"], FloatArray | None]
 
 
 # -- data ----------------------------------------------------------------------------------------------------
@@ -329,7 +329,7 @@ def train_retry_model(
     data = retry_data(data_dir, config)
     model = RetryModel().fit(data.train, data.train_failed)
     model.info_ = _info(data)
-    reference_scores = None if reference is None else reference(data.test["attempt_id"])
+    reference_scores = None if reference is None else reference(data)
     scores = _scores(model, data, reference_scores)
     report = {name: outcome_metrics(values, data.test_failed) for name, values in scores.items()}
     with tracking_store(tracking_uri) as client:
@@ -408,10 +408,14 @@ def _log_model(model: RetryModel, data: RetryData) -> Any:
 
 
 def input_example(rows: pd.DataFrame) -> pd.DataFrame:
-    """A few rows in the pyfunc's columns, times as naive UTC (MLflow's datetime type)."""
-    example = rows.loc[: INPUT_EXAMPLE_ROWS - 1, list(SIGNATURE_COLUMNS)].copy()
+    """A few rows in the pyfunc's columns, times as naive UTC (MLflow's datetime type), the retry number as a
+    double, and a method without card funding when there is one (so the signature marks it optional)."""
+    no_funding = rows[rows["card_funding"].isna()].head(1)
+    chosen = pd.concat([rows.head(INPUT_EXAMPLE_ROWS - len(no_funding)), no_funding])
+    example = chosen[list(SIGNATURE_COLUMNS)].copy()
     for column in ("occurred_at", "last_declined_at"):
         example[column] = pd.to_datetime(example[column], utc=True).dt.tz_convert(None)
+    example["retry_number"] = example["retry_number"].astype(np.float64)
     return example.reset_index(drop=True)
 
 
