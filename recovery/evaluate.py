@@ -302,11 +302,7 @@ def _model(
 ) -> FailureModel:
     if choice is ModelChoice.ORACLE:
         return OracleModel(population)
-    if choice is ModelChoice.REGISTERED_RETRY:
-        if retry_model is None:
-            raise EvaluationError(
-                "model 'registered-retry' needs the retry model to plan with (retry_model=...)"
-            )
+    if choice is ModelChoice.REGISTERED_RETRY and retry_model is not None:  # evaluate() checked it is given
         return retry_model
     if choice is ModelChoice.RISKGATE:
         if scorer is None:
@@ -404,7 +400,9 @@ def evaluate(
 
 def _trained_until(model: RetryModel | None) -> datetime:
     """Where a registered retry model's training data ends (recorded by ``riskgate train``)."""
-    recorded = None if model is None else model.info_.get("trained_until")
+    if model is None:
+        raise EvaluationError("model 'registered-retry' needs the retry model to plan with (retry_model=...)")
+    recorded = model.info_.get("trained_until")
     if recorded is None:
         raise EvaluationError(
             "the retry model does not record where its training data ends, so it cannot be checked against "
