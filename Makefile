@@ -67,7 +67,7 @@ TRAIN_ARGS ?=
 UI_PORT ?= 5000
 SETTING = $(RUN) python -c 'from riskgate.settings import get_settings as g; print(g().$(1))'
 
-train: install ## Train both models from data/ (simulated first if missing), log + register them in MLflow
+train: install ## Train fraud, failure and retry models from data/ (simulated if missing), log + register in MLflow
 	@test -d "$$($(call SETTING,data_dir))/attempts" || $(MAKE) data
 	$(RUN) riskgate train $(TRAIN_ARGS)
 
