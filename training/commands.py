@@ -97,9 +97,18 @@ def train(settings: Settings, config: Path | None, overrides: list[str], task_na
             for r in results
         ]
         failure = [r.logged for r in results if r.task is Task.FAILURE]
-        if failure:
+        if failure and chosen.retry.test_days == chosen.split.test_days:
             uri = f"models:/{failure[0].name}/{failure[0].version}"
             reference = failure_reference(inputs, uri, settings.tracking_uri)
+        elif failure:
+            # The failure model just trained learned from attempts inside the retry model's longer test
+            # window: its scores there would flatter it.
+            logger.info(
+                "retry.test_days (%s) != split.test_days (%s): no failure-model reference on the retry test "
+                "window (the failure model trained on part of it)",
+                chosen.retry.test_days,
+                chosen.split.test_days,
+            )
     if with_retry:
         texts.append(_train_retry(settings, chosen, reference or champion_reference(settings, chosen)))
     return "\n\n".join(texts)

@@ -3,10 +3,12 @@
 :class:`recovery.learned.RetryModel` scores the planner's candidate retry times (issue 7). Here it gets what
 the two LightGBM models get (:mod:`training.pipeline`, :mod:`training.tracking`, :mod:`training.promotion`):
 
-* **the same time split** as the failure model (:func:`failure_split`: train | validation | test laid back
-  from the end of the same data, no label delay). The model is fitted on the observed attempts that follow a
-  decline *before the test window* (train and validation: a logistic model needs no early stopping) and
-  evaluated on those *inside* it, so the test window stays honest;
+* **the failure model's time split with its own test window** (:func:`retry_split`: laid back from the end
+  of the same data, no label delay, ``retry.test_days`` long, ~3 months by default where the LightGBM models
+  hold out 28 days: the recovery evaluation of the served model needs declined renewals whose whole dunning
+  window lies after the model's training data, and 28 days leave too few for a stable figure). The model is
+  fitted on the observed attempts that follow a decline *before the test window* (a logistic model needs no
+  early stopping) and evaluated on those *inside* it, so the test window stays honest;
 * **metrics** of retry outcomes on the test window: log loss, mean log-likelihood (the promotion metric,
   higher is better), Brier, ROC AUC of failure, reliability (ECE); next to a timing-blind baseline (the
   failure rate per decline family and retry number in training: what a fixed schedule assumes), riskgate's
@@ -55,7 +57,7 @@ from recovery.learned import (
     retry_history,
 )
 from training.config import TrainingConfig
-from training.errors import DatasetError, FeatureContractError, RegistryError
+from training.errors import DatasetError, FeatureContractError, RegistryError, SplitError
 from training.evaluation import flatten
 from training.metrics import reliability
 from training.plots import _pyplot, close
@@ -94,12 +96,14 @@ ReferenceScorer = Callable[["RetryData"], FloatArray | None]
 # -- data ----------------------------------------------------------------------------------------------------
 
 
-def failure_split(occurred_at: pd.Series, reported_at: pd.Series, config: TrainingConfig) -> SplitPlan:
+def retry_split(occurred_at: pd.Series, reported_at: pd.Series, config: TrainingConfig) -> SplitPlan:
     """The failure model's split of the same data (:func:`training.dataset.task_data`: no label delay, data
-    ending at the latest attempt or fraud report, test window ending at the last attempt)."""
+    ending at the latest attempt or fraud report, test window ending at the last attempt), with the retry
+    model's test window (``retry.test_days``)."""
     as_of = occurred_at.max() if reported_at.dropna().empty else max(occurred_at.max(), reported_at.max())
+    split = config.split.model_copy(update={"test_days": config.retry.test_days})
     return plan_split(
-        occurred_at.min(), pd.Timestamp(as_of), pd.Timedelta(0), config.split, last_attempt=occurred_at.max()
+        occurred_at.min(), pd.Timestamp(as_of), pd.Timedelta(0), split, last_attempt=occurred_at.max()
     )
 
 
@@ -127,7 +131,7 @@ def retry_data(data_dir: Path, config: TrainingConfig) -> RetryData:
     """Split ``data_dir``'s observed retries like the failure model's attempts (see the module docstring)."""
     frame = observed_attempts(data_dir)
     reports = read_events(data_dir, EventKind.FRAUD_REPORTS, columns=["reported_at"])
-    plan = failure_split(frame["occurred_at"], pd.to_datetime(reports["reported_at"], utc=True), config)
+    plan = retry_split(frame["occurred_at"], pd.to_datetime(reports["reported_at"], utc=True), config)
     train, train_failed = retry_history(frame, plan.test.start, since=plan.train.start)
     test, test_failed = retry_history(frame, plan.test.end, since=plan.test.start)
     for part, failed in (("training (before the test window)", train_failed), ("test", test_failed)):
@@ -135,7 +139,7 @@ def retry_data(data_dir: Path, config: TrainingConfig) -> RetryData:
             raise DatasetError(
                 f"the retry model's {part} rows in {data_dir} hold {len(failed)} attempts after a decline, "
                 f"{int(failed.sum())} of them declined: it needs both outcomes; simulate or import a longer "
-                "history, or widen split.test_days"
+                "history, or change retry.test_days"
             )
     return RetryData(plan, train, train_failed, test, test_failed, _truth_of(data_dir, test))
 
@@ -464,6 +468,15 @@ def _retry_rescorer(client: MlflowClient, data_dir: Path, config: TrainingConfig
             model = load_retry_model(client, model_uri)
         except RetryModelFormatError as error:  # the gate's "cannot be served"
             raise FeatureContractError(str(error)) from error
+        trained_until = pd.Timestamp(model.info_.get(TRAINED_UNTIL_TAG, data.plan.test.start.isoformat()))
+        if trained_until > data.plan.test.start:
+            raise SplitError(
+                f"{model_uri} learned from retries until {trained_until:%Y-%m-%d %H:%M}, inside the test "
+                f"window it would be judged on (from {data.plan.test.start:%Y-%m-%d %H:%M}, "
+                f"retry.test_days={config.retry.test_days:g}): no honest comparison exists. Train with the "
+                "champion's retry.test_days, or move the alias by hand (`make ui`) if the new window is "
+                "meant to replace it"
+            )
         return data.window_key, outcome_metrics(model(data.test), data.test_failed)[PRIMARY_METRIC]
 
     return rescore

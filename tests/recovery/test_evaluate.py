@@ -128,7 +128,7 @@ def test_bad_options_exit_2_with_the_reason(small_world: Path, option: list[str]
 # -- the registered retry model (what the service serves) ----------------------------------------------------
 
 #: The failure split on the six-month world, with a test window long enough to evaluate the planner on.
-REGISTERED_SPLIT = {"split.test_days": 56, "split.validation_days": 28}
+REGISTERED_SPLIT = {"split.test_days": 56, "split.validation_days": 28, "retry.test_days": 56}
 
 
 @pytest.fixture(scope="module")

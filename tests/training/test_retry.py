@@ -14,16 +14,16 @@ from mlflow import MlflowClient
 from recovery.learned import RETRY_COLUMNS, RETRY_DESIGN_HASH, RetryModel
 from tests.training.conftest import SMALL_WORLD_OVERRIDES
 from training.config import TrainingConfig, load_config
-from training.errors import DatasetError, FeatureContractError
+from training.errors import DatasetError, FeatureContractError, SplitError
 from training.retry import (
     PRIMARY_METRIC,
     RETRY_MODEL_NAME,
     TRAINED_UNTIL_TAG,
     RetryTrainResult,
-    failure_split,
     load_retry_model,
     promote_retry_model,
     retry_data,
+    retry_split,
     train_retry_model,
 )
 from training.tracking import FEATURE_HASH_TAG, TEST_WINDOW_TAG, tracking_store
@@ -45,7 +45,7 @@ def test_the_retry_model_learns_before_the_failure_models_test_window(
     data = retry_data(small_world, config)
     assert (data.train["occurred_at"] < data.plan.test.start).all()
     assert (data.test["occurred_at"] >= data.plan.test.start).all()
-    assert data.plan.test.days == pytest.approx(config.split.test_days)
+    assert data.plan.test.days == pytest.approx(config.retry.test_days)
     assert data.truth is not None
     assert len(data.truth) == len(data.test)
     assert data.window_key.startswith(data.plan.test.start.isoformat())
@@ -127,7 +127,7 @@ def test_the_registered_model_is_a_pyfunc_with_a_signature(
 
 
 def test_too_little_history_is_a_clear_error(small_world: Path) -> None:
-    tight = load_config(overrides={**SMALL_WORLD_OVERRIDES, "split.test_days": 0.01})
+    tight = load_config(overrides={**SMALL_WORLD_OVERRIDES, "retry.test_days": 0.01})
     with pytest.raises(DatasetError, match="needs both outcomes"):
         retry_data(small_world, tight)
 
@@ -135,7 +135,33 @@ def test_too_little_history_is_a_clear_error(small_world: Path) -> None:
 def test_the_split_is_the_failure_models(config: TrainingConfig) -> None:
     occurred = pd.Series(pd.date_range("2025-01-01", "2025-06-30", freq="h", tz="UTC"))
     reported = pd.Series(pd.to_datetime(["2025-07-20"], utc=True))
-    plan = failure_split(occurred, reported, config)
+    plan = retry_split(occurred, reported, config)
     assert plan.test.end > occurred.max() >= plan.test.start
     assert plan.label_delay == pd.Timedelta(0)
     assert plan.as_of == reported.max()
+
+
+def test_the_retry_model_holds_out_its_own_window_ending_where_the_failure_models_does() -> None:
+    occurred = pd.Series(pd.date_range("2025-01-01", "2025-06-30", freq="h", tz="UTC"))
+    reported = pd.Series(pd.to_datetime(["2025-06-01"], utc=True))
+    config = load_config(overrides={**SMALL_WORLD_OVERRIDES, "retry.test_days": 60})
+    plan = retry_split(occurred, reported, config)
+    shorter = retry_split(occurred, reported, load_config(overrides=SMALL_WORLD_OVERRIDES))
+    assert plan.test.end == shorter.test.end
+    assert plan.test.days == pytest.approx(60)
+    assert shorter.test.days == pytest.approx(28)
+    assert plan.test.start < shorter.test.start
+
+
+def test_the_gate_refuses_to_judge_a_champion_on_retries_it_learned_from(
+    small_world: Path, tmp_path: Path, config: TrainingConfig
+) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    train_retry_model(small_world, config, tracking_uri=uri, artifact_root=tmp_path / "artifacts")
+    assert promote_retry_model(config, tracking_uri=uri, data_dir=small_world).promoted
+    longer = load_config(overrides={**SMALL_WORLD_OVERRIDES, "retry.test_days": 56})
+    train_retry_model(small_world, longer, tracking_uri=uri, artifact_root=tmp_path / "artifacts")
+    with pytest.raises(SplitError, match="no honest comparison exists"):
+        promote_retry_model(longer, tracking_uri=uri, data_dir=small_world)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    assert str(client.get_model_version_by_alias(RETRY_MODEL_NAME, "champion").version) == "1"
