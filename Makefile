@@ -56,8 +56,8 @@ BENCH ?=
 bench: install ## Run the benchmarks (10M-attempt training: ~1 h) into bench/results/; a subset: make bench BENCH="engine training"
 	$(RUN) python -m bench $(BENCH)
 
-recovery-eval: data ## Recovery planner vs fixed retry schedule on data/ (bench/results/recovery-eval.json)
-	$(RUN) riskgate recovery-eval --data-dir data --out bench/results/recovery-eval.json
+recovery-eval: data ## Planner with riskgate-retry@champion vs fixed retry schedule on data/ (after make train promote)
+	$(RUN) riskgate recovery-eval --data-dir data --model champion --out bench/results/recovery-eval.json
 
 clean: ## Remove generated data, state and caches (not .venv)
 	rm -rf data state .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
@@ -68,7 +68,7 @@ TRAIN_ARGS ?=
 UI_PORT ?= 5000
 SETTING = $(RUN) python -c 'from riskgate.settings import get_settings as g; print(g().$(1))'
 
-train: install ## Train both models from data/ (simulated first if missing), log + register them in MLflow
+train: install ## Train fraud, failure and retry models from data/ (simulated if missing), log + register in MLflow
 	@test -d "$$($(call SETTING,data_dir))/attempts" || $(MAKE) data
 	$(RUN) riskgate train $(TRAIN_ARGS)
 

@@ -4,7 +4,9 @@ A small simulated world is loaded into an online engine (memory store) up to the
 declined renewals after that moment are planned, each twice, interleaved: with the engine reading the
 invoice's state once and scoring every candidate time in one kernel call (:meth:`OnlineEngine.features_at`,
 what the service does), and with one ``features_for`` per distinct candidate (the reference: the same
-vectors, one read each). Medians of wall time per plan, side by side in one run.
+vectors, one read each); and with the retry model the service plans declines with when it serves one
+(``riskgate-retry``, :class:`recovery.learned.RetryModel`, here fitted on the world's retries before that
+moment: it reads no online state). Medians of wall time per plan, side by side in one run.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from features.iptv import FEATURE_SET
 from features.online import OnlineEngine
 from features.stores.memory import MemoryStore
 from recovery.config import RecoveryConfig
+from recovery.learned import RetryModel, observed_attempts, retry_history
 from recovery.models import FeatureVectorModel, FloatArray
 from recovery.planner import Planner, RecoveryCase
 from simulator import WorldConfig, simulate
@@ -73,6 +76,7 @@ def run(scratch: Path) -> dict[str, Any]:
     planners = {
         "features_at": Planner(FeatureVectorModel(engine, bundle), config),
         "one_by_one": Planner(FeatureVectorModel(_OneByOne(engine), bundle), config),
+        "retry_model": Planner(RetryModel().fit(*retry_history(observed_attempts(world), middle)), config),
     }
     cases = _cases(world, middle)
     for planner in planners.values():  # first use (kernels, pandas) outside the timing

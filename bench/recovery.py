@@ -1,10 +1,18 @@
 """Recovery planner vs the fixed retry schedule on the default world (issue 7's target: ≥ 15% more revenue).
 
 Simulates the default world into the scratch folder (or uses ``BENCH_RECOVERY_DATA`` if it names a world),
-then runs :func:`recovery.evaluate.evaluate` twice on the same declined renewals and draws: with the retry
-model learned from the retries observed before the test period (the result), and with the simulator's truth as
-the planner's model (the ceiling of this planner, not a result). ``python -m bench recovery`` runs it;
-``make recovery-eval`` runs the first alone on ``data/``.
+then runs :func:`recovery.evaluate.evaluate` on the same declined renewals and draws per period:
+
+* ``served``: the planner with the retry model as the service serves it: trained, registered and promoted as
+  ``riskgate train`` / ``riskgate promote`` do (into a scratch MLflow store, the failure model's time split),
+  evaluated on the declines after its training data (the failure split's test window) — the result;
+* ``oracle_served_period``: the simulator's truth as the planner's model on that period (the ceiling of this
+  planner, not a result);
+* ``retry``: a retry model learned in place from the retries before the world's last three months, evaluated
+  on those three months (a larger population, so a narrower interval, for the same kind of model).
+
+``python -m bench recovery`` runs it; ``make recovery-eval`` runs the first on ``data/`` with the champion of
+the project's own store.
 """
 
 from __future__ import annotations
@@ -14,8 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from recovery.config import RecoveryConfig
-from recovery.evaluate import ModelChoice, evaluate
+from recovery.evaluate import Evaluation, ModelChoice, evaluate
 from simulator import WorldConfig, simulate
+from training.config import load_config
+from training.retry import load_retry_model, promote_retry_model, train_retry_model
+from training.tracking import tracking_store
+
+
+def _record(evaluation: Evaluation) -> dict[str, Any]:
+    return evaluation.model_dump(mode="json") | {"headline": evaluation.headline()}
 
 
 def run(scratch: Path) -> dict[str, Any]:
@@ -24,9 +39,22 @@ def run(scratch: Path) -> dict[str, Any]:
     if not given:
         simulate(WorldConfig(), data_dir)
     config = RecoveryConfig()
-    results: dict[str, Any] = {}
-    for model in (ModelChoice.RETRY, ModelChoice.ORACLE):
-        evaluation = evaluate(data_dir, config, model=model)
-        results[model.value] = evaluation.model_dump(mode="json") | {"headline": evaluation.headline()}
+    training = load_config()
+    uri = f"sqlite:///{scratch / 'mlruns' / 'mlflow.db'}"
+    (scratch / "mlruns").mkdir(exist_ok=True)
+    trained = train_retry_model(
+        data_dir, training, tracking_uri=uri, artifact_root=scratch / "mlruns" / "art"
+    )
+    promote_retry_model(training, tracking_uri=uri, data_dir=data_dir)
+    with tracking_store(uri) as client:
+        served = load_retry_model(client, "models:/riskgate-retry@champion")
+    results: dict[str, Any] = {"retry_model_test_report": trained.report}
+    evaluation = evaluate(data_dir, config, model=ModelChoice.REGISTERED_RETRY, retry_model=served)
+    results["served"] = _record(evaluation)
+    start = trained.trained_until.to_pydatetime()
+    results["oracle_served_period"] = _record(
+        evaluate(data_dir, config, model=ModelChoice.ORACLE, test_start=start)
+    )
+    results["retry"] = _record(evaluate(data_dir, config, model=ModelChoice.RETRY))
     results["policy"] = config.model_dump(mode="json")
     return results

@@ -8,7 +8,9 @@
   candidate times;
 * :mod:`recovery.optimise`: the best retry sequence over the candidate grid (dynamic programming);
 * :mod:`recovery.models`: the failure-model protocol and the adapter of riskgate's failure model (online
-  features + calibrated scorer); :mod:`recovery.learned`: a retry model learned from observed outcomes;
+  features + calibrated scorer); :mod:`recovery.learned`: the retry model learned from observed outcomes
+  (trained, registered as ``riskgate-retry`` and promoted by ``training.retry``; the service plans declines
+  with ``riskgate-retry@champion`` when it has one);
 * :mod:`recovery.evaluate`: the fixed schedule against the planner on a simulated world, with the
   simulator's true approval probabilities as the oracle.
 """

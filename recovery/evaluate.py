@@ -30,10 +30,9 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel
 
-from events.io import read_events
-from events.schema import DECLINE_CODES, AttemptKind, DeclineCode, EventKind
+from events.schema import DECLINE_CODES, AttemptKind, DeclineCode
 from recovery.config import FIXED_RETRY_DAYS, RecoveryConfig
-from recovery.learned import RetryModel
+from recovery.learned import RetryModel, observed_attempts, retry_history
 from recovery.models import FailureModel, FloatArray, ProbabilityScorer
 from recovery.planner import Planner, RecoveryCase
 from recovery.rules import block_for
@@ -91,14 +90,6 @@ def default_test_start(data_dir: Path, world: World, test_months: int) -> dateti
     return (start + pd.DateOffset(months=months - test_months)).to_pydatetime()
 
 
-def _attempts_with_outcomes(data_dir: Path) -> pd.DataFrame:
-    attempts = read_events(data_dir, EventKind.ATTEMPTS)
-    outcomes = read_events(data_dir, EventKind.OUTCOMES, columns=["attempt_id", "status", "decline_code"])
-    frame = attempts.merge(outcomes, on="attempt_id", validate="one_to_one")
-    frame["occurred_at"] = _utc(frame["occurred_at"])
-    return frame
-
-
 def load_population(
     data_dir: Path, frame: pd.DataFrame, world: World, test_start: datetime, config: RecoveryConfig
 ) -> Population:
@@ -120,38 +111,6 @@ def load_population(
     position = pd.Series(np.arange(len(states)), index=states.attempt_id)
     index = position.loc[chosen["attempt_id"]].to_numpy(np.int64)
     return Population(chosen, states.take(index).declined(), world)
-
-
-def retry_history(
-    frame: pd.DataFrame, before: datetime, horizon: timedelta = timedelta(days=60)
-) -> tuple[pd.DataFrame, npt.NDArray[np.bool_]]:
-    """Observed attempts before ``before`` that follow a decline of the same payment method (with no approval
-    since, within ``horizon``), with the planner's context, and whether each failed.
-
-    Retries give the outcome a few days after a decline (the provider's own schedule); renewals charged on a
-    card declined at its previous renewal give it about a period later: together they span the times the
-    planner chooses among.
-    """
-    ordered = frame[frame["kind"].isin([AttemptKind.RENEWAL.value, AttemptKind.RETRY.value])]
-    ordered = ordered.sort_values(["payment_method_id", "occurred_at"])
-    method = ordered["payment_method_id"]
-    approved = ordered["decline_code"].isna()
-    # the latest decline of the method, cleared by an approval ("" until the next decline)
-    code = ordered["decline_code"].where(~approved, "")
-    at = ordered["occurred_at"].where(~approved, pd.NaT)
-    last_code = code.groupby(method).shift(1)
-    last_at = at.groupby(method).shift(1).where(last_code != "")
-    first_at = ordered.groupby("invoice_id")["occurred_at"].transform("first")
-    context = ordered.assign(
-        last_decline_code=last_code.where(last_code != ""),
-        last_declined_at=last_at,
-        first_declined_at=first_at,
-    )
-    since = context["occurred_at"] - context["last_declined_at"]
-    kept = context[
-        (context["occurred_at"] < before) & context["last_decline_code"].notna() & (since <= horizon)
-    ]
-    return kept.reset_index(drop=True), kept["decline_code"].notna().to_numpy(bool)
 
 
 class OracleModel:
@@ -268,6 +227,7 @@ class Evaluation(BaseModel):
     data_dir: str
     model: str
     test_start: str
+    model_trained_until: str | None = None
     invoices: int
     max_attempts: int
     window_days: float
@@ -323,6 +283,7 @@ class ModelChoice(StrEnum):
     """The failure model the planner uses in the evaluation."""
 
     RETRY = "retry"  # learned from the retries observed before the test period
+    REGISTERED_RETRY = "registered-retry"  # a registered riskgate-retry version (what the service serves)
     RISKGATE = (
         "riskgate"  # riskgate's trained failure model (a registered bundle) over replayed online features
     )
@@ -337,9 +298,12 @@ def _model(
     test_start: datetime,
     data_dir: Path,
     scorer: ProbabilityScorer | None,
+    retry_model: RetryModel | None,
 ) -> FailureModel:
     if choice is ModelChoice.ORACLE:
         return OracleModel(population)
+    if choice is ModelChoice.REGISTERED_RETRY and retry_model is not None:  # evaluate() checked it is given
+        return retry_model
     if choice is ModelChoice.RISKGATE:
         if scorer is None:
             raise EvaluationError("model 'riskgate' needs the failure bundle to score with (scorer=...)")
@@ -364,12 +328,18 @@ def evaluate(
     limit: int | None = None,
     seed: int = 7,
     scorer: ProbabilityScorer | None = None,
+    retry_model: RetryModel | None = None,
+    test_start: datetime | None = None,
 ) -> Evaluation:
     """Fixed schedule vs planner (same maximum number of retries, same draws) on a world's test period.
 
+    The test period starts at ``test_start``, else where a registered retry model's training data ends, else
+    ``test_months`` before the world's end.
+
     ``scorer``: the failure bundle of ``model='riskgate'`` (e.g. ``models:/riskgate-failure@champion``), whose
     online features are replayed from the world in time order (:mod:`recovery.replay`); the cases are then
-    taken in time order too.
+    taken in time order too. ``retry_model``: the registered retry model of ``model='registered-retry'``
+    (e.g. ``models:/riskgate-retry@champion``); one fitted on data from the test period is refused.
     """
     started = time.perf_counter()
     if len(fixed_days) != config.max_attempts:
@@ -378,8 +348,17 @@ def evaluate(
             f"{config.max_attempts}: compare them with the same maximum (set max_attempts or the schedule)"
         )
     world = load_world(data_dir)
-    test_start = default_test_start(data_dir, world, test_months)
-    frame = _attempts_with_outcomes(data_dir)
+    trained_until = _trained_until(retry_model) if model is ModelChoice.REGISTERED_RETRY else None
+    if test_start is None:
+        test_start = trained_until or default_test_start(data_dir, world, test_months)
+    if trained_until is not None and test_start < trained_until:
+        raise EvaluationError(
+            f"the retry model was fitted on data up to {trained_until:%Y-%m-%d %H:%M} UTC, which overlaps "
+            f"the evaluation period starting {test_start:%Y-%m-%d %H:%M}: evaluate from "
+            f"{trained_until:%Y-%m-%d %H:%M} on (the default for a registered model), or retrain it on data "
+            "before the period"
+        )
+    frame = observed_attempts(data_dir)
     population = load_population(data_dir, frame, world, test_start, config)
     if model is ModelChoice.RISKGATE:
         population = _take(population, np.argsort(population.cases["occurred_at"].to_numpy(), kind="stable"))
@@ -387,7 +366,13 @@ def evaluate(
         population = _head(population, limit)
     draws = np.random.default_rng(seed).random((len(population.cases), config.max_attempts, 3))
     failure_model = _model(
-        model, frame=frame, population=population, test_start=test_start, data_dir=data_dir, scorer=scorer
+        model,
+        frame=frame,
+        population=population,
+        test_start=test_start,
+        data_dir=data_dir,
+        scorer=scorer,
+        retry_model=retry_model,
     )
     planner = Planner(failure_model, config)
     fixed = simulate_policy(population, fixed_schedule(fixed_days), config.max_attempts, draws)
@@ -396,7 +381,8 @@ def evaluate(
     return Evaluation(
         data_dir=str(data_dir),
         model=model.value,
-        test_start=f"{test_start:%Y-%m-%d}",
+        test_start=f"{test_start:%Y-%m-%d %H:%M}",
+        model_trained_until=None if trained_until is None else trained_until.isoformat(),
         invoices=len(population.cases),
         max_attempts=config.max_attempts,
         window_days=config.window_days,
@@ -410,6 +396,19 @@ def evaluate(
         retries_ratio=round(planned_result.retries / max(fixed_result.retries, 1), 4),
         seconds=round(time.perf_counter() - started, 1),
     )
+
+
+def _trained_until(model: RetryModel | None) -> datetime:
+    """Where a registered retry model's training data ends (recorded by ``riskgate train``)."""
+    if model is None:
+        raise EvaluationError("model 'registered-retry' needs the retry model to plan with (retry_model=...)")
+    recorded = model.info_.get("trained_until")
+    if recorded is None:
+        raise EvaluationError(
+            "the retry model does not record where its training data ends, so it cannot be checked against "
+            "the evaluation period: retrain it with `riskgate train --task retry`"
+        )
+    return pd.Timestamp(recorded).to_pydatetime()
 
 
 def _head(population: Population, limit: int) -> Population:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from events.mapping import ColumnMapping
     from features.definitions import FeatureSet
+    from recovery.learned import RetryModel
     from training.bundle import ModelBundle
 
 app = typer.Typer(
@@ -301,7 +302,12 @@ SetOption = Annotated[
     typer.Option("--set", help="Override a config key, e.g. --set model.trials=10 (repeatable)."),
 ]
 TaskOption = Annotated[
-    list[str] | None, typer.Option("--task", help="fraud and/or failure (default: both; repeatable).")
+    list[str] | None,
+    typer.Option(
+        "--task",
+        help="fraud, failure and/or retry (the recovery planner's retry model); default: all three; "
+        "repeatable.",
+    ),
 ]
 
 
@@ -454,25 +460,58 @@ def api_key(
     )
 
 
-def _recovery_failure_model(model: str) -> tuple[str | None, ModelBundle | None]:
-    """The registered failure bundle ``--model`` names ('champion' or a models:/ URI), checked against the
-    code's feature set; (None, None) for the evaluation's own models."""
-    if model != "champion" and not model.startswith("models:/"):
-        return None, None
+def _recovery_failure_model(uri: str) -> ModelBundle:
+    """The registered failure bundle at ``uri``, checked against the code's feature set."""
     from features.registry import load_feature_set  # noqa: PLC0415
     from recovery.evaluate import EvaluationError  # noqa: PLC0415
-    from serving.models import MODEL_NAMES  # noqa: PLC0415
     from training.tracking import load_bundle, tracking_store  # noqa: PLC0415
 
     settings = get_settings()
-    uri = f"models:/{MODEL_NAMES['failure']}@{settings.model_alias}" if model == "champion" else model
     with tracking_store(settings.tracking_uri) as client:
         bundle = load_bundle(client, uri)
     if bundle.task != "failure":
         raise EvaluationError(f"{uri} is a {bundle.task} model: the planner needs the failure model")
     feature_set = load_feature_set(settings.feature_set)
     bundle.check_features(feature_set.names, feature_set.hash)
-    return uri, bundle
+    return bundle
+
+
+def _recovery_model_uri(model: str) -> str | None:
+    """The registry URI ``--model`` names: 'champion' is the retry model the service serves,
+    'failure-champion' the LightGBM failure model; None for the evaluation's own models ('retry',
+    'oracle')."""
+    from serving.models import MODEL_NAMES, RETRY_MODEL_NAME  # noqa: PLC0415
+
+    alias = get_settings().model_alias
+    if model == "champion":
+        return f"models:/{RETRY_MODEL_NAME}@{alias}"
+    if model == "failure-champion":
+        return f"models:/{MODEL_NAMES['failure']}@{alias}"
+    return model if model.startswith("models:/") else None
+
+
+def _registered_retry_model(uri: str | None) -> RetryModel | None:
+    """The registered retry model at ``uri`` (None when ``uri`` names no riskgate-retry version)."""
+    from serving.models import RETRY_MODEL_NAME  # noqa: PLC0415
+
+    if uri is None or not uri.removeprefix("models:/").startswith(RETRY_MODEL_NAME):
+        return None
+    from training.retry import load_retry_model  # noqa: PLC0415
+    from training.tracking import tracking_store  # noqa: PLC0415
+
+    with tracking_store(get_settings().tracking_uri) as client:
+        return load_retry_model(client, uri)
+
+
+def _test_start_or_exit(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        typer.echo(f"error: --test-start takes a date like 2025-12-01 (UTC), got {text!r}", err=True)
+        raise typer.Exit(code=2) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @app.command("recovery-eval")
@@ -484,12 +523,14 @@ def recovery_eval(
     model: Annotated[
         str,
         typer.Option(
-            help="The planner's failure model: 'retry' (learned from the retries observed before the test "
-            "period), 'champion' or a 'models:/riskgate-failure/<version>' URI (riskgate's registered "
-            "failure model over online features replayed from the world), or 'oracle' (the simulator's "
-            "truth: a ceiling, not a result)."
+            help="The planner's model: 'champion' or a 'models:/riskgate-retry/<version>' URI (the "
+            "registered retry model the service plans with; evaluated from where its training data ends), "
+            "'failure-champion' or a 'models:/riskgate-failure/<version>' URI (riskgate's LightGBM failure "
+            "model over online features replayed from the world), 'retry' (a retry model learned here from "
+            "the retries observed before the test period), or 'oracle' (the simulator's truth: a ceiling, "
+            "not a result)."
         ),
-    ] = "retry",
+    ] = "champion",
     config: Annotated[
         Path | None,
         typer.Option(exists=True, dir_okay=False, help="Dunning policy YAML (see recovery.config)."),
@@ -497,7 +538,18 @@ def recovery_eval(
     fixed_days: Annotated[
         str, typer.Option(help="The fixed schedule: days after the first decline, comma-separated.")
     ] = "1,3,5,7",
-    test_months: Annotated[int, typer.Option(min=1, help="The world's last months to evaluate on.")] = 3,
+    test_months: Annotated[
+        int,
+        typer.Option(
+            min=1, help="The world's last months to evaluate on (models learned here, and the oracle)."
+        ),
+    ] = 3,
+    test_start: Annotated[
+        str | None,
+        typer.Option(
+            help="Evaluate on declines from this UTC date on (default: see --model and --test-months)."
+        ),
+    ] = None,
     limit: Annotated[
         int | None, typer.Option(min=1, help="Evaluate on the first N declined renewals only.")
     ] = None,
@@ -511,12 +563,14 @@ def recovery_eval(
     from events.io import EventTableMissingError  # noqa: PLC0415
     from recovery.config import RecoveryConfig, RecoveryConfigError  # noqa: PLC0415
     from recovery.evaluate import EvaluationError, ModelChoice, evaluate  # noqa: PLC0415
+    from recovery.learned import RetryModelFormatError  # noqa: PLC0415
     from training.errors import TrainingError  # noqa: PLC0415
 
-    choices = [ModelChoice.RETRY.value, ModelChoice.ORACLE.value, "champion"]
+    choices = ["champion", "failure-champion", ModelChoice.RETRY.value, ModelChoice.ORACLE.value]
     if model not in choices and not model.startswith("models:/"):
         typer.echo(f"error: --model must be one of {choices} or a models:/ URI, got {model!r}", err=True)
         raise typer.Exit(code=2)
+    start = _test_start_or_exit(test_start)
     try:
         days = tuple(float(day) for day in fixed_days.split(","))
     except ValueError:
@@ -524,18 +578,29 @@ def recovery_eval(
         raise typer.Exit(code=2) from None
     try:
         policy = RecoveryConfig.from_yaml(config) if config else RecoveryConfig()
-        uri, scorer = _recovery_failure_model(model)
+        uri = _recovery_model_uri(model)
+        retry_model = _registered_retry_model(uri)
+        scorer = None if uri is None or retry_model is not None else _recovery_failure_model(uri)
+        choice = ModelChoice(model) if uri is None else ModelChoice.RISKGATE
         result = evaluate(
             data_dir or get_settings().data_dir,
             policy.model_copy(update={"max_attempts": len(days)}),
-            model=ModelChoice.RISKGATE if scorer is not None else ModelChoice(model),
+            model=ModelChoice.REGISTERED_RETRY if retry_model is not None else choice,
             fixed_days=days,
             test_months=test_months,
             limit=limit,
             seed=seed,
             scorer=scorer,
+            retry_model=retry_model,
+            test_start=start,
         )
-    except (RecoveryConfigError, EvaluationError, EventTableMissingError, TrainingError) as error:
+    except (
+        RecoveryConfigError,
+        EvaluationError,
+        EventTableMissingError,
+        TrainingError,
+        RetryModelFormatError,
+    ) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from None
     if uri is not None:

@@ -3,12 +3,15 @@
 * :class:`ServingModel`: one registered model version, its bundle (calibration, thresholds, feature contract)
   and its trees compiled for the one-row path (:mod:`serving.trees`).
 * :class:`ModelPair`: the immutable (fraud, failure) pair a request uses from start to end. Either may be
-  ``None`` (unavailable): the policy then falls back (see :mod:`serving.policy`).
+  ``None`` (unavailable): the policy then falls back (see :mod:`serving.policy`). The pair also carries the
+  recovery planner's retry model (:class:`ServingRetryModel`, ``riskgate-retry``; ``None``: the planner
+  scores candidate times with the failure model), swapped with the pair in the same assignment.
 * :class:`ModelHolder`: holds the current pair; a reload builds a whole new pair and replaces the reference in
   one assignment, so no request ever sees a half-reloaded pair or mixes versions.
 * :class:`ModelLoader`: resolves ``models:/<name>@<alias>`` in the MLflow registry, refuses a model whose
-  feature-set hash differs from the code's (with a log line saying so), and keeps a local copy of the last
-  good version of each model, from which the service starts when the tracking store is unreachable.
+  feature-set hash differs from the code's (with a log line saying so; for the retry model: its design of the
+  retry columns, :data:`recovery.learned.RETRY_DESIGN_HASH`), and keeps a local copy of the last good version
+  of each model, from which the service starts when the tracking store is unreachable.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 
+from recovery.learned import RetryModel, RetryModelFormatError
 from serving.trees import F64, CompiledTrees
 from training.bundle import ModelBundle
 from training.errors import FeatureContractError
@@ -33,6 +37,9 @@ logger = logging.getLogger(__name__)
 
 TASKS: Final = ("fraud", "failure")
 MODEL_NAMES: Final = {"fraud": "riskgate-fraud", "failure": "riskgate-failure"}
+RETRY_TASK: Final = "retry"
+RETRY_MODEL_NAME: Final = "riskgate-retry"
+_RETRY_FILE: Final = "retry_model.json"
 _VERSION_FILE: Final = "version.json"
 
 
@@ -82,10 +89,30 @@ class ServingModel:
 
 
 @dataclass(frozen=True)
+class ServingRetryModel:
+    """A registered version of the retry model the recovery planner scores candidate times with."""
+
+    name: str
+    version: str
+    source: str  # "registry" or "cache"
+    model: RetryModel
+    task: str = RETRY_TASK
+
+    @property
+    def ref(self) -> dict[str, str]:
+        return {"name": self.name, "version": self.version, "source": self.source}
+
+    @property
+    def trained_until(self) -> str | None:
+        return self.model.info_.get("trained_until")
+
+
+@dataclass(frozen=True)
 class ModelPair:
     fraud: ServingModel | None
     failure: ServingModel | None
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    retry: ServingRetryModel | None = None
 
     def get(self, task: str) -> ServingModel | None:
         return self.fraud if task == "fraud" else self.failure
@@ -116,7 +143,7 @@ class LoadResult:
     """What a (re)load did for one task."""
 
     task: str
-    model: ServingModel | None
+    model: ServingModel | ServingRetryModel | None
     changed: bool
     error: str | None
 
@@ -224,9 +251,90 @@ class ModelLoader:
         return LoadResult(task, model, True, why)
 
     def load_pair(self, current: ModelPair) -> tuple[ModelPair, list[LoadResult]]:
-        """Both tasks; the pair keeps a task's current model when its new version cannot be had."""
+        """Both tasks and the retry model; the pair keeps a model when its new version cannot be had."""
         results = [self.load(task, current.get(task)) for task in TASKS]
         by_task = {result.task: result.model for result in results}
-        if not any(result.changed for result in results):
-            return current, results
-        return ModelPair(by_task["fraud"], by_task["failure"]), results
+        retry = self.load_retry(current.retry)
+        if not any(result.changed for result in [*results, retry]):
+            return current, [*results, retry]
+        fraud = cast(ServingModel | None, by_task["fraud"])  # load() builds ServingModels only
+        failure = cast(ServingModel | None, by_task["failure"])
+        retry_model = cast(ServingRetryModel | None, retry.model)  # load_retry() builds ServingRetryModels
+        return ModelPair(fraud, failure, retry=retry_model), [*results, retry]
+
+    # -- the retry model (riskgate-retry) -------------------------------------------------------------------
+
+    def load_retry(self, current: ServingRetryModel | None) -> LoadResult:
+        """The retry model ``@alias`` points at now (optional: without it the planner uses the failure model).
+
+        Same rules as :meth:`load`: unchanged when the alias has not moved, a version of another design of the
+        retry columns refused with a log line (the current or local copy kept), a local copy of the last good
+        version used when the registry cannot be reached."""
+        try:
+            version = self._registry_version(RETRY_MODEL_NAME)
+        except Exception as error:  # any failure to reach the registry means: serve what we have
+            logger.warning(
+                "model registry unreachable for %s (%s); trying the local copy", RETRY_MODEL_NAME, error
+            )
+            return self._retry_from_cache_or_current(current, f"registry unreachable: {error}")
+        if version is None:
+            why = f"no version of {RETRY_MODEL_NAME} has alias @{self.alias}"
+            return self._retry_from_cache_or_current(current, why, quiet=True)
+        if current is not None and current.version == version and current.source == "registry":
+            return LoadResult(RETRY_TASK, current, False, None)
+        try:
+            model = self._download_retry(version)
+        except RetryModelFormatError as error:
+            logger.error("REFUSED %s version %s (@%s): %s", RETRY_MODEL_NAME, version, self.alias, error)
+            return self._retry_from_cache_or_current(current, f"version {version} refused: {error}")
+        except Exception as error:  # a broken artifact: keep serving what we have
+            logger.warning(
+                "cannot download %s version %s (%s); trying the local copy", RETRY_MODEL_NAME, version, error
+            )
+            return self._retry_from_cache_or_current(current, f"download failed: {error}")
+        served = ServingRetryModel(RETRY_MODEL_NAME, version, "registry", model)
+        self._save_retry_cache(served)
+        logger.info("loaded %s version %s (@%s) from the registry", RETRY_MODEL_NAME, version, self.alias)
+        return LoadResult(RETRY_TASK, served, current is None or current.version != version, None)
+
+    def _download_retry(self, version: str) -> RetryModel:
+        from training.retry import load_retry_model  # noqa: PLC0415 - MLflow is slow to import
+        from training.tracking import tracking_store  # noqa: PLC0415
+
+        with tracking_store(self.tracking_uri) as client:
+            return load_retry_model(client, f"models:/{RETRY_MODEL_NAME}/{version}")
+
+    def _save_retry_cache(self, served: ServingRetryModel) -> None:
+        """Replace the local copy atomically: write beside it, then rename over it."""
+        target = self._task_dir(RETRY_TASK)
+        staging = target.with_name(f".{RETRY_TASK}.staging")
+        shutil.rmtree(staging, ignore_errors=True)
+        served.model.save(staging / _RETRY_FILE)
+        meta = {"name": served.name, "version": served.version, "saved_at": datetime.now(UTC).isoformat()}
+        (staging / _VERSION_FILE).write_text(json.dumps(meta))
+        old = target.with_name(f".{RETRY_TASK}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if target.exists():
+            target.rename(old)
+        staging.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def _retry_from_cache_or_current(
+        self, current: ServingRetryModel | None, why: str, *, quiet: bool = False
+    ) -> LoadResult:
+        if current is not None:
+            return LoadResult(RETRY_TASK, current, False, why)
+        meta_path = self._task_dir(RETRY_TASK) / _VERSION_FILE
+        if not meta_path.exists():
+            log = logger.info if quiet else logger.warning
+            log("no retry model (%s): recovery plans score candidate times with the failure model", why)
+            return LoadResult(RETRY_TASK, None, False, f"{why}; no local copy")
+        meta: dict[str, Any] = json.loads(meta_path.read_text())
+        try:
+            model = RetryModel.load(self._task_dir(RETRY_TASK) / _RETRY_FILE)
+        except RetryModelFormatError as error:
+            logger.error("REFUSED the local copy of %s version %s: %s", meta["name"], meta["version"], error)
+            return LoadResult(RETRY_TASK, None, False, str(error))
+        served = ServingRetryModel(meta["name"], meta["version"], "cache", model)
+        logger.warning("serving %s version %s from the local copy (%s)", served.name, served.version, why)
+        return LoadResult(RETRY_TASK, served, True, why)

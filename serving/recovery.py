@@ -1,10 +1,20 @@
-"""Recovery plans in the service: the planner over riskgate's failure model, the dunning policy, a fallback.
+"""Recovery plans in the service: the planner over the served models, the dunning policy, a fallback.
 
 :class:`RecoveryService` answers ``POST /v1/recovery-plan``. For each case it builds a
-:class:`recovery.planner.Planner` over the failure model of the model pair current *at that request* (a reload
-never mixes versions inside one plan): features from the service's online engine (``features_for`` reads the
-state before each candidate time and never writes, so planning leaves the online store as it was), scores from
-the loaded model's compiled trees and calibration (:meth:`serving.models.ServingModel.score_rows`).
+:class:`recovery.planner.Planner` over a model of the model pair current *at that request* (a reload never
+mixes versions inside one plan):
+
+* **after a decline**, the retry model ``riskgate-retry@champion`` when one is loaded
+  (:class:`recovery.learned.RetryModel`: learned from observed retries, it ranks candidate times by the
+  decline's family and age, day of month per funding type, amount and retry number; it reads no online
+  state);
+* otherwise, and **before a renewal is charged** (the retry model knows attempts that follow a decline only),
+  riskgate's LightGBM failure model: features from the service's online engine (``features_at`` reads the
+  state before each candidate time and never writes, so planning leaves the online store as it was), scores
+  from the loaded model's compiled trees and calibration (:meth:`serving.models.ServingModel.score_rows`).
+
+The answer's ``planned_with`` says which (``retry_model``, ``failure_model``, or ``fixed_schedule`` in a
+fallback) and ``model`` names the version; ``GET /v1/status`` shows the planner the service uses now.
 
 Whether riskgate blocked the attempt as fraud comes from the decision log (the logged action ``block``), never
 from the client; ``now`` is the server's clock.
@@ -36,12 +46,12 @@ import pandas as pd
 
 from events.schema import MethodType
 from recovery.config import FIXED_RETRY_DAYS, QuietHours, RecoveryConfig, RecoveryConfigError
-from recovery.models import FeatureVectorModel, FloatArray
+from recovery.models import FailureModel, FeatureVectorModel, FloatArray
 from recovery.planner import PlanInputError, Planner, RecoveryCase, StepKind, Stop
 from recovery.rules import CustomerAction, UnknownDeclineCodeError, card_expires_at, card_network, within_caps
 from serving.engine import WARM_UP_ATTEMPT, FeatureSource, ScoringEngine
 from serving.errors import ConfigurationError, RecoveryCaseError
-from serving.models import ServingModel
+from serving.models import ModelPair, ServingModel
 from serving.schemas import AttemptIn, RecoveryCaseIn
 from serving.trees import F64
 
@@ -100,6 +110,25 @@ def load_recovery_config(path: Path | None) -> RecoveryConfig:
     return config
 
 
+def planner_model(pair: ModelPair) -> str:
+    """What scores a declined attempt's candidate retry times with these models."""
+    if pair.retry is not None:
+        return "retry_model"
+    return "failure_model" if pair.failure is not None else "fixed_schedule"
+
+
+def _planning_model(
+    pair: ModelPair, engine: ScoringEngine, *, declined: bool
+) -> tuple[FailureModel, dict[str, str] | None, str]:
+    """The model a case is planned with, its reference, and its kind (see the module docstring)."""
+    if declined and pair.retry is not None:
+        return pair.retry.model, pair.retry.ref, "retry_model"
+    if pair.failure is None:
+        return _Unavailable(), None, "fixed_schedule"
+    model = FeatureVectorModel(_GuardedFeatures(engine.features), _ServingScorer(pair.failure))
+    return model, pair.failure.ref, "failure_model"
+
+
 class RecoveryService:
     """Recovery plans for the HTTP routes (and any caller holding the scoring engine)."""
 
@@ -112,13 +141,9 @@ class RecoveryService:
     def plan(self, case: RecoveryCaseIn, engine: ScoringEngine) -> dict[str, Any]:
         """The plan of one case as the JSON-ready answer (see :class:`serving.schemas.RecoveryPlanOut`)."""
         started = time.perf_counter()
-        failure = engine.holder.current.failure
         recovery_case = self._case(case, engine)
-        model = (
-            _Unavailable()
-            if failure is None
-            else FeatureVectorModel(_GuardedFeatures(engine.features), _ServingScorer(failure))
-        )
+        pair = engine.holder.current
+        model, ref, kind = _planning_model(pair, engine, declined=recovery_case.decline_code is not None)
         try:
             answer = {**Planner(model, self.config).plan(recovery_case).as_json(), "fallback": False}
         except FailureModelUnavailableError as error:
@@ -127,7 +152,8 @@ class RecoveryService:
             answer = fallback_plan(recovery_case, self.config)
         except (PlanInputError, UnknownDeclineCodeError) as error:
             raise RecoveryCaseError(f"cannot plan attempt {case.attempt.attempt_id!r}: {error}") from error
-        answer["model"] = None if failure is None or answer["fallback"] else failure.ref
+        answer["model"] = None if answer["fallback"] else ref
+        answer["planned_with"] = "fixed_schedule" if answer["fallback"] else kind
         answer["planning_ms"] = round((time.perf_counter() - started) * 1000, 3)
         return answer
 
@@ -140,9 +166,14 @@ class RecoveryService:
         case = RecoveryCase(
             attempt=probe, now=declined_at, decline_code="insufficient_funds", declined_at=declined_at
         )
-        failure = engine.holder.current.failure
-        if failure is not None:
-            model = FeatureVectorModel(_GuardedFeatures(engine.features), _ServingScorer(failure))
+        pair = engine.holder.current
+        paths = {
+            kind: model
+            for model, _, kind in (_planning_model(pair, engine, declined=d) for d in (True, False))
+        }
+        for kind, model in paths.items():
+            if kind == "fixed_schedule":
+                continue
             try:
                 Planner(model, self.config).plan(case)
             except FailureModelUnavailableError as error:  # the store is down: requests will fall back too
@@ -283,4 +314,4 @@ def _text(attempt: Mapping[str, object], name: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-__all__ = ["FALLBACK_RETRY_DAYS", "RecoveryService", "fallback_plan", "load_recovery_config"]
+__all__ = ["FALLBACK_RETRY_DAYS", "RecoveryService", "fallback_plan", "load_recovery_config", "planner_model"]

@@ -388,7 +388,13 @@ class RecoveryPlanOut(BaseModel):
     fallback: bool = Field(
         description="True when the failure model was unavailable: retries follow the fixed schedule."
     )
-    model: ModelRef | None = Field(description="The failure model version the plan was made with.")
+    model: ModelRef | None = Field(
+        description="The model version the plan was made with (riskgate-retry or riskgate-failure)."
+    )
+    planned_with: Literal["retry_model", "failure_model", "fixed_schedule"] = Field(
+        description="What scored the candidate times: the retry model (after a decline, when one is served), "
+        "the LightGBM failure model (before a charge, or without a retry model), or nothing (fallback)."
+    )
     planning_ms: float
 
 

@@ -6,8 +6,11 @@ Each function returns the text the command prints, so the CLI stays a thin layer
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import yaml
 
 from features.registry import load_feature_set
@@ -17,7 +20,27 @@ from training.data import load_inputs
 from training.errors import ConfigError
 from training.pipeline import Inputs, evaluate_model, promote_models, score_file, train_models
 from training.report import format_report
-from training.tracking import CHAMPION, MODEL_NAMES
+from training.retry import (
+    FloatArray,
+    ReferenceScorer,
+    RetryData,
+    format_retry_report,
+    promote_retry_model,
+    train_retry_model,
+)
+from training.tracking import (
+    CHAMPION,
+    MODEL_NAMES,
+    TEST_WINDOW_TAG,
+    load_bundle,
+    tracking_store,
+    version_by_alias,
+)
+
+logger = logging.getLogger(__name__)
+
+#: ``--task`` value of the retry model (``riskgate-retry``), trained after the two LightGBM models.
+RETRY_TASK = "retry"
 
 
 def training_config(config: Path | None, overrides: list[str]) -> TrainingConfig:
@@ -39,23 +62,107 @@ def tasks(names: list[str]) -> tuple[Task, ...]:
         raise ConfigError(f"--task must be one of {[t.value for t in Task]}: {error}") from error
 
 
+def split_tasks(names: list[str]) -> tuple[tuple[Task, ...], bool]:
+    """The LightGBM tasks named, and whether the retry model is (all three when none is named)."""
+    if not names:
+        return (Task.FRAUD, Task.FAILURE), True
+    boosted = [name for name in names if name != RETRY_TASK]
+    try:
+        return tuple(dict.fromkeys(Task(name) for name in boosted)), RETRY_TASK in names
+    except ValueError as error:
+        raise ConfigError(
+            f"--task must be one of {[t.value for t in Task] + [RETRY_TASK]}: {error}"
+        ) from error
+
+
 def train(settings: Settings, config: Path | None, overrides: list[str], task_names: list[str]) -> str:
     chosen = training_config(config, overrides)
-    inputs = load_inputs(settings.data_dir, chosen.feature_set)
-    results = train_models(
-        inputs,
-        chosen,
+    boosted, with_retry = split_tasks(task_names)
+    texts, reference = [], None
+    if boosted:
+        inputs = load_inputs(settings.data_dir, chosen.feature_set)
+        results = train_models(
+            inputs,
+            chosen,
+            tracking_uri=settings.tracking_uri,
+            artifact_root=settings.artifact_root,
+            tasks=boosted,
+        )
+        texts = [
+            format_report(
+                f"{r.logged.name} v{r.logged.version} (run {r.logged.run_id}, {r.seconds:.0f} s), "
+                "test window",
+                r.report,
+            )
+            for r in results
+        ]
+        failure = [r.logged for r in results if r.task is Task.FAILURE]
+        if failure and chosen.retry.test_days == chosen.split.test_days:
+            uri = f"models:/{failure[0].name}/{failure[0].version}"
+            reference = failure_reference(inputs, uri, settings.tracking_uri)
+        elif failure:
+            # The failure model just trained learned from attempts inside the retry model's longer test
+            # window: its scores there would flatter it.
+            logger.info(
+                "retry.test_days (%s) != split.test_days (%s): no failure-model reference on the retry test "
+                "window (the failure model trained on part of it)",
+                chosen.retry.test_days,
+                chosen.split.test_days,
+            )
+    if with_retry:
+        texts.append(_train_retry(settings, chosen, reference or champion_reference(settings, chosen)))
+    return "\n\n".join(texts)
+
+
+def _train_retry(settings: Settings, config: TrainingConfig, reference: ReferenceScorer | None) -> str:
+    result = train_retry_model(
+        settings.data_dir,
+        config,
         tracking_uri=settings.tracking_uri,
         artifact_root=settings.artifact_root,
-        tasks=tasks(task_names),
+        reference=reference,
     )
-    return "\n\n".join(
-        format_report(
-            f"{r.logged.name} v{r.logged.version} (run {r.logged.run_id}, {r.seconds:.0f} s), test window",
-            r.report,
-        )
-        for r in results
+    logged = result.logged
+    title = (
+        f"{logged.name} v{logged.version} (run {logged.run_id}, {result.seconds:.0f} s, trained on retries "
+        f"before {result.trained_until:%Y-%m-%d %H:%M}), retry outcomes in the test window"
     )
+    return format_retry_report(title, result.report)
+
+
+def failure_reference(inputs: Inputs, model_uri: str, tracking_uri: str) -> ReferenceScorer:
+    """The LightGBM failure model's probabilities of the retry test rows, from the inputs' feature rows."""
+    with tracking_store(tracking_uri) as client:
+        bundle = load_bundle(client, model_uri)
+    rows = pd.Series(range(len(inputs.frame)), index=inputs.frame["attempt_id"].to_numpy())
+
+    def scores(data: RetryData) -> FloatArray | None:
+        index = data.test["attempt_id"].map(rows)
+        if index.isna().any():
+            return None
+        x = inputs.frame.iloc[index.to_numpy(int)][list(bundle.features.names)].to_numpy(np.float64)
+        return np.asarray(bundle.predict_proba(x), dtype=np.float64)
+
+    return scores
+
+
+def champion_reference(settings: Settings, config: TrainingConfig) -> ReferenceScorer:
+    """The failure ``@champion``'s scores of the retry test rows, when it was trained on the same split (its
+    test window starts where the retry model's does); None otherwise (it may have seen those attempts)."""
+
+    def scores(data: RetryData) -> FloatArray | None:
+        name = MODEL_NAMES[Task.FAILURE]
+        with tracking_store(settings.tracking_uri) as client:
+            champion = version_by_alias(client, name, CHAMPION)
+        window = "" if champion is None else champion.tags.get(TEST_WINDOW_TAG, "")
+        if champion is None or not window.startswith(f"{data.plan.test.start.isoformat()}/"):
+            logger.info("no %s@%s on the retry model's split: no failure-model reference", name, CHAMPION)
+            return None
+        inputs = load_inputs(settings.data_dir, config.feature_set)
+        uri = f"models:/{name}/{champion.version}"
+        return failure_reference(inputs, uri, settings.tracking_uri)(data)
+
+    return scores
 
 
 def evaluate(
@@ -86,13 +193,20 @@ def promote(
     def inputs() -> Inputs:
         return load_inputs(settings.data_dir, chosen.feature_set)
 
+    boosted, with_retry = split_tasks(task_names)
     decisions = promote_models(
         inputs if rescore else None,
         chosen,
         tracking_uri=settings.tracking_uri,
-        tasks=tasks(task_names),
+        tasks=boosted,
         feature_hash=feature_set.hash,
     )
+    if with_retry:
+        decisions.append(
+            promote_retry_model(
+                chosen, tracking_uri=settings.tracking_uri, data_dir=settings.data_dir if rescore else None
+            )
+        )
     return "\n".join(str(decision) for decision in decisions)
 
 

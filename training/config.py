@@ -131,6 +131,20 @@ class PromotionConfig(Strict):
     min_improvement: float = Field(0.0, ge=0)
 
 
+class RetryConfig(Strict):
+    """The retry model's own held-out window (:mod:`training.retry`)."""
+
+    test_days: float = Field(
+        92.0,
+        gt=0,
+        description="Days back from the data's end held out from the retry model: it learns from the "
+        "retries before and is evaluated on those inside. Longer than split.test_days because the recovery "
+        "evaluation of the served model (`riskgate recovery-eval --model champion`) needs declined renewals "
+        "whose whole dunning window lies inside it: ~3 months give ~3,000 on the default world where 28 days "
+        "give ~500. Shorter: a fresher model, a noisier evaluation.",
+    )
+
+
 class TrainingConfig(Strict):
     """Everything ``riskgate train`` needs besides the data and the tracking store."""
 
@@ -143,6 +157,7 @@ class TrainingConfig(Strict):
     fraud_costs: FraudCosts = FraudCosts()
     failure_costs: FailureCosts = FailureCosts()
     promotion: PromotionConfig = PromotionConfig()
+    retry: RetryConfig = RetryConfig()
     top_k: tuple[int, ...] = Field((10, 50), min_length=1)
 
     def primary_metric(self, task: Task) -> str:

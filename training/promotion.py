@@ -91,10 +91,30 @@ def promote(
     ``feature_hash`` is the current code's feature-set hash, when known: a champion trained on another
     feature set cannot be served, so a candidate on the current one replaces it.
     """
-    name = MODEL_NAMES[task]
+    return promote_model(
+        client,
+        MODEL_NAMES[task],
+        config.primary_metric(task),
+        config.promotion.min_improvement,
+        rescore,
+        feature_hash=feature_hash,
+    )
+
+
+def promote_model(
+    client: MlflowClient,
+    name: str,
+    metric: str,
+    min_improvement: float,
+    rescore: Rescorer | None = None,
+    *,
+    feature_hash: str | None = None,
+) -> PromotionDecision:
+    """The gate for any registered model whose versions carry the training tags (:mod:`training.tracking`):
+    ``metric`` higher by more than ``min_improvement`` on the same test window; ``feature_hash`` is the code's
+    hash of the model's inputs (a champion of another one cannot be served)."""
     candidate = latest_version(client, name)
     champion = version_by_alias(client, name, CHAMPION)
-    metric = config.primary_metric(task)
 
     def decide(promoted: bool, reason: str) -> PromotionDecision:
         if promoted:
@@ -129,8 +149,8 @@ def promote(
     margin = ours - theirs
     comparison = (
         f"{metric} {ours:.4f} vs champion v{champion.version} {theirs:.4f} "
-        f"(difference {margin:+.4f}, required > {config.promotion.min_improvement:g}) on {window}"
+        f"(difference {margin:+.4f}, required > {min_improvement:g}) on {window}"
     )
-    if margin > config.promotion.min_improvement:
+    if margin > min_improvement:
         return decide(True, f"version {candidate.version} beats the champion: {comparison}")
     return decide(False, f"version {candidate.version} does not beat the champion: {comparison}")

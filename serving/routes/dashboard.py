@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Final
+from typing import Annotated, Final, Literal
 
 from fastapi import APIRouter
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
+from recovery.learned import RETRY_DESIGN_HASH
 from serving.errors import NotFoundError
+from serving.recovery import planner_model
 from serving.routes.deps import ScoreKey, ServiceDep
 from serving.schemas import ErrorOut
 from serving.status import LatencySummary, latency_of, models_of, route_latencies
@@ -79,6 +81,13 @@ class StatusOut(BaseModel):
     scoring_latency: LatencyOut = Field(description="Server-side time to score one attempt (engine).")
     route_latency: list[RouteLatencyOut] = Field(description="HTTP time of successful scoring requests.")
     latency_note: str
+    recovery_planner: Literal["retry_model", "failure_model", "fixed_schedule"] = Field(
+        description="What scores the candidate retry times of POST /v1/recovery-plan after a decline."
+    )
+    retry_model: ModelStatus | None = Field(
+        description="The recovery planner's retry model (riskgate-retry), null when none is served; its "
+        "feature_hash is the design of its retry columns."
+    )
 
 
 def _milliseconds(summary: LatencySummary) -> dict[str, float | int | None]:
@@ -126,4 +135,8 @@ def status(service: ServiceDep, _: ScoreKey) -> StatusOut:
         ],
         latency_note="estimated from this process's Prometheus histograms since it started "
         "(linear interpolation inside buckets, as histogram_quantile does)",
+        recovery_planner=planner_model(pair),
+        retry_model=None
+        if pair.retry is None
+        else ModelStatus(task="retry", **pair.retry.ref, feature_hash=RETRY_DESIGN_HASH),
     )

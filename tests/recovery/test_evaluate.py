@@ -4,6 +4,7 @@ numbers, honest test periods and the command as a user types it."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -17,16 +18,19 @@ from recovery.evaluate import (
     EvaluationError,
     ModelChoice,
     OracleModel,
-    _attempts_with_outcomes,
     default_test_start,
     evaluate,
     fixed_schedule,
     load_population,
-    retry_history,
     simulate_policy,
 )
+from recovery.learned import RetryModel, observed_attempts, retry_history
 from riskgate.cli import app
+from riskgate.settings import get_settings
 from simulator.replay import load_world
+from training.config import load_config
+from training.retry import load_retry_model, promote_retry_model, train_retry_model
+from training.tracking import tracking_store
 
 runner = CliRunner()
 
@@ -51,7 +55,7 @@ def test_the_planner_recovers_more_revenue_with_no_more_retries(evaluation: Eval
 def test_the_fixed_schedule_retries_at_its_days_and_stops_at_hard_declines(small_world: Path) -> None:
     config = RecoveryConfig()
     world = load_world(small_world)
-    frame = _attempts_with_outcomes(small_world)
+    frame = observed_attempts(small_world)
     population = load_population(small_world, frame, world, default_test_start(small_world, world, 2), config)
     draws = np.random.default_rng(1).random((len(population.cases), 4, 3))
     first = simulate_policy(population, fixed_schedule((1.0, 3.0, 5.0, 7.0)), 4, draws)
@@ -67,7 +71,7 @@ def test_the_fixed_schedule_retries_at_its_days_and_stops_at_hard_declines(small
 def test_the_model_learns_only_from_before_the_test_period(small_world: Path) -> None:
     world = load_world(small_world)
     start = default_test_start(small_world, world, 2)
-    retries, failed = retry_history(_attempts_with_outcomes(small_world), start)
+    retries, failed = retry_history(observed_attempts(small_world), start)
     assert (retries["occurred_at"] < start).all()
     assert (retries["last_declined_at"] < retries["occurred_at"]).all()
     assert 0 < failed.mean() < 1
@@ -76,7 +80,7 @@ def test_the_model_learns_only_from_before_the_test_period(small_world: Path) ->
 def test_the_oracle_reproduces_the_simulated_failure_probability(small_world: Path) -> None:
     config = RecoveryConfig()
     world = load_world(small_world)
-    frame = _attempts_with_outcomes(small_world)
+    frame = observed_attempts(small_world)
     population = load_population(small_world, frame, world, default_test_start(small_world, world, 2), config)
     truth = pd.read_parquet(small_world / "truth").set_index("attempt_id")["p_fail"]
     cases = population.cases.head(20)
@@ -110,7 +114,8 @@ def test_the_command_as_a_user_types_it(small_world: Path, tmp_path: Path) -> No
     [
         (["--model", "crystal-ball"], "crystal-ball"),
         (["--fixed-days", "1,x"], "1,3,5,7"),
-        (["--test-months", "6"], "leaves no months"),
+        (["--test-months", "6", "--model", "retry"], "leaves no months"),
+        (["--test-start", "first of May"], "2025-12-01"),
     ],
 )
 def test_bad_options_exit_2_with_the_reason(small_world: Path, option: list[str], message: str) -> None:
@@ -118,3 +123,77 @@ def test_bad_options_exit_2_with_the_reason(small_world: Path, option: list[str]
     result = runner.invoke(app, ["recovery-eval", "--data-dir", str(small_world), *option])
     assert result.exit_code == 2
     assert message in result.output
+
+
+# -- the registered retry model (what the service serves) ----------------------------------------------------
+
+#: The failure split on the six-month world, with a test window long enough to evaluate the planner on.
+REGISTERED_SPLIT = {"split.test_days": 56, "split.validation_days": 28, "retry.test_days": 56}
+
+
+@pytest.fixture(scope="module")
+def registered(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tracking store holding riskgate-retry@champion, trained by `riskgate train` on the small world."""
+    mlruns = tmp_path_factory.mktemp("recovery-mlruns")
+    uri = f"sqlite:///{mlruns / 'mlflow.db'}"
+    config = load_config(overrides=REGISTERED_SPLIT)
+    train_retry_model(small_world, config, tracking_uri=uri, artifact_root=mlruns / "artifacts")
+    assert promote_retry_model(config, tracking_uri=uri, data_dir=small_world).promoted
+    return mlruns
+
+
+def champion(mlruns: Path) -> RetryModel:
+    with tracking_store(f"sqlite:///{mlruns / 'mlflow.db'}") as client:
+        return load_retry_model(client, "models:/riskgate-retry@champion")
+
+
+def test_the_served_retry_model_beats_the_fixed_schedule_after_its_training_data(
+    small_world: Path, registered: Path
+) -> None:
+    model = champion(registered)
+    result = evaluate(small_world, RecoveryConfig(), model=ModelChoice.REGISTERED_RETRY, retry_model=model)
+    trained_until = pd.Timestamp(model.info_["trained_until"])
+    assert result.model_trained_until == trained_until.isoformat()
+    assert result.test_start == f"{trained_until:%Y-%m-%d %H:%M}"
+    assert result.invoices > 50
+    assert result.planner.recovered_revenue_eur > result.fixed.recovered_revenue_eur
+    assert result.planner.retries <= result.fixed.retries
+
+
+def test_a_model_that_saw_the_evaluation_period_is_refused(small_world: Path, registered: Path) -> None:
+    model = champion(registered)
+    earlier = pd.Timestamp(model.info_["trained_until"]).to_pydatetime() - timedelta(days=7)
+    with pytest.raises(EvaluationError, match="overlaps the evaluation period"):
+        evaluate(
+            small_world,
+            RecoveryConfig(),
+            model=ModelChoice.REGISTERED_RETRY,
+            retry_model=model,
+            test_start=earlier,
+        )
+    model.info_ = {}
+    with pytest.raises(EvaluationError, match="does not record where its training data ends"):
+        evaluate(small_world, RecoveryConfig(), model=ModelChoice.REGISTERED_RETRY, retry_model=model)
+    with pytest.raises(EvaluationError, match="needs the retry model"):
+        evaluate(small_world, RecoveryConfig(), model=ModelChoice.REGISTERED_RETRY)
+
+
+def test_the_champion_command_refuses_an_overlapping_period(
+    small_world: Path, registered: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RISKGATE_MLRUNS_DIR", str(registered))
+    get_settings.cache_clear()
+    try:
+        args = ["recovery-eval", "--data-dir", str(small_world), "--model", "champion"]
+        refused = runner.invoke(app, [*args, "--test-start", "2025-04-01"])
+        out = tmp_path / "eval.json"
+        done = runner.invoke(app, [*args, "--limit", "10", "--out", str(out)])
+    finally:
+        get_settings.cache_clear()
+    assert refused.exit_code == 2
+    assert "overlaps the evaluation period" in refused.output
+    assert done.exit_code == 0, done.output
+    figures = json.loads(out.read_text())
+    assert figures["model"] == "riskgate models:/riskgate-retry@champion"
+    assert figures["invoices"] == 10
+    assert figures["model_trained_until"] is not None

@@ -97,7 +97,11 @@ def empty_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 def test_champion_without_a_registered_model_exits_2_with_what_to_do(
     small_world: Path, empty_registry: Path
 ) -> None:
-    args = ["recovery-eval", "--data-dir", str(small_world), "--model", "champion", "--test-months", "2"]
-    result = CliRunner().invoke(app, args)
+    args = ["recovery-eval", "--data-dir", str(small_world), "--test-months", "2"]
+    result = CliRunner().invoke(app, [*args, "--model", "failure-champion"])
     assert result.exit_code == 2, result.output
     assert "models:/riskgate-failure@champion" in result.output
+    result = CliRunner().invoke(app, [*args, "--model", "champion"])  # the retry model the service serves
+    assert result.exit_code == 2, result.output
+    assert "models:/riskgate-retry@champion" in result.output
+    assert "make train" in result.output

@@ -35,7 +35,12 @@ def test_champions_load_from_the_registry_and_a_new_champion_replaces_them(
     assert pair.fraud is not None
     assert pair.failure is not None
     assert (pair.fraud.version, pair.fraud.source) == ("1", "registry")
-    assert all(r.changed and r.error is None for r in results)
+    assert all(r.changed and r.error is None for r in results if r.task != "retry")
+    (retry,) = [r for r in results if r.task == "retry"]  # optional: no riskgate-retry@champion here
+    assert retry.model is None
+    assert not retry.changed
+    assert "no version of riskgate-retry" in str(retry.error)
+    assert pair.retry is None
     row = np.full(len(FEATURE_SET.names), np.nan)
     scored = pair.fraud.score(row)
     expected = bundles["fraud"].predict_proba(row.reshape(1, -1))[0]

@@ -170,7 +170,9 @@ def test_reload_under_load_drops_no_request_and_never_mixes_versions(
         register(uri, artifacts, make_bundle("failure", seed=12))
         reload = httpx.post(f"{url}/v1/admin/reload", headers=ADMIN, timeout=60.0)
         assert reload.status_code == 200
-        assert [m["model"]["version"] for m in reload.json()["models"]] == ["2", "2"]
+        models = {m["task"]: m["model"] for m in reload.json()["models"]}
+        assert [models["fraud"]["version"], models["failure"]["version"]] == ["2", "2"]
+        assert models["retry"] is None  # no riskgate-retry@champion in this registry
         time.sleep(0.5)
         after = httpx.post(f"{url}/v1/score", json=attempt(800_000), headers=SCORE).json()
     assert load.failures == []

@@ -42,6 +42,7 @@ SMALL_WORLD_OVERRIDES = {
     "labels.fraud_label_delay_days": 30,
     "split.test_days": 28,
     "split.validation_days": 28,
+    "retry.test_days": 28,
     "model.trials": 2,
     "model.num_threads": 1,
 }

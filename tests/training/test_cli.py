@@ -35,14 +35,19 @@ def test_train_promote_evaluate_score(project: Path, small_world: Path) -> None:
     assert trained.exit_code == 0, trained.output
     assert "riskgate-fraud v1" in trained.output
     assert "riskgate-failure v1" in trained.output
+    assert "riskgate-retry v1" in trained.output  # the recovery planner's retry model, after the two
+    assert "| failure_model |" in trained.output  # compared with the failure model trained in the same run
     assert "| roc_auc |" in trained.output
 
     promoted = runner.invoke(app, ["promote", *SETS])
     assert promoted.exit_code == 0, promoted.output
-    assert promoted.output.count("there is no champion yet") == 2
+    assert promoted.output.count("there is no champion yet") == 3
 
     again = runner.invoke(app, ["promote", "--no-rescore", *SETS])
-    assert again.output.count("already the champion") == 2
+    assert again.output.count("already the champion") == 3
+    retry_only = runner.invoke(app, ["promote", "--task", "retry", *SETS])
+    assert retry_only.output.count("already the champion") == 1
+    assert "riskgate-retry" in retry_only.output
 
     report_path = project / "report.json"
     evaluated = runner.invoke(app, ["evaluate", *SETS, "-o", str(report_path)])
