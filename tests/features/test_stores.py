@@ -202,7 +202,7 @@ def test_retry_locked_reraises_other_errors_at_once() -> None:
 def test_a_unit_of_work_reads_its_own_writes(kind: str, tmp_path: Path) -> None:
     """SQLite holds a unit's writes until its commit (one executemany): reads inside it still see them."""
     store: OnlineStore = MemoryStore() if kind == "memory" else SQLiteStore(tmp_path / "kv.sqlite")
-    store.transact(lambda tx: (tx.put("a", b"1"), tx.put("b", b"2")))
+    store.put_many([("a", b"1", None), ("b", b"2", None)])
 
     def work(tx: Transaction) -> list[bytes | None]:
         tx.put("a", b"new", expires_us=5)
