@@ -12,6 +12,11 @@ sustain (latency), then as fast as they answer (throughput), then riskgate alone
 (the absolute targets). The models are the project's ``@champion`` versions when its tracking store has them,
 else synthetic models of production size (500 trees of 63 leaves for fraud) on the real feature set.
 
+With ``RISKGATE_BENCH_BASELINE=/path/to/an/older/checkout`` (e.g. ``git worktree add /tmp/old main``) the
+run also starts that checkout's ``riskgate serve`` (same models, same virtualenv) and drives it and the
+current one alternately at the steady rate, a few rounds each: ``cpu_before_after`` holds the server CPU per
+decision of both (medians) and their ratio, measured side by side under the same machine load.
+
 Every run also records the CPU time the server's processes spent per request (``server_cpu_ms_per_request``,
 from ``/proc``; robust where latencies are not, on a machine shared with other jobs), the load generator's
 own CPU (``client_cpu_*``) and the machine's load average.
@@ -24,6 +29,7 @@ import logging
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -48,6 +54,9 @@ THROUGHPUT_CONNECTIONS = 16
 TARGET_RATE = 300.0
 TARGET_SECONDS = 60.0
 ATTEMPTS = 60_000
+BASELINE_ENV = "RISKGATE_BENCH_BASELINE"
+BASELINE_ROUNDS = 3
+BASELINE_SECONDS = 10.0
 
 
 def _free_port() -> int:
@@ -244,26 +253,64 @@ def run(scratch: Path) -> dict[str, Any]:
                 spec = {**specs[name], **shape}
                 results[f"{name}_{stage}"] = _load(scratch, f"{name}-{stage}", bodies, spec, pids[name])
         del results["mlflow_warm"], results["riskgate_warm"], results["riskgate_2w_warm"]
+    baseline = os.environ.get(BASELINE_ENV)
+    if baseline:
+        results["cpu_before_after"] = _before_after(scratch, mlruns, Path(baseline))
     machine = {"load_average_1m_at_end": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
     ratios = {name: _ratios(results, name) for name in ("riskgate", "riskgate_2w")}
     return {"models": models, "machine_load": machine, **results, "ratios": ratios}
 
 
+def _before_after(scratch: Path, mlruns: Path, baseline: Path) -> dict[str, Any]:
+    """Server CPU per decision of the ``baseline`` checkout's server and of this one, driven alternately at
+    the steady rate (fresh state directories, attempts neither has seen): medians over the rounds."""
+    before, after = _free_port(), _free_port()
+    per_round = int(COMPARE_RATE * BASELINE_SECONDS) + 10
+    attempts = _attempts(per_round * 2 * BASELINE_ROUNDS, 1_000_000)
+    cpu: dict[str, list[float]] = {"before": [], "after": []}
+    with (
+        _process(*_riskgate(scratch, mlruns, before, workers=1, source=baseline)) as old,
+        _process(*_riskgate(scratch, mlruns, after, workers=1, name="after")) as new,
+    ):
+        shape = {"connections": 8, "duration": BASELINE_SECONDS, "rate": COMPARE_RATE}
+        for k in range(2 * BASELINE_ROUNDS):
+            which, port, pid = ("before", before, old.pid) if k % 2 == 0 else ("after", after, new.pid)
+            bodies = attempts[k * per_round : (k + 1) * per_round]
+            result = _load(scratch, f"{which}-{k}", bodies, {**_score_spec(port), **shape}, pid)
+            cpu[which].append(result["server_cpu_ms_per_request"])
+    medians = {name: statistics.median(values) for name, values in cpu.items()}
+    return {
+        "baseline_source": str(baseline),
+        "rounds": BASELINE_ROUNDS,
+        "before_ms_per_decision": medians["before"],
+        "after_ms_per_decision": medians["after"],
+        "after_over_before": round(medians["after"] / medians["before"], 3),
+        "samples": cpu,
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+
+
 def _riskgate(
-    scratch: Path, mlruns: Path, port: int, workers: int
+    scratch: Path, mlruns: Path, port: int, workers: int, *, source: Path | None = None, name: str = ""
 ) -> tuple[list[str], dict[str, str], str, Path]:
     """``riskgate serve`` with ``workers`` processes over a state directory of its own: command, environment,
-    readiness URL, log file (the arguments of :func:`_process`)."""
-    state = scratch / f"state-{workers}w"
+    readiness URL, log file (the arguments of :func:`_process`). With ``source``, the server runs that
+    checkout's code (put first on ``PYTHONPATH``) in this virtualenv."""
+    label = "baseline" if source is not None else f"{name}{workers}w"
     env = {
-        "RISKGATE_STATE_DIR": str(state),
+        "RISKGATE_STATE_DIR": str(scratch / f"state-{label}"),
         "RISKGATE_MLRUNS_DIR": str(mlruns),
         "RISKGATE_MODEL_RELOAD_SECONDS": "0",
         "RISKGATE_LOG_LEVEL": "WARNING",
     }
-    command = [str(Path(sys.executable).with_name("riskgate")), "serve", "--port", str(port),
-               "--workers", str(workers)]  # fmt: skip
-    return command, env, f"http://127.0.0.1:{port}/readyz", scratch / f"riskgate-{workers}w.log"
+    arguments = ["serve", "--port", str(port), "--workers", str(workers)]
+    if source is None:
+        command = [str(Path(sys.executable).with_name("riskgate")), *arguments]
+    else:
+        env["PYTHONPATH"] = str(source.resolve())
+        launcher = "import sys; sys.argv[0] = 'riskgate'; from riskgate.cli import app; app()"
+        command = [sys.executable, "-c", launcher, *arguments]
+    return command, env, f"http://127.0.0.1:{port}/readyz", scratch / f"riskgate-{label}.log"
 
 
 def _score_spec(port: int) -> dict[str, Any]:

@@ -96,8 +96,14 @@ _SCALAR: Final[dict[Transform, Callable[[RequestFeature, Mapping[str, object], i
 
 
 def compute_at(definitions: Sequence[RequestFeature], attempt: Mapping[str, object], t_us: I64) -> F64:
-    """:func:`compute` for one attempt's fields made at each of the times ``t_us`` (one row per time)."""
+    """:func:`compute` for one attempt's fields made at each of the times ``t_us`` (one row per time).
+
+    A single time (every scoring request) takes :func:`compute_one`'s scalar path: the same floats, about a
+    tenth of the cost of one-element arrays.
+    """
     n = len(t_us)
+    if n == 1:
+        return compute_one(definitions, attempt, int(t_us[0])).reshape(1, -1)
     columns = {c: np.full(n, attempt.get(c), dtype=object) for c in required_columns(definitions)}
     return compute(definitions, columns, t_us)
 

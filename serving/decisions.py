@@ -35,6 +35,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from features.stores.sqlite import BACKSTOP_CHECKPOINT_PAGES, connect, retry_locked
 
@@ -225,7 +226,7 @@ class DecisionLog:
         if row is None:
             return None
         return LoggedDecision(
-            row[0], datetime.fromisoformat(row[1]), row[2], json.loads(row[3]), row[4] is not None
+            row[0], datetime.fromisoformat(row[1]), row[2], orjson.loads(row[3]), row[4] is not None
         )
 
     def record(self, decision: DecisionRecord) -> LoggedDecision:
@@ -243,7 +244,7 @@ class DecisionLog:
                     decision.attempt_id, decided_at, decision.occurred_at.isoformat(), decision.account_key,
                     decision.method_key, decision.kind, decision.fingerprint, decision.action, decision.rule,
                     int(decision.fallback), decision.fraud_probability, decision.failure_probability,
-                    json.dumps(decision.answer, separators=(",", ":")),
+                    orjson.dumps(decision.answer).decode(),  # compact JSON, as before
                     epoch_us(decision.occurred_at), decision.plan_tier, decision.plan_period,
                     decision.method_type, decision.card_funding, decision.card_country, decision.amount,
                     decision.currency, decision.fraud_level, decision.fraud_model, decision.failure_model,

@@ -72,19 +72,37 @@ _SCHEMA = (
 
 
 class _SQLiteTransaction:
+    """Reads go to the database (or to this unit's own pending writes); writes are kept until :meth:`flush`,
+    which sends them as one ``executemany`` per kind instead of a statement per key."""
+
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
+        self._writes: dict[str, tuple[bytes, int | None] | None] = {}  # None: delete
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        return _select(self._connection, keys)
+        unwritten = [key for key in keys if key not in self._writes]
+        found = dict(zip(unwritten, _select(self._connection, unwritten), strict=True))
+        return [_value(self._writes[key]) if key in self._writes else found[key] for key in keys]
 
     def put(self, key: str, value: bytes, expires_us: int | None = None) -> None:
-        self._connection.execute(
-            "INSERT OR REPLACE INTO kv (k, v, expires) VALUES (?, ?, ?)", (key, value, expires_us)
-        )
+        self._writes[key] = (value, expires_us)
 
     def delete(self, key: str) -> None:
-        self._connection.execute("DELETE FROM kv WHERE k = ?", (key,))
+        self._writes[key] = None
+
+    def flush(self) -> None:
+        """Write what the unit of work put and deleted (the last write of each key wins)."""
+        puts = [(key, entry[0], entry[1]) for key, entry in self._writes.items() if entry is not None]
+        deletes = [(key,) for key, entry in self._writes.items() if entry is None]
+        if puts:
+            self._connection.executemany("INSERT OR REPLACE INTO kv (k, v, expires) VALUES (?, ?, ?)", puts)
+        if deletes:
+            self._connection.executemany("DELETE FROM kv WHERE k = ?", deletes)
+        self._writes.clear()
+
+
+def _value(entry: tuple[bytes, int | None] | None) -> bytes | None:
+    return None if entry is None else entry[0]
 
 
 def _select(connection: sqlite3.Connection, keys: Sequence[str]) -> list[bytes | None]:
@@ -135,8 +153,10 @@ class SQLiteStore:
                 self._execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as error:
                 raise StoreError(f"online store {self.path} is locked by another writer: {error}") from error
+            tx = _SQLiteTransaction(self._connection)
             try:
-                result = work(_SQLiteTransaction(self._connection))
+                result = work(tx)
+                tx.flush()
             except BaseException:
                 self._connection.execute("ROLLBACK")
                 raise

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request
 
 from serving.errors import PayloadTooLargeError
+from serving.jsonbody import FastJSONResponse, body_schema, parse_body
 from serving.routes.deps import ScoreKey, ServiceDep
 from serving.schemas import AttemptIn, BatchIn, BatchOut, ErrorOut, ScoreOut
 
@@ -15,20 +15,22 @@ router = APIRouter(tags=["scoring"])
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 403, 409, 413)}
 
 
-@router.post("/score", response_model=ScoreOut, responses=ERRORS)
+@router.post("/score", response_model=ScoreOut, responses=ERRORS, openapi_extra=body_schema(AttemptIn))
 async def score_attempt(
-    attempt: AttemptIn, service: ServiceDep, _: ScoreKey, explain: bool = False
-) -> JSONResponse:
-    """Score one attempt: fraud and failure probabilities, the action and why, logged before it is answered.
+    request: Request, service: ServiceDep, _: ScoreKey, explain: bool = False
+) -> FastJSONResponse:
+    """Score one attempt (the body: `AttemptIn`): fraud and failure probabilities, the action and why, logged
+    before it is answered.
 
     Idempotent on `attempt_id`: a repeat returns the logged decision (`replayed: true`); a repeat with a
     different payload is refused (409). `explain=true` adds the full feature vector.
     """
-    return JSONResponse(service.engine.score(attempt, explain))
+    attempt = parse_body(AttemptIn, await request.body())
+    return FastJSONResponse(service.engine.score(attempt, explain))
 
 
 @router.post("/score/batch", response_model=BatchOut, responses=ERRORS)
-def score_batch(batch: BatchIn, service: ServiceDep, _: ScoreKey) -> JSONResponse:
+def score_batch(batch: BatchIn, service: ServiceDep, _: ScoreKey) -> FastJSONResponse:
     """Score many attempts (a renewal run), each exactly as `POST /v1/score` would, in order.
 
     At most `max_batch` attempts per call (500 unless configured; larger batches get 413).
@@ -39,4 +41,4 @@ def score_batch(batch: BatchIn, service: ServiceDep, _: ScoreKey) -> JSONRespons
             "split it into smaller calls"
         )
     results = [service.engine.score(attempt, batch.explain) for attempt in batch.attempts]
-    return JSONResponse({"results": results})
+    return FastJSONResponse({"results": results})

@@ -56,3 +56,15 @@ def test_a_transform_without_a_scalar_form_goes_through_the_vectorised_path(
     expected = request.compute_one(DEFINITIONS, attempt, t_us)
     monkeypatch.setattr(request, "_SCALAR", {})
     assert np.array_equal(request.compute_one(DEFINITIONS, attempt, t_us), expected, equal_nan=True)
+
+
+@settings(max_examples=100, deadline=None)
+@given(attempt=ATTEMPTS, t_us=MICROSECONDS)
+def test_compute_at_one_time_is_the_vectorised_row(attempt: dict[str, Any], t_us: int) -> None:
+    """The scoring path (one query time) takes the scalar route; it must give the batch engine's floats."""
+    columns = {c: np.array([v], dtype=object) for c, v in attempt.items()}
+    times = np.array([t_us], dtype=np.int64)
+    vectorised = request.compute(DEFINITIONS, columns, times)
+    at = request.compute_at(DEFINITIONS, attempt, times)
+    assert at.shape == vectorised.shape
+    assert np.array_equal(at, vectorised, equal_nan=True)

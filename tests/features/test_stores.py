@@ -196,3 +196,23 @@ def test_retry_locked_reraises_other_errors_at_once() -> None:
     with pytest.raises(sqlite3.OperationalError, match="no such table"):
         retry_locked(broken, timeout_s=5.0)
     assert calls == [1]
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_a_unit_of_work_reads_its_own_writes(kind: str, tmp_path: Path) -> None:
+    """SQLite holds a unit's writes until its commit (one executemany): reads inside it still see them."""
+    store: OnlineStore = MemoryStore() if kind == "memory" else SQLiteStore(tmp_path / "kv.sqlite")
+    store.put_many([("a", b"1", None), ("b", b"2", None)])
+
+    def work(tx: Transaction) -> list[bytes | None]:
+        tx.put("a", b"new", expires_us=5)
+        tx.delete("b")
+        tx.put("c", b"3")
+        tx.put("c", b"4")  # the last write of a key wins
+        return tx.get_many(["a", "b", "c", "d"])
+
+    assert store.transact(work) == [b"new", None, b"4", None]
+    assert store.get_many(["a", "b", "c"]) == [b"new", None, b"4"]
+    assert store.expire(6) == 1
+    assert store.get_many(["a"]) == [None]
+    store.close()
