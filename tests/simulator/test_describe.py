@@ -20,6 +20,14 @@ def test_describe_prints_the_ceiling_and_mixes(
     assert (
         0.5 < figures["ceiling"]["first_try_renewal_failure_roc_auc"] < figures["ceiling"]["failure_roc_auc"]
     )
+    ceiling = figures["ceiling"]
+    # Without the customers' hidden funds fragility even the truth ranks failures worse.
+    assert 0.5 < ceiling["failure_roc_auc_without_fragility"] < ceiling["failure_roc_auc"]
+    assert (
+        0.5
+        < ceiling["last_28_days_failure_roc_auc_without_fragility"]
+        < ceiling["last_28_days_failure_roc_auc"]
+    )
     assert sum(figures["kinds"].values()) == pytest.approx(1, abs=1e-3)
     overlap = figures["overlap"]
     assert overlap["fraud_rate_with_mismatch"] > overlap["fraud_rate_without_mismatch"]
