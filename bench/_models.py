@@ -8,7 +8,9 @@ otherwise it builds synthetic ones of production size here, so it runs on a fres
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -71,19 +73,40 @@ def synthetic_bundle(
 
 def register(tracking_uri: str, artifact_root: Path, bundle: ModelBundle, champion: bool = True) -> str:
     """Log ``bundle`` as training does (pyfunc model + bundle artifact), register it, set ``@champion``."""
+    from training.pyfunc import BUNDLE_ARTIFACT, RiskgateModel  # noqa: PLC0415 - MLflow is slow to import
+
+    return register_pyfunc(
+        tracking_uri,
+        artifact_root,
+        MODEL_NAMES[bundle.task],
+        RiskgateModel(),
+        lambda scratch: {BUNDLE_ARTIFACT: bundle.save(scratch / BUNDLE_ARTIFACT)},
+        champion=champion,
+    )
+
+
+def register_pyfunc(
+    tracking_uri: str,
+    artifact_root: Path,
+    name: str,
+    python_model: Any,
+    artifacts: Callable[[Path], dict[str, Path]],
+    *,
+    champion: bool = True,
+) -> str:
+    """Log ``python_model`` with the ``artifacts`` written into a scratch directory, register it as ``name``
+    (in the experiment ``serving-synthetic``) and, with ``champion``, point ``@champion`` at it."""
     import mlflow  # noqa: PLC0415 - slow import
 
-    from training.pyfunc import BUNDLE_ARTIFACT, RiskgateModel  # noqa: PLC0415
     from training.tracking import CHAMPION, ensure_experiment, tracking_store  # noqa: PLC0415
 
-    name = MODEL_NAMES[bundle.task]
     with tracking_store(tracking_uri) as client, tempfile.TemporaryDirectory() as scratch:
         experiment = ensure_experiment(client, "serving-synthetic", artifact_root)
         with mlflow.start_run(experiment_id=experiment):
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=RiskgateModel(),
-                artifacts={BUNDLE_ARTIFACT: str(bundle.save(Path(scratch) / BUNDLE_ARTIFACT))},
+                python_model=python_model,
+                artifacts={key: str(path) for key, path in artifacts(Path(scratch)).items()},
                 registered_model_name=name,
             )
         version = str(info.registered_model_version)

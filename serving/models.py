@@ -20,7 +20,7 @@ import json
 import logging
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -218,12 +218,20 @@ class ModelLoader:
         return self.cache_dir / task
 
     def _save_cache(self, task: str, model: ServingModel) -> None:
-        """Replace the local copy atomically: write beside it, then rename over it."""
+        self._replace_local_copy(
+            task, model.name, model.version, lambda staging: model.bundle.save(staging / "bundle")
+        )
+
+    def _replace_local_copy(
+        self, task: str, name: str, version: str, write: Callable[[Path], object]
+    ) -> None:
+        """Replace ``task``'s local copy atomically: ``write`` it beside the old one, then rename over it."""
         target = self._task_dir(task)
         staging = target.with_name(f".{task}.staging")
         shutil.rmtree(staging, ignore_errors=True)
-        model.bundle.save(staging / "bundle")
-        meta = {"name": model.name, "version": model.version, "saved_at": datetime.now(UTC).isoformat()}
+        staging.mkdir(parents=True)
+        write(staging)
+        meta = {"name": name, "version": version, "saved_at": datetime.now(UTC).isoformat()}
         (staging / _VERSION_FILE).write_text(json.dumps(meta))
         old = target.with_name(f".{task}.old")
         shutil.rmtree(old, ignore_errors=True)
@@ -305,19 +313,9 @@ class ModelLoader:
             return load_retry_model(client, f"models:/{RETRY_MODEL_NAME}/{version}")
 
     def _save_retry_cache(self, served: ServingRetryModel) -> None:
-        """Replace the local copy atomically: write beside it, then rename over it."""
-        target = self._task_dir(RETRY_TASK)
-        staging = target.with_name(f".{RETRY_TASK}.staging")
-        shutil.rmtree(staging, ignore_errors=True)
-        served.model.save(staging / _RETRY_FILE)
-        meta = {"name": served.name, "version": served.version, "saved_at": datetime.now(UTC).isoformat()}
-        (staging / _VERSION_FILE).write_text(json.dumps(meta))
-        old = target.with_name(f".{RETRY_TASK}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if target.exists():
-            target.rename(old)
-        staging.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
+        self._replace_local_copy(
+            RETRY_TASK, served.name, served.version, lambda staging: served.model.save(staging / _RETRY_FILE)
+        )
 
     def _retry_from_cache_or_current(
         self, current: ServingRetryModel | None, why: str, *, quiet: bool = False

@@ -40,7 +40,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.pyfunc.model import PythonModel
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
@@ -70,6 +69,7 @@ from training.tracking import (
     TEST_WINDOW_TAG,
     LoggedModel,
     ensure_experiment,
+    load_logged,
     test_window_key,
     tracking_store,
 )
@@ -296,17 +296,13 @@ def retry_model_from_dir(model_dir: Path) -> RetryModel:
 
 def load_retry_model(client: MlflowClient, model_uri: str) -> RetryModel:
     """Download ``models:/riskgate-retry/<version>`` (or ``@alias``) and load it."""
-    try:
-        with tempfile.TemporaryDirectory(prefix="riskgate-retry-") as scratch:
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=model_uri, dst_path=scratch, tracking_uri=client.tracking_uri
-            )
-            return retry_model_from_dir(Path(local))
-    except MlflowException as error:
-        raise RegistryError(
-            f"cannot load the retry model {model_uri} from {client.tracking_uri}: {error.message} "
-            "(run `make train` and `make promote` first)"
-        ) from error
+    return load_logged(
+        client,
+        model_uri,
+        retry_model_from_dir,
+        what="the retry model",
+        hint="run `make train` and `make promote` first",
+    )
 
 
 # -- training, logging, registration -------------------------------------------------------------------------

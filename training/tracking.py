@@ -11,11 +11,11 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import lightgbm
 import mlflow
@@ -35,6 +35,7 @@ from training.pyfunc import BUNDLE_ARTIFACT, RiskgateModel, bundle_from_model_di
 from training.trainer import TrainedModel
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CHAMPION = "champion"
 MODEL_NAMES = {Task.FRAUD: "riskgate-fraud", Task.FAILURE: "riskgate-failure"}
@@ -178,19 +179,33 @@ def _log_model(model: TrainedModel, input_example: pd.DataFrame, name: str) -> A
         )
 
 
-def load_bundle(client: MlflowClient, model_uri: str) -> ModelBundle:
-    """Download a model (``models:/name@alias``, ``models:/name/3``, ``runs:/...``); load its bundle."""
+def load_logged(
+    client: MlflowClient, model_uri: str, load: Callable[[Path], T], *, what: str, hint: str
+) -> T:
+    """Download a logged model (``models:/name@alias``, ``models:/name/3``, ``runs:/...``) into a scratch
+    directory and ``load`` it from there; a registry failure is a :class:`RegistryError` naming ``what`` and
+    what to do (``hint``)."""
     try:
         with tempfile.TemporaryDirectory(prefix="riskgate-model-") as scratch:
             local = mlflow.artifacts.download_artifacts(
                 artifact_uri=model_uri, dst_path=scratch, tracking_uri=client.tracking_uri
             )
-            return bundle_from_model_dir(Path(local))
+            return load(Path(local))
     except MlflowException as error:
         raise RegistryError(
-            f"cannot load model {model_uri} from {client.tracking_uri}: {error.message} "
-            "(check the name and alias/version with `make ui`, or run `make train` first)"
+            f"cannot load {what} {model_uri} from {client.tracking_uri}: {error.message} ({hint})"
         ) from error
+
+
+def load_bundle(client: MlflowClient, model_uri: str) -> ModelBundle:
+    """Download a model (``models:/name@alias``, ``models:/name/3``, ``runs:/...``); load its bundle."""
+    return load_logged(
+        client,
+        model_uri,
+        bundle_from_model_dir,
+        what="model",
+        hint="check the name and alias/version with `make ui`, or run `make train` first",
+    )
 
 
 def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench._models import register_pyfunc
 from features.iptv import FEATURE_SET
 from recovery.learned import RetryModel
 from riskgate.settings import Settings
@@ -87,21 +87,13 @@ def seed_retry_cache(cache_dir: Path, model: RetryModel, version: str = "1") -> 
 def register_retry(tracking_uri: str, artifact_root: Path, model: RetryModel, champion: bool = True) -> str:
     """Log ``model`` as ``riskgate train`` does (pyfunc + its JSON artifact), register it, set
     ``@champion``."""
-    import mlflow  # noqa: PLC0415 - slow import
+    from training.retry import MODEL_ARTIFACT, MODEL_FILE, RetryPyfunc  # noqa: PLC0415 - slow import
 
-    from training.retry import MODEL_ARTIFACT, MODEL_FILE, RetryPyfunc  # noqa: PLC0415
-    from training.tracking import CHAMPION, ensure_experiment, tracking_store  # noqa: PLC0415
-
-    with tracking_store(tracking_uri) as client, tempfile.TemporaryDirectory() as scratch:
-        experiment = ensure_experiment(client, "serving-synthetic", artifact_root)
-        with mlflow.start_run(experiment_id=experiment):
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=RetryPyfunc(),
-                artifacts={MODEL_ARTIFACT: str(model.save(Path(scratch) / MODEL_FILE))},
-                registered_model_name=RETRY_MODEL_NAME,
-            )
-        version = str(info.registered_model_version)
-        if champion:
-            client.set_registered_model_alias(RETRY_MODEL_NAME, CHAMPION, version)
-    return version
+    return register_pyfunc(
+        tracking_uri,
+        artifact_root,
+        RETRY_MODEL_NAME,
+        RetryPyfunc(),
+        lambda scratch: {MODEL_ARTIFACT: model.save(scratch / MODEL_FILE)},
+        champion=champion,
+    )
