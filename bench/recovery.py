@@ -4,12 +4,12 @@ Simulates the default world into the scratch folder (or uses ``BENCH_RECOVERY_DA
 then runs :func:`recovery.evaluate.evaluate` on the same declined renewals and draws per period:
 
 * ``served``: the planner with the retry model as the service serves it: trained, registered and promoted as
-  ``riskgate train`` / ``riskgate promote`` do (into a scratch MLflow store, the failure model's time split),
-  evaluated on the declines after its training data (the failure split's test window) — the result;
+  ``riskgate train`` / ``riskgate promote`` do (into a scratch MLflow store, its own held-out window
+  ``retry.test_days``), evaluated on the declines after its training data — the result;
 * ``oracle_served_period``: the simulator's truth as the planner's model on that period (the ceiling of this
   planner, not a result);
-* ``retry``: a retry model learned in place from the retries before the world's last three months, evaluated
-  on those three months (a larger population, so a narrower interval, for the same kind of model).
+* ``retry``: a retry model learned in place from the retries before the world's last three calendar months,
+  evaluated on those three months (with the default 92-day window, nearly the served model's period).
 
 ``python -m bench recovery`` runs it; ``make recovery-eval`` runs the first on ``data/`` with the champion of
 the project's own store.
