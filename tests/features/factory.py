@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from hypothesis import strategies as st
 
 from events.io import to_arrow
 from events.schema import (
@@ -195,3 +196,16 @@ def history_of(
         )
     ]
     return History(*(_typed(frame, kind) for frame, kind in zip(frames, EventKind, strict=True)))
+
+
+@st.composite
+def histories(draw: st.DrawFn, max_events: int = 60) -> History:
+    """Small random histories for property tests: few entities (shared history), ties in time, long spans
+    (pruning) or short."""
+    return random_history(
+        draw(st.integers(1, max_events)),
+        draw(st.integers(0, 2**31)),
+        accounts=draw(st.integers(2, 10)),
+        days=draw(st.sampled_from([0.05, 3.0, 60.0, 400.0])),
+        tick_seconds=draw(st.sampled_from([1, 60, 3_600])),
+    )

@@ -24,7 +24,7 @@ from features.stores.memory import MemoryStore
 from features.stores.redis import RedisStore
 from features.stores.sqlite import SQLiteStore
 from simulator import WorldConfig, simulate
-from tests.features.factory import History, attempt, history_of, outcome, random_history, report
+from tests.features.factory import History, attempt, histories, history_of, outcome, random_history, report
 from tests.features.replay import records, stream
 
 FAR: datetime = pd.Timestamp("2100-01-01", tz="UTC").to_pydatetime()
@@ -147,20 +147,8 @@ EXAMPLES = settings(
 )
 
 
-@st.composite
-def histories(draw: st.DrawFn) -> History:
-    """Small random histories: shared entities, ties in time, spans that prune (400 days) or not."""
-    return random_history(
-        draw(st.integers(1, 80)),
-        draw(st.integers(0, 2**31)),
-        accounts=draw(st.integers(2, 10)),
-        days=draw(st.sampled_from([0.05, 3.0, 60.0, 400.0])),
-        tick_seconds=draw(st.sampled_from([1, 60, 3_600])),
-    )
-
-
 @EXAMPLES
-@given(histories(), st.integers(0, 2**31), st.floats(0.0, 0.5), st.floats(0.0, 0.5))
+@given(histories(max_events=80), st.integers(0, 2**31), st.floats(0.0, 0.5), st.floats(0.0, 0.5))
 def test_any_arrival_order_with_early_labels_and_duplicates_loads_like_one_by_one(
     history: History, seed: int, early: float, repeated: float
 ) -> None:
@@ -170,7 +158,7 @@ def test_any_arrival_order_with_early_labels_and_duplicates_loads_like_one_by_on
 
 
 @EXAMPLES
-@given(histories(), st.sampled_from([None, 0, 3]))
+@given(histories(max_events=80), st.sampled_from([None, 0, 3]))
 def test_any_retention_loads_like_one_by_one(history: History, ttl_days: int | None) -> None:
     retention = Retention(
         slack=pd.Timedelta(hours=1).to_pytimedelta(),

@@ -23,25 +23,13 @@ from features.stores.redis import RedisStore
 from features.stores.sqlite import SQLiteStore
 from simulator import simulate
 from simulator.config import WorldConfig
-from tests.features.factory import History, random_history
+from tests.features.factory import History, histories, random_history
 from tests.features.replay import mismatches, replay, stream
 
 NAMES = FEATURE_SET.names
 EXAMPLES = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-
-
-@st.composite
-def histories(draw: st.DrawFn) -> History:
-    """Small random histories: few entities (shared history), ties in time, long spans (pruning) or short."""
-    return random_history(
-        draw(st.integers(1, 60)),
-        draw(st.integers(0, 2**31)),
-        accounts=draw(st.integers(2, 10)),
-        days=draw(st.sampled_from([0.05, 3.0, 60.0, 400.0])),
-        tick_seconds=draw(st.sampled_from([1, 60, 3_600])),
-    )
 
 
 def batch(history: History, feature_set: FeatureSet = FEATURE_SET) -> pd.DataFrame:
