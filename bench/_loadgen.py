@@ -2,8 +2,11 @@
 
 Run as a separate process: ``python -m bench._loadgen SPEC.json`` prints one JSON result. Two modes:
 
-* steady (``rate`` set): request *k* is due at ``start + k / rate``; latency is measured from the due time,
-  so a stalled server cannot hide its queueing (no coordinated omission);
+* steady (``rate`` set): request *k* is due at ``start + k / rate``. When its connection is still waiting
+  for the server's previous answer at that time, latency is measured from the due time, so a stalled server
+  cannot hide its queueing (no coordinated omission); when the connection was free, from the moment the
+  request was written: the event loop's timers fire up to a millisecond late (libuv and epoll count in
+  whole milliseconds), and that lateness is the generator's, not the server's;
 * max throughput (``rate`` null): every connection sends its next request as soon as the last one answered.
 
 Every run is bounded by ``duration`` seconds and by the number of prepared requests. The generator shares the
@@ -62,6 +65,7 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
 
 async def _connection(run: Run, start: float, stop: float) -> None:
     reader, writer = await asyncio.open_connection(run.host, run.port)
+    free_at = time.perf_counter()  # when this connection last had no request in flight
     try:
         while True:
             index = run.take()
@@ -73,9 +77,12 @@ async def _connection(run: Run, start: float, stop: float) -> None:
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
+            sent = time.perf_counter()
             writer.write(run.requests[index])
             status = await _read_response(reader)
-            run.latencies.append(time.perf_counter() - due)
+            began = due if free_at > due else sent
+            free_at = time.perf_counter()
+            run.latencies.append(free_at - began)
             if status != 200:
                 run.error(str(status))
     except (ConnectionError, asyncio.IncompleteReadError) as error:
