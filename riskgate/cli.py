@@ -408,6 +408,12 @@ def serve(
     if state_dir is not None:
         settings = settings.model_copy(update={"state_dir": state_dir})
         os.environ["RISKGATE_STATE_DIR"] = str(state_dir)  # worker processes build their settings from it
+    if workers > 1 and settings.write_behind:  # write-behind needs one process per state directory
+        typer.echo(
+            f"--workers {workers}: write-behind off, the processes share the state through SQLite", err=True
+        )
+        settings = settings.model_copy(update={"write_behind": False})
+        os.environ["RISKGATE_WRITE_BEHIND"] = "false"
     try:
         application = create_app(settings)  # validates the configuration before any worker starts
     except ConfigurationError as error:

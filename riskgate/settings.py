@@ -74,6 +74,15 @@ class Settings(BaseSettings):
     decision_log_sync: Literal["NORMAL", "FULL"] = Field(
         "NORMAL", description="SQLite synchronous: NORMAL survives a process kill, FULL also a power loss."
     )
+    write_behind: bool = Field(
+        True,
+        description="Journal each decision (one write, durable through a kill) and flush the SQLite online "
+        "store and decision log in the background; one process per state directory (`serve --workers N` "
+        "turns it off).",
+    )
+    write_behind_ms: float = Field(
+        200.0, gt=0, le=60_000, description="How often write-behind flushes to SQLite (milliseconds)."
+    )
     shutdown_grace_seconds: float = Field(10.0, ge=0, description="How long shutdown waits for requests.")
     recovery_config: Path | None = Field(
         None, description="Dunning policy YAML for POST /v1/recovery-plan (None: recovery.config defaults)."

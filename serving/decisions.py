@@ -22,14 +22,16 @@ background (:mod:`serving.upkeep`); the automatic one is only a backstop (as for
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import math
 import sqlite3
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -38,6 +40,7 @@ import numpy.typing as npt
 import orjson
 
 from features.stores.sqlite import BACKSTOP_CHECKPOINT_PAGES, connect, retry_locked
+from serving.journal import Journal
 
 logger = logging.getLogger(__name__)
 
@@ -185,8 +188,78 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+_INSERT: Final = (
+    "INSERT OR IGNORE INTO decisions (attempt_id, decided_at, occurred_at, account_key, method_key, kind, "
+    "fingerprint, action, rule, fallback, fraud_probability, failure_probability, answer, occurred_us, "
+    "plan_tier, plan_period, method_type, card_funding, card_country, amount, currency, fraud_level, "
+    "fraud_model, failure_model, features) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _row(decision: DecisionRecord, decided_at: str) -> tuple[object, ...]:
+    """The ``decisions`` row of a decision (the parameters of :data:`_INSERT`)."""
+    d = decision
+    return (
+        d.attempt_id, decided_at, d.occurred_at.isoformat(), d.account_key, d.method_key, d.kind,
+        d.fingerprint, d.action, d.rule, int(d.fallback), d.fraud_probability, d.failure_probability,
+        orjson.dumps(d.answer).decode(),  # compact JSON, as before
+        epoch_us(d.occurred_at), d.plan_tier, d.plan_period, d.method_type, d.card_funding, d.card_country,
+        d.amount, d.currency, d.fraud_level, d.fraud_model, d.failure_model, d.features,
+    )  # fmt: skip
+
+
+def _logged(decision: DecisionRecord, decided_at: str) -> LoggedDecision:
+    return LoggedDecision(
+        decision.attempt_id, datetime.fromisoformat(decided_at), decision.fingerprint, decision.answer, False
+    )
+
+
+_RECORD_FIELDS: Final = tuple(f.name for f in fields(DecisionRecord))
+
+
+def journal_payload(decision: DecisionRecord, decided_at: str, attempt: Mapping[str, object] | None) -> bytes:
+    """A decision (and the attempt it answered) as one journal record."""
+    values = {name: getattr(decision, name) for name in _RECORD_FIELDS}
+    if decision.features is not None:
+        values["features"] = base64.b64encode(decision.features).decode()
+    return orjson.dumps(
+        {"decided_at": decided_at, "decision": values, "attempt": attempt}, option=orjson.OPT_SERIALIZE_NUMPY
+    )
+
+
+def from_journal(payload: bytes) -> tuple[DecisionRecord, str, dict[str, Any] | None]:
+    """``(decision, decided_at, attempt)`` of a journal record (``occurred_at`` as datetimes)."""
+    record = orjson.loads(payload)
+    values = dict(record["decision"])
+    values["occurred_at"] = datetime.fromisoformat(values["occurred_at"])
+    if values.get("features") is not None:
+        values["features"] = base64.b64decode(values["features"])
+    attempt = record.get("attempt")
+    if attempt is not None:
+        attempt["occurred_at"] = datetime.fromisoformat(attempt["occurred_at"])
+    return DecisionRecord(**values), str(record["decided_at"]), attempt
+
+
+def _journal_position(db: sqlite3.Connection) -> int:
+    """The journal position the file's decisions include (a one-row table, created at 0)."""
+    db.execute("CREATE TABLE IF NOT EXISTS journal_position (position INTEGER NOT NULL)")
+    row = db.execute("SELECT position FROM journal_position").fetchone()
+    if row is None:
+        db.execute("INSERT INTO journal_position (position) VALUES (0)")
+        return 0
+    return int(row[0])
+
+
 class DecisionLog:
-    """The SQLite decision log; safe to share between threads (one connection behind a lock)."""
+    """The SQLite decision log; safe to share between threads (one connection behind a lock).
+
+    With a ``journal`` (write-behind, :mod:`serving.writebehind`), :meth:`record` appends the decision to
+    the journal and holds it in memory (durable from then on: the journal survives a kill) instead of
+    committing it; :meth:`flush` writes what is held into SQLite in one transaction on a connection of its
+    own, with the journal position it completes (:attr:`applied`). Reads of one decision see what is held;
+    the readers of whole ranges (trends, drift, reports) read SQLite, so the service flushes before them.
+    """
 
     def __init__(
         self,
@@ -194,21 +267,39 @@ class DecisionLog:
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         autocheckpoint_pages: int = BACKSTOP_CHECKPOINT_PAGES,
         busy_timeout_s: float = 10.0,
+        journal: Journal | None = None,
     ) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout_s = busy_timeout_s
         self._db = connect(path)  # several worker processes share the file: see retry_locked
-        for statement in (
+        pragmas = (
             "PRAGMA journal_mode=WAL",
             f"PRAGMA synchronous={synchronous}",
             f"PRAGMA wal_autocheckpoint={int(autocheckpoint_pages)}",
-            *_SCHEMA,
-        ):
+        )
+        for statement in (*pragmas, *_SCHEMA):
             self._execute(statement)
         migrate(self._db, path)
         self._lock = threading.Lock()
-        logger.info("decision log: SQLite (WAL, synchronous=%s) at %s", synchronous, path)
+        self.journal = journal
+        self._held: dict[str, tuple[DecisionRecord, str]] = {}  # journaled, not yet in SQLite
+        self._flushing: dict[str, tuple[DecisionRecord, str]] = {}
+        self._held_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._writer: sqlite3.Connection | None = None
+        self.applied = 0
+        if journal is not None:
+            writer = self._writer = connect(path)
+            for statement in pragmas:
+                retry_locked(partial(writer.execute, statement), busy_timeout_s)
+            self.applied = _journal_position(writer)
+        logger.info(
+            "decision log: SQLite (WAL, synchronous=%s%s) at %s",
+            synchronous,
+            ", write-behind" if journal is not None else "",
+            path,
+        )
 
     def _execute(self, sql: str, parameters: Sequence[object] = ()) -> sqlite3.Cursor:
         """One statement, retried while another process holds the write lock (the caller holds ``_lock``)."""
@@ -217,6 +308,14 @@ class DecisionLog:
     # -- decisions ------------------------------------------------------------------------------------------
 
     def get(self, attempt_id: str) -> LoggedDecision | None:
+        if self.journal is not None:
+            with self._held_lock:
+                held = self._held.get(attempt_id) or self._flushing.get(attempt_id)
+            if held is not None:
+                return _logged(*held)
+        return self._stored(attempt_id)
+
+    def _stored(self, attempt_id: str) -> LoggedDecision | None:
         with self._lock:
             row = self._execute(
                 "SELECT attempt_id, decided_at, fingerprint, answer, erased_at FROM decisions "
@@ -229,41 +328,88 @@ class DecisionLog:
             row[0], datetime.fromisoformat(row[1]), row[2], orjson.loads(row[3]), row[4] is not None
         )
 
-    def record(self, decision: DecisionRecord) -> LoggedDecision:
-        """Log a decision durably; if the attempt was decided before, that logged decision wins."""
+    def record(
+        self, decision: DecisionRecord, attempt: Mapping[str, object] | None = None, first: bool = False
+    ) -> LoggedDecision:
+        """Log a decision durably; if the attempt was decided before, that logged decision wins.
+
+        With a journal, ``attempt`` (the scored event) travels in the same record, so that a restart can
+        record it in the online store again if the store had not flushed it; ``first`` says the caller
+        looked the attempt up (:meth:`get`) before deciding and then recorded it first in the online store,
+        so no other decision for it can have reached SQLite since (the lookup in SQLite is skipped).
+        """
+        if self.journal is not None:
+            return self._journaled(self.journal, decision, attempt, first)
         decided_at = _now()
         with self._lock:
-            cursor = self._execute(
-                "INSERT OR IGNORE INTO decisions (attempt_id, decided_at, occurred_at, account_key, "
-                "method_key, kind, fingerprint, action, rule, fallback, fraud_probability, "
-                "failure_probability, answer, occurred_us, plan_tier, plan_period, method_type, "
-                "card_funding, card_country, amount, currency, fraud_level, fraud_model, failure_model, "
-                "features) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    decision.attempt_id, decided_at, decision.occurred_at.isoformat(), decision.account_key,
-                    decision.method_key, decision.kind, decision.fingerprint, decision.action, decision.rule,
-                    int(decision.fallback), decision.fraud_probability, decision.failure_probability,
-                    orjson.dumps(decision.answer).decode(),  # compact JSON, as before
-                    epoch_us(decision.occurred_at), decision.plan_tier, decision.plan_period,
-                    decision.method_type, decision.card_funding, decision.card_country, decision.amount,
-                    decision.currency, decision.fraud_level, decision.fraud_model, decision.failure_model,
-                    decision.features,
-                ),
-            )  # fmt: skip
-            inserted = cursor.rowcount == 1
+            inserted = self._execute(_INSERT, _row(decision, decided_at)).rowcount == 1
         if inserted:
-            return LoggedDecision(
-                decision.attempt_id,
-                datetime.fromisoformat(decided_at),
-                decision.fingerprint,
-                decision.answer,
-                False,
-            )
+            return _logged(decision, decided_at)
         existing = self.get(decision.attempt_id)
         if existing is None:  # pragma: no cover - the row was there a moment ago and is never deleted
             raise RuntimeError(f"decision log {self.path}: a decision vanished between insert and read")
         return existing
+
+    def _journaled(
+        self, journal: Journal, decision: DecisionRecord, attempt: Mapping[str, object] | None, first: bool
+    ) -> LoggedDecision:
+        with self._held_lock:  # held or flushing until committed, so one of the three sees every decision
+            held = self._held.get(decision.attempt_id) or self._flushing.get(decision.attempt_id)
+            if held is not None:
+                return _logged(*held)
+            stored = None if first else self._stored(decision.attempt_id)
+            if stored is not None:
+                return stored
+            decided_at = _now()
+            journal.append(journal_payload(decision, decided_at, attempt))
+            self._held[decision.attempt_id] = (decision, decided_at)
+        return _logged(decision, decided_at)
+
+    def restore(self, decision: DecisionRecord, decided_at: str) -> None:
+        """Hold a decision read back from the journal (a restart), to be flushed like a new one."""
+        with self._held_lock:
+            self._held.setdefault(decision.attempt_id, (decision, decided_at))
+
+    @property
+    def held(self) -> int:
+        """How many decisions are journaled but not yet in SQLite."""
+        with self._held_lock:
+            return len(self._held) + len(self._flushing)
+
+    def flush(self, marker: int | None = None) -> int:
+        """Write the held decisions into SQLite in one transaction, with ``marker`` (if newer than
+        :attr:`applied`): the journal position read before calling. Returns how many were written; on
+        failure they stay held (a later flush retries) and the error propagates."""
+        if self._writer is None:
+            return 0
+        writer = self._writer
+        with self._flush_lock:
+            with self._held_lock:
+                batch, self._held = self._held, {}
+                self._flushing = batch
+            newer = marker if marker is not None and marker > self.applied else None
+            if not batch and newer is None:
+                return 0
+            try:
+                retry_locked(lambda: writer.execute("BEGIN IMMEDIATE"), self._timeout_s)
+                try:
+                    writer.executemany(_INSERT, [_row(d, at) for d, at in batch.values()])
+                    if newer is not None:
+                        writer.execute("UPDATE journal_position SET position = ?", (newer,))
+                    writer.execute("COMMIT")
+                except BaseException:
+                    writer.execute("ROLLBACK")
+                    raise
+            except BaseException:
+                with self._held_lock:
+                    self._held = {**batch, **self._held}
+                    self._flushing = {}
+                raise
+            with self._held_lock:
+                self._flushing = {}
+            if newer is not None:
+                self.applied = newer
+            return len(batch)
 
     def last_outcome_of_method(self, method_key: str | None) -> tuple[str | None, str | None]:
         """``(status, decline_code)`` of the latest known outcome of any attempt made with this method."""
@@ -287,9 +433,9 @@ class DecisionLog:
         return True
 
     def count(self) -> int:
-        with self._lock:
+        with self._flush_lock, self._lock:  # no decision moves from held to SQLite while counting
             (total,) = self._execute("SELECT count(*) FROM decisions").fetchone()
-        return int(total)
+            return int(total) + self.held
 
     # -- labels ---------------------------------------------------------------------------------------------
 
@@ -356,8 +502,11 @@ class DecisionLog:
         return Erasure(decisions=len(rows), outcomes_kept=int(outcomes))
 
     def close(self) -> None:
+        self.flush()
         with self._lock:
             self._db.close()
+        if self._writer is not None:
+            self._writer.close()
 
 
 def _without_personal_data(answer: dict[str, Any]) -> dict[str, Any]:

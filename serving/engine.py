@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, Final, Protocol
 
 import numpy as np
@@ -81,6 +82,7 @@ class ScoringEngine:
         pseudonymise: Callable[[str | None], str | None],
         overrides: ThresholdOverrides | None = None,
         metrics: ServiceMetrics | None = None,
+        flush: Callable[[], None] | None = None,
     ) -> None:
         self.features = features
         self.feature_names = tuple(feature_names)
@@ -89,6 +91,10 @@ class ScoringEngine:
         self.pseudonymise = pseudonymise
         self.overrides = overrides or ThresholdOverrides()
         self.metrics = metrics or ServiceMetrics()
+        self._flush = flush
+        # prometheus_client's labels() validates and locks on every call: the children are looked up once
+        self._decided: dict[tuple[str, str, bool], Any] = {}
+        self._scored = {task: self.metrics.scores.labels(task) for task in ("fraud", "failure")}
 
     # -- scoring --------------------------------------------------------------------------------------------
 
@@ -101,7 +107,7 @@ class ScoringEngine:
             return self._replay(logged, fingerprint, explain, started)
         pair = self.holder.current
         event = attempt.as_event()
-        row = self._features_and_record(event)
+        row, first = self._features_and_record(event)
         fraud, failure = _score(pair.fraud, row), _score(pair.failure, row)
         thresholds = self.thresholds(pair)
         method_key = self.pseudonymise(attempt.payment_method_id)
@@ -150,7 +156,9 @@ class ScoringEngine:
                 if failure is None or pair.failure is None
                 else model_ref(pair.failure.ref),
                 features=features_blob(row),
-            )
+            ),
+            attempt=event,
+            first=first,
         )
         if stored.answer is not answer:  # a concurrent request for the same attempt was logged first
             return self._replay(stored, fingerprint, explain, started)
@@ -196,6 +204,12 @@ class ScoringEngine:
             failure_defer=o.failure_defer if o.failure_defer is not None and pair.failure else defer,
         )
 
+    def flush(self) -> None:
+        """Make every answered decision and recorded attempt visible in SQLite (write-behind: see
+        :mod:`serving.writebehind`; a no-op without it). Readers of whole ranges call this first."""
+        if self._flush is not None:
+            self._flush()
+
     def decision(self, attempt_id: str) -> LoggedDecision:
         logged = self.log.get(attempt_id)
         if logged is None:
@@ -207,23 +221,28 @@ class ScoringEngine:
     def record_outcomes(
         self, outcomes: Sequence[OutcomeIn], reports: Sequence[FraudReportIn]
     ) -> OutcomeCounts:
-        """Feed outcomes and fraud reports to the online store and keep them; repeats are counted once."""
+        """Feed outcomes and fraud reports to the online store and keep them; repeats are counted once.
+
+        Durable when this returns: with write-behind, what they changed in the online store is flushed (and
+        the decisions they join in the log before them)."""
+        self._store_call(self.flush)
         new_outcomes = new_reports = 0
         for outcome in outcomes:
             event = outcome.model_dump(mode="python")
-            self._store_call(self.features.record_outcome, event)
+            self._store_call(partial(self.features.record_outcome, event))
             code = None if outcome.decline_code is None else outcome.decline_code.value
             new = self.log.record_outcome(outcome.attempt_id, outcome.occurred_at, outcome.status.value, code)
             new_outcomes += new
             self.metrics.outcomes.labels("outcome", str(new).lower()).inc()
         for report in reports:
             event = report.model_dump(mode="python")
-            self._store_call(self.features.record_report, event)
+            self._store_call(partial(self.features.record_report, event))
             new = self.log.record_report(
                 report.report_id, report.attempt_id, report.reported_at, report.report_type.value
             )
             new_reports += new
             self.metrics.outcomes.labels("fraud_report", str(new).lower()).inc()
+        self._store_call(self.flush)
         return OutcomeCounts(
             new_outcomes, len(outcomes) - new_outcomes, new_reports, len(reports) - new_reports
         )
@@ -231,8 +250,10 @@ class ScoringEngine:
     def erase_account(self, account_id: str) -> tuple[str, int, Erasure]:
         """Erase an account from the online store and unlink it in the decision log."""
         key = self.pseudonymise(account_id) or ""
-        removed = self._store_call(self.features.erase_account, account_id)
+        self._store_call(self.flush)  # every decision of the account is in SQLite
+        removed = self._store_call(partial(self.features.erase_account, account_id))
         erasure = self.log.erase_account(key, removed)
+        self._store_call(self.flush)  # and the journal holding its raw events is deleted
         logger.info(
             "erased account %s: %d online events, %d decisions unlinked", key, removed, erasure.decisions
         )
@@ -264,23 +285,24 @@ class ScoringEngine:
             self.metrics.errors.labels("feature_store").inc()
             return None
 
-    def _features_and_record(self, event: Mapping[str, object]) -> F64 | None:
-        """The attempt's features, recording it in the online store in the same unit of work (one read).
+    def _features_and_record(self, event: Mapping[str, object]) -> tuple[F64 | None, bool]:
+        """The attempt's features, recording it in the online store in the same unit of work (one read),
+        and whether this call recorded it first (the store's unit of work picks one winner among concurrent
+        requests for one attempt: no other decision for it can be on its way to the log).
 
         If the store fails, the decision is still answered (with the fallback) and logged; the store then
         misses this attempt, as it would miss any write it cannot take.
         """
         try:
-            row, _ = self.features.score_and_record(event)
+            return self.features.score_and_record(event)
         except Exception:  # the store is down or corrupt: answer with the fallback rather than stall
             logger.exception("online features unavailable; answering with the fallback decision")
             self.metrics.errors.labels("feature_store").inc()
-            return None
-        return row
+            return None, False
 
-    def _store_call(self, call: Callable[[Any], int | bool], argument: object) -> int:
+    def _store_call(self, call: Callable[[], int | bool | None]) -> int:
         try:
-            return int(call(argument))
+            return int(call() or 0)
         except Exception as error:
             self.metrics.errors.labels("feature_store").inc()
             logger.exception("online store call failed")
@@ -302,13 +324,15 @@ class ScoringEngine:
     def _observe(self, answer: dict[str, Any], seconds: float) -> None:
         decision = answer["decision"]
         self.metrics.scoring.observe(seconds)
-        self.metrics.decisions.labels(
-            decision["action"], decision["rule"], str(decision["fallback"]).lower()
-        ).inc()
-        for task in ("fraud", "failure"):
+        key = (decision["action"], decision["rule"], decision["fallback"])
+        counter = self._decided.get(key)
+        if counter is None:
+            counter = self._decided[key] = self.metrics.decisions.labels(key[0], key[1], str(key[2]).lower())
+        counter.inc()
+        for task, histogram in self._scored.items():
             probability = answer[task]["probability"]
             if probability is not None:
-                self.metrics.scores.labels(task).observe(probability)
+                histogram.observe(probability)
 
 
 def _score(model: ServingModel | None, row: F64 | None) -> Scored | None:
@@ -323,7 +347,14 @@ def _json_values(row: F64) -> list[float | None]:
 
 def _reasons(names: Sequence[str], row: F64, contributions: F64) -> list[dict[str, Any]]:
     """The features that moved this score most (largest absolute contributions), strongest first."""
-    order = np.argsort(-np.abs(contributions), kind="stable")[:TOP_REASONS]
+    strength = -np.abs(contributions)
+    if len(strength) > TOP_REASONS:  # the strongest few, then their order (ties: the earlier feature first)
+        few = np.argpartition(strength, TOP_REASONS - 1)[:TOP_REASONS]
+        cut = strength[few].max()
+        few = np.flatnonzero(strength <= cut)  # every feature tied with the weakest of the few competes
+        order = few[np.argsort(strength[few], kind="stable")][:TOP_REASONS]
+    else:
+        order = np.argsort(strength, kind="stable")
     return [
         {
             "feature": names[i],

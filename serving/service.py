@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from features.stores.writebehind import WriteBehindStore
 from riskgate.settings import Settings
 from serving.decisions import DecisionLog
 from serving.engine import FeatureSource, ScoringEngine, ThresholdOverrides
+from serving.journal import Journal, shared_lock
 from serving.metrics import ServiceMetrics
 from serving.models import LoadResult, ModelHolder, ModelLoader
 from serving.security import KeyRing, Pseudonymiser, check_production_secrets
 from serving.upkeep import Checkpointer
+from serving.writebehind import WriteBehind
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +41,16 @@ class Service:
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     sqlite_files: list[Path] = field(default_factory=list)  # checkpointed in the background while running
     scratch_features: FeatureSource | None = None  # a throwaway engine for the start-up warm-up
+    write_behind: WriteBehind | None = None
+    journal_lock: int | None = None  # without write-behind: the journal's lock, held shared
     _checkpointers: list[Checkpointer] = field(default_factory=list)
 
     def start(self) -> None:
-        """Start-up: load the models, warm the one-row path, start background checkpoints."""
+        """Start-up: apply what the journal holds, load the models, warm the one-row path, start background
+        flushes and checkpoints."""
+        if self.write_behind is not None:
+            self.write_behind.recover(self.engine.features)
+            self.write_behind.start()
         self.reload()
         self.engine.warm_up(self.scratch_features)
         self._checkpointers = [Checkpointer(path).start() for path in self.sqlite_files]
@@ -68,11 +78,15 @@ class Service:
         return checks
 
     def close(self) -> None:
+        if self.write_behind is not None:
+            self.write_behind.close()  # the last flush: SQLite holds everything, the journal is empty
         for checkpointer in self._checkpointers:
             checkpointer.stop()
         self.engine.log.close()
         if self.store is not None:
             self.store.close()
+        if self.journal_lock is not None:
+            os.close(self.journal_lock)
 
 
 def _describe(results: list[LoadResult]) -> str:
@@ -94,7 +108,8 @@ def _store_alive(store: Any) -> bool:
 
 
 def open_store(settings: Settings) -> Any:
-    """The online store the settings name: SQLite in the state directory, or Redis at a redis:// URL."""
+    """The online store the settings name: SQLite in the state directory (behind a write-behind cache with
+    ``write_behind``), or Redis at a redis:// URL."""
     if settings.online_store.startswith(("redis://", "rediss://", "unix://")):
         from features.stores.redis import RedisStore  # noqa: PLC0415
 
@@ -107,7 +122,10 @@ def open_store(settings: Settings) -> Any:
         )
     from features.stores.sqlite import SQLiteStore  # noqa: PLC0415
 
-    return SQLiteStore(settings.state_dir / "online.sqlite")
+    path = settings.state_dir / "online.sqlite"
+    if settings.write_behind:
+        return WriteBehindStore(SQLiteStore(path), writer=SQLiteStore(path))
+    return SQLiteStore(path)
 
 
 def build_service(settings: Settings, features: FeatureSource | None = None, store: Any = None) -> Service:
@@ -118,15 +136,23 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
 
     check_production_secrets(settings)
     feature_set = load_feature_set(settings.feature_set)
+    journal_dir = settings.state_dir / "journal"
+    journal = Journal(journal_dir, settings.decision_log_sync == "FULL") if settings.write_behind else None
+    journal_lock = None if journal is not None else shared_lock(journal_dir)
     if features is None:
         store = open_store(settings)
         features = OnlineEngine(store, feature_set)
+    log = DecisionLog(settings.state_dir / "decisions.sqlite", settings.decision_log_sync, journal=journal)
+    behind = None
+    if journal is not None:
+        buffered = store if isinstance(store, WriteBehindStore) else None
+        behind = WriteBehind(journal, log, buffered, settings.write_behind_ms / 1000)
     metrics = ServiceMetrics()
     engine = ScoringEngine(
         features=features,
         feature_names=feature_set.names,
         holder=ModelHolder(),
-        log=DecisionLog(settings.state_dir / "decisions.sqlite", settings.decision_log_sync),
+        log=log,
         pseudonymise=Pseudonymiser(settings.pseudonym_secret.get_secret_value()),
         overrides=ThresholdOverrides(
             settings.fraud_elevated_threshold,
@@ -134,6 +160,7 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
             settings.failure_defer_threshold,
         ),
         metrics=metrics,
+        flush=None if behind is None else behind.flush,
     )
     loader = ModelLoader(
         settings.tracking_uri,
@@ -145,4 +172,15 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
     limits = Limits(settings.max_batch, settings.max_body_bytes, settings.model_reload_seconds)
     files = [engine.log.path] + ([Path(store.path)] if hasattr(store, "path") else [])
     scratch = OnlineEngine(MemoryStore(), feature_set)
-    return Service(engine, loader, KeyRing(settings.api_keys), limits, store, metrics, files, scratch)
+    return Service(
+        engine,
+        loader,
+        KeyRing(settings.api_keys),
+        limits,
+        store,
+        metrics,
+        files,
+        scratch,
+        behind,
+        journal_lock,
+    )

@@ -79,6 +79,7 @@ def get_trends(  # noqa: PLR0917 (one parameter per query parameter)
     attempts whose label is mature (`fraud_maturity_days` before `as_of`, the newest label the log knows).
     """
     fraud = service.engine.holder.current.fraud
+    service.engine.flush()  # every answered decision, also those still only in the journal
     with DecisionReader(service.engine.log.path) as reader:
         span = resolve_range(reader, parse_moment("start", start), parse_moment("end", end))
         result = trends(reader, span, bucket, segment, maturity_days(None if fraud is None else fraud.bundle))
@@ -96,6 +97,7 @@ def get_drift(
     """
     pair = service.engine.holder.current
     models = {task: DriftModel.of(pair.get(task)) for task in ("fraud", "failure")}
+    service.engine.flush()
     with DecisionReader(service.engine.log.path) as reader:
         span = resolve_range(reader, parse_moment("start", start), parse_moment("end", end))
         result = drift(reader, span.start, span.end, models)

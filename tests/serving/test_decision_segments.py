@@ -23,8 +23,14 @@ OLD_SCHEMA = """CREATE TABLE decisions (
 )"""
 
 
-def _row(path: Path, attempt_id: str) -> dict[str, object]:
-    db = sqlite3.connect(path)
+def _row(log: TestClient | Path, attempt_id: str) -> dict[str, object]:
+    """The decision's row in a log's SQLite file; of a service's log after a flush (with write-behind the
+    journal holds a decision first, SQLite within milliseconds)."""
+    if isinstance(log, TestClient):
+        service = log.app.state.service  # type: ignore[attr-defined]
+        service.engine.flush()
+        log = service.engine.log.path
+    db = sqlite3.connect(log)
     db.row_factory = sqlite3.Row
     row = db.execute("SELECT * FROM decisions WHERE attempt_id = ?", (attempt_id,)).fetchone()
     db.close()
@@ -36,7 +42,7 @@ def test_scoring_logs_the_segments_models_and_feature_vector(client: TestClient,
         1, plan_tier="premium", card_funding="prepaid", card_country="FR", amount=29.99, currency="GBP"
     )
     answer = client.post("/v1/score", json=body, headers=SCORE, params={"explain": "true"}).json()
-    row = _row(tmp_path / "state" / "decisions.sqlite", "att-000001")
+    row = _row(client, "att-000001")
     segments = ("plan_tier", "plan_period", "method_type", "card_funding", "card_country")
     assert {k: row[k] for k in segments} == {
         "plan_tier": "premium", "plan_period": "monthly", "method_type": "card", "card_funding": "prepaid",
@@ -54,14 +60,14 @@ def test_scoring_logs_the_segments_models_and_feature_vector(client: TestClient,
 
 def test_a_fallback_decision_names_no_model(bare_client: TestClient, tmp_path: Path) -> None:
     assert bare_client.post("/v1/score", json=attempt(2), headers=SCORE).status_code == 200
-    row = _row(tmp_path / "state" / "decisions.sqlite", "att-000002")
+    row = _row(bare_client, "att-000002")
     assert (row["fraud_model"], row["failure_model"], row["plan_tier"]) == (None, None, "standard")
 
 
 def test_erasure_drops_the_feature_vector_and_keeps_the_segments(client: TestClient, tmp_path: Path) -> None:
     assert client.post("/v1/score", json=attempt(7), headers=SCORE).status_code == 200
     assert client.delete("/v1/accounts/acc-0", headers=ADMIN).status_code == 200
-    row = _row(tmp_path / "state" / "decisions.sqlite", "att-000007")
+    row = _row(client, "att-000007")
     assert row["features"] is None
     assert row["account_key"] is None
     assert (row["plan_tier"], row["card_country"], row["amount"]) == ("standard", "DE", 14.99)
