@@ -14,6 +14,7 @@ import pytest
 from features.iptv import FEATURE_SET
 from features.online import OnlineEngine
 from features.stores.memory import MemoryStore
+from features.stores.base import Transaction
 from features.stores.sqlite import SQLiteStore
 from features.stores.writebehind import MARKER_KEY, WriteBehindStore
 from serving.app import create_app
@@ -69,7 +70,13 @@ def test_one_process_at_a_time_writes_a_journal(tmp_path: Path) -> None:
 def test_writes_stay_in_memory_until_a_flush_sends_them_with_the_marker(tmp_path: Path) -> None:
     path = tmp_path / "online.sqlite"
     store = WriteBehindStore(SQLiteStore(path), writer=SQLiteStore(path))
-    store.transact(lambda tx: (tx.put("a", b"1", 5), tx.put("b", b"2"), tx.delete("b")))
+
+    def work(tx: Transaction) -> None:
+        tx.put("a", b"1", 5)
+        tx.put("b", b"2")
+        tx.delete("b")
+
+    store.transact(work)
     assert store.get_many(["a", "b", "c"]) == [b"1", None, None]
     on_disk = SQLiteStore(path)
     assert on_disk.get_many(["a"]) == [None]
@@ -139,6 +146,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 def _killed_after(tmp_path: Path, *counts: int) -> None:
     finished = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(_KILLED), str(tmp_path), *map(str, counts)],
+        check=False,
         capture_output=True,
         text=True,
         timeout=300,
@@ -162,7 +170,8 @@ def test_a_restart_after_kill_9_recovers_every_answered_decision_and_the_feature
         assert service.engine.log.count() == total
         for n in range(total):
             logged = service.engine.log.get(f"att-{n:06d}")
-            assert logged is not None and logged.answer["attempt_id"] == f"att-{n:06d}"
+            assert logged is not None
+            assert logged.answer["attempt_id"] == f"att-{n:06d}"
         reference = OnlineEngine(MemoryStore(), FEATURE_SET)
         for n in range(total):
             reference.record_attempt(AttemptIn.model_validate(attempt(n)).as_event())
@@ -171,7 +180,8 @@ def test_a_restart_after_kill_9_recovers_every_answered_decision_and_the_feature
             np.testing.assert_array_equal(
                 service.engine.features.features_for(event), reference.features_for(event)
             )
-        assert service.write_behind is not None and service.write_behind.store is not None
+        assert service.write_behind is not None
+        assert service.write_behind.store is not None
         assert service.write_behind.store.dirty == 0
         assert not list((tmp_path / "state" / "journal").glob("*.log"))  # all in SQLite: segments deleted
     finally:
@@ -188,11 +198,13 @@ def test_outcomes_are_durable_when_answered_and_trends_see_every_decision(
     with TestClient(create_app(service=service)) as client:
         for n in range(3):
             assert client.post("/v1/score", json=attempt(n), headers=SCORE).status_code == 200
-        assert service.write_behind is not None and service.engine.log.held == 3
+        assert service.write_behind is not None
+        assert service.engine.log.held == 3
         outcome = {"attempt_id": "att-000001", "occurred_at": attempt(1)["occurred_at"], "status": "approved"}
         assert client.post("/v1/outcomes", json={"outcomes": [outcome]}, headers=SCORE).status_code == 200
         assert service.engine.log.held == 0
-        assert service.write_behind.store is not None and service.write_behind.store.dirty == 0
+        assert service.write_behind.store is not None
+        assert service.write_behind.store.dirty == 0
         assert client.post("/v1/score", json=attempt(3), headers=SCORE).status_code == 200
         trends = client.get("/v1/trends", params={"bucket": "day"}, headers=SCORE)
         assert trends.status_code == 200, trends.text
