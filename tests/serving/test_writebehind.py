@@ -13,8 +13,8 @@ import pytest
 
 from features.iptv import FEATURE_SET
 from features.online import OnlineEngine
-from features.stores.memory import MemoryStore
 from features.stores.base import Transaction
+from features.stores.memory import MemoryStore
 from features.stores.sqlite import SQLiteStore
 from features.stores.writebehind import MARKER_KEY, WriteBehindStore
 from serving.app import create_app
