@@ -240,8 +240,8 @@ def run(scratch: Path) -> dict[str, Any]:
         specs = {"mlflow": {"port": theirs, "path": "/invocations"}, "riskgate": _score_spec(ours),
                  "riskgate_2w": _score_spec(ours_2w)}  # fmt: skip
         pids = {"mlflow": mlflow.pid, "riskgate": riskgate.pid, "riskgate_2w": riskgate_2w.pid}
-        warm = {"connections": 2, "duration": 5.0, "rate": 40.0}
-        steady = {"connections": 8, "duration": COMPARE_SECONDS, "rate": COMPARE_RATE}
+        warm: dict[str, Any] = {"connections": 2, "duration": 5.0, "rate": 40.0}
+        steady: dict[str, Any] = {"connections": 8, "duration": COMPARE_SECONDS, "rate": COMPARE_RATE}
         flat_out = {"connections": THROUGHPUT_CONNECTIONS, "duration": THROUGHPUT_SECONDS, "rate": None}
         target = {"connections": 16, "duration": TARGET_SECONDS, "rate": TARGET_RATE}
         results: dict[str, dict[str, Any]] = {}
