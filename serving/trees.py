@@ -28,8 +28,12 @@ import numpy.typing as npt
 F64 = npt.NDArray[np.float64]
 I32 = npt.NDArray[np.int32]
 
-# Columns of the integer node table.
-FEATURE, LEFT, RIGHT, DEFAULT_LEFT, MISSING, CATEGORICAL, CAT_START, CAT_END = range(8)
+# Columns of the integer node table (a split's left child is the next node: they are laid out depth-first).
+FEATURE, RIGHT, KIND, CAT_START = range(4)
+# KIND of a split: missing type (bits 0-1), default left (bit 2), categorical (bit 3); a categorical split's
+# categories are categories[CAT_START : CAT_START of the next categorical split], kept as (start, end) pairs.
+_DEFAULT_LEFT_BIT: Final = 4
+_CATEGORICAL_BIT: Final = 8
 # Columns of the float node table.
 THRESHOLD, VALUE = range(2)
 
@@ -48,22 +52,30 @@ class UnsupportedModelError(ValueError):
 @numba.njit(cache=True, nogil=True, inline="always")
 def _child(node: int, value: float, ints: I32, floats: F64, categories: I32) -> int:
     """The child of split ``node`` that a row whose split feature is ``value`` goes to (LightGBM's rules)."""
-    if ints[node, CATEGORICAL]:
-        if math.isnan(value) or value < 0.0:
-            return ints[node, RIGHT]  # type: ignore[no-any-return]
-        category = int(value)
-        for k in range(ints[node, CAT_START], ints[node, CAT_END]):
-            if categories[k] == category:
-                return ints[node, LEFT]  # type: ignore[no-any-return]
-        return ints[node, RIGHT]  # type: ignore[no-any-return]
-    kind = ints[node, MISSING]
+    right: int = ints[node, RIGHT]
+    kind = ints[node, KIND]
+    if kind & _CATEGORICAL_BIT:
+        return _categorical_child(node, right, value, ints, categories)
     if math.isnan(value):
-        if kind == MISSING_NAN:
-            return ints[node, LEFT] if ints[node, DEFAULT_LEFT] else ints[node, RIGHT]  # type: ignore[no-any-return]
-        value = 0.0
-    if kind == MISSING_ZERO and abs(value) <= _ZERO_THRESHOLD:
-        return ints[node, LEFT] if ints[node, DEFAULT_LEFT] else ints[node, RIGHT]  # type: ignore[no-any-return]
-    return ints[node, LEFT] if value <= floats[node, THRESHOLD] else ints[node, RIGHT]  # type: ignore[no-any-return]
+        if kind & 3 == MISSING_NAN:
+            return node + 1 if kind & _DEFAULT_LEFT_BIT else right
+        value = 0.0  # missing type None (or Zero): a missing value counts as 0
+    if kind & 3 == MISSING_ZERO and abs(value) <= _ZERO_THRESHOLD:
+        return node + 1 if kind & _DEFAULT_LEFT_BIT else right
+    return node + 1 if value <= floats[node, THRESHOLD] else right
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _categorical_child(node: int, right: int, value: float, ints: I32, categories: I32) -> int:
+    """Left when the integer value is one of the split's categories (negative or NaN: right)."""
+    if math.isnan(value) or value < 0.0:
+        return right
+    category = int(value)
+    start = ints[node, CAT_START]
+    for k in range(categories[start], categories[start + 1]):
+        if categories[k] == category:
+            return node + 1
+    return right
 
 
 @numba.njit(cache=True, nogil=True)
@@ -158,14 +170,14 @@ class _Flattener:
             feature_names=tuple(dump["feature_names"]),
             sigmoid=sigmoid,
             roots=np.array(roots, dtype=np.int32),
-            ints=np.array(self.ints, dtype=np.int32).reshape(-1, 8),
+            ints=np.array(self.ints, dtype=np.int32).reshape(-1, 4),
             floats=np.array(self.floats, dtype=np.float64).reshape(-1, 2),
             categories=np.array(self.categories, dtype=np.int32),
         )
 
     def _add(self, node: dict[str, Any]) -> int:
         index = len(self.ints)
-        ints = [-1, 0, 0, 0, MISSING_NONE, 0, 0, 0]
+        ints = [-1, 0, MISSING_NONE, 0]
         floats = [0.0, 0.0]
         self.ints.append(ints)
         self.floats.append(floats)
@@ -173,19 +185,23 @@ class _Flattener:
             floats[VALUE] = float(node["leaf_value"])
             return index
         ints[FEATURE] = int(node["split_feature"])
-        ints[DEFAULT_LEFT] = int(bool(node["default_left"]))
-        ints[MISSING] = _MISSING_TYPES[str(node["missing_type"])]
+        missing = _MISSING_TYPES[str(node["missing_type"])]
+        default_left = bool(node["default_left"])
         floats[VALUE] = float(node["internal_value"])
         if node["decision_type"] == "==":
-            ints[CATEGORICAL] = 1
+            ints[KIND] = _CATEGORICAL_BIT | (_DEFAULT_LEFT_BIT if default_left else 0) | missing
             ints[CAT_START] = len(self.categories)
-            self.categories.extend(int(v) for v in str(node["threshold"]).split("||"))
-            ints[CAT_END] = len(self.categories)
+            chosen = [int(v) for v in str(node["threshold"]).split("||")]
+            start = len(self.categories) + 2
+            self.categories.extend([start, start + len(chosen), *chosen])
         elif node["decision_type"] == "<=":
             floats[THRESHOLD] = float(node["threshold"])
+            if missing != MISSING_NONE:  # otherwise KIND stays MISSING_NONE: the walker's fast path
+                ints[KIND] = (_DEFAULT_LEFT_BIT if default_left else 0) | missing
         else:
             raise UnsupportedModelError(f"split decision type {node['decision_type']!r} is not supported")
-        ints[LEFT] = self._add(node["left_child"])
+        if self._add(node["left_child"]) != index + 1:  # pragma: no cover - depth-first order guarantees it
+            raise UnsupportedModelError("internal error: a split's left child must be the node after it")
         ints[RIGHT] = self._add(node["right_child"])
         return index
 
