@@ -197,16 +197,21 @@ _INSERT: Final = (
 )
 
 
-def _row(decision: DecisionRecord, decided_at: str) -> tuple[object, ...]:
-    """The ``decisions`` row of a decision (the parameters of :data:`_INSERT`)."""
+def _row(decision: DecisionRecord, decided_at: str, answer: bytes | None = None) -> tuple[object, ...]:
+    """The ``decisions`` row of a decision (the parameters of :data:`_INSERT`); ``answer``: its JSON if the
+    caller has it already."""
     d = decision
     return (
         d.attempt_id, decided_at, d.occurred_at.isoformat(), d.account_key, d.method_key, d.kind,
         d.fingerprint, d.action, d.rule, int(d.fallback), d.fraud_probability, d.failure_probability,
-        orjson.dumps(d.answer).decode(),  # compact JSON, as before
+        (orjson.dumps(d.answer) if answer is None else answer).decode(),  # compact JSON, as before
         epoch_us(d.occurred_at), d.plan_tier, d.plan_period, d.method_type, d.card_funding, d.card_country,
         d.amount, d.currency, d.fraud_level, d.fraud_model, d.failure_model, d.features,
     )  # fmt: skip
+
+
+#: a decision held in memory: the record, when it was decided, its ``decisions`` row
+_Held = tuple[DecisionRecord, str, tuple[object, ...]]
 
 
 def _logged(decision: DecisionRecord, decided_at: str) -> LoggedDecision:
@@ -218,9 +223,12 @@ def _logged(decision: DecisionRecord, decided_at: str) -> LoggedDecision:
 _RECORD_FIELDS: Final = tuple(f.name for f in fields(DecisionRecord))
 
 
-def journal_payload(decision: DecisionRecord, decided_at: str, attempt: Mapping[str, object] | None) -> bytes:
-    """A decision (and the attempt it answered) as one journal record."""
-    values = {name: getattr(decision, name) for name in _RECORD_FIELDS}
+def journal_payload(
+    decision: DecisionRecord, decided_at: str, attempt: Mapping[str, object] | None, answer: bytes
+) -> bytes:
+    """A decision (``answer``: its answer as JSON) and the attempt it answered, as one journal record."""
+    values: dict[str, Any] = {name: getattr(decision, name) for name in _RECORD_FIELDS}
+    values["answer"] = orjson.Fragment(answer)
     if decision.features is not None:
         values["features"] = base64.b64encode(decision.features).decode()
     return orjson.dumps(
@@ -283,8 +291,8 @@ class DecisionLog:
         migrate(self._db, path)
         self._lock = threading.Lock()
         self.journal = journal
-        self._held: dict[str, tuple[DecisionRecord, str]] = {}  # journaled, not yet in SQLite
-        self._flushing: dict[str, tuple[DecisionRecord, str]] = {}
+        self._held: dict[str, _Held] = {}  # journaled, not yet in SQLite
+        self._flushing: dict[str, _Held] = {}
         self._held_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
@@ -312,7 +320,7 @@ class DecisionLog:
             with self._held_lock:
                 held = self._held.get(attempt_id) or self._flushing.get(attempt_id)
             if held is not None:
-                return _logged(*held)
+                return _logged(held[0], held[1])
         return self._stored(attempt_id)
 
     def _stored(self, attempt_id: str) -> LoggedDecision | None:
@@ -356,19 +364,20 @@ class DecisionLog:
         with self._held_lock:  # held or flushing until committed, so one of the three sees every decision
             held = self._held.get(decision.attempt_id) or self._flushing.get(decision.attempt_id)
             if held is not None:
-                return _logged(*held)
+                return _logged(held[0], held[1])
             stored = None if first else self._stored(decision.attempt_id)
             if stored is not None:
                 return stored
             decided_at = _now()
-            journal.append(journal_payload(decision, decided_at, attempt))
-            self._held[decision.attempt_id] = (decision, decided_at)
+            answer = orjson.dumps(decision.answer)  # once, for the journal and the row
+            journal.append(journal_payload(decision, decided_at, attempt, answer))
+            self._held[decision.attempt_id] = (decision, decided_at, _row(decision, decided_at, answer))
         return _logged(decision, decided_at)
 
     def restore(self, decision: DecisionRecord, decided_at: str) -> None:
         """Hold a decision read back from the journal (a restart), to be flushed like a new one."""
         with self._held_lock:
-            self._held.setdefault(decision.attempt_id, (decision, decided_at))
+            self._held.setdefault(decision.attempt_id, (decision, decided_at, _row(decision, decided_at)))
 
     @property
     def held(self) -> int:
@@ -393,7 +402,7 @@ class DecisionLog:
             try:
                 retry_locked(lambda: writer.execute("BEGIN IMMEDIATE"), self._timeout_s)
                 try:
-                    writer.executemany(_INSERT, [_row(d, at) for d, at in batch.values()])
+                    writer.executemany(_INSERT, [row for _, _, row in batch.values()])
                     if newer is not None:
                         writer.execute("UPDATE journal_position SET position = ?", (newer,))
                     writer.execute("COMMIT")
