@@ -22,7 +22,7 @@ booleans, spans or a masked copy (:func:`mask_card_numbers`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Final, TypeAlias
 
 import numpy as np
@@ -93,6 +93,13 @@ def contains_card_number(text: str) -> bool:
     if len(text) < MIN_DIGITS or _CANDIDATE.search(text) is None:
         return False
     return any(_chain_holds_card_number(chain) for chain in _CHAIN.findall(text))
+
+
+def may_hold_card_number(texts: Iterable[str]) -> bool:
+    """Whether any of ``texts`` *could* hold a card number (13 digits with at most single separators in a
+    row): one pattern search over them all, joined by a character no chain crosses. False means none does;
+    True means check each with :func:`contains_card_number`."""
+    return _CANDIDATE.search("\n".join(texts)) is not None
 
 
 def _chain_holds_card_number(chain: str) -> bool:

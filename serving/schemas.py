@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, Final, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from events.cardnumbers import contains_card_number
+from events.cardnumbers import contains_card_number, may_hold_card_number
 from events.currencies import MINOR_UNITS
 from events.schema import (
     ATTEMPT_COLUMNS,
@@ -73,7 +73,9 @@ def _apply_checks(model: BaseModel, columns: tuple[Column, ...]) -> None:
 
 def _refuse_card_numbers(data: Any) -> Any:
     """Refuse a body whose strings (values or keys) hold a card number, naming only the field."""
-    if isinstance(data, dict):
+    if isinstance(data, dict) and may_hold_card_number(
+        [*map(str, data), *(value for value in data.values() if isinstance(value, str))]
+    ):
         for key, value in data.items():
             if contains_card_number(str(key)):
                 raise ValueError(f"a field name holds what looks like a card number: {_NEVER_CARDS}")

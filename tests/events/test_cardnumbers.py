@@ -12,6 +12,7 @@ from events.cardnumbers import (
     find_card_numbers,
     luhn_valid,
     mask_card_numbers,
+    may_hold_card_number,
 )
 
 
@@ -76,6 +77,19 @@ def test_vectorised_and_scalar_rules_agree(values: list[str | None]) -> None:
     assert expected == [value is not None and bool(find_card_numbers(value)) for value in values]
     assert card_number_mask(pd.Series(values, dtype="str")).tolist() == expected
     assert card_number_mask(pa.array(values, pa.string())).tolist() == expected
+
+
+@given(
+    st.lists(st.text("0123456789 -x", max_size=30), max_size=8),
+    st.lists(card_numbers().flatmap(grouped), max_size=1),
+)
+def test_the_joint_prefilter_never_misses_a_card_number(values: list[str], numbers: list[str]) -> None:
+    texts = values + numbers
+    if any(contains_card_number(text) for text in texts):
+        assert may_hold_card_number(texts)
+    assert may_hold_card_number(texts) == any(
+        may_hold_card_number([text]) for text in texts
+    )  # no chain joins
 
 
 @given(card_numbers().flatmap(grouped), wrapping, wrapping)
