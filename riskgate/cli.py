@@ -273,11 +273,17 @@ def features_load_state(
     from features.bulk import BulkLoadError  # noqa: PLC0415
     from features.history import load_data_dir  # noqa: PLC0415
     from features.online import OnlineEngine  # noqa: PLC0415
-    from serving.service import open_store  # noqa: PLC0415
+    from serving.journal import JournalError, shared_lock  # noqa: PLC0415
+    from serving.service import journal_dir, open_store  # noqa: PLC0415
 
     chosen = _feature_set(feature_set)
     settings = get_settings()
     moment = datetime(9999, 1, 1, tzinfo=UTC) if until is None else until.replace(tzinfo=until.tzinfo or UTC)
+    try:  # a service writing behind holds the state directory alone: not while it runs
+        lock = shared_lock(journal_dir(settings))
+    except JournalError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
     store = open_store(settings)
     try:
         loaded = load_data_dir(OnlineEngine(store, chosen), data_dir or settings.data_dir, moment)
@@ -286,6 +292,7 @@ def features_load_state(
         raise typer.Exit(2) from error
     finally:
         store.close()
+        os.close(lock)
     typer.echo(
         f"loaded {loaded.events} events into the online store ({settings.online_store}), "
         f"feature set {chosen.name} ({chosen.hash})"

@@ -96,6 +96,11 @@ def _describe(results: list[LoadResult]) -> str:
     )
 
 
+def journal_dir(settings: Settings) -> Path:
+    """Where the service keeps its journal (and the lock that keeps writers of the state directory apart)."""
+    return settings.state_dir / "journal"
+
+
 def _store_alive(store: Any) -> bool:
     if store is None:
         return True
@@ -107,9 +112,9 @@ def _store_alive(store: Any) -> bool:
     return True
 
 
-def open_store(settings: Settings) -> Any:
+def open_store(settings: Settings, write_behind: bool = False) -> Any:
     """The online store the settings name: SQLite in the state directory (behind a write-behind cache with
-    ``write_behind``), or Redis at a redis:// URL."""
+    ``write_behind``: only for the service, which holds the journal), or Redis at a redis:// URL."""
     if settings.online_store.startswith(("redis://", "rediss://", "unix://")):
         from features.stores.redis import RedisStore  # noqa: PLC0415
 
@@ -123,7 +128,7 @@ def open_store(settings: Settings) -> Any:
     from features.stores.sqlite import SQLiteStore  # noqa: PLC0415
 
     path = settings.state_dir / "online.sqlite"
-    if settings.write_behind:
+    if write_behind:
         return WriteBehindStore(SQLiteStore(path), writer=SQLiteStore(path))
     return SQLiteStore(path)
 
@@ -136,11 +141,11 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
 
     check_production_secrets(settings)
     feature_set = load_feature_set(settings.feature_set)
-    journal_dir = settings.state_dir / "journal"
-    journal = Journal(journal_dir, settings.decision_log_sync == "FULL") if settings.write_behind else None
-    journal_lock = None if journal is not None else shared_lock(journal_dir)
+    directory = journal_dir(settings)
+    journal = Journal(directory, settings.decision_log_sync == "FULL") if settings.write_behind else None
+    journal_lock = None if journal is not None else shared_lock(directory)
     if features is None:
-        store = open_store(settings)
+        store = open_store(settings, write_behind=journal is not None)
         features = OnlineEngine(store, feature_set)
     log = DecisionLog(settings.state_dir / "decisions.sqlite", settings.decision_log_sync, journal=journal)
     behind = None

@@ -14,6 +14,7 @@ from features.batch import read_features
 from features.iptv import FEATURE_SET
 from riskgate.cli import app
 from riskgate.settings import get_settings
+from serving.journal import Journal
 from tests.features.factory import random_history
 
 
@@ -74,3 +75,18 @@ def test_features_load_state_loads_the_history_into_the_service_store_once(
     again = CliRunner().invoke(app, command)
     assert again.exit_code == 2
     assert "already holds state" in again.output
+
+
+def test_features_load_state_refuses_while_a_service_writes_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RISKGATE_STATE_DIR", str(tmp_path / "state"))
+    get_settings.cache_clear()
+    serving = Journal(tmp_path / "state" / "journal")  # what a running `riskgate serve` holds
+    try:
+        result = CliRunner().invoke(app, ["features", "load-state", "--data-dir", str(tmp_path / "data")])
+    finally:
+        serving.close()
+    assert result.exit_code == 2
+    assert "in use by another riskgate process" in result.output
+    assert not (tmp_path / "state" / "online.sqlite").exists()
