@@ -40,6 +40,7 @@ import numpy.typing as npt
 import orjson
 
 from features.stores.sqlite import BACKSTOP_CHECKPOINT_PAGES, connect, retry_locked
+from serving.errors import NotReadyError
 from serving.journal import Journal
 
 logger = logging.getLogger(__name__)
@@ -275,7 +276,9 @@ class DecisionLog:
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         autocheckpoint_pages: int = BACKSTOP_CHECKPOINT_PAGES,
         busy_timeout_s: float = 10.0,
+        *,
         journal: Journal | None = None,
+        max_held: int = 100_000,
     ) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -291,6 +294,7 @@ class DecisionLog:
         migrate(self._db, path)
         self._lock = threading.Lock()
         self.journal = journal
+        self.max_held = max_held  # beyond this many unflushed decisions, scoring is refused (SQLite failing)
         self._held: dict[str, _Held] = {}  # journaled, not yet in SQLite
         self._flushing: dict[str, _Held] = {}
         self._held_lock = threading.Lock()
@@ -368,6 +372,11 @@ class DecisionLog:
             stored = None if first else self._stored(decision.attempt_id)
             if stored is not None:
                 return stored
+            if len(self._held) + len(self._flushing) >= self.max_held:
+                raise NotReadyError(
+                    f"{self.max_held} decisions wait for the decision log {self.path}, which is not taking "
+                    "writes (see the service's log): retry later"
+                )
             decided_at = _now()
             answer = orjson.dumps(decision.answer)  # once, for the journal and the row
             journal.append(journal_payload(decision, decided_at, attempt, answer))

@@ -75,6 +75,8 @@ class Service:
         checks = {"fraud_model": pair.fraud is not None, "failure_model": pair.failure is not None}
         checks["decision_log"] = self.engine.log.ping()
         checks["online_store"] = _store_alive(self.store)
+        if self.write_behind is not None:
+            checks["write_behind"] = not self.write_behind.failing
         return checks
 
     def close(self) -> None:
@@ -148,11 +150,12 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         store = open_store(settings, write_behind=journal is not None)
         features = OnlineEngine(store, feature_set)
     log = DecisionLog(settings.state_dir / "decisions.sqlite", settings.decision_log_sync, journal=journal)
+    metrics = ServiceMetrics()
     behind = None
     if journal is not None:
         buffered = store if isinstance(store, WriteBehindStore) else None
-        behind = WriteBehind(journal, log, buffered, settings.write_behind_ms / 1000)
-    metrics = ServiceMetrics()
+        failed = metrics.errors.labels("write_behind").inc
+        behind = WriteBehind(journal, log, buffered, settings.write_behind_ms / 1000, on_failure=failed)
     engine = ScoringEngine(
         features=features,
         feature_names=feature_set.names,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from features.stores.writebehind import WriteBehindStore
@@ -41,16 +41,23 @@ class WriteBehind:
     """Flushes the write-behind store and the decision log from the journal, in the background and on call."""
 
     def __init__(
-        self, journal: Journal, log: DecisionLog, store: WriteBehindStore | None, interval: float = 0.2
+        self,
+        journal: Journal,
+        log: DecisionLog,
+        store: WriteBehindStore | None,
+        interval: float = 0.2,
+        on_failure: Callable[[], None] | None = None,
     ) -> None:
         self.journal = journal
         self.log = log
         self.store = store  # None: the online store writes through (Redis); only the log is behind
         self.interval = interval
+        self.on_failure = on_failure  # e.g. count it in the service's metrics
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.failures = 0
+        self.failing = False  # the last background flush failed (readiness reports it)
         journal.advance(max(log.applied, 0 if store is None else store.applied))
 
     def recover(self, features: Recorder) -> int:
@@ -87,8 +94,12 @@ class WriteBehind:
         while not self._stop.wait(self.interval):
             try:
                 self.flush()
+                self.failing = False
             except Exception:  # the records stay journaled and held: the next round tries again
                 self.failures += 1
+                self.failing = True
+                if self.on_failure is not None:
+                    self.on_failure()
                 logger.exception("write-behind flush failed (%d so far); retrying", self.failures)
 
     def stop(self) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -209,3 +212,51 @@ def test_outcomes_are_durable_when_answered_and_trends_see_every_decision(
         trends = client.get("/v1/trends", params={"bucket": "day"}, headers=SCORE)
         assert trends.status_code == 200, trends.text
         assert sum(p["attempts"] for s in trends.json()["series"] for p in s["points"]) == 4
+
+
+def test_a_failing_flush_shows_in_readiness_and_metrics_and_catches_up(
+    tmp_path: Path, bundles: dict[str, ModelBundle]
+) -> None:
+    from fastapi.testclient import TestClient  # noqa: PLC0415
+
+    seed_cache(tmp_path / "state" / "models", bundles)
+    service = service_for(tmp_path, write_behind_ms=20)
+    with TestClient(create_app(service=service)) as client:
+        log = service.engine.log
+        healthy_writer = log._writer
+        log._writer = sqlite3.connect(":memory:")  # a decision log that takes no writes
+        assert client.post("/v1/score", json=attempt(1), headers=SCORE).status_code == 200
+        assert _eventually(lambda: client.get("/readyz").status_code == 503)
+        assert client.get("/readyz").json()["checks"]["write_behind"] is False
+        assert 'riskgate_errors_total{kind="write_behind"}' in client.get("/metrics").text
+        assert client.get("/v1/decisions/att-000001", headers=SCORE).status_code == 200  # held, still served
+        log._writer = healthy_writer
+        assert _eventually(lambda: client.get("/readyz").status_code == 200)
+        assert log.held == 0
+
+
+def test_scoring_is_refused_when_too_many_decisions_wait_for_sqlite(
+    tmp_path: Path, bundles: dict[str, ModelBundle]
+) -> None:
+    from fastapi.testclient import TestClient  # noqa: PLC0415
+
+    seed_cache(tmp_path / "state" / "models", bundles)
+    service = service_for(tmp_path, write_behind_ms=60_000)
+    with TestClient(create_app(service=service)) as client:
+        service.engine.log.max_held = 2
+        for n in range(2):
+            assert client.post("/v1/score", json=attempt(n), headers=SCORE).status_code == 200
+        refused = client.post("/v1/score", json=attempt(2), headers=SCORE)
+        assert refused.status_code == 503
+        assert refused.json()["error"] == "not_ready"
+        service.engine.flush()
+        assert client.post("/v1/score", json=attempt(2), headers=SCORE).status_code == 200
+
+
+def _eventually(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
