@@ -40,6 +40,7 @@ import numpy.typing as npt
 import orjson
 
 from features.stores.sqlite import BACKSTOP_CHECKPOINT_PAGES, connect, retry_locked
+from features.stores.writebehind import Staged
 from serving.errors import NotReadyError
 from serving.journal import Journal
 
@@ -295,17 +296,15 @@ class DecisionLog:
         self._lock = threading.Lock()
         self.journal = journal
         self.max_held = max_held  # beyond this many unflushed decisions, scoring is refused (SQLite failing)
-        self._held: dict[str, _Held] = {}  # journaled, not yet in SQLite
-        self._flushing: dict[str, _Held] = {}
         self._held_lock = threading.Lock()
+        self._held: Staged[_Held] = Staged(self._held_lock)  # journaled, not yet in SQLite
         self._flush_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
-        self.applied = 0
         if journal is not None:
             writer = self._writer = connect(path)
             for statement in pragmas:
                 retry_locked(partial(writer.execute, statement), busy_timeout_s)
-            self.applied = _journal_position(writer)
+            self._held.applied = _journal_position(writer)
         logger.info(
             "decision log: SQLite (WAL, synchronous=%s%s) at %s",
             synchronous,
@@ -322,7 +321,7 @@ class DecisionLog:
     def get(self, attempt_id: str) -> LoggedDecision | None:
         if self.journal is not None:
             with self._held_lock:
-                held = self._held.get(attempt_id) or self._flushing.get(attempt_id)
+                held = self._held.get(attempt_id)
             if held is not None:
                 return _logged(held[0], held[1])
         return self._stored(attempt_id)
@@ -366,13 +365,13 @@ class DecisionLog:
         self, journal: Journal, decision: DecisionRecord, attempt: Mapping[str, object] | None, first: bool
     ) -> LoggedDecision:
         with self._held_lock:  # held or flushing until committed, so one of the three sees every decision
-            held = self._held.get(decision.attempt_id) or self._flushing.get(decision.attempt_id)
+            held = self._held.get(decision.attempt_id)
             if held is not None:
                 return _logged(held[0], held[1])
             stored = None if first else self._stored(decision.attempt_id)
             if stored is not None:
                 return stored
-            if len(self._held) + len(self._flushing) >= self.max_held:
+            if len(self._held) >= self.max_held:
                 raise NotReadyError(
                     f"{self.max_held} decisions wait for the decision log {self.path}, which is not taking "
                     "writes (see the service's log): retry later"
@@ -380,19 +379,19 @@ class DecisionLog:
             decided_at = _now()
             answer = orjson.dumps(decision.answer)  # once, for the journal and the row
             journal.append(journal_payload(decision, decided_at, attempt, answer))
-            self._held[decision.attempt_id] = (decision, decided_at, _row(decision, decided_at, answer))
+            self._held.new[decision.attempt_id] = (decision, decided_at, _row(decision, decided_at, answer))
         return _logged(decision, decided_at)
 
     def restore(self, decision: DecisionRecord, decided_at: str) -> None:
         """Hold a decision read back from the journal (a restart), to be flushed like a new one."""
         with self._held_lock:
-            self._held.setdefault(decision.attempt_id, (decision, decided_at, _row(decision, decided_at)))
+            self._held.new.setdefault(decision.attempt_id, (decision, decided_at, _row(decision, decided_at)))
 
     @property
     def held(self) -> int:
         """How many decisions are journaled but not yet in SQLite."""
         with self._held_lock:
-            return len(self._held) + len(self._flushing)
+            return len(self._held)
 
     def flush(self, marker: int | None = None) -> int:
         """Write the held decisions into SQLite in one transaction, with ``marker`` (if newer than
@@ -400,34 +399,27 @@ class DecisionLog:
         failure they stay held (a later flush retries) and the error propagates."""
         if self._writer is None:
             return 0
-        writer = self._writer
         with self._flush_lock:
-            with self._held_lock:
-                batch, self._held = self._held, {}
-                self._flushing = batch
-            newer = marker if marker is not None and marker > self.applied else None
-            if not batch and newer is None:
-                return 0
-            try:
-                retry_locked(lambda: writer.execute("BEGIN IMMEDIATE"), self._timeout_s)
-                try:
-                    writer.executemany(_INSERT, [row for _, _, row in batch.values()])
-                    if newer is not None:
-                        writer.execute("UPDATE journal_position SET position = ?", (newer,))
-                    writer.execute("COMMIT")
-                except BaseException:
-                    writer.execute("ROLLBACK")
-                    raise
-            except BaseException:
-                with self._held_lock:
-                    self._held = {**batch, **self._held}
-                    self._flushing = {}
-                raise
-            with self._held_lock:
-                self._flushing = {}
-            if newer is not None:
-                self.applied = newer
-            return len(batch)
+            return self._held.flush(marker, self._insert_held)
+
+    def _insert_held(self, batch: dict[str, _Held], marker: int | None) -> None:
+        writer = self._writer
+        if writer is None:  # pragma: no cover - flush() checks it
+            raise RuntimeError("the decision log has no journal to flush")
+        retry_locked(lambda: writer.execute("BEGIN IMMEDIATE"), self._timeout_s)
+        try:
+            writer.executemany(_INSERT, [row for _, _, row in batch.values()])
+            if marker is not None:
+                writer.execute("UPDATE journal_position SET position = ?", (marker,))
+            writer.execute("COMMIT")
+        except BaseException:
+            writer.execute("ROLLBACK")
+            raise
+
+    @property
+    def applied(self) -> int:
+        """The journal position the SQLite file holds every decision up to."""
+        return self._held.applied
 
     def last_outcome_of_method(self, method_key: str | None) -> tuple[str | None, str | None]:
         """``(status, decline_code)`` of the latest known outcome of any attempt made with this method."""

@@ -17,7 +17,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Final
+from contextlib import AbstractContextManager
+from typing import Final, Generic, TypeVar
 
 from features.stores.base import T, Transaction, Write
 from features.stores.sqlite import SQLiteStore
@@ -29,6 +30,63 @@ MARKER_KEY: Final = "rg:write-behind:applied"
 DEFAULT_CACHE_BYTES: Final = 256 * 1024 * 1024
 
 _Entry = tuple[bytes, int | None] | None  # a pending write: (value, expiry) or None for a delete
+V = TypeVar("V")
+
+
+class Staged(Generic[V]):
+    """Writes held in memory until SQLite takes them: the new ones, and the batch being flushed.
+
+    One protocol for every write-behind part (this store, the decision log): :meth:`flush` moves the new
+    writes aside, hands them to a writer outside the lock (reads still see them, in :attr:`flushing`), and
+    forgets them once written; if the writer fails they are new again (writes made since win). The caller
+    owns ``lock`` and holds it around :meth:`get` and its own additions to :attr:`new`.
+    """
+
+    def __init__(self, lock: AbstractContextManager[object]) -> None:
+        self.lock = lock
+        self.new: dict[str, V] = {}
+        self.flushing: dict[str, V] = {}
+        self.applied = 0  # the journal position the file holds everything up to
+
+    def holds(self, key: str) -> bool:
+        return key in self.new or key in self.flushing
+
+    def get(self, key: str) -> V | None:
+        """The held write of ``key``, None if none (where a held value may be None, ask :meth:`holds`)."""
+        return self.new[key] if key in self.new else self.flushing.get(key)
+
+    def __len__(self) -> int:
+        return len(self.new) + len(self.flushing)
+
+    def flush(
+        self,
+        marker: int | None,
+        write: Callable[[dict[str, V], int | None], None],
+        settled: Callable[[dict[str, V]], None] | None = None,
+    ) -> int:
+        """Write the new writes with ``write(batch, marker)``; ``marker`` is passed only if newer than
+        :attr:`applied` (the caller read its journal position before calling). ``settled(batch)`` runs under
+        the lock once written. Returns how many were written; on failure they stay held and it raises."""
+        with self.lock:
+            batch, self.new = self.new, {}
+            self.flushing = batch
+        newer = marker if marker is not None and marker > self.applied else None
+        if not batch and newer is None:
+            return 0
+        try:
+            write(batch, newer)
+        except BaseException:
+            with self.lock:
+                self.new = {**batch, **self.new}
+                self.flushing = {}
+            raise
+        with self.lock:
+            self.flushing = {}
+            if settled is not None:
+                settled(batch)
+            if newer is not None:
+                self.applied = newer
+        return len(batch)
 
 
 class _BufferedTransaction:
@@ -62,11 +120,10 @@ class WriteBehindStore:
         self.cache_bytes = cache_bytes
         self._lock = threading.RLock()  # guards the maps below; held for a unit of work
         self._flush_lock = threading.Lock()  # one flush at a time
-        self._dirty: dict[str, _Entry] = {}
-        self._flushing: dict[str, _Entry] = {}
+        self._dirty: Staged[_Entry] = Staged(self._lock)
+        self._dirty.applied = self._read_marker()
         self._clean: dict[str, bytes | None] = {}  # None: known to be absent
         self._clean_bytes = 0
-        self.applied = self._read_marker()
 
     # -- the store protocol ---------------------------------------------------------------------------------
 
@@ -80,7 +137,7 @@ class WriteBehindStore:
             tx = _BufferedTransaction(self)
             result = work(tx)  # an exception leaves memory untouched: the unit's writes are dropped
             for key, entry in tx.writes.items():
-                self._dirty[key] = entry
+                self._dirty.new[key] = entry
                 self._forget(key)
             return result
 
@@ -118,6 +175,11 @@ class WriteBehindStore:
         with self._lock:
             return len(self._dirty)
 
+    @property
+    def applied(self) -> int:
+        """The journal position the SQLite file holds every write up to."""
+        return self._dirty.applied
+
     def flush(self, marker: int | None = None) -> int:
         """Send every dirty write to SQLite in one transaction, with ``marker`` (if given and newer).
 
@@ -126,28 +188,17 @@ class WriteBehindStore:
         retries them) and the error propagates.
         """
         with self._flush_lock:
-            with self._lock:
-                batch, self._dirty = self._dirty, {}
-                self._flushing = batch
-            newer = marker if marker is not None and marker > self.applied else None
-            if not batch and newer is None:
-                return 0
-            try:
-                self.writer.transact(lambda tx: _write(tx, batch, newer))
-            except BaseException:
-                with self._lock:
-                    for key, entry in batch.items():  # writes made since are newer: they stay
-                        self._dirty.setdefault(key, entry)
-                    self._flushing = {}
-                raise
-            with self._lock:
-                self._flushing = {}
-                for key, entry in batch.items():
-                    if key not in self._dirty:
-                        self._remember(key, None if entry is None else entry[0])
-                if newer is not None:
-                    self.applied = newer
-            return len(batch)
+            return self._dirty.flush(
+                marker,
+                lambda batch, newer: self.writer.transact(lambda tx: _write(tx, batch, newer)),
+                self._settle,
+            )
+
+    def _settle(self, batch: dict[str, _Entry]) -> None:
+        """Flushed writes become clean cached values (unless written again meanwhile)."""
+        for key, entry in batch.items():
+            if key not in self._dirty.new:
+                self._remember(key, _value(entry))
 
     # -- internals ----------------------------------------------------------------------------------------
 
@@ -156,9 +207,8 @@ class WriteBehindStore:
         found: dict[str, bytes | None] = {}
         missing = []
         for key in keys:
-            entry = self._dirty.get(key, self._flushing.get(key, _ABSENT))
-            if entry is not _ABSENT:
-                found[key] = _value(entry)  # type: ignore[arg-type]
+            if self._dirty.holds(key):
+                found[key] = _value(self._dirty.get(key))
             elif key in self._clean:
                 value = self._clean.pop(key)  # re-inserted: most recently used last
                 self._clean[key] = value
@@ -187,9 +237,6 @@ class WriteBehindStore:
     def _read_marker(self) -> int:
         (blob,) = self.inner.get_many([MARKER_KEY])
         return 0 if blob is None else int(blob)
-
-
-_ABSENT: Final = object()
 
 
 def _value(entry: _Entry) -> bytes | None:
