@@ -8,11 +8,13 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
 from features.iptv import FEATURE_SET
 from features.online import OnlineEngine
@@ -23,6 +25,7 @@ from features.stores.writebehind import MARKER_KEY, WriteBehindStore
 from serving.app import create_app
 from serving.journal import Journal, JournalError, shared_lock
 from serving.schemas import AttemptIn
+from serving.service import Service
 from tests.serving.factories import SCORE, attempt, seed_cache, service_for
 from training.bundle import ModelBundle
 
@@ -194,11 +197,7 @@ def test_a_restart_after_kill_9_recovers_every_answered_decision_and_the_feature
 def test_outcomes_are_durable_when_answered_and_trends_see_every_decision(
     tmp_path: Path, bundles: dict[str, ModelBundle]
 ) -> None:
-    from fastapi.testclient import TestClient  # noqa: PLC0415
-
-    seed_cache(tmp_path / "state" / "models", bundles)
-    service = service_for(tmp_path, write_behind_ms=60_000)  # only explicit flushes
-    with TestClient(create_app(service=service)) as client:
+    with _serving(tmp_path, bundles, write_behind_ms=60_000) as (client, service):  # only explicit flushes
         for n in range(3):
             assert client.post("/v1/score", json=attempt(n), headers=SCORE).status_code == 200
         assert service.write_behind is not None
@@ -217,11 +216,7 @@ def test_outcomes_are_durable_when_answered_and_trends_see_every_decision(
 def test_a_failing_flush_shows_in_readiness_and_metrics_and_catches_up(
     tmp_path: Path, bundles: dict[str, ModelBundle]
 ) -> None:
-    from fastapi.testclient import TestClient  # noqa: PLC0415
-
-    seed_cache(tmp_path / "state" / "models", bundles)
-    service = service_for(tmp_path, write_behind_ms=20)
-    with TestClient(create_app(service=service)) as client:
+    with _serving(tmp_path, bundles, write_behind_ms=20) as (client, service):
         log = service.engine.log
         healthy_writer = log._writer
         log._writer = sqlite3.connect(":memory:")  # a decision log that takes no writes
@@ -238,11 +233,7 @@ def test_a_failing_flush_shows_in_readiness_and_metrics_and_catches_up(
 def test_scoring_is_refused_when_too_many_decisions_wait_for_sqlite(
     tmp_path: Path, bundles: dict[str, ModelBundle]
 ) -> None:
-    from fastapi.testclient import TestClient  # noqa: PLC0415
-
-    seed_cache(tmp_path / "state" / "models", bundles)
-    service = service_for(tmp_path, write_behind_ms=60_000)
-    with TestClient(create_app(service=service)) as client:
+    with _serving(tmp_path, bundles, write_behind_ms=60_000) as (client, service):
         service.engine.log.max_held = 2
         for n in range(2):
             assert client.post("/v1/score", json=attempt(n), headers=SCORE).status_code == 200
@@ -251,6 +242,17 @@ def test_scoring_is_refused_when_too_many_decisions_wait_for_sqlite(
         assert refused.json()["error"] == "not_ready"
         service.engine.flush()
         assert client.post("/v1/score", json=attempt(2), headers=SCORE).status_code == 200
+
+
+@contextmanager
+def _serving(
+    tmp_path: Path, bundles: dict[str, ModelBundle], write_behind_ms: float
+) -> Iterator[tuple[TestClient, Service]]:
+    """The app over a fresh state directory with both models, flushing every ``write_behind_ms``."""
+    seed_cache(tmp_path / "state" / "models", bundles)
+    service = service_for(tmp_path, write_behind_ms=write_behind_ms)
+    with TestClient(create_app(service=service)) as client:
+        yield client, service
 
 
 def _eventually(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
