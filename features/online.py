@@ -111,7 +111,13 @@ class OnlineEngine:
         self._columns = {**self._position, **{n: len(self._position) + i for i, n in enumerate(unused)}}
         #: per amount-to-usual ratio: its column, and the column of the aggregate it divides by
         self._ratio_columns = [(self._position[r.name], self._columns[r.usual.name]) for r in self._ratios]
-        self._request_slots = np.array([self._position[d.name] for d in self._requests], dtype=np.int64)
+        slots = [self._position[d.name] for d in self._requests]
+        #: where the request features go: a slice when they are declared together (the usual case)
+        self._request_slots: I64 | slice = (
+            slice(slots[0], slots[0] + len(slots))
+            if slots and slots == list(range(slots[0], slots[0] + len(slots)))
+            else np.array(slots, dtype=np.int64)
+        )
         self._request_row = request.scalar_row(self._requests)
         self._index = {entity.name: index for index, entity in enumerate(self._entities)}
         slack = _us(self.retention.slack)
@@ -124,10 +130,13 @@ class OnlineEngine:
         }
         self._value_keys = sorted({v for g in self._groups for v in g.values if v != "amount"})
         #: per entity, the blob of its empty state (an entity seen for the first time decodes this)
-        self._empty = {
-            e.name: encode([GroupState.empty(g) for g in self._by_entity[e.name]]) for e in self._entities
-        }
+        #: per entity (layout order), the blob of its empty state (an entity seen for the first time)
+        self._empty_states = [
+            encode([GroupState.empty(g) for g in self._by_entity[e.name]]) for e in self._entities
+        ]
         self._fields = EventColumns.of(self._groups)
+        self._filter_tests = [(f.field, f.values) for f in self._fields.filters]
+        self._hashed_values = [name for name in self._fields.values if name != "amount"]
         self._layout = Layout.of(
             [self._by_entity[e.name] for e in self._entities],
             [self._horizon[e.name] for e in self._entities],
@@ -204,13 +213,12 @@ class OnlineEngine:
 
     def _scan(self, keyed: Sequence[tuple[int, str]], blobs: Sequence[bytes | None], query: I64) -> Scan:
         """The states read for ``keyed`` (an entity seen for the first time has the empty state)."""
+        empty = self._empty_states
         return Scan.of(
-            [
-                self._empty[self._entities[index].name] if blob is None else blob
-                for (index, _), blob in zip(keyed, blobs, strict=True)
-            ],
+            [empty[index] if blob is None else blob for (index, _), blob in zip(keyed, blobs, strict=True)],
             [index for index, _ in keyed],
             query,
+            [key for _, key in keyed],
         )
 
     def _next_states(  # noqa: PLR0917
@@ -253,7 +261,7 @@ class OnlineEngine:
         if self._ratio_columns:
             amount = amount_milli_of(_number(attempt, "amount")) / 1000.0
             for column, usual in self._ratio_columns:
-                out[:, column] = amount / out[:, usual]
+                out[:, column] = amount / out[:, usual]  # float64 division: a zero usual gives inf
         return out[:, : len(self._position)]
 
     def warm_up(self) -> None:
@@ -443,9 +451,7 @@ class OnlineEngine:
         0/1 per filter, amounts in thousandths, key values as hashes)."""
         values = record["values"]
         texts = [event.event_id for event in events]
-        texts += [
-            raw for name in self._fields.values if name != "amount" and (raw := values[name]) is not None
-        ]
+        texts += [raw for name in self._hashed_values if (raw := values[name]) is not None]
         hashes = hash_texts(texts)
         cells, next_hash = [], len(events)
         for name in self._fields.values:
@@ -456,17 +462,13 @@ class OnlineEngine:
             else:
                 cells.append(hashes[next_hash])
                 next_hash += 1
-        rows = [
-            [
-                SOURCE_CODE[event.source],
-                event.t,
-                event_hash,
-                *[int(event.fields.get(f.field) in f.values) for f in self._fields.filters],
-                *cells,
-            ]
-            for event, event_hash in zip(events, hashes, strict=False)
-        ]
-        return np.array(rows, dtype=np.int64).reshape(len(events), self._fields.width)
+        flat: list[int] = []
+        for event, event_hash in zip(events, hashes, strict=False):
+            fields = event.fields
+            flat += [SOURCE_CODE[event.source], event.t, event_hash]
+            flat += [int(fields.get(field) in allowed) for field, allowed in self._filter_tests]
+            flat += cells
+        return np.array(flat, dtype=np.int64).reshape(len(events), self._fields.width)
 
     def _erase(self, tx: Transaction, account_id: str) -> int:
         (index,) = tx.get_many([self._account_key(account_id)])

@@ -209,9 +209,9 @@ class Layout:
         )
         if bad >= 0:
             raise CorruptStateError(
-                f"entity state #{bad} of this attempt does not match the feature set's layout; the store key "
-                "is namespaced by feature-set hash, so this indicates a corrupt value (erase the key to "
-                "rebuild it)"
+                f"entity state {states.keys[bad]!r} does not match the feature set's groups (header or "
+                "sizes); the store key is namespaced by feature-set hash, so this indicates a corrupt value "
+                "(erase the key to rebuild it)"
             )
         if not update:
             return []
@@ -230,19 +230,23 @@ class Scan(NamedTuple):
     ends: I64  # where each blob ends in words (it starts where the previous one ends)
     present: I64  # each blob's entity index in the layout
     query: I64  # query times, ascending
+    keys: Sequence[str]  # each blob's store key (for error messages)
 
     @classmethod
-    def of(cls, blobs: Sequence[bytes], present: Sequence[int], query: I64) -> Scan:
+    def of(cls, blobs: Sequence[bytes], present: Sequence[int], query: I64, keys: Sequence[str]) -> Scan:
         sizes = [len(blob) for blob in blobs]
-        if any(size % 8 for size in sizes):
-            raise CorruptStateError(
-                "an entity state is not a whole number of 64-bit words (truncated value?)"
-            )
+        for size, key in zip(sizes, keys, strict=True):
+            if size % 8:
+                raise CorruptStateError(
+                    f"entity state {key!r} is not a whole number of 64-bit words ({size} bytes): a truncated "
+                    "or foreign value (erase the key to rebuild it)"
+                )
         return cls(
             np.frombuffer(b"".join(blobs), dtype="<i8"),
             np.array([end // 8 for end in accumulate(sizes)], dtype=np.int64),
             np.array(present, dtype=np.int64),
             query,
+            keys,
         )
 
 
