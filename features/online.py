@@ -7,6 +7,10 @@ that the batch engine uses, so an attempt scored online gets the features the ba
   each group's kernel on that entity's events for the single query time. It never writes.
 * :meth:`OnlineEngine.score_and_record` is what the service calls: the same vector, then the attempt recorded,
   in one unit of work that reads each blob once (half the reads and decodes of the two calls).
+* The blobs are never decoded into Python objects on these paths: one compiled call
+  (:meth:`features.state.Layout.scan`) validates an attempt's entity states, runs every group's aggregates and
+  writes each entity's next state; Python around it builds the event row, the request features and the JSON
+  attempt record.
 * :meth:`OnlineEngine.record_attempt`, :meth:`~OnlineEngine.record_outcome` and
   :meth:`~OnlineEngine.record_report` update state atomically and are idempotent by id: the attempt record
   (``attempt_id`` → entity keys) remembers which outcome and reports were applied. An outcome or report whose
