@@ -269,10 +269,16 @@ class OnlineEngine:
         return out[:, : len(self._position)]
 
     def warm_up(self) -> None:
-        """Load the compiled kernels (from numba's cache, or compile them) before the first real request."""
-        probe: dict[str, object] = {"occurred_at": datetime.now(UTC), "amount": 1.0}
+        """Load the compiled kernels (from numba's cache, or compile them) before the first real request:
+        score a probe from the store, and build the states recording it would write, writing nothing."""
+        t = datetime.now(UTC)
+        probe: dict[str, object] = {"occurred_at": t, "amount": 1.0, "account_id": "__warm_up__"}
         probe.update({entity.key: f"__warm_up__{entity.name}" for entity in self._entities})
         self.features_for(probe)
+        record = self._record_of(probe, to_us(t))
+        keyed = self._keyed(record["keys"])
+        events = self._events(self._attempt_events("__warm_up__", record, None), record)
+        self._next_states(keyed, [None] * len(keyed), _NO_QUERY, self._empty_matrix(0), events, record["t"])
 
     # -- recording -----------------------------------------------------------------------------------------
 

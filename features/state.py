@@ -289,7 +289,7 @@ def _scan(  # noqa: PLR0917 (a compiled kernel takes its arrays positionally)
     next_words = np.empty(size, np.int64)
     next_ends = np.empty(n, np.int64)
     latest = np.empty(n, np.int64)
-    cursor = 0
+    cursor = int(np.int64(0))  # not the literal 0: one compiled _update, not two
     for k in range(n):
         start = 0 if k == 0 else ends[k - 1]
         cursor, latest[k] = _update(
@@ -345,7 +345,8 @@ def _score(  # noqa: PLR0917
         )
         for s in range(n_specs):
             if own[s, SLOT] >= 0:
-                out[:, own[s, SLOT]] = result[:, s]
+                for j in range(query.shape[0]):
+                    out[j, own[s, SLOT]] = result[j, s]
 
 
 @njit(cache=True)
@@ -378,21 +379,22 @@ def _update(  # noqa: PLR0917
         n, width, masks, n_specs = words[start + 2 + index], group[G_WIDTH], group[G_MASKS], group[G_SPECS]
         rows = _inserted(words[offset : offset + n * width].reshape((n, width)), group, maps, events)
         offset += n * width
-        carry = words[offset : offset + n_specs]
+        carry = words[offset : offset + n_specs].copy()
         offset += n_specs
         cut = 0
         while cut < rows.shape[0] and rows[cut, TIME] < threshold:
             cut += 1
         kept = rows.shape[0] - cut
         out[header + index] = kept
-        out[cursor : cursor + kept * width] = rows[cut:].ravel()
-        cursor += kept * width
+        for i in range(cut, rows.shape[0]):
+            for c in range(width):
+                out[cursor] = rows[i, c]
+                cursor += 1
         if cut > 0:
             own = specs[group[G_FIRST_SPEC] : group[G_FIRST_SPEC] + n_specs]
-            masks_of = rows[:cut, FIRST_MASK : FIRST_MASK + masks]
-            out[cursor : cursor + n_specs] = fold(rows[:cut, TIME], masks_of, own, carry)
-        else:
-            out[cursor : cursor + n_specs] = carry
+            carry = fold(rows[:cut, TIME], rows[:cut, FIRST_MASK : FIRST_MASK + masks], own, carry)
+        for s in range(n_specs):
+            out[cursor + s] = carry[s]
         cursor += n_specs
     return cursor, latest
 
@@ -407,23 +409,41 @@ def _inserted(rows: I64, group: I64, maps: I64, events: I64) -> I64:  # pragma: 
         if events[e, EV_SOURCE] == group[G_SOURCE]:
             matching += 1
     out = np.empty((n + matching, width), np.int64)
-    out[:n] = rows
+    for i in range(n):  # element loops, not slice assignment: the same code, seconds less to compile
+        for c in range(width):
+            out[i, c] = rows[i, c]
     filled = n
     for e in range(events.shape[0]):
         if events[e, EV_SOURCE] != group[G_SOURCE]:
             continue
         t, event_id = events[e, EV_TIME], events[e, EV_ID]
-        position = np.searchsorted(out[:filled, TIME], t)
-        while position < filled and out[position, TIME] == t and out[position, ID] < event_id:
-            position += 1
+        position = _position(out, filled, t, event_id)
         for i in range(filled, position, -1):
-            out[i] = out[i - 1]
+            for c in range(width):
+                out[i, c] = out[i - 1, c]
         out[position, TIME] = t
         out[position, ID] = event_id
         for c in range(width - FIRST_MASK):
             out[position, FIRST_MASK + c] = events[e, maps[group[G_FIRST_MAP] + c]]
         filled += 1
     return out
+
+
+@njit(cache=True)
+def _position(rows: I64, n: int, t: int, event_id: int) -> int:  # pragma: no cover - compiled
+    """Where a (t, event_id) row goes among the first ``n`` rows: after the rows before time ``t`` (a binary
+    search; ``np.searchsorted`` takes seconds more to compile), then after the rows at ``t`` with a smaller
+    id hash."""
+    position, high = 0, n
+    while position < high:
+        middle = (position + high) // 2
+        if rows[middle, TIME] < t:
+            position = middle + 1
+        else:
+            high = middle
+    while position < n and rows[position, TIME] == t and rows[position, ID] < event_id:
+        position += 1
+    return position
 
 
 @njit(cache=True)
