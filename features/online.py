@@ -133,7 +133,6 @@ class OnlineEngine:
             for e in self._entities
         }
         self._value_keys = sorted({v for g in self._groups for v in g.values if v != "amount"})
-        #: per entity, the blob of its empty state (an entity seen for the first time decodes this)
         #: per entity (layout order), the blob of its empty state (an entity seen for the first time)
         self._empty_states = [
             encode([GroupState.empty(g) for g in self._by_entity[e.name]]) for e in self._entities
@@ -473,7 +472,7 @@ class OnlineEngine:
                 cells.append(hashes[next_hash])
                 next_hash += 1
         flat: list[int] = []
-        for event, event_hash in zip(events, hashes, strict=False):
+        for event, event_hash in zip(events, hashes[: len(events)], strict=True):
             fields = event.fields
             flat += [SOURCE_CODE[event.source], event.t, event_hash]
             flat += [int(fields.get(field) in allowed) for field, allowed in self._filter_tests]
@@ -554,9 +553,9 @@ def _missing(value: object) -> bool:
 
 
 def _text_or_none(value: object) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _missing(value):
         return None
-    return value if type(value) is str else str(value)
+    return value if type(value) is str else str(value)  # enum members (StrEnum) become their value
 
 
 def _key(event: Mapping[str, object], entity: Entity) -> str | None:
