@@ -6,14 +6,14 @@ sorts them; and the *carry*: what whole-history aggregates (lifetime counts, fir
 runs) retain of events pruned from the window. A state serialises to one blob of little-endian int64, so the
 store reads one value per entity and decoding is a single ``frombuffer`` plus views:
 
-    MAGIC, groups, rows of group 0, ..., rows of group G-1,
-    group 0's rows (rows x width, row-major), group 0's carry (one word per spec), group 1's rows, ...
+    MAGIC, G (groups), row count of group 0, ..., row count of group G-1,
+    group 0's rows (count x width, row-major), group 0's carry (one word per spec), group 1's rows, ...
 
-The request path does not decode into Python objects: :func:`scan` walks the blobs of an attempt's entities
-in one compiled call (a :class:`Layout` tells it where each group's rows, carry and outputs are), runs every
-group's aggregates for the query times and, when asked, writes each entity's next blob (events inserted,
-then pruned into the carry). :class:`GroupState`, :func:`decode` and :func:`encode` are the same format as
-Python objects, for erasure and inspection.
+The request path does not decode into Python objects: :meth:`Layout.scan` walks the blobs of an attempt's
+entities in one compiled call (the :class:`Layout` tells it where each group's rows, carry and outputs are),
+runs every group's aggregates for the query times and, when asked, writes each entity's next blob (events
+inserted, then pruned into the carry). :class:`GroupState`, :func:`decode` and :func:`encode` are the same
+format as Python objects, for erasure and inspection.
 """
 
 from __future__ import annotations
