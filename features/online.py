@@ -7,6 +7,10 @@ that the batch engine uses, so an attempt scored online gets the features the ba
   each group's kernel on that entity's events for the single query time. It never writes.
 * :meth:`OnlineEngine.score_and_record` is what the service calls: the same vector, then the attempt recorded,
   in one unit of work that reads each blob once (half the reads and decodes of the two calls).
+* The blobs are never decoded into Python objects on these paths: one compiled call
+  (:meth:`features.state.Layout.scan`) validates an attempt's entity states, runs every group's aggregates and
+  writes each entity's next state; Python around it builds the event row, the request features and the JSON
+  attempt record.
 * :meth:`OnlineEngine.record_attempt`, :meth:`~OnlineEngine.record_outcome` and
   :meth:`~OnlineEngine.record_report` update state atomically and are idempotent by id: the attempt record
   (``attempt_id`` → entity keys) remembers which outcome and reports were applied. An outcome or report whose
@@ -31,14 +35,14 @@ import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import numpy as np
 
 from features import bulk, request
-from features.bulk import Arrivals
+from features.bulk import Arrivals, json_strings
 from features.definitions import (
     ATTEMPT_FILTER_FIELDS,
     DECLINE_FAMILY_OF,
@@ -48,9 +52,9 @@ from features.definitions import (
     RequestFeature,
     Source,
 )
-from features.kernels import F64, I64, aggregate
-from features.plan import MISSING, GroupPlan, amount_milli, hash_key, plan, to_us
-from features.state import FIRST_MASK, TIME, GroupState, decode, encode
+from features.kernels import F64, I64
+from features.plan import MISSING, GroupPlan, amount_milli_of, hash_key, hash_texts, plan, to_us
+from features.state import SOURCE_CODE, EventColumns, GroupState, Layout, Scan, decode, encode
 from features.stores.base import OnlineStore, Transaction
 
 logger = logging.getLogger(__name__)
@@ -73,15 +77,18 @@ class Retention:
     entity_ttl: timedelta | None = timedelta(days=400)  # drop an entity idle this long; None keeps summaries
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Event:
-    """One event ready to insert: time, id hash, its fields (for filters) and its attempt's record."""
+    """One event to insert into its attempt's entities: source, time, id and fields (for filters)."""
 
     source: Source
     t: int
-    event_id: int
-    fields: dict[str, Any]
-    record: dict[str, Any] = field(default_factory=dict)
+    event_id: str
+    fields: Mapping[str, object]
+
+
+#: No query time: a unit of work that only records.
+_NO_QUERY: Final = np.empty(0, dtype=np.int64)
 
 
 class OnlineEngine:
@@ -103,22 +110,20 @@ class OnlineEngine:
         self._request_columns = request.required_columns(self._requests)
         self._ratios = [d for d in feature_set.definitions if isinstance(d, AmountToUsual)]
         self._position = {name: index for index, name in enumerate(feature_set.names)}
-        wanted = {r.usual.name for r in self._ratios}
-        #: per entity, per group: where its results go in the vector, and which feed an amount-to-usual ratio
-        self._outputs: dict[str, list[tuple[GroupPlan, I64, I64, list[tuple[str, int]]]]] = {}
-        for group in self._groups:
-            names = [a.name for a in group.aggregates]
-            sources = [k for k, name in enumerate(names) if name in self._position]
-            self._outputs.setdefault(group.entity.name, []).append(
-                (
-                    group,
-                    np.array(sources, dtype=np.int64),
-                    np.array([self._position[names[k]] for k in sources], dtype=np.int64),
-                    [(name, k) for k, name in enumerate(names) if name in wanted],
-                )
-            )
-        self._request_slots = np.array([self._position[d.name] for d in self._requests], dtype=np.int64)
-        self._zeros = np.zeros(4096, dtype=np.int64)
+        #: output columns: the vector's, then the aggregates only an amount-to-usual ratio reads
+        unused = [r.usual.name for r in self._ratios if r.usual.name not in self._position]
+        self._columns = {**self._position, **{n: len(self._position) + i for i, n in enumerate(unused)}}
+        #: per amount-to-usual ratio: its column, and the column of the aggregate it divides by
+        self._ratio_columns = [(self._position[r.name], self._columns[r.usual.name]) for r in self._ratios]
+        slots = [self._position[d.name] for d in self._requests]
+        #: where the request features go: a slice when they are declared together (the usual case)
+        self._request_slots: I64 | slice = (
+            slice(slots[0], slots[0] + len(slots))
+            if slots and slots == list(range(slots[0], slots[0] + len(slots)))
+            else np.array(slots, dtype=np.int64)
+        )
+        self._request_row = request.scalar_row(self._requests)
+        self._index = {entity.name: index for index, entity in enumerate(self._entities)}
         slack = _us(self.retention.slack)
         self._horizon = {  # per entity: its longest window (whole-history aggregates live in the carry)
             e.name: max(
@@ -128,60 +133,60 @@ class OnlineEngine:
             for e in self._entities
         }
         self._value_keys = sorted({v for g in self._groups for v in g.values if v != "amount"})
-        #: per entity, the blob of its empty state (an entity seen for the first time decodes this)
-        self._empty = {
-            e.name: encode([GroupState.empty(g) for g in self._by_entity[e.name]]) for e in self._entities
-        }
+        #: per entity (layout order), the blob of its empty state (an entity seen for the first time)
+        self._empty_states = [
+            encode([GroupState.empty(g) for g in self._by_entity[e.name]]) for e in self._entities
+        ]
+        self._fields = EventColumns.of(self._groups)
+        self._filter_tests = [(f.field, f.values) for f in self._fields.filters]
+        self._hashed_values = [name for name in self._fields.values if name != "amount"]
+        self._layout = Layout.of(
+            [self._by_entity[e.name] for e in self._entities],
+            [self._horizon[e.name] for e in self._entities],
+            self._fields,
+            lambda aggregate: self._columns.get(aggregate.name, -1),
+        )
+        self._label_us = _us(self.retention.label_horizon)
+        ttl = self.retention.entity_ttl
+        self._ttl_us = None if ttl is None else _us(ttl)
 
     # -- scoring -------------------------------------------------------------------------------------------
 
     def features_for(self, attempt: Mapping[str, object]) -> F64:
         """The feature vector of a new attempt (``feature_set.names`` order), from state before its time."""
         t = _time(attempt, "occurred_at")
-        keyed = self._keyed(attempt)
+        keyed = self._keyed(self._keys_of(attempt))
         blobs = self.store.get_many([key for _, key in keyed])
-        return self._vector(attempt, t, keyed, self._decoded(keyed, blobs))
+        vector: F64 = self._matrix(attempt, np.array([t], dtype=np.int64), keyed, blobs)[0]
+        return vector
 
     def score_and_record(self, attempt: Mapping[str, object]) -> tuple[F64, bool]:
         """:meth:`features_for` then :meth:`record_attempt` in one unit of work, reading each blob once.
 
         The vector is the one :meth:`features_for` gives (state strictly before the attempt's time, pending
         labels not yet applied); the flag is False if the attempt was already recorded (state unchanged).
+        Reading the states, scoring them and writing their next versions is one compiled call.
         """
         t = _time(attempt, "occurred_at")
         attempt_id = _text(attempt, "attempt_id")
-        record = self._record_of(attempt)
-        keyed = self._keyed(attempt)
+        record = self._record_of(attempt, t)
+        keyed = self._keyed(record["keys"])
+        query = np.array([t], dtype=np.int64)
 
         def work(tx: Transaction) -> tuple[F64, bool]:
-            own = [
-                self._attempt_key(attempt_id),
-                self._pending_key(attempt_id),
-                self._account_key(record["account"]),
-            ]
+            own = self._own_keys(attempt_id, record)
             blobs = tx.get_many([*own, *(key for _, key in keyed)])
-            decoded = self._decoded(keyed, blobs[len(own) :])
-            vector = self._vector(attempt, t, keyed, decoded)
-            return vector, self._apply_attempt(
-                tx, attempt_id, record, (blobs[0], blobs[1], blobs[2]), decoded
-            )
+            existing, pending, index = blobs[0], blobs[1], blobs[2]
+            entities = blobs[len(own) :]
+            if existing is not None:
+                return self._matrix(attempt, query, keyed, entities)[0], False
+            events = self._events(self._attempt_events(attempt_id, record, pending), record)
+            out = self._empty_matrix(1)
+            states = self._next_states(keyed, entities, query, out, events, t)
+            self._write_attempt(tx, attempt_id, record, (pending, index), states)
+            return self._finish(attempt, query, out)[0], True
 
         return self.store.transact(work)
-
-    def _keyed(self, attempt: Mapping[str, object]) -> list[tuple[Entity, str]]:
-        """The attempt's entities that it names, with their store keys."""
-        return [
-            (e, self._entity_key(e, key)) for e in self._entities if (key := _key(attempt, e)) is not None
-        ]
-
-    def _decoded(
-        self, keyed: Sequence[tuple[Entity, str]], blobs: Sequence[bytes | None]
-    ) -> dict[str, list[GroupState]]:
-        """Each entity's group states by store key (empty states where the entity has none yet)."""
-        return {
-            key: decode(self._by_entity[entity.name], self._empty[entity.name] if blob is None else blob)
-            for (entity, key), blob in zip(keyed, blobs, strict=True)
-        }
 
     def features_at(self, attempt: Mapping[str, object], times: Sequence[datetime]) -> F64:
         """The vectors of ``attempt`` made at each of ``times`` (one row per time, in that order).
@@ -191,84 +196,107 @@ class OnlineEngine:
         scores dozens of candidate retry times of one invoice). Never writes.
         """
         t = np.array([to_us(moment) for moment in times], dtype=np.int64)
-        keyed = self._keyed(attempt)
+        keyed = self._keyed(self._keys_of(attempt))
         blobs = self.store.get_many([key for _, key in keyed])
         order = np.argsort(t, kind="stable")
         rows = np.empty((len(t), len(self._position)))
-        rows[order] = self._matrix(attempt, t[order], keyed, self._decoded(keyed, blobs))
+        rows[order] = self._matrix(attempt, t[order], keyed, blobs)
         return rows
 
-    def _vector(
+    def _keys_of(self, attempt: Mapping[str, object]) -> dict[str, str]:
+        """The attempt's entity keys by entity name, for the entities it names."""
+        return {e.name: key for e in self._entities if (key := _key(attempt, e)) is not None}
+
+    def _keyed(self, keys: Mapping[str, str]) -> list[tuple[int, str]]:
+        """Entity index (in the layout) and store key of each entity in ``keys``, in the layout's order."""
+        return [
+            (self._index[name], self._entity_key(self._entities[self._index[name]], key))
+            for name, key in keys.items()
+        ]
+
+    def _scan(self, keyed: Sequence[tuple[int, str]], blobs: Sequence[bytes | None], query: I64) -> Scan:
+        """The states read for ``keyed`` (an entity seen for the first time has the empty state)."""
+        empty = self._empty_states
+        return Scan.of(
+            [empty[index] if blob is None else blob for (index, _), blob in zip(keyed, blobs, strict=True)],
+            [index for index, _ in keyed],
+            query,
+            [key for _, key in keyed],
+        )
+
+    def _next_states(  # noqa: PLR0917
         self,
-        attempt: Mapping[str, object],
-        t: int,
-        keyed: Sequence[tuple[Entity, str]],
-        decoded: Mapping[str, list[GroupState]],
-    ) -> F64:
-        """The vector from the decoded states of the attempt's entities (``keyed``) and its own fields."""
-        vector: F64 = self._matrix(attempt, np.array([t], dtype=np.int64), keyed, decoded)[0]
-        return vector
+        keyed: Sequence[tuple[int, str]],
+        blobs: Sequence[bytes | None],
+        query: I64,
+        out: F64,
+        events: I64,
+        now: int,
+    ) -> list[tuple[str, tuple[bytes, int]]]:
+        """Score the states into ``out`` at the query times and insert the events: each entity's store key
+        with its next state and latest event time (``now``: the time of the attempt the events belong to)."""
+        states = self._layout.scan(self._scan(keyed, blobs, query), out, events, now)
+        return [(key, state) for (_, key), state in zip(keyed, states, strict=True)]
+
+    def _empty_matrix(self, rows: int) -> F64:
+        """The output of a scan: the vector's columns and the ratios' inputs, NaN where no entity writes."""
+        return np.full((rows, len(self._columns)), np.nan)
 
     def _matrix(
         self,
         attempt: Mapping[str, object],
         query: I64,
-        keyed: Sequence[tuple[Entity, str]],
-        decoded: Mapping[str, list[GroupState]],
+        keyed: Sequence[tuple[int, str]],
+        blobs: Sequence[bytes | None],
     ) -> F64:
-        """One vector per query time (ascending) of the attempt, from the decoded states and its fields."""
-        out = np.full((len(query), len(self._position)), np.nan)
-        q_ent = np.zeros(len(query), dtype=np.int64)
-        usual: dict[str, F64] = {}
-        for entity, key in keyed:
-            for (group, sources, targets, usual_at), state in zip(
-                self._outputs[entity.name], decoded[key], strict=True
-            ):
-                n = len(state.rows)
-                codes = self._zeros[:n] if n <= len(self._zeros) else np.zeros(n, np.int64)
-                masks = state.rows[:, FIRST_MASK : FIRST_MASK + state.n_masks]
-                values = state.rows[:, FIRST_MASK + state.n_masks :]
-                result = aggregate(
-                    codes, state.rows[:, TIME], masks, values, q_ent, query, group.specs, state.carry
-                )
-                out[:, targets] = result[:, sources]
-                for name, k in usual_at:
-                    usual[name] = result[:, k]
+        """One vector per query time (ascending) of the attempt, from its entities' states and its fields."""
+        out = self._empty_matrix(len(query))
+        self._layout.scan(self._scan(keyed, blobs, query), out, None, 0)
+        return self._finish(attempt, query, out)
+
+    def _finish(self, attempt: Mapping[str, object], query: I64, out: F64) -> F64:
+        """Add the request features and the amount-to-usual ratios to the scanned aggregates."""
         if self._requests:
-            out[:, self._request_slots] = request.compute_at(self._requests, attempt, query)
-        for ratio in self._ratios:
-            amount = amount_milli(np.array([_number(attempt, "amount")]))[0] / 1000.0
-            out[:, self._position[ratio.name]] = amount / usual.get(
-                ratio.usual.name, np.full(len(query), np.nan)
-            )
-        return out
+            if len(query) == 1:
+                out[0, self._request_slots] = self._request_row(attempt, int(query[0]))
+            else:
+                out[:, self._request_slots] = request.compute_at(self._requests, attempt, query)
+        if self._ratio_columns:
+            amount = amount_milli_of(_number(attempt, "amount")) / 1000.0
+            for column, usual in self._ratio_columns:
+                out[:, column] = amount / out[:, usual]  # float64 division: a zero usual gives inf
+        return out[:, : len(self._position)]
 
     def warm_up(self) -> None:
-        """Load the compiled kernels (from numba's cache, or compile them) before the first real request."""
-        probe: dict[str, object] = {"occurred_at": datetime.now(UTC), "amount": 1.0}
+        """Load the compiled kernels (from numba's cache, or compile them) before the first real request:
+        score a probe from the store, and build the states recording it would write, writing nothing."""
+        t = datetime.now(UTC)
+        probe: dict[str, object] = {"occurred_at": t, "amount": 1.0, "account_id": "__warm_up__"}
         probe.update({entity.key: f"__warm_up__{entity.name}" for entity in self._entities})
         self.features_for(probe)
+        record = self._record_of(probe, to_us(t))
+        keyed = self._keyed(record["keys"])
+        events = self._events(self._attempt_events("__warm_up__", record, None), record)
+        self._next_states(keyed, [None] * len(keyed), _NO_QUERY, self._empty_matrix(0), events, record["t"])
 
     # -- recording -----------------------------------------------------------------------------------------
 
     def record_attempt(self, attempt: Mapping[str, object]) -> bool:
         """Add an attempt to the state of its entities; False if it was already recorded."""
+        t = _time(attempt, "occurred_at")
         attempt_id = _text(attempt, "attempt_id")
-        record = self._record_of(attempt)
-        keyed = self._keyed(attempt)
+        record = self._record_of(attempt, t)
+        keyed = self._keyed(record["keys"])
 
         def work(tx: Transaction) -> bool:
-            own = tx.get_many(
-                [
-                    self._attempt_key(attempt_id),
-                    self._pending_key(attempt_id),
-                    self._account_key(record["account"]),
-                ]
-            )
-            if own[0] is not None:
+            existing, pending, index = tx.get_many(self._own_keys(attempt_id, record))
+            if existing is not None:
                 return False
-            decoded = self._decoded(keyed, tx.get_many([key for _, key in keyed]))
-            return self._apply_attempt(tx, attempt_id, record, (own[0], own[1], own[2]), decoded)
+            blobs = tx.get_many([key for _, key in keyed])
+            events = self._events(self._attempt_events(attempt_id, record, pending), record)
+            states = self._next_states(keyed, blobs, _NO_QUERY, self._empty_matrix(0), events, t)
+            self._write_attempt(tx, attempt_id, record, (pending, index), states)
+            return True
 
         return self.store.transact(work)
 
@@ -341,55 +369,61 @@ class OnlineEngine:
             "fields": {"report_type": _text(report, "report_type")},
         }
 
-    def _record_of(self, attempt: Mapping[str, object]) -> dict[str, Any]:
-        keys = {e.name: str(_key(attempt, e)) for e in self._entities if _key(attempt, e) is not None}
-        values = {k: None if _missing(attempt.get(k)) else str(attempt.get(k)) for k in self._value_keys}
+    def _own_keys(self, attempt_id: str, record: Mapping[str, Any]) -> list[str]:
+        """The attempt's record, its pending labels and its account's index of attempts."""
+        return [
+            self._attempt_key(attempt_id),
+            self._pending_key(attempt_id),
+            self._account_key(record["account"]),
+        ]
+
+    def _record_of(self, attempt: Mapping[str, object], t: int) -> dict[str, Any]:
+        """What the store remembers of an attempt (JSON): its time, account, amount, entity keys, the values
+        and fields its events carry, and the labels applied to it so far."""
         return {
-            "t": _time(attempt, "occurred_at"),
+            "t": t,
             "account": _text(attempt, "account_id"),
-            "milli": int(amount_milli(np.array([_number(attempt, "amount")]))[0]),
-            "keys": keys,
-            "values": values,
-            "fields": {
-                f: None if _missing(attempt.get(f)) else str(attempt.get(f)) for f in ATTEMPT_FILTER_FIELDS
-            },
+            "milli": amount_milli_of(_number(attempt, "amount")),
+            "keys": self._keys_of(attempt),
+            "values": {k: _text_or_none(attempt.get(k)) for k in self._value_keys},
+            "fields": {f: _text_or_none(attempt.get(f)) for f in ATTEMPT_FILTER_FIELDS},
             "labels": [],
         }
 
-    def _apply_attempt(
+    def _attempt_events(self, attempt_id: str, record: dict[str, Any], pending: bytes | None) -> list[_Event]:
+        """A new attempt's event, then those of the labels waiting for it (marked applied on the record)."""
+        events = [_Event(Source.ATTEMPTS, record["t"], attempt_id, record["fields"])]
+        for payload in [] if pending is None else json.loads(pending):
+            if _label(payload) not in record["labels"]:
+                events.append(self._label_event(payload, record))
+        return events
+
+    def _write_attempt(
         self,
         tx: Transaction,
         attempt_id: str,
         record: dict[str, Any],
-        own: tuple[bytes | None, bytes | None, bytes | None],
-        decoded: dict[str, list[GroupState]],
-    ) -> bool:
-        """Insert a new attempt (and the labels waiting for it) into the entity states read in ``tx``.
+        own: tuple[bytes | None, bytes | None],
+        states: Sequence[tuple[str, tuple[bytes, int]]],
+    ) -> None:
+        """Write a new attempt's entity states, its record and its account index; drop its pending labels.
 
-        ``own`` holds the attempt's record, its pending labels and its account index, as read in ``tx``.
+        ``own`` holds its pending labels and its account index as read in ``tx``.
         """
-        existing, pending, index = own
-        if existing is not None:
-            return False
-        events = [_Event(Source.ATTEMPTS, record["t"], hash_key(attempt_id), dict(record["fields"]), record)]
-        for payload in [] if pending is None else json.loads(pending):
-            if _label(payload) not in record["labels"]:
-                events.append(self._label_event(payload, record))
-        self._insert(tx, record, events, decoded)
-        tx.put(
-            self._attempt_key(attempt_id),
-            json.dumps(record).encode(),
-            record["t"] + _us(self.retention.label_horizon),
-        )
+        pending, index = own
+        self._put_states(tx, states)
+        expires = record["t"] + self._label_us
+        tx.put(self._attempt_key(attempt_id), json.dumps(record).encode(), expires)
         if pending is not None:
             tx.delete(self._pending_key(attempt_id))
-        attempts = [] if index is None else json.loads(index)
-        tx.put(
-            self._account_key(record["account"]),
-            json.dumps([*attempts, attempt_id]).encode(),
-            record["t"] + _us(self.retention.label_horizon),
-        )
-        return True
+        tx.put(self._account_key(record["account"]), _appended(index, attempt_id), expires)
+
+    def _put_states(self, tx: Transaction, states: Sequence[tuple[str, tuple[bytes, int]]]) -> None:
+        """Write entity states (store key, (blob, latest event time)), each expiring ``entity_ttl`` after its
+        latest event."""
+        ttl = self._ttl_us
+        for key, (blob, latest) in states:
+            tx.put(key, blob, None if ttl is None else latest + ttl)
 
     def _apply_label(self, tx: Transaction, attempt_id: str, payload: dict[str, Any]) -> bool:
         blob, pending = tx.get_many([self._attempt_key(attempt_id), self._pending_key(attempt_id)])
@@ -397,62 +431,53 @@ class OnlineEngine:
             waiting = [] if pending is None else json.loads(pending)
             if any(p["id"] == payload["id"] and p["source"] == payload["source"] for p in waiting):
                 return False
-            expires = payload["t"] + _us(self.retention.label_horizon)
+            expires = payload["t"] + self._label_us
             tx.put(self._pending_key(attempt_id), json.dumps([*waiting, payload]).encode(), expires)
             return True
         record = json.loads(blob)
         if _label(payload) in record["labels"]:
             return False
         self._insert(tx, record, [self._label_event(payload, record)])
-        tx.put(
-            self._attempt_key(attempt_id),
-            json.dumps(record).encode(),
-            record["t"] + _us(self.retention.label_horizon),
-        )
+        tx.put(self._attempt_key(attempt_id), json.dumps(record).encode(), record["t"] + self._label_us)
         return True
 
     def _label_event(self, payload: dict[str, Any], record: dict[str, Any]) -> _Event:
         """The event of an outcome or report, with its attempt's fields; marks it applied on the record."""
         fields = {**record["fields"], **payload["fields"]}
         record["labels"].append(_label(payload))
-        return _Event(Source(payload["source"]), payload["t"], hash_key(payload["id"]), fields, record)
+        return _Event(Source(payload["source"]), payload["t"], payload["id"], fields)
 
-    def _insert(
-        self,
-        tx: Transaction,
-        record: dict[str, Any],
-        events: Sequence[_Event],
-        decoded: Mapping[str, list[GroupState]] | None = None,
-    ) -> None:
-        """Insert events into their entities' states and write them back (states read in ``tx`` if given)."""
-        entities = [e for e in self._entities if e.name in record["keys"]]
-        keys = [self._entity_key(e, record["keys"][e.name]) for e in entities]
-        if decoded is None:
-            decoded = self._decoded(list(zip(entities, keys, strict=True)), tx.get_many(keys))
-        for entity, key in zip(entities, keys, strict=True):
-            groups = self._by_entity[entity.name]
-            states = decoded[key]
-            for group, state in zip(groups, states, strict=True):
-                for event in events:
-                    if event.source == group.source:  # the attempt record makes recording idempotent
-                        state.insert(self._row(group, event))
-            latest = _now_of(groups, states, record["t"])
-            for group, state in zip(groups, states, strict=True):
-                state.prune(group, latest - self._horizon[entity.name])
-            ttl = self.retention.entity_ttl
-            tx.put(key, encode(states), None if ttl is None else latest + _us(ttl))
+    def _insert(self, tx: Transaction, record: dict[str, Any], events: Sequence[_Event]) -> None:
+        """Insert events of a recorded attempt into its entities' states and write them back."""
+        keyed = self._keyed(record["keys"])
+        blobs = tx.get_many([key for _, key in keyed])
+        matrix = self._events(events, record)
+        states = self._next_states(keyed, blobs, _NO_QUERY, self._empty_matrix(0), matrix, record["t"])
+        self._put_states(tx, states)
 
-    def _row(self, group: GroupPlan, event: _Event) -> I64:
-        """The event as a state row: time, id hash, filter bits, values (the batch engine's encoding)."""
-        row = [event.t, event.event_id]
-        row += [int(event.fields.get(f.field) in f.values) for f in group.filters]
-        for name in group.values:
+    def _events(self, events: Sequence[_Event], record: Mapping[str, Any]) -> I64:
+        """The events as rows of :class:`features.state.EventColumns` (the batch engine's encoding: id hash,
+        0/1 per filter, amounts in thousandths, key values as hashes)."""
+        values = record["values"]
+        texts = [event.event_id for event in events]
+        texts += [raw for name in self._hashed_values if (raw := values[name]) is not None]
+        hashes = hash_texts(texts)
+        cells, next_hash = [], len(events)
+        for name in self._fields.values:
             if name == "amount":
-                row.append(event.record["milli"])
+                cells.append(record["milli"])
+            elif values[name] is None:
+                cells.append(MISSING)
             else:
-                raw = event.record["values"][name]
-                row.append(MISSING if raw is None else hash_key(raw))
-        return np.array(row, dtype=np.int64)
+                cells.append(hashes[next_hash])
+                next_hash += 1
+        flat: list[int] = []
+        for event, event_hash in zip(events, hashes[: len(events)], strict=True):
+            fields = event.fields
+            flat += [SOURCE_CODE[event.source], event.t, event_hash]
+            flat += [int(fields.get(field) in allowed) for field, allowed in self._filter_tests]
+            flat += cells
+        return np.array(flat, dtype=np.int64).reshape(len(events), self._fields.width)
 
     def _erase(self, tx: Transaction, account_id: str) -> int:
         (index,) = tx.get_many([self._account_key(account_id)])
@@ -505,6 +530,15 @@ def _now_of(groups: list[GroupPlan], states: list[GroupState], default: int) -> 
     return max((int(state.t[-1]) for state in states if len(state.t)), default=default)
 
 
+def _appended(index: bytes | None, attempt_id: str) -> bytes:
+    """An account's index of attempts (``json.dumps`` of a list of ids) with one more id, without parsing
+    the list (an account's index grows with its attempts)."""
+    item = json_strings([attempt_id])[0].encode()
+    if index is None or index == b"[]":
+        return b"[" + item + b"]"
+    return index[:-1] + b", " + item + b"]"
+
+
 def _label(payload: dict[str, Any]) -> str:
     """How an attempt record remembers an applied outcome or report (idempotency)."""
     return f"{payload['source']}:{payload['id']}"
@@ -516,6 +550,12 @@ def _us(delta: timedelta) -> int:
 
 def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _text_or_none(value: object) -> str | None:
+    if _missing(value):
+        return None
+    return value if type(value) is str else str(value)  # enum members (StrEnum) become their value
 
 
 def _key(event: Mapping[str, object], entity: Entity) -> str | None:

@@ -8,9 +8,10 @@ before aggregation).
 
 from __future__ import annotations
 
-from calendar import timegm
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 from typing import Final
 
 import numpy as np
@@ -30,8 +31,9 @@ from features.definitions import (
 from features.kernels import I64, OP_CODE, hash_strings
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US: Final = timedelta(microseconds=1)
 MISSING: Final = -1
-_ONE_VALID: Final = np.ones(1, dtype=np.uint8)
+_EXACT: Final = 2.0**53  # integers up to this are exact doubles, so ``round`` and ``np.rint`` agree
 #: Small arrays (the online engine's single events) are matched in Python; large ones through pandas.
 _SMALL: Final = 32
 ObjectArray = npt.NDArray[np.object_]
@@ -88,8 +90,16 @@ def _group(aggregates: list[Aggregate]) -> GroupPlan:
 def hash_key(value: str) -> int:
     """Stable 64-bit hash of a string key (ids, key columns); persisted in online state, so it depends on
     neither the process (unlike ``hash()``) nor a library version. Same function as :func:`hash_keys`."""
-    data = np.frombuffer(value.encode(), dtype=np.uint8)
-    return int(hash_strings(data, np.array([0, len(data)], dtype=np.int64), _ONE_VALID)[0])
+    return hash_texts([value])[0]
+
+
+def hash_texts(values: Sequence[str]) -> list[int]:
+    """:func:`hash_key` of each of a few strings, in one kernel call (an online event's id and key values)."""
+    encoded = [value.encode() for value in values]
+    offsets = np.array([0, *accumulate(len(data) for data in encoded)], dtype=np.int64)
+    data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    hashes: list[int] = hash_strings(data, offsets, np.ones(len(encoded), dtype=np.uint8)).tolist()
+    return hashes
 
 
 def hash_keys(values: pd.Series) -> I64:
@@ -112,13 +122,23 @@ def amount_milli(amounts: npt.NDArray[np.float64]) -> I64:
     return np.rint(np.asarray(amounts, dtype=np.float64) * 1000.0).astype(np.int64)
 
 
+def amount_milli_of(amount: float) -> int:
+    """:func:`amount_milli` of one amount (the online engine's attempt), without building an array: Python's
+    ``round`` rounds half to even like ``np.rint``. Values outside the exactly representable range (and NaN)
+    take the array path, so they get what it gives."""
+    scaled = amount * 1000.0
+    if -_EXACT < scaled < _EXACT:
+        return round(scaled)
+    return int(amount_milli(np.array([amount]))[0])
+
+
 def to_us(moment: datetime) -> int:
     """A tz-aware datetime as integer microseconds since the epoch (exact)."""
     if moment.tzinfo is None:
         raise ValueError(f"timestamp {moment.isoformat()} has no time zone: pass a tz-aware (UTC) datetime")
     if isinstance(moment, pd.Timestamp):
         return int(moment.value // 1_000)  # nanoseconds since the epoch
-    return timegm(moment.utctimetuple()) * US_PER_SECOND + moment.microsecond
+    return (moment - EPOCH) // _ONE_US  # exact: timedelta counts whole microseconds
 
 
 def series_to_us(series: pd.Series) -> I64:

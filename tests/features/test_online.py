@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from features.batch import build_features
+from features.definitions import (
+    ACCOUNT,
+    APPROVED,
+    CARD,
+    DECLINED,
+    Aggregate,
+    AmountToUsual,
+    FeatureSet,
+    Op,
+    RequestFeature,
+    Source,
+    Transform,
+    days,
+    hours,
+)
 from features.iptv import FEATURE_SET
-from features.online import OnlineEngine, OnlineEventError, Retention
+from features.online import OnlineEngine, OnlineEventError, Retention, _appended
 from features.state import CorruptStateError, decode
 from features.stores.memory import MemoryStore
-from tests.features.factory import attempt, history_of, outcome, report
-from tests.features.replay import records
+from tests.features.factory import attempt, history_of, outcome, random_history, report
+from tests.features.replay import mismatches, records, replay, stream
 
 NAMES = FEATURE_SET.names
 
@@ -192,3 +210,28 @@ def test_warm_up_scores_a_probe_without_writing() -> None:
     store = MemoryStore()
     OnlineEngine(store, FEATURE_SET).warm_up()
     assert list(store.keys("")) == []
+
+
+@given(st.lists(st.text(max_size=12), max_size=5), st.text(min_size=1, max_size=12))
+def test_an_account_index_grows_by_one_id_exactly_as_json_writes_it(ids: list[str], new_id: str) -> None:
+    index = json.dumps(ids).encode() if ids else None
+    assert _appended(index, new_id) == json.dumps([*ids, new_id]).encode()
+
+
+def test_request_features_between_aggregates_and_a_ratio_land_in_their_columns() -> None:
+    """Request features not declared together, and a ratio over an aggregate that is not itself a feature."""
+    interleaved = FeatureSet(
+        "interleaved",
+        (
+            Aggregate(CARD, Source.ATTEMPTS, Op.COUNT, hours(1)),
+            RequestFeature(Transform.NUMBER, "amount"),
+            Aggregate(ACCOUNT, Source.OUTCOMES, Op.COUNT, days(7), DECLINED),
+            RequestFeature(Transform.HOUR_OF_DAY),
+            AmountToUsual(Aggregate(ACCOUNT, Source.OUTCOMES, Op.MEAN, days(90), APPROVED, value="amount")),
+        ),
+    )
+    history = random_history(80, seed=5, accounts=4, days=30.0)
+    online = replay(OnlineEngine(MemoryStore(), interleaved), stream(history, seed=2), combined=True)
+    expected = build_features(history.attempts, history.outcomes, history.reports, interleaved)
+    assert mismatches(expected, online, interleaved.names) == []
+    assert online[interleaved.names[-1]].notna().any()  # some accounts have a usual amount
