@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -122,13 +123,40 @@ async def _periodic_reload(service: Service) -> None:
             logger.exception("periodic model check failed")
 
 
+@contextlib.contextmanager
+def _frozen_heap(enabled: bool) -> Iterator[None]:
+    """While serving, keep the objects alive after start-up (modules, models, ~260k objects) out of the
+    garbage collector's reach (:func:`gc.freeze`): a full collection then scans only what requests left
+    behind, ~0.01 ms instead of 175-440 ms that stalled every request behind it. Unfrozen at shutdown."""
+    if not enabled:
+        yield
+        return
+    started = time.perf_counter()
+    gc.collect()  # garbage from start-up is freed, not frozen
+    gc.freeze()
+    logger.info(
+        "start-up heap frozen: %d objects out of the collector's reach (%.0f ms)",
+        gc.get_freeze_count(),
+        (time.perf_counter() - started) * 1000,
+    )
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def create_app(
-    settings: Settings | None = None, service: Service | None = None, *, fast_path: bool = True
+    settings: Settings | None = None,
+    service: Service | None = None,
+    *,
+    fast_path: bool = True,
+    freeze_heap: bool = False,
 ) -> FastAPI:
     """The application. Models load in the lifespan (start-up), never at import.
 
     ``POST /v1/score`` is answered by :class:`serving.fastpath.ScoreFastPath` in front of FastAPI's routing;
     ``fast_path=False`` leaves it to the FastAPI route (the same handling, slower: tests compare the two).
+    ``freeze_heap=True`` (``riskgate serve``) freezes the start-up heap once warm (see :func:`_frozen_heap`).
     """
     settings = settings or get_settings()
     built = service or build_service(settings)
@@ -142,7 +170,8 @@ def create_app(
         if built.limits.reload_seconds > 0:
             checker = asyncio.create_task(_periodic_reload(built))
         try:
-            yield
+            with _frozen_heap(freeze_heap):
+                yield
         finally:
             if checker is not None:
                 checker.cancel()
