@@ -10,13 +10,13 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from riskgate.settings import Settings, get_settings
 from serving.answers import body_too_large, error_response, too_large_response
@@ -30,12 +30,6 @@ from serving.service import Service, build_service
 logger = logging.getLogger(__name__)
 
 API_PREFIX = "/v1"
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DESCRIPTION = """
 riskgate scores a payment attempt **before** it reaches the gateway: the probability that it is fraud, the
@@ -125,9 +119,10 @@ async def _periodic_reload(service: Service) -> None:
 
 @contextlib.contextmanager
 def _frozen_heap(enabled: bool) -> Iterator[None]:
-    """While serving, keep the objects alive after start-up (modules, models, ~260k objects) out of the
-    garbage collector's reach (:func:`gc.freeze`): a full collection then scans only what requests left
-    behind, ~0.01 ms instead of 175-440 ms that stalled every request behind it. Unfrozen at shutdown."""
+    """While serving, keep the objects alive after start-up (modules, models: ~260k objects) out of the
+    garbage collector's reach (:func:`gc.freeze`). A full collection is rare (none in 20,000 decisions
+    in-process) but stalls every request queued behind it: it scanned them all in 175-440 ms, and now scans
+    only what requests left behind (~0.01 ms). Unfrozen at shutdown."""
     if not enabled:
         yield
         return

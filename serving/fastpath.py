@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Final
+from typing import Final
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import QueryParams
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Send
+from starlette.types import Scope as ASGIScope
 
 from serving.answers import body_too_large, error_response, too_large_response
 from serving.jsonbody import FastJSONResponse
@@ -39,12 +40,6 @@ from serving.security import API_KEY_HEADER, Scope
 from serving.service import Service
 
 logger = logging.getLogger(__name__)
-
-ASGIScope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[ASGIScope, Receive, Send], Awaitable[None]]
 
 CLIENT_GONE: Final = (
     499  # recorded when the client disconnects before its body has arrived (nothing is answered)
@@ -134,7 +129,8 @@ def explain_flag(query_string: bytes) -> bool:
 
 
 async def read_body(receive: Receive, limit: int) -> bytes:
-    """The request body, refused (413) as soon as more than ``limit`` bytes have arrived."""
+    """The request body, refused (413) as soon as more than ``limit`` bytes have arrived; a client gone
+    before its body has arrived raises :class:`starlette.requests.ClientDisconnect`."""
     chunks: list[bytes] = []
     received = 0
     while True:

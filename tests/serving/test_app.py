@@ -17,7 +17,7 @@ def test_the_start_up_heap_is_frozen_while_serving_and_released_at_shutdown(tmp_
         frozen = gc.get_freeze_count()
         assert frozen > 10_000  # modules, models, the app: everything alive once started
         assert client.post("/v1/score", json=attempt(1), headers=SCORE).status_code == 200
-        assert gc.get_freeze_count() == frozen  # requests' objects stay collectable
+        assert gc.get_freeze_count() <= frozen  # nothing a request makes is frozen (start-up garbage may go)
     assert gc.get_freeze_count() == 0
 
 

@@ -3,6 +3,7 @@ byte for byte, for every status a client can get, the same metrics, root_path, a
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -14,11 +15,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from starlette.requests import ClientDisconnect
 
 from riskgate.settings import ApiKey
 from serving.app import create_app
-from serving.errors import NotReadyError
-from serving.fastpath import explain_flag, route_path
+from serving.errors import NotReadyError, PayloadTooLargeError
+from serving.fastpath import explain_flag, read_body, route_path
 from serving.routes.deps import get_service
 from serving.security import hash_key
 from tests.serving.factories import SCORE, SCORE_KEY, attempt, seed_cache, service_for
@@ -283,3 +285,43 @@ def test_explain_flag() -> None:
     assert explain_flag(b"explain=1&explain=no") is False
     with pytest.raises(RequestValidationError):
         explain_flag(b"explain=maybe")
+
+
+def _receiving(*messages: dict[str, Any]) -> Callable[[], Any]:
+    queue = list(messages)
+
+    async def receive() -> dict[str, Any]:
+        return queue.pop(0)
+
+    return receive
+
+
+def test_read_body_joins_chunks_and_refuses_as_bytes_arrive() -> None:
+    chunks: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b"ab", "more_body": True},
+        {"type": "http.request", "body": b"cd", "more_body": True},
+        {"type": "http.request", "body": b"e"},
+    ]
+    assert asyncio.run(read_body(_receiving(*chunks), 5)) == b"abcde"
+    with pytest.raises(PayloadTooLargeError, match="larger than 4 bytes"):
+        asyncio.run(read_body(_receiving(*chunks), 4))
+    with pytest.raises(ClientDisconnect):
+        asyncio.run(read_body(_receiving(chunks[0], {"type": "http.disconnect"}), 5))
+
+
+def test_a_client_gone_before_its_body_gets_no_answer_and_is_counted(client: TestClient) -> None:
+    app = client.app
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/score", "root_path": "", "query_string": b"",
+             "headers": [(b"x-api-key", SCORE_KEY.encode())]}  # fmt: skip
+    receive = _receiving(
+        {"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}
+    )
+    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    assert sent == []
+    metrics = client.get("/metrics").text
+    assert 'riskgate_request_seconds_count{method="POST",route="/v1/score",status="499"} 1.0' in metrics
