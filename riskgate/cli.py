@@ -404,6 +404,12 @@ def serve(
             "2-core machine. Each loads the models; an admin reload reaches the process that answers it.",
         ),
     ] = 1,
+    root_path: Annotated[
+        str,
+        typer.Option(
+            help="The URL prefix a reverse proxy serves the API under (e.g. /risk), for links and the docs."
+        ),
+    ] = "",
 ) -> None:
     """Run the scoring service (uvicorn) until Ctrl-C or SIGTERM, draining in-flight requests."""
     import uvicorn  # noqa: PLC0415
@@ -422,7 +428,7 @@ def serve(
         settings = settings.model_copy(update={"write_behind": False})
         os.environ["RISKGATE_WRITE_BEHIND"] = "false"
     try:
-        application = create_app(settings)  # validates the configuration before any worker starts
+        application = create_app(settings, freeze_heap=True)  # validates the configuration first
     except ConfigurationError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
@@ -439,6 +445,8 @@ def serve(
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
         loop="uvloop",
         http="httptools",
+        server_header=False,  # name no server software to callers
+        root_path=root_path,
     )
 
 
@@ -449,7 +457,7 @@ def worker_app() -> FastAPI:
 
     settings = get_settings()
     configure_logging(settings)
-    return create_app(settings)
+    return create_app(settings, freeze_heap=True)
 
 
 @app.command("api-key")

@@ -61,6 +61,24 @@ class ServiceMetrics:
             "riskgate_outcomes_total", "Outcomes and fraud reports received, by kind and whether new.",
             ["kind", "new"], registry=self.registry,
         )  # fmt: skip
+        # labelled children by label values: ``labels()`` costs microseconds per call on the request path
+        self._request_children: dict[tuple[str, str, int], Histogram] = {}
+        self._error_children: dict[str, Counter] = {}
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One answered HTTP request: ``route`` is its template (never a path holding values)."""
+        key = (route, method, status)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self._request_children[key] = self.requests.labels(route, method, str(status))
+        child.observe(seconds)
+
+    def count_error(self, kind: str) -> None:
+        """One error answered, by kind (an error code, ``validation`` or ``internal``)."""
+        child = self._error_children.get(kind)
+        if child is None:
+            child = self._error_children[kind] = self.errors.labels(kind)
+        child.inc()
 
     def show_models(self, served: list[tuple[str, str, str, str]]) -> None:
         """Replace the model-version gauge with the pairs (task, name, version, source) now served."""

@@ -30,9 +30,7 @@ def require(scope: Scope) -> Callable[[Service, str | None], Awaitable[Principal
     """
 
     async def check(service: ServiceDep, key: Annotated[str | None, Security(_api_key)]) -> Principal:
-        principal = service.keys.authenticate(key)
-        service.keys.authorize(principal, scope)
-        return principal
+        return service.keys.check(key, scope)
 
     return check
 

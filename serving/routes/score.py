@@ -1,4 +1,9 @@
-"""POST /v1/score and /v1/score/batch."""
+"""POST /v1/score and /v1/score/batch.
+
+``POST /v1/score`` is answered by :class:`serving.fastpath.ScoreFastPath` in front of FastAPI; the route below
+stays registered (it documents the endpoint and serves it when the app is built without the fast path), and
+both reach :func:`score_request`.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,20 @@ from serving.errors import PayloadTooLargeError
 from serving.jsonbody import FastJSONResponse, body_schema, parse_body
 from serving.routes.deps import ScoreKey, ServiceDep
 from serving.schemas import AttemptIn, BatchIn, BatchOut, ErrorOut, ScoreOut
+from serving.service import Service
 
+SCORE_PATH = "/score"  # under the API prefix: POST /v1/score
 router = APIRouter(tags=["scoring"])
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 403, 409, 413)}
 
 
-@router.post("/score", response_model=ScoreOut, responses=ERRORS, openapi_extra=body_schema(AttemptIn))
+def score_request(service: Service, body: bytes, explain: bool) -> dict[str, Any]:
+    """The answer to an authenticated ``POST /v1/score``: ``body`` validated as :class:`AttemptIn` (422
+    otherwise), then the whole decision."""
+    return service.engine.score(parse_body(AttemptIn, body), explain)
+
+
+@router.post(SCORE_PATH, response_model=ScoreOut, responses=ERRORS, openapi_extra=body_schema(AttemptIn))
 async def score_attempt(
     request: Request, service: ServiceDep, _: ScoreKey, explain: bool = False
 ) -> FastJSONResponse:
@@ -25,8 +38,7 @@ async def score_attempt(
     Idempotent on `attempt_id`: a repeat returns the logged decision (`replayed: true`); a repeat with a
     different payload is refused (409). `explain=true` adds the full feature vector.
     """
-    attempt = parse_body(AttemptIn, await request.body())
-    return FastJSONResponse(service.engine.score(attempt, explain))
+    return FastJSONResponse(score_request(service, await request.body(), explain))
 
 
 @router.post("/score/batch", response_model=BatchOut, responses=ERRORS)
