@@ -282,7 +282,7 @@ class ScoringEngine:
             return self.features.features_for(event)
         except Exception:  # the store is down or corrupt: answer with the fallback rather than stall
             logger.exception("online features unavailable; answering with the fallback decision")
-            self.metrics.errors.labels("feature_store").inc()
+            self.metrics.count_error("feature_store")
             return None
 
     def _features_and_record(self, event: Mapping[str, object]) -> tuple[F64 | None, bool]:
@@ -297,14 +297,14 @@ class ScoringEngine:
             return self.features.score_and_record(event)
         except Exception:  # the store is down or corrupt: answer with the fallback rather than stall
             logger.exception("online features unavailable; answering with the fallback decision")
-            self.metrics.errors.labels("feature_store").inc()
+            self.metrics.count_error("feature_store")
             return None, False
 
     def _store_call(self, call: Callable[[], int | bool | None]) -> int:
         try:
             return int(call() or 0)
         except Exception as error:
-            self.metrics.errors.labels("feature_store").inc()
+            self.metrics.count_error("feature_store")
             logger.exception("online store call failed")
             raise NotReadyError(
                 "the online store is unavailable; retry later (outcomes are idempotent)"

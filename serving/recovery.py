@@ -148,7 +148,7 @@ class RecoveryService:
             answer = {**Planner(model, self.config).plan(recovery_case).as_json(), "fallback": False}
         except FailureModelUnavailableError as error:
             logger.warning("recovery plan without the failure model (%s): fixed schedule", error)
-            engine.metrics.errors.labels("recovery_fallback").inc()
+            engine.metrics.count_error("recovery_fallback")
             answer = fallback_plan(recovery_case, self.config)
         except (PlanInputError, UnknownDeclineCodeError) as error:
             raise RecoveryCaseError(f"cannot plan attempt {case.attempt.attempt_id!r}: {error}") from error

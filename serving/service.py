@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +155,7 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
     behind = None
     if journal is not None:
         buffered = store if isinstance(store, WriteBehindStore) else None
-        failed = metrics.errors.labels("write_behind").inc
+        failed = partial(metrics.count_error, "write_behind")
         behind = WriteBehind(journal, log, buffered, settings.write_behind_ms / 1000, on_failure=failed)
     engine = ScoringEngine(
         features=features,
