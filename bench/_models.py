@@ -85,6 +85,29 @@ def register(tracking_uri: str, artifact_root: Path, bundle: ModelBundle, champi
     )
 
 
+#: what :func:`register_production_size` registers
+PRODUCTION_SIZE: str = (
+    "synthetic models (fraud: 500 trees x 63 leaves; failure: 300 x 63) on the real feature set"
+)
+
+
+def production_size_bundles() -> dict[str, ModelBundle]:
+    """Both models at the size the issue measures serving with: fraud 500 trees of 63 leaves, failure 300."""
+    return {
+        "fraud": synthetic_bundle("fraud", rounds=500, leaves=63, rows=20_000),
+        "failure": synthetic_bundle("failure", seed=1, rounds=300, leaves=63, rows=20_000),
+    }
+
+
+def register_production_size(mlruns: Path) -> str:
+    """Register :func:`production_size_bundles` as the ``@champion`` pair of a scratch MLflow store in
+    ``mlruns`` (``mlflow.db`` and ``artifacts/``); returns its tracking URI."""
+    uri = f"sqlite:///{mlruns / 'mlflow.db'}"
+    for bundle in production_size_bundles().values():
+        register(uri, mlruns / "artifacts", bundle)
+    return uri
+
+
 def register_pyfunc(
     tracking_uri: str,
     artifact_root: Path,

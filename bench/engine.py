@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from bench._models import synthetic_bundle
+from bench._models import production_size_bundles
 from bench.serving import _attempts
 from features.iptv import FEATURE_SET
 from features.online import OnlineEngine
@@ -45,11 +45,10 @@ TIMED = 2_000
 
 def build(state: Path) -> ScoringEngine:
     """The engine over SQLite files in ``state``, with synthetic production-size models."""
-    fraud = synthetic_bundle("fraud", rounds=500, leaves=63, rows=20_000)
-    failure = synthetic_bundle("failure", seed=1, rounds=300, leaves=63, rows=20_000)
+    bundles = production_size_bundles()
     pair = ModelPair(
-        ServingModel.from_bundle(fraud, "riskgate-fraud", "1", "bench"),
-        ServingModel.from_bundle(failure, "riskgate-failure", "1", "bench"),
+        ServingModel.from_bundle(bundles["fraud"], "riskgate-fraud", "1", "bench"),
+        ServingModel.from_bundle(bundles["failure"], "riskgate-failure", "1", "bench"),
     )
     features = OnlineEngine(SQLiteStore(state / "online.sqlite"), FEATURE_SET)
     return ScoringEngine(

@@ -32,7 +32,7 @@ import uvloop
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from bench._models import register, synthetic_bundle
+from bench._models import register_production_size
 from riskgate.settings import Settings
 from serving.app import create_app
 from serving.engine import WARM_UP_ATTEMPT
@@ -47,11 +47,7 @@ FULL_ROUNDS, FULL_REQUESTS = 9, 400
 
 def run(scratch: Path) -> dict[str, Any]:
     mlruns = scratch / "mlruns"
-    uri = f"sqlite:///{mlruns / 'mlflow.db'}"
-    register(uri, mlruns / "artifacts", synthetic_bundle("fraud", rounds=500, leaves=63, rows=20_000))
-    register(
-        uri, mlruns / "artifacts", synthetic_bundle("failure", seed=1, rounds=300, leaves=63, rows=20_000)
-    )
+    register_production_size(mlruns)
     with (
         _started(scratch, mlruns, "fast_path", True) as fast,
         _started(scratch, mlruns, "route", False) as route,

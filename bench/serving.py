@@ -44,7 +44,7 @@ from typing import Any
 
 import httpx
 
-from bench._models import register, synthetic_bundle
+from bench._models import PRODUCTION_SIZE, register_production_size
 from riskgate.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -86,15 +86,8 @@ def _models(scratch: Path) -> tuple[Path, str]:
     if _champions_in(project):
         return project.mlruns_dir.resolve(), "project @champion models"
     mlruns = scratch / "mlruns"
-    uri = f"sqlite:///{mlruns / 'mlflow.db'}"
-    register(uri, mlruns / "artifacts", synthetic_bundle("fraud", rounds=500, leaves=63, rows=20_000))
-    register(
-        uri, mlruns / "artifacts", synthetic_bundle("failure", seed=1, rounds=300, leaves=63, rows=20_000)
-    )
-    return (
-        mlruns,
-        "synthetic models (fraud: 500 trees x 63 leaves; failure: 300 x 63) on the real feature set",
-    )
+    register_production_size(mlruns)
+    return mlruns, PRODUCTION_SIZE
 
 
 @contextmanager
