@@ -212,8 +212,8 @@ def _row(decision: DecisionRecord, decided_at: str, answer: bytes | None = None)
     )  # fmt: skip
 
 
-#: a decision held in memory: the record, when it was decided, its ``decisions`` row
-_Held = tuple[DecisionRecord, str, tuple[object, ...]]
+#: a decision held in memory: the record, when it was decided, its answer as JSON (written to the journal)
+_Held = tuple[DecisionRecord, str, bytes]
 
 
 def _logged(decision: DecisionRecord, decided_at: str) -> LoggedDecision:
@@ -377,15 +377,17 @@ class DecisionLog:
                     "writes (see the service's log): retry later"
                 )
             decided_at = _now()
-            answer = orjson.dumps(decision.answer)  # once, for the journal and the row
+            answer = orjson.dumps(decision.answer)  # once, for the journal and (at flush) the row
             journal.append(journal_payload(decision, decided_at, attempt, answer))
-            self._held.new[decision.attempt_id] = (decision, decided_at, _row(decision, decided_at, answer))
+            self._held.new[decision.attempt_id] = (decision, decided_at, answer)
         return _logged(decision, decided_at)
 
     def restore(self, decision: DecisionRecord, decided_at: str) -> None:
         """Hold a decision read back from the journal (a restart), to be flushed like a new one."""
         with self._held_lock:
-            self._held.new.setdefault(decision.attempt_id, (decision, decided_at, _row(decision, decided_at)))
+            self._held.new.setdefault(
+                decision.attempt_id, (decision, decided_at, orjson.dumps(decision.answer))
+            )
 
     @property
     def held(self) -> int:
@@ -408,7 +410,7 @@ class DecisionLog:
             raise RuntimeError("the decision log has no journal to flush")
         retry_locked(lambda: writer.execute("BEGIN IMMEDIATE"), self._timeout_s)
         try:
-            writer.executemany(_INSERT, [row for _, _, row in batch.values()])
+            writer.executemany(_INSERT, [_row(*held) for held in batch.values()])
             if marker is not None:
                 writer.execute("UPDATE journal_position SET position = ?", (marker,))
             writer.execute("COMMIT")

@@ -67,11 +67,11 @@ class Journal:
         self.fsync = fsync
         self._lock_fd = _lock(directory, fcntl.LOCK_EX)
         self._mutex = threading.Lock()
-        self._segments = sorted(directory.glob(f"*{_SUFFIX}"))
-        self.last = max((self._last_in(path) for path in self._segments), default=0)
+        #: closed segments (a restart finds only those) and the last position in each
+        self._closed_last = {path: _last_in(path) for path in sorted(directory.glob(f"*{_SUFFIX}"))}
+        self.last = max(self._closed_last.values(), default=0)
         self._fd: int | None = None
         self._current: Path | None = None
-        self._closed_last: dict[Path, int] = {path: self._last_in(path) for path in self._segments}
 
     def append(self, payload: bytes) -> int:
         """Write one record; returns its position. Durable when this returns (see ``fsync``)."""
@@ -134,8 +134,9 @@ class Journal:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._current = path  # released only once rotate() has closed it
 
-    def _last_in(self, path: Path) -> int:
-        return max((position for position, _ in _records(path)), default=0)
+
+def _last_in(path: Path) -> int:
+    return max((position for position, _ in _records(path)), default=0)
 
 
 def _crc(position: int, payload: bytes) -> int:

@@ -107,8 +107,11 @@ def journal_dir(settings: Settings) -> Path:
 def _store_alive(store: Any) -> bool:
     if store is None:
         return True
+    backend = (
+        store.inner if isinstance(store, WriteBehindStore) else store
+    )  # the cache would answer from memory
     try:
-        store.get_many(["rg:readiness-probe"])
+        backend.get_many(["rg:readiness-probe"])
     except Exception:  # any failure means: not ready
         logger.exception("online store readiness probe failed")
         return False

@@ -106,24 +106,20 @@ def datasets(
     """
     # feature_pre_filter off: trials vary min_child_samples on the same binned data.
     binning = {"max_bin": 255, "verbosity": -1, "feature_pre_filter": False}
-    train_set = lgb.Dataset(
-        train.X,
-        train.y,
-        feature_name=feature_names,
-        categorical_feature=categorical,
-        free_raw_data=True,
-        params=binning,
-    ).construct()
-    valid_set = lgb.Dataset(
-        valid.X,
-        valid.y,
-        reference=train_set,
-        feature_name=feature_names,
-        categorical_feature=categorical,
-        free_raw_data=True,
-        params=binning,
-    ).construct()
-    return train_set, valid_set
+
+    def binned(matrix: Matrix, reference: lgb.Dataset | None = None) -> lgb.Dataset:
+        return lgb.Dataset(
+            matrix.X,
+            matrix.y,
+            reference=reference,  # the validation window is binned with the training window's bins
+            feature_name=feature_names,
+            categorical_feature=categorical,
+            free_raw_data=True,
+            params=binning,
+        ).construct()
+
+    train_set = binned(train)
+    return train_set, binned(valid, train_set)
 
 
 def fit_booster(

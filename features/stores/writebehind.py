@@ -224,7 +224,7 @@ class WriteBehindStore:
     def _remember(self, key: str, value: bytes | None) -> None:
         self._forget(key)
         self._clean[key] = value
-        self._clean_bytes += len(key) + (0 if value is None else len(value))
+        self._clean_bytes += _size(key, value)
         while self._clean_bytes > self.cache_bytes and self._clean:
             oldest = next(iter(self._clean))
             self._forget(oldest)
@@ -232,11 +232,20 @@ class WriteBehindStore:
     def _forget(self, key: str) -> None:
         if key in self._clean:
             value = self._clean.pop(key)
-            self._clean_bytes -= len(key) + (0 if value is None else len(value))
+            self._clean_bytes -= _size(key, value)
 
     def _read_marker(self) -> int:
         (blob,) = self.inner.get_many([MARKER_KEY])
         return 0 if blob is None else int(blob)
+
+
+#: what one cached entry costs beyond its key's and value's characters (the str and bytes objects, the dict
+#: slot): most entries are small (attempt records, keys known to be absent), so the budget counts it
+_ENTRY_OVERHEAD: Final = 160
+
+
+def _size(key: str, value: bytes | None) -> int:
+    return _ENTRY_OVERHEAD + len(key) + (0 if value is None else len(value))
 
 
 def _value(entry: _Entry) -> bytes | None:

@@ -117,13 +117,13 @@ def test_a_failed_unit_of_work_leaves_nothing_and_a_failed_flush_loses_nothing(t
 
 def test_a_small_cache_evicts_clean_values_and_still_reads_right(tmp_path: Path) -> None:
     path = tmp_path / "online.sqlite"
-    store = WriteBehindStore(SQLiteStore(path), cache_bytes=64)
+    store = WriteBehindStore(SQLiteStore(path), cache_bytes=1_000)  # a handful of entries
     for k in range(50):
         store.transact(lambda tx, k=k: tx.put(f"key-{k}", bytes([k]) * 10))  # type: ignore[misc]
         if k % 7 == 0:
             store.flush()
     store.flush()
-    assert store._clean_bytes <= 64
+    assert store._clean_bytes <= 1_000
     assert store.get_many([f"key-{k}" for k in range(50)]) == [bytes([k]) * 10 for k in range(50)]
 
 
