@@ -8,8 +8,9 @@
   the fraud model alone on a ready-made feature row.
 * reference: the issue's own reference point (:mod:`bench._reference`), a minimal FastAPI ``async def``
   endpoint answering the same row with one ``Booster.predict`` from memory under uvicorn (uvloop,
-  httptools): what the shape alone costs at each load, the floor under any full decision served this way
-  (``ratios.reference`` holds its ratios to MLflow, judged like riskgate's).
+  httptools); ``reference_asgi``: the same as a bare ASGI callable, no framework at all. What the shape
+  alone costs at each load, the floor under any full decision served this way (``ratios.reference*`` hold
+  their ratios to MLflow, judged like riskgate's).
 
 Both are driven by the same load generator (:mod:`bench._loadgen`, its own process): a steady rate both can
 sustain (latency: 50 requests/s, then 100 and 150, which MLflow's one worker still sustains) and as fast as
@@ -65,6 +66,7 @@ ATTEMPTS = 100_000
 BASELINE_ENV = "RISKGATE_BENCH_BASELINE"
 BASELINE_ROUNDS = 3
 BASELINE_SECONDS = 10.0
+REFERENCES = ("reference", "reference_asgi")  # the least the shape costs (bench._reference)
 
 
 def _free_port() -> int:
@@ -220,36 +222,34 @@ def _feature_row(port: int) -> bytes:
 def run(scratch: Path) -> dict[str, Any]:
     mlruns, models = _models(scratch)
     uri = f"sqlite:///{mlruns / 'mlflow.db'}"
-    ours, ours_2w, theirs, floor = _free_port(), _free_port(), _free_port(), _free_port()
+    ours, ours_2w, theirs, floor, bare = (_free_port() for _ in range(5))
     venv_bin = str(Path(sys.executable).parent)  # mlflow starts `uvicorn` from PATH
     mlflow_env = {"MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri,
                   "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"}  # fmt: skip
     mlflow_cmd = [str(Path(sys.executable).with_name("mlflow")), "models", "serve", "-m",
                   "models:/riskgate-fraud@champion", "--env-manager", "local", "-h", "127.0.0.1",
                   "-p", str(theirs), "-w", "1"]  # fmt: skip
-    reference_cmd = [sys.executable, "-m", "uvicorn", "--factory", "bench._reference:create_app",
-                     "--host", "127.0.0.1", "--port", str(floor), "--loop", "uvloop", "--http", "httptools",
-                     "--no-access-log", "--log-level", "warning"]  # fmt: skip
     with (
         _process(*_riskgate(scratch, mlruns, ours, workers=1)) as riskgate,
         _process(*_riskgate(scratch, mlruns, ours_2w, workers=2)) as riskgate_2w,
         _process(mlflow_cmd, mlflow_env, f"http://127.0.0.1:{theirs}/ping", scratch / "mlflow.log") as mlflow,
-        _process(reference_cmd, mlflow_env, f"http://127.0.0.1:{floor}/ping", scratch / "ref.log") as ref,
+        _process(*_reference("create_app", floor, mlflow_env, scratch)) as reference,
+        _process(*_reference("create_asgi_app", bare, mlflow_env, scratch)) as reference_asgi,
     ):
         rows = [_feature_row(ours)] * 200_000
         attempts = _attempts(ATTEMPTS, 0)  # the same attempts for both riskgate configurations
         chunks = {"riskgate": iter_chunks(attempts), "riskgate_2w": iter_chunks(attempts)}
         specs = {"mlflow": {"port": theirs, "path": "/invocations"}, "riskgate": _score_spec(ours),
-                 "riskgate_2w": _score_spec(ours_2w),
-                 "reference": {"port": floor, "path": "/invocations"}}  # fmt: skip
+                 "riskgate_2w": _score_spec(ours_2w), "reference": {"port": floor, "path": "/invocations"},
+                 "reference_asgi": {"port": bare, "path": "/invocations"}}  # fmt: skip
         pids = {"mlflow": mlflow.pid, "riskgate": riskgate.pid, "riskgate_2w": riskgate_2w.pid,
-                "reference": ref.pid}  # fmt: skip
+                "reference": reference.pid, "reference_asgi": reference_asgi.pid}  # fmt: skip
         warm: dict[str, Any] = {"connections": 2, "duration": 5.0, "rate": 40.0}
         steady: dict[str, Any] = {"connections": 8, "duration": COMPARE_SECONDS, "rate": COMPARE_RATE}
         flat_out = {"connections": THROUGHPUT_CONNECTIONS, "duration": THROUGHPUT_SECONDS, "rate": None}
         target = {"connections": 16, "duration": TARGET_SECONDS, "rate": TARGET_RATE}
         results: dict[str, dict[str, Any]] = {}
-        everyone = ("mlflow", "riskgate", "riskgate_2w", "reference")
+        everyone = ("mlflow", "riskgate", "riskgate_2w", "reference", "reference_asgi")
         sweep = [(f"steady_{rate:.0f}", {**steady, "rate": rate}, everyone) for rate in SWEEP_RATES]
         for stage, shape, who in (
             ("warm", warm, everyone),
@@ -268,7 +268,7 @@ def run(scratch: Path) -> dict[str, Any]:
     if baseline:
         results["cpu_before_after"] = _before_after(scratch, mlruns, Path(baseline))
     machine = {"load_average_1m_at_end": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
-    ratios = {name: _ratios(results, name) for name in ("riskgate", "riskgate_2w", "reference")}
+    ratios = {name: _ratios(results, name) for name in ("riskgate", "riskgate_2w", *REFERENCES)}
     return {"models": models, "machine_load": machine, **results, "ratios": ratios}
 
 
@@ -322,6 +322,17 @@ def _riskgate(
         launcher = "import sys; sys.argv[0] = 'riskgate'; from riskgate.cli import app; app()"
         command = [sys.executable, "-c", launcher, *arguments]
     return command, env, f"http://127.0.0.1:{port}/readyz", scratch / f"riskgate-{label}.log"
+
+
+def _reference(
+    factory: str, port: int, env: dict[str, str], scratch: Path
+) -> tuple[list[str], dict[str, str], str, Path]:
+    """A :mod:`bench._reference` server (``factory`` names the app) under uvicorn with riskgate's event loop
+    and HTTP parser: the arguments of :func:`_process`."""
+    command = [sys.executable, "-m", "uvicorn", "--factory", f"bench._reference:{factory}", "--host",
+               "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
+               "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    return command, env, f"http://127.0.0.1:{port}/ping", scratch / f"{factory}.log"
 
 
 def _score_spec(port: int) -> dict[str, Any]:

@@ -1,8 +1,10 @@
-"""The benchmark's reference server answers what the fraud model @champion answers, over HTTP."""
+"""The benchmark's reference servers answer what the fraud model @champion answers, over HTTP."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,8 +16,9 @@ from bench._models import synthetic_bundle as make_bundle
 from features.iptv import FEATURE_SET
 
 
+@pytest.mark.parametrize("factory", [_reference.create_app, _reference.create_asgi_app])
 def test_it_answers_the_champion_boosters_probability_for_a_ready_row(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    factory: Callable[[], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     bundle = make_bundle("fraud", seed=3)
@@ -23,11 +26,11 @@ def test_it_answers_the_champion_boosters_probability_for_a_ready_row(
     monkeypatch.setenv(_reference.TRACKING_URI_ENV, uri)
     rows = np.random.default_rng(0).gamma(1.0, 2.0, size=(2, len(FEATURE_SET.names)))
     body = {"dataframe_split": {"columns": list(FEATURE_SET.names), "data": rows.tolist()}}
-    with TestClient(_reference.create_app()) as client:
+    with TestClient(factory()) as client:
         assert client.get("/ping").status_code == 200
         answer = client.post("/invocations", json=body)
     assert answer.status_code == 200
-    expected = bundle.booster.predict(rows, num_threads=1)
+    expected = np.asarray(bundle.booster.predict(rows, num_threads=1))
     assert answer.json()["predictions"] == pytest.approx(expected.tolist(), rel=1e-12)
 
 
