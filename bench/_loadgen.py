@@ -54,10 +54,12 @@ class Run:
 async def _read_response(reader: asyncio.StreamReader) -> int:
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
-    length = 0
+    length = None
     for line in head.split(b"\r\n")[1:]:
         if line[:15].lower() == b"content-length:":
             length = int(line[15:])
+    if length is None:  # a chunked body would be read as the next response's head
+        raise ValueError(f"a response without Content-Length (only sized bodies are read): {head!r}")
     if length:
         await reader.readexactly(length)
     return status

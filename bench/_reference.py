@@ -81,7 +81,8 @@ def create_asgi_app() -> Callable[..., Any]:
             body += message.get("body", b"")
             more = message.get("more_body", False)
         answer = b"{}" if scope["path"] == "/ping" else predict(body)
-        await send({"type": "http.response.start", "status": 200, "headers": _JSON})
+        headers = [*_JSON, (b"content-length", str(len(answer)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
 
     return app

@@ -174,9 +174,11 @@ def _load(
     spec_file = scratch / f"{name}.json"
     spec_file.write_text(json.dumps({"host": "127.0.0.1", "bodies": str(bodies_file), **spec}))
     cpu = None if server is None else _tree_cpu_seconds(server)
-    finished = subprocess.run(
-        [sys.executable, "-m", "bench._loadgen", str(spec_file)], capture_output=True, check=True, timeout=600
-    )
+    command = [sys.executable, "-m", "bench._loadgen", str(spec_file)]
+    finished = subprocess.run(command, capture_output=True, timeout=600, check=False)
+    if finished.returncode != 0:
+        stderr = finished.stderr.decode(errors="replace")[-2000:]
+        raise RuntimeError(f"the load generator failed on {name} (exit {finished.returncode}): {stderr}")
     result: dict[str, Any] = json.loads(finished.stdout)
     if server is not None and cpu is not None and result["requests"]:
         spent = _tree_cpu_seconds(server) - cpu

@@ -92,8 +92,15 @@ def _template(scope: Scope) -> str:
     if scope.get("route") is None:
         return "unmatched"
     path = str(scope.get("path", ""))
-    for name, value in (scope.get("path_params") or {}).items():
-        path = path.replace(f"/{value}", f"/{{{name}}}", 1)
+    end = len(path)  # parameters are matched from the end: a value may repeat a segment of the prefix
+    for name, value in reversed(list((scope.get("path_params") or {}).items())):
+        segment = f"/{value}"
+        at = path.rfind(segment, 0, end)
+        while at >= 0 and at + len(segment) < len(path) and path[at + len(segment)] != "/":
+            at = path.rfind(segment, 0, at)  # only a whole segment is the value
+        if at >= 0:
+            path = f"{path[:at]}/{{{name}}}{path[at + len(segment) :]}"
+            end = at
     return path
 
 

@@ -250,6 +250,16 @@ def test_erasure_removes_personal_data_and_says_what_is_kept(client: TestClient)
     assert "acc-1" not in client.get("/metrics").text  # routes are labelled by template, never by id
 
 
+def test_metrics_label_a_route_by_its_template_even_when_an_id_repeats_the_prefix(client: TestClient) -> None:
+    score(client, attempt(90, attempt_id="v1"))
+    assert client.get("/v1/decisions/v1", headers=SCORE).status_code == 200
+    assert client.get("/v1/decisions/decisions", headers=SCORE).status_code == 404
+    text = client.get("/metrics").text
+    assert 'method="GET",route="/v1/decisions/{attempt_id}",status="200"' in text
+    assert 'method="GET",route="/v1/decisions/{attempt_id}",status="404"' in text
+    assert "/{attempt_id}/decisions" not in text
+
+
 def test_without_models_the_service_answers_a_marked_fallback(bare_client: TestClient) -> None:
     renewal = score(bare_client, attempt(70, kind="renewal"))
     assert renewal["decision"] == {"action": "approve", "rule": "fallback_recurring", "fallback": True}
