@@ -44,6 +44,7 @@ class ProblemCode(StrEnum):
     UNPARSEABLE_TIMESTAMP = "unparseable_timestamp"
     NAIVE_TIMESTAMP = "naive_timestamp"
     NONEXISTENT_LOCAL_TIME = "nonexistent_local_time"
+    TIME_OUT_OF_RANGE = "time_out_of_range"
     UNKNOWN_VALUE = "unknown_value"
     UNKNOWN_CURRENCY = "unknown_currency"
     UNKNOWN_COUNTRY = "unknown_country"

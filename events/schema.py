@@ -15,6 +15,7 @@ vocabulary of the contract (attempt kinds, plans, payment methods, the decline-c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Final
 
@@ -163,6 +164,19 @@ ARROW_TYPES: Final[dict[ColumnType, pa.DataType]] = {
 }
 
 
+#: The event times the contract accepts, [EARLIEST_TIME, LATEST_TIME) in UTC. Outside it a time is a data
+#: error (a default date, seconds read as milliseconds), and every window, label delay and retry horizon
+#: computed from an accepted time stays a representable date.
+EARLIEST_TIME: Final = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_TIME: Final = datetime(2100, 1, 1, tzinfo=UTC)
+TIME_RANGE_TEXT: Final = "a time from 2000-01-01 (included) to 2100-01-01 (excluded), UTC"
+
+
+def in_time_range(moment: datetime) -> bool:
+    """Whether a timezone-aware time is one the contract accepts (see :data:`EARLIEST_TIME`)."""
+    return EARLIEST_TIME <= moment < LATEST_TIME
+
+
 class Check(StrEnum):
     """Value checks beyond the type. Each is implemented once, in :mod:`events.validate`."""
 
@@ -175,6 +189,7 @@ class Check(StrEnum):
     BIN = "bin"  # 6 to 8 digits
     YEAR_MONTH = "year_month"  # YYYY-MM
     IP = "ip"  # an IPv4 or IPv6 address
+    TIME_RANGE = "time_range"  # within [EARLIEST_TIME, LATEST_TIME)
 
 
 @dataclass(frozen=True)
@@ -205,7 +220,13 @@ ATTEMPT_COLUMNS: Final[tuple[Column, ...]] = (
         "Unique id of the attempt; the idempotency key everywhere.",
         checks=(Check.NON_EMPTY, Check.UNIQUE),
     ),
-    Column("occurred_at", ColumnType.TIMESTAMP, True, "When the attempt is made (UTC)."),
+    Column(
+        "occurred_at",
+        ColumnType.TIMESTAMP,
+        True,
+        "When the attempt is made (UTC).",
+        checks=(Check.TIME_RANGE,),
+    ),
     Column("account_id", ColumnType.STRING, True, "Subscriber account.", checks=(Check.NON_EMPTY,)),
     Column("kind", ColumnType.STRING, True, "Why the charge is made.", values=_values(AttemptKind)),
     Column("plan_tier", ColumnType.STRING, True, "Plan tier.", values=_values(PlanTier)),
@@ -271,7 +292,13 @@ OUTCOME_COLUMNS: Final[tuple[Column, ...]] = (
         "The attempt this is the gateway's answer to; one each.",
         checks=(Check.NON_EMPTY, Check.UNIQUE),
     ),
-    Column("occurred_at", ColumnType.TIMESTAMP, True, "When the gateway answered (UTC)."),
+    Column(
+        "occurred_at",
+        ColumnType.TIMESTAMP,
+        True,
+        "When the gateway answered (UTC).",
+        checks=(Check.TIME_RANGE,),
+    ),
     Column("status", ColumnType.STRING, True, "approved, declined or error.", values=_values(OutcomeStatus)),
     Column(
         "decline_code",
@@ -298,6 +325,7 @@ FRAUD_REPORT_COLUMNS: Final[tuple[Column, ...]] = (
         ColumnType.TIMESTAMP,
         True,
         "When the report reached the provider (UTC); usable as a label only from then on.",
+        checks=(Check.TIME_RANGE,),
     ),
     Column(
         "report_type", ColumnType.STRING, True, "chargeback or confirmed_fraud.", values=_values(ReportType)

@@ -33,7 +33,17 @@ from events.currencies import MINOR_UNITS
 from events.io import EventTableMissingError, read_table
 from events.mapping import ISO8601, ColumnMapping, TableMapping, TimestampFormat
 from events.problems import ProblemCode, ProblemLog, bad_positions, file_level, summarize
-from events.schema import COLUMNS, Check, Column, ColumnType, EventKind, OutcomeStatus
+from events.schema import (
+    COLUMNS,
+    EARLIEST_TIME,
+    LATEST_TIME,
+    TIME_RANGE_TEXT,
+    Check,
+    Column,
+    ColumnType,
+    EventKind,
+    OutcomeStatus,
+)
 from events.sources import Source, read_source
 
 logger = logging.getLogger(__name__)
@@ -516,6 +526,11 @@ def _check_non_negative(run: _Run, column: Column, values: pd.Series, known: Kno
     run.add(values.notna() & (values < 0), column.name, ProblemCode.NEGATIVE, Quoted(values, " is negative"))
 
 
+def _check_time_range(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
+    outside = values.notna() & ((values < EARLIEST_TIME) | (values >= LATEST_TIME))
+    run.add(outside, column.name, ProblemCode.TIME_OUT_OF_RANGE, Quoted(values, f" is not {TIME_RANGE_TEXT}"))
+
+
 def _check_currency(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
     accepted = values.isin(MINOR_UNITS)
     run.add(
@@ -591,6 +606,7 @@ CHECKS: Final[dict[Check, Callable[[_Run, Column, pd.Series, Known], None]]] = {
         r"[0-9]{4}-(?:0[1-9]|1[0-2])", ProblemCode.BAD_YEAR_MONTH, "a YYYY-MM month"
     ),
     Check.IP: _check_ip,
+    Check.TIME_RANGE: _check_time_range,
 }
 
 

@@ -22,6 +22,7 @@ from events.schema import (
     ATTEMPT_COLUMNS,
     FRAUD_REPORT_COLUMNS,
     OUTCOME_COLUMNS,
+    TIME_RANGE_TEXT,
     AttemptKind,
     CardFunding,
     Check,
@@ -32,6 +33,7 @@ from events.schema import (
     PlanPeriod,
     PlanTier,
     ReportType,
+    in_time_range,
 )
 from events.validate import COUNTRIES, is_ip
 from serving.policy import Action, FraudLevel
@@ -56,6 +58,7 @@ _CHECKS: Final[dict[Check, tuple[Callable[[Any], bool], str]]] = {
     Check.BIN: (lambda v: _BIN.fullmatch(v) is not None, "must be a BIN of 6 to 8 digits"),
     Check.YEAR_MONTH: (lambda v: _YEAR_MONTH.fullmatch(v) is not None, "must be a YYYY-MM month"),
     Check.IP: (is_ip, "must be an IPv4 or IPv6 address"),
+    Check.TIME_RANGE: (in_time_range, f"must be {TIME_RANGE_TEXT}"),
 }
 
 
@@ -101,7 +104,10 @@ class _In(BaseModel):
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before the first representable UTC time
+        raise ValueError(f"must be {TIME_RANGE_TEXT}") from None
 
 
 class AttemptIn(_In):

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
+from events.schema import EARLIEST_TIME, LATEST_TIME
 from serving.decisions import SEGMENT_COLUMNS, STATUS_CODES, DecisionReader, TrendColumns, epoch_us
 from serving.errors import ServingError
 
@@ -90,7 +91,15 @@ def parse_moment(name: str, text: str | None) -> datetime | None:
         raise TrendQueryError(
             f"{name} is not an ISO 8601 date or time: use e.g. 2026-03-01 or 2026-03-01T12:00:00Z"
         ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first representable UTC time
+        utc = None
+    if utc is None or not EARLIEST_TIME <= utc <= LATEST_TIME:
+        raise TrendQueryError(
+            f"{name} must be from {EARLIEST_TIME.date()} to {LATEST_TIME.date()} (UTC), as event times are"
+        )
+    return utc
 
 
 def resolve_range(reader: DecisionReader, start: datetime | None, end: datetime | None) -> Range:

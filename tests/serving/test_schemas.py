@@ -58,3 +58,25 @@ def test_ids_that_only_look_long_are_accepted() -> None:
 def test_times_are_normalised_to_utc() -> None:
     parsed = AttemptIn(**attempt(1, occurred_at="2026-03-01T13:00:00+01:00"))
     assert parsed.occurred_at.isoformat() == "2026-03-01T12:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("occurred_at", "accepted"),
+    [
+        ("2000-01-01T00:00:00Z", True),
+        ("2099-12-31T23:59:59.999999Z", True),
+        ("2000-01-01T00:30:00+01:00", False),  # 1999-12-31 in UTC
+        ("2100-01-01T00:00:00Z", False),
+        ("1970-01-01T00:00:00Z", False),
+        ("0001-01-01T00:00:00+14:00", False),  # no UTC time at all: before year 1
+        ("9999-12-31T23:59:59-14:00", False),  # after year 9999 in UTC
+    ],
+)
+def test_times_outside_the_contracts_range_are_refused_by_name(occurred_at: str, accepted: bool) -> None:
+    if accepted:
+        assert AttemptIn(**attempt(1, occurred_at=occurred_at)).occurred_at.tzinfo is not None
+        return
+    with pytest.raises(ValidationError) as refused:
+        AttemptIn(**attempt(1, occurred_at=occurred_at))
+    assert "occurred_at" in str(refused.value)
+    assert "must be a time from 2000-01-01 (included) to 2100-01-01 (excluded), UTC" in str(refused.value)

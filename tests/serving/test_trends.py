@@ -239,6 +239,9 @@ def test_trends_csv_export(client: TestClient) -> None:
         ({"start": "not-a-date"}, "start is not an ISO 8601"),
         ({"start": "2026-03-02", "end": "2026-03-01"}, "must be before end"),
         ({"start": "2020-01-01", "end": "2026-01-01", "bucket": "hour"}, "at most"),
+        ({"start": "1970-01-01"}, "start must be from 2000-01-01 to 2100-01-01"),
+        ({"end": "9999-12-31T23:59:59-14:00"}, "end must be from 2000-01-01 to 2100-01-01"),
+        ({"start": "0001-01-01T00:00:00+01:00"}, "start must be from 2000-01-01"),
     ],
 )
 def test_bad_parameters_are_422_with_a_precise_message(
