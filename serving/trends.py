@@ -62,6 +62,7 @@ FALLBACK_FRAUD_MATURITY_DAYS: Final = 90.0
 _MONDAY: Final = datetime(1970, 1, 5, tzinfo=UTC)  # weeks start on Monday (ISO 8601)
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _US: Final = timedelta(microseconds=1)
+_LATEST_US: Final = epoch_us(LATEST_TIME)
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
@@ -110,7 +111,8 @@ def resolve_range(reader: DecisionReader, start: datetime | None, end: datetime 
     """
     if end is None:
         bounds = reader.occurred_bounds()
-        end = datetime.now(UTC) if bounds is None else _EPOCH + (bounds[1] + 1) * _US
+        # (a log written before times were range-checked may hold later ones: the default stays representable)
+        end = datetime.now(UTC) if bounds is None else _EPOCH + min(bounds[1] + 1, _LATEST_US) * _US
     if start is None:
         start = end - timedelta(days=DEFAULT_DAYS)
     if start >= end:

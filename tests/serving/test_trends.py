@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from events.schema import LATEST_TIME
 from serving.decisions import DecisionLog, DecisionReader, DecisionRecord
 from serving.schemas import TrendsOut
 from serving.trends import Range, TrendQueryError, parse_moment, resolve_range, trends, trends_csv
@@ -180,6 +181,16 @@ def test_default_range_is_the_last_30_days_of_the_log(hand_log: Path) -> None:
         span = resolve_range(reader, None, None)
     assert span.end == DAY1 + timedelta(hours=60, microseconds=1)
     assert span.end - span.start == timedelta(days=30)
+
+
+def test_a_log_holding_a_time_past_the_contracts_range_still_has_a_default_range(tmp_path: Path) -> None:
+    log = DecisionLog(tmp_path / "decisions.sqlite")  # written before times were range-checked
+    log.record(decision("far", datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC), action="approve",
+                        fraud=0.1, failure=0.2, amount=10.0))  # fmt: skip
+    log.close()
+    with DecisionReader(tmp_path / "decisions.sqlite") as reader:
+        span = resolve_range(reader, None, None)
+    assert span.end == LATEST_TIME
 
 
 def test_parameters_are_checked() -> None:
