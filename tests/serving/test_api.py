@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -10,6 +12,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from events.schema import EARLIEST_TIME, LATEST_TIME
 from features.iptv import FEATURE_SET
 from features.stores.base import StoreError
 from serving.engine import ThresholdOverrides
@@ -308,6 +311,25 @@ def test_no_input_produces_a_server_error(client: TestClient, field: str, value:
     body[field] = value
     response = client.post("/v1/score", json=body, headers=SCORE)
     assert response.status_code in {200, 409, 422}, response.text
+
+
+OFFSETS = st.integers(-(24 * 60 - 1), 24 * 60 - 1).map(lambda m: timezone(timedelta(minutes=m)))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(moment=st.datetimes(timezones=OFFSETS))
+def test_no_time_produces_a_server_error(client: TestClient, moment: datetime) -> None:
+    """Any year, any offset: scored, or refused; the same for its outcome and for a trends query."""
+    body = attempt(96_000, attempt_id=f"time-{uuid.uuid4().hex}", occurred_at=moment.isoformat())
+    response = client.post("/v1/score", json=body, headers=SCORE)
+    assert response.status_code in {200, 422}, response.text
+    assert (response.status_code == 200) == (EARLIEST_TIME <= moment < LATEST_TIME)
+    outcome = {"attempt_id": body["attempt_id"], "occurred_at": moment.isoformat(), "status": "approved"}
+    assert client.post("/v1/outcomes", json=outcome, headers=SCORE).status_code in {200, 404, 422}
+    assert client.get("/v1/trends", params={"start": moment.isoformat()}, headers=SCORE).status_code in {
+        200,
+        422,
+    }
 
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
