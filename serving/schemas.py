@@ -110,6 +110,14 @@ def _utc(value: datetime) -> datetime:
         raise ValueError(f"must be {TIME_RANGE_TEXT}") from None
 
 
+def _event_time(value: datetime) -> datetime:
+    """A time that is not a contract column, held to the same range (``events.schema.TIME_RANGE_TEXT``)."""
+    utc = _utc(value)
+    if not in_time_range(utc):
+        raise ValueError(f"must be {TIME_RANGE_TEXT}")
+    return utc
+
+
 class AttemptIn(_In):
     """One payment attempt, as the event contract defines it (without outcome fields)."""
 
@@ -341,12 +349,12 @@ class RecoveryCaseIn(BaseModel):
     @field_validator("declined_at", "first_declined_at")
     @classmethod
     def _optional_utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else _utc(value)
+        return None if value is None else _event_time(value)
 
     @field_validator("card_retry_times")
     @classmethod
     def _all_utc(cls, values: list[datetime]) -> list[datetime]:
-        return [_utc(value) for value in values]
+        return [_event_time(value) for value in values]
 
     @model_validator(mode="after")
     def _consistent_times(self) -> Self:

@@ -202,6 +202,9 @@ def test_keys_and_scopes(client: TestClient) -> None:
         ({"first_declined_at": "2099-01-01T00:00:00Z"}, "first_declined_at is after"),
         ({"card_retry_times": ["2026-03-01T12:00:00Z"] * 101}, "card_retry_times"),
         ({"attempt": {"attempt_id": "x"}}, "attempt"),
+        ({"declined_at": "1999-12-31T23:59:59Z"}, "declined_at"),
+        ({"first_declined_at": "0001-01-01T00:00:00+14:00"}, "first_declined_at"),
+        ({"card_retry_times": ["9999-12-31T23:59:59Z"]}, "card_retry_times"),
     ],
 )
 def test_invalid_cases_get_422s(client: TestClient, change: dict[str, Any], where: str) -> None:
