@@ -18,6 +18,7 @@ format as Python objects, for erasure and inspection.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, pairwise
@@ -167,6 +168,11 @@ class Layout:
         columns: EventColumns,
         slot: Callable[[Aggregate], int],
     ) -> Layout:
+        if sys.byteorder != "little":  # the compiled scan reads and writes the blobs' words natively
+            raise RuntimeError(
+                "the online feature state is stored as little-endian int64 and the compiled scan reads it "
+                f"natively: this {sys.byteorder}-endian machine is not supported (use a little-endian one)"
+            )
         entities: list[list[int]] = []
         groups: list[list[int]] = []
         specs: list[list[int]] = []

@@ -168,3 +168,10 @@ def test_event_columns_hold_every_filter_and_value_a_group_reads() -> None:
         for name in group.values:
             assert columns.value_column(name) < columns.width
     assert len(set(columns.filters)) == len(columns.filters)
+
+
+def test_a_big_endian_machine_is_refused_with_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    groups = ENGINE._by_entity[ENGINE._entities[0].name]
+    monkeypatch.setattr("features.state.sys.byteorder", "big")
+    with pytest.raises(RuntimeError, match=r"little-endian int64.*big-endian machine is not supported"):
+        Layout.of([groups], [1], ENGINE._fields, lambda aggregate: -1)
