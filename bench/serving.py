@@ -13,9 +13,11 @@
   their ratios to MLflow, judged like riskgate's).
 
 Both are driven by the same load generator (:mod:`bench._loadgen`, its own process): a steady rate both can
-sustain (latency: 50 requests/s, then 100 and 150, which MLflow's one worker still sustains) and as fast as
-they answer (throughput); riskgate alone at 300 requests/s for 60 s (the absolute targets) runs before the
-saturation runs, whose queues and write-ahead log backlog would otherwise spill into it. The issue's
+sustain (latency: 50 requests/s, then 100 and 150, which MLflow's one worker still sustains), one connection
+sending each request as soon as the last is answered (``serial``: latency with the caches kept warm, no
+queueing), and as fast as they answer (throughput); riskgate alone at 300 requests/s for 60 s (the absolute
+targets) runs before the saturation runs, whose queues and write-ahead log backlog would otherwise spill
+into it. The issue's
 ratios are judged at 50 requests/s; ``ratios.*.by_rate`` gives them at every steady rate. The models are the
 project's ``@champion`` versions when its tracking store has them, else synthetic models of production size
 (500 trees of 63 leaves for fraud) on the real feature set.
@@ -62,7 +64,9 @@ THROUGHPUT_SECONDS = 15.0
 THROUGHPUT_CONNECTIONS = 16
 TARGET_RATE = 300.0
 TARGET_SECONDS = 60.0
-ATTEMPTS = 100_000
+ATTEMPTS = 120_000
+SERIAL_SECONDS = 10.0
+SERIAL_ATTEMPTS = 15_000  # one connection, back to back: ~1,000 decisions/s at most
 BASELINE_ENV = "RISKGATE_BENCH_BASELINE"
 BASELINE_ROUNDS = 3
 BASELINE_SECONDS = 10.0
@@ -250,6 +254,7 @@ def run(scratch: Path) -> dict[str, Any]:
         steady: dict[str, Any] = {"connections": 8, "duration": COMPARE_SECONDS, "rate": COMPARE_RATE}
         flat_out = {"connections": THROUGHPUT_CONNECTIONS, "duration": THROUGHPUT_SECONDS, "rate": None}
         target = {"connections": 16, "duration": TARGET_SECONDS, "rate": TARGET_RATE}
+        serial = {"connections": 1, "duration": SERIAL_SECONDS, "rate": None}  # back to back: warm caches
         results: dict[str, dict[str, Any]] = {}
         everyone = ("mlflow", "riskgate", "riskgate_2w", "reference", "reference_asgi")
         sweep = [(f"steady_{rate:.0f}", {**steady, "rate": rate}, everyone) for rate in SWEEP_RATES]
@@ -257,6 +262,7 @@ def run(scratch: Path) -> dict[str, Any]:
             ("warm", warm, everyone),
             ("steady", steady, everyone),
             *sweep,
+            ("serial", serial, everyone),
             ("300rps_60s", target, ("riskgate", "riskgate_2w")),  # before saturation: its queues and WAL
             ("max", flat_out, everyone),
         ):
@@ -344,7 +350,7 @@ def _score_spec(port: int) -> dict[str, Any]:
 def iter_chunks(bodies: list[bytes]) -> Iterator[list[bytes]]:
     """Hand out disjoint slices of the prepared attempts, so no run replays another's attempt ids."""
     steady = [int(rate * COMPARE_SECONDS) + 500 for rate in (COMPARE_RATE, *SWEEP_RATES)]
-    sizes = (1_000, *steady, int(TARGET_RATE * TARGET_SECONDS) + 1_000, 60_000)
+    sizes = (1_000, *steady, SERIAL_ATTEMPTS, int(TARGET_RATE * TARGET_SECONDS) + 1_000, 60_000)
     start = 0
     for size in sizes:
         yield bodies[start : start + size]
@@ -382,6 +388,10 @@ def _ratios(results: dict[str, dict[str, Any]], ours: str) -> dict[str, Any]:
             ),
         }
         for rate, stage in [(COMPARE_RATE, "steady")] + [(r, f"steady_{r:.0f}") for r in SWEEP_RATES]
+    }
+    ratios["serial"] = {  # one connection, each request sent when the last is answered
+        "p50_speedup": round(results["mlflow_serial"]["p50_ms"] / results[f"{ours}_serial"]["p50_ms"], 2),
+        "p99_speedup": round(results["mlflow_serial"]["p99_ms"] / results[f"{ours}_serial"]["p99_ms"], 2),
     }
     runs = [r for name, r in results.items() if name.startswith(f"{ours}_") or name.startswith("mlflow_")]
     ratios["errors"] = sum(sum(r["errors"].values()) for r in runs)
