@@ -81,7 +81,12 @@ class Settings(BaseSettings):
         "turns it off).",
     )
     write_behind_ms: float = Field(
-        200.0, gt=0, le=60_000, description="How often write-behind flushes to SQLite (milliseconds)."
+        1000.0,
+        gt=0,
+        le=60_000,
+        description="How often write-behind flushes to SQLite (milliseconds): each flush briefly slows the "
+        "requests it meets, so fewer, larger ones keep the tail lower (200 ms gave a p99 about twice as high "
+        "for requests sent back to back).",
     )
     shutdown_grace_seconds: float = Field(10.0, ge=0, description="How long shutdown waits for requests.")
     recovery_config: Path | None = Field(
