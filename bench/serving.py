@@ -17,10 +17,10 @@ sustain (latency: 50 requests/s, then 100 and 150, which MLflow's one worker sti
 sending each request as soon as the last is answered (``serial``: latency with the caches kept warm, no
 queueing), and as fast as they answer (throughput); riskgate alone at 300 requests/s for 60 s (the absolute
 targets) runs before the saturation runs, whose queues and write-ahead log backlog would otherwise spill
-into it. The issue's
-ratios are judged at 50 requests/s; ``ratios.*.by_rate`` gives them at every steady rate. The models are the
-project's ``@champion`` versions when its tracking store has them, else synthetic models of production size
-(500 trees of 63 leaves for fraud) on the real feature set.
+into it. The issue's ratios are judged at 50 requests/s; ``ratios.*.by_rate`` gives them at every steady
+rate, ``ratios.*.serial`` back to back. The models are the project's ``@champion`` versions when its
+tracking store has them, else synthetic models of production size (500 trees of 63 leaves for fraud) on the
+real feature set.
 
 With ``RISKGATE_BENCH_BASELINE=/path/to/an/older/checkout`` (e.g. ``git worktree add /tmp/old main``) the
 run also starts that checkout's ``riskgate serve`` (same models, same virtualenv) and drives it and the
@@ -358,7 +358,8 @@ def iter_chunks(bodies: list[bytes]) -> Iterator[list[bytes]]:
 
 
 def _ratios(results: dict[str, dict[str, Any]], ours: str) -> dict[str, Any]:
-    """``ours`` (a riskgate configuration) against MLflow: the issue's targets, met or not."""
+    """``ours`` (a riskgate configuration or a reference server) against MLflow: the issue's targets, met or
+    not."""
     mine, theirs = results[f"{ours}_steady"], results["mlflow_steady"]
     ratios = {
         "p50_speedup": round(theirs["p50_ms"] / mine["p50_ms"], 2),
