@@ -25,6 +25,12 @@ def body_too_large(limit: int) -> PayloadTooLargeError:
     return PayloadTooLargeError(f"request body larger than {limit} bytes")
 
 
+def declares_too_much(declared: bytes | None, limit: int) -> bool:
+    """Whether a raw ``Content-Length`` header value declares a body longer than ``limit`` bytes (refused
+    with :func:`too_large_response` before the body is read; a malformed value is left to the server)."""
+    return declared is not None and declared.isdigit() and int(declared) > limit
+
+
 def too_large_response(limit: int) -> JSONResponse:
     """The 413 answered before routing, when the declared ``Content-Length`` exceeds ``limit``."""
     return serving_error_response(body_too_large(limit))

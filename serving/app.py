@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from riskgate.settings import Settings, get_settings
-from serving.answers import body_too_large, error_response, too_large_response
+from serving.answers import body_too_large, declares_too_much, error_response, too_large_response
 from serving.errors import ServingError
 from serving.fastpath import ScoreFastPath
 from serving.metrics import ServiceMetrics
@@ -55,7 +55,7 @@ class ServiceMiddleware:
         status = {"code": 500}
         limit = self.service.limits.max_body_bytes
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declares_too_much(declared, limit):
             await too_large_response(limit)(scope, receive, send)
             self._observe(scope, 413, started)
             return

@@ -33,7 +33,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Send
 from starlette.types import Scope as ASGIScope
 
-from serving.answers import body_too_large, error_response, too_large_response
+from serving.answers import body_too_large, declares_too_much, error_response, too_large_response
 from serving.jsonbody import FastJSONResponse
 from serving.routes.score import score_request
 from serving.security import API_KEY_HEADER, Scope
@@ -69,7 +69,7 @@ class ScoreFastPath:
         service = self.service
         limit = service.limits.max_body_bytes
         declared, key = _content_length_and_key(scope["headers"])
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declares_too_much(declared, limit):
             response: Response = too_large_response(limit)
         else:
             try:

@@ -45,7 +45,7 @@ class WriteBehind:
         journal: Journal,
         log: DecisionLog,
         store: WriteBehindStore | None,
-        interval: float = 0.2,
+        interval: float,
         on_failure: Callable[[], None] | None = None,
     ) -> None:
         self.journal = journal
