@@ -14,6 +14,7 @@ vocabulary of the contract (attempt kinds, plans, payment methods, the decline-c
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -208,6 +209,68 @@ class Column:
         return ARROW_TYPES[self.type]
 
 
+class FieldType(StrEnum):
+    """The type of a provider's own attempt field (the contract's *extension*), declared with the field.
+
+    * ``key``: an identifier (a merchant terminal, a reseller code, a set-top box serial, an e-mail domain):
+      can be a feature entity and the value of a distinct count; stored as text.
+    * ``category``: one of a declared, closed set of values (a sales channel): filters, categorical features
+      (the code is the value's index in ``values``) and trend segments; stored as text.
+    * ``number``: a real number: sums, means, ranges in filters, numeric features; stored as float64.
+    * ``time``: a UTC timestamp (account created, card first used): ages; stored as timestamp[us, UTC].
+    """
+
+    KEY = "key"
+    CATEGORY = "category"
+    NUMBER = "number"
+    TIME = "time"
+
+
+#: The column type each extension field type is stored as.
+FIELD_COLUMN_TYPES: Final[dict[FieldType, ColumnType]] = {
+    FieldType.KEY: ColumnType.STRING,
+    FieldType.CATEGORY: ColumnType.STRING,
+    FieldType.NUMBER: ColumnType.FLOAT,
+    FieldType.TIME: ColumnType.TIMESTAMP,
+}
+
+#: A field name: lower snake case, starting with a letter, at most 64 characters.
+FIELD_NAME_PATTERN: Final = r"^[a-z][a-z0-9_]{0,63}$"
+
+
+class ExtensionFieldError(ValueError):
+    """An extension field declaration that cannot be used (bad name, clash with the core, bad values)."""
+
+
+@dataclass(frozen=True)
+class ExtensionField:
+    """One of a provider's own attempt fields: always optional, travelling with the attempt everywhere
+    (import, both feature engines, the API's ``attributes``, the decision log, trend segments)."""
+
+    name: str
+    type: FieldType
+    doc: str = ""
+    values: tuple[str, ...] | None = None  # category only: the allowed values, in code order
+
+    def __post_init__(self) -> None:
+        where = f"extension field {self.name!r}"
+        if not re.fullmatch(FIELD_NAME_PATTERN, self.name):
+            raise ExtensionFieldError(
+                f"{where}: a field name is lower snake case starting with a letter (e.g. 'terminal_id')"
+            )
+        if self.name in CORE_FIELD_NAMES:
+            raise ExtensionFieldError(f"{where}: the core contract already has a field of that name")
+        if (self.type is FieldType.CATEGORY) != (self.values is not None):
+            raise ExtensionFieldError(f"{where}: values= is required for a category, and only for a category")
+        if self.values is not None and (not self.values or len(set(self.values)) != len(self.values)):
+            raise ExtensionFieldError(f"{where}: values must be a non-empty list without repeats")
+
+    @property
+    def column(self) -> Column:
+        """The field as a contract column (optional; category values are its allowed values)."""
+        return Column(self.name, FIELD_COLUMN_TYPES[self.type], False, self.doc, values=self.values)
+
+
 def _values(enum: type[StrEnum]) -> tuple[str, ...]:
     return tuple(member.value for member in enum)
 
@@ -283,6 +346,9 @@ ATTEMPT_COLUMNS: Final[tuple[Column, ...]] = (
         checks=(Check.NON_NEGATIVE,),
     ),
 )
+
+#: The core attempt fields' names: no extension field may take one.
+CORE_FIELD_NAMES: Final[frozenset[str]] = frozenset(column.name for column in ATTEMPT_COLUMNS)
 
 OUTCOME_COLUMNS: Final[tuple[Column, ...]] = (
     Column(

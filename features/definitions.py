@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
-from events.schema import ATTEMPT_COLUMNS, DECLINE_CODES, DeclineFamily
+from events.schema import ATTEMPT_COLUMNS, DECLINE_CODES, DeclineFamily, ExtensionField
 
 #: Version of the vocabulary and its semantics; part of every feature set's hash.
 ENGINE_VERSION: Final = "1"
@@ -291,6 +291,8 @@ class FeatureSet:
     key_columns: frozenset[str] = field(
         default=frozenset({"account_id", "payment_method_id", "device_id", "ip", "card_bin"})
     )
+    #: The provider's own attempt fields (the contract's extension) this set reads or carries.
+    fields: tuple[ExtensionField, ...] = ()
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -353,6 +355,7 @@ class FeatureSet:
                 "vocabulary": VOCABULARY,  # category codes are indices in these
                 "decline_families": DECLINE_FAMILY_OF,  # what decline_family filters match
                 "definitions": [_describe(d) for d in self.definitions],
+                **({"fields": [asdict(f) for f in self.fields]} if self.fields else {}),
             },
             sort_keys=True,
         )
