@@ -14,7 +14,11 @@ does exactly one of three things:
 
 Nothing is dropped silently: for every file, rows in = rows written + rows quarantined (or all refused),
 and the result says so. Ids already imported are refused, so importing a file twice doubles nothing.
-Source columns the mapping lists under ``keep`` are written to a ``<kind>_extra`` table in long form
+
+The mapping's ``attributes`` (the provider's extension) are written as typed columns of the attempts parts,
+after the core ones, and recorded in ``DATA_DIR/extension.json`` (:func:`events.io.read_extension`): an
+import may add fields (earlier parts read as null in them) but never retype one (it is refused). Source
+columns the mapping lists under ``keep`` are written untyped to a ``<kind>_extra`` table in long form
 (id, column, value), whose schema never changes whatever columns are kept.
 """
 
@@ -37,7 +41,15 @@ import pandas as pd
 import pyarrow as pa
 
 from events.cardnumbers import mask_card_numbers
-from events.io import EventTableMissingError, part_files, part_path, to_arrow, write_part
+from events.io import (
+    EventTableMissingError,
+    part_files,
+    part_path,
+    read_extension,
+    to_arrow,
+    write_extension,
+    write_part,
+)
 from events.mapping import ColumnMapping
 from events.problems import PROBLEM_COLUMNS, summarize
 from events.schema import EventKind
@@ -162,10 +174,12 @@ def _validate_together(
     if attempt_times is None:
         attempt_times = pd.Series([], index=pd.Index([], dtype="str"), dtype="datetime64[us, UTC]")
     held_back = pd.Index([], dtype="str")
+    extension = read_extension(data_dir)
     for kind in IMPORT_ORDER:
         if kind not in files:
             continue
-        known = Known(existing_ids(data_dir, kind), attempt_times, held_back)
+        recorded = extension if kind is EventKind.ATTEMPTS else ()
+        known = Known(existing_ids(data_dir, kind), attempt_times, held_back, recorded)
         validation = validate_source(read_source(files[kind]), kind, mapping.table(kind), known)
         validations.append(validation)
         if kind is EventKind.ATTEMPTS:
@@ -229,8 +243,14 @@ def next_part_number(data_dir: Path, name: str) -> int:
 
 
 def _write_rows(validation: Validation, good: np.ndarray, data_dir: Path) -> Path:
+    """Write the good rows as a new part (recording the extension first, so that no part ever has a column
+    the record lacks) and the kept columns beside them."""
     events = validation.events[good].reset_index(drop=True)
-    part = _write_atomically(data_dir, validation.kind.value, to_arrow(validation.kind, events))
+    if validation.kind is EventKind.ATTEMPTS and validation.extension != read_extension(data_dir):
+        write_extension(data_dir, validation.extension)
+        logger.info("recorded the extension: %s", ", ".join(field.name for field in validation.extension))
+    table = to_arrow(validation.kind, events, validation.extension)
+    part = _write_atomically(data_dir, validation.kind.value, table)
     if not validation.extras.empty:
         _write_atomically(data_dir, f"{validation.kind.value}_extra", _extras_long(validation, good))
     return part

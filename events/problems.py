@@ -41,10 +41,12 @@ class ProblemCode(StrEnum):
     NOT_POSITIVE = "not_positive"
     NEGATIVE = "negative"
     TOO_MANY_DECIMALS = "too_many_decimals"
+    NO_CURRENCY = "no_currency"
     UNPARSEABLE_TIMESTAMP = "unparseable_timestamp"
     NAIVE_TIMESTAMP = "naive_timestamp"
     NONEXISTENT_LOCAL_TIME = "nonexistent_local_time"
     TIME_OUT_OF_RANGE = "time_out_of_range"
+    AFTER_EVENT = "after_event"
     UNKNOWN_VALUE = "unknown_value"
     UNKNOWN_CURRENCY = "unknown_currency"
     UNKNOWN_COUNTRY = "unknown_country"
@@ -57,6 +59,7 @@ class ProblemCode(StrEnum):
     DECLINE_CODE_UNEXPECTED = "decline_code_unexpected"
     UNKNOWN_ATTEMPT = "unknown_attempt"
     BEFORE_ATTEMPT = "before_attempt"
+    EXTENSION_CHANGED = "extension_changed"
 
 
 @dataclass(frozen=True)

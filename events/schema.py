@@ -1,4 +1,4 @@
-"""The event contract of DESIGN.md, in one place.
+"""The event contract, in one place (``docs/contract.md`` describes it for providers).
 
 Three kinds of event travel through riskgate:
 
@@ -10,6 +10,11 @@ Each kind is declared once, as a tuple of :class:`Column` specs. Everything else
 declarations: the Arrow schemas that Parquet files are written with, the vectorised validation of imports,
 the column lists the simulator writes and the feature engines read. The enumerations below are the
 vocabulary of the contract (attempt kinds, plans, payment methods, the decline-code taxonomy).
+
+The attempt's *core* serves any card or account-based business: only the ids, the time, the amount and the
+payment method are required; the fields only subscriptions have (kind, plan, retry number) are optional, each
+with a documented meaning when absent. A provider's own attempt fields are its *extension*
+(:class:`ExtensionField`), declared in the import mapping and stored as typed columns after the core ones.
 """
 
 from __future__ import annotations
@@ -184,13 +189,15 @@ class Check(StrEnum):
     NON_EMPTY = "non_empty"
     UNIQUE = "unique"
     POSITIVE = "positive"
-    NON_NEGATIVE = "non_negative"
+    NON_NEGATIVE = "non_negative"  # >= 0 (and finite)
+    FINITE = "finite"  # not infinite
     CURRENCY = "currency"  # an ISO 4217 code, and the amount has no more decimals than its minor unit
     COUNTRY = "country"  # an ISO 3166-1 alpha-2 code
     BIN = "bin"  # 6 to 8 digits
     YEAR_MONTH = "year_month"  # YYYY-MM
     IP = "ip"  # an IPv4 or IPv6 address
     TIME_RANGE = "time_range"  # within [EARLIEST_TIME, LATEST_TIME)
+    NOT_AFTER_EVENT = "not_after_event"  # not after the event's own time (an attempt's occurred_at)
 
 
 @dataclass(frozen=True)
@@ -267,8 +274,24 @@ class ExtensionField:
 
     @property
     def column(self) -> Column:
-        """The field as a contract column (optional; category values are its allowed values)."""
-        return Column(self.name, FIELD_COLUMN_TYPES[self.type], False, self.doc, values=self.values)
+        """The field as a contract column (optional; category values are its allowed values), with the
+        checks of its type: a key is non-blank, a number finite, a time in the contract's range."""
+        return Column(
+            self.name,
+            FIELD_COLUMN_TYPES[self.type],
+            False,
+            self.doc,
+            values=self.values,
+            checks=_FIELD_CHECKS[self.type],
+        )
+
+
+_FIELD_CHECKS: Final[dict[FieldType, tuple[Check, ...]]] = {
+    FieldType.KEY: (Check.NON_EMPTY,),
+    FieldType.CATEGORY: (),
+    FieldType.NUMBER: (Check.FINITE,),
+    FieldType.TIME: (Check.TIME_RANGE,),
+}
 
 
 def _values(enum: type[StrEnum]) -> tuple[str, ...]:
@@ -290,22 +313,67 @@ ATTEMPT_COLUMNS: Final[tuple[Column, ...]] = (
         "When the attempt is made (UTC).",
         checks=(Check.TIME_RANGE,),
     ),
-    Column("account_id", ColumnType.STRING, True, "Subscriber account.", checks=(Check.NON_EMPTY,)),
-    Column("kind", ColumnType.STRING, True, "Why the charge is made.", values=_values(AttemptKind)),
-    Column("plan_tier", ColumnType.STRING, True, "Plan tier.", values=_values(PlanTier)),
-    Column("plan_period", ColumnType.STRING, True, "Billing period of the plan.", values=_values(PlanPeriod)),
     Column(
-        "amount", ColumnType.FLOAT, True, "Amount in major units (e.g. 12.99), > 0.", checks=(Check.POSITIVE,)
+        "account_id",
+        ColumnType.STRING,
+        True,
+        "The customer account (a subscriber, a merchant's customer): the account entity of the features.",
+        checks=(Check.NON_EMPTY,),
     ),
-    Column("currency", ColumnType.STRING, True, "ISO 4217 currency code.", checks=(Check.CURRENCY,)),
+    Column(
+        "kind",
+        ColumnType.STRING,
+        False,
+        "Why the charge is made. Absent: not told (a card transaction outside a subscription); features "
+        "filtered by kind do not count the attempt.",
+        values=_values(AttemptKind),
+    ),
+    Column(
+        "plan_tier",
+        ColumnType.STRING,
+        False,
+        "Plan tier. Absent: the attempt pays no plan (or the export does not say which).",
+        values=_values(PlanTier),
+    ),
+    Column(
+        "plan_period",
+        ColumnType.STRING,
+        False,
+        "Billing period of the plan. Absent: the attempt pays no plan (or the export does not say which).",
+        values=_values(PlanPeriod),
+    ),
+    Column(
+        "amount",
+        ColumnType.FLOAT,
+        True,
+        "Amount in major units (e.g. 12.99), >= 0. A 0 is a real attempt with an outcome: an "
+        "authorisation or card-verification check.",
+        checks=(Check.NON_NEGATIVE,),
+    ),
+    Column(
+        "currency",
+        ColumnType.STRING,
+        False,
+        "ISO 4217 currency code; the amount has no more decimals than its minor unit. Absent: the amount "
+        "is in the provider's one currency, checked only as a finite number >= 0 (any decimals), and "
+        "amounts in minor units cannot be converted.",
+        checks=(Check.CURRENCY,),
+    ),
     Column(
         "payment_method_id",
         ColumnType.STRING,
         True,
-        "Token or fingerprint of the payment method, never a card number.",
+        "Token or fingerprint of the payment method (the card entity of the features), never a card "
+        "number. Required: an export without one derives it in the mapping (e.g. from the account).",
         checks=(Check.NON_EMPTY,),
     ),
-    Column("method_type", ColumnType.STRING, True, "Payment method type.", values=_values(MethodType)),
+    Column(
+        "method_type",
+        ColumnType.STRING,
+        False,
+        "Payment method type. Absent: not told; the card-only rules (expiry, card updates) do not apply.",
+        values=_values(MethodType),
+    ),
     Column("card_bin", ColumnType.STRING, False, "Card BIN, 6 to 8 digits.", checks=(Check.BIN,)),
     Column("card_funding", ColumnType.STRING, False, "Card funding type.", values=_values(CardFunding)),
     Column(
@@ -341,9 +409,26 @@ ATTEMPT_COLUMNS: Final[tuple[Column, ...]] = (
     Column(
         "retry_number",
         ColumnType.INT,
-        True,
-        "0 for the first try of an invoice, then 1, 2, ...",
+        False,
+        "0 for the first try of an invoice, then 1, 2, ... Absent: the export does not track retries "
+        "(unknown, not 0); a mapping default of 0 says every attempt is a first try.",
         checks=(Check.NON_NEGATIVE,),
+    ),
+    Column(
+        "account_created_at",
+        ColumnType.TIMESTAMP,
+        False,
+        "When the account was created (UTC), for history that starts mid-life; not after occurred_at. "
+        "Absent: the account's first attempt in the data is its known start.",
+        checks=(Check.TIME_RANGE, Check.NOT_AFTER_EVENT),
+    ),
+    Column(
+        "payment_method_first_used_at",
+        ColumnType.TIMESTAMP,
+        False,
+        "When the payment method was first used (UTC), for history that starts mid-life; not after "
+        "occurred_at. Absent: its first attempt in the data is its known start.",
+        checks=(Check.TIME_RANGE, Check.NOT_AFTER_EVENT),
     ),
 )
 
@@ -405,12 +490,23 @@ COLUMNS: Final[dict[EventKind, tuple[Column, ...]]] = {
 }
 
 
-def arrow_schema(kind: EventKind) -> pa.Schema:
-    """The Parquet/Arrow schema of an event table, derived from its column declarations."""
+def table_columns(kind: EventKind, extension: tuple[ExtensionField, ...] = ()) -> tuple[Column, ...]:
+    """The columns of an event table: the core ones, then (attempts only) the extension's, in its order."""
+    if extension and kind is not EventKind.ATTEMPTS:
+        raise ExtensionFieldError(f"only attempts have extension fields, not {kind}")
+    return COLUMNS[kind] + tuple(field.column for field in extension)
+
+
+def arrow_schema(kind: EventKind, extension: tuple[ExtensionField, ...] = ()) -> pa.Schema:
+    """The Parquet/Arrow schema of an event table, derived from its column declarations (and, for the
+    attempts, the provider's extension fields, always nullable, after the core columns)."""
     return pa.schema(
-        [pa.field(column.name, column.arrow_type, nullable=not column.required) for column in COLUMNS[kind]]
+        [
+            pa.field(column.name, column.arrow_type, nullable=not column.required)
+            for column in table_columns(kind, extension)
+        ]
     )
 
 
-def column_names(kind: EventKind) -> list[str]:
-    return [column.name for column in COLUMNS[kind]]
+def column_names(kind: EventKind, extension: tuple[ExtensionField, ...] = ()) -> list[str]:
+    return [column.name for column in table_columns(kind, extension)]

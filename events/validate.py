@@ -30,8 +30,8 @@ import pycountry
 
 from events.cardnumbers import MASK, card_number_mask
 from events.currencies import MINOR_UNITS
-from events.io import EventTableMissingError, read_table
-from events.mapping import ISO8601, ColumnMapping, TableMapping, TimestampFormat
+from events.io import EventTableMissingError, merge_extension, read_extension, read_table
+from events.mapping import ISO8601, ColumnMapping, Derivation, Scalar, TableMapping, TimestampFormat
 from events.problems import ProblemCode, ProblemLog, bad_positions, file_level, summarize
 from events.schema import (
     COLUMNS,
@@ -42,7 +42,9 @@ from events.schema import (
     Column,
     ColumnType,
     EventKind,
+    ExtensionField,
     OutcomeStatus,
+    table_columns,
 )
 from events.sources import Source, read_source
 
@@ -81,11 +83,14 @@ class Known:
     same file twice doubles nothing). ``attempt_times``: ``occurred_at`` by ``attempt_id`` of every attempt
     an outcome or fraud report may refer to; ``None`` skips the checks against attempts. ``held_back``:
     attempt ids of this import that will not be written (quarantined), named as such in messages.
+    ``extension``: the extension fields recorded under the data directory, which the declared attributes
+    must agree with (:func:`events.io.merge_extension`).
     """
 
     ids: pd.Index = field(default_factory=lambda: pd.Index([], dtype="str"))
     attempt_times: pd.Series | None = None
     held_back: pd.Index = field(default_factory=lambda: pd.Index([], dtype="str"))
+    extension: tuple[ExtensionField, ...] = ()
 
 
 def existing_ids(data_dir: Path, kind: EventKind) -> pd.Index:
@@ -110,7 +115,8 @@ def existing_attempt_times(data_dir: Path) -> pd.Series | None:
 
 @dataclass(frozen=True)
 class Validation:
-    """A file checked against one event table."""
+    """A file checked against one event table. ``events`` has the table's columns, with the ``extension``
+    (the recorded fields and those this file declares) after the core ones."""
 
     file: str
     kind: EventKind
@@ -119,6 +125,7 @@ class Validation:
     extras: pd.DataFrame
     problems: pd.DataFrame
     card_cells: dict[str, npt.NDArray[np.bool_]]
+    extension: tuple[ExtensionField, ...] = ()
 
     @property
     def rows(self) -> int:
@@ -192,59 +199,140 @@ def validate_source(
     known = known or Known()
     run = _Run(kind, mapping, source.problems.copy(), len(source.frame))
     card_cells = _card_numbers(run, source.frame)
+    extension, conflicts = merge_extension(known.extension, mapping.extension)
+    for name, why in conflicts:
+        run.log.add_file_problem(name, ProblemCode.EXTENSION_CHANGED, why)
+    fields = mapping.fields(kind)
     if source.readable:  # rows of a structurally broken file cannot be numbered or checked reliably
-        sources = _resolve_columns(run, source.frame)
-        for column in sorted(COLUMNS[kind], key=lambda column: column.name != "currency"):
+        sources = _resolve_columns(run, source.frame, fields)
+        for column in sorted(fields, key=lambda column: column.name != "currency"):
             # currency first: amounts in minor units need its exponent
-            _convert(run, column, source.frame[sources[column.name]] if column.name in sources else None)
-        for column in COLUMNS[kind]:
+            _convert(run, column, sources.get(column.name))
+        for column in fields:
             _check_column(run, column, known)
         _check_rules(run, known)
-    events = (
-        pd.DataFrame({column.name: run.typed[column.name] for column in COLUMNS[kind]})
-        if run.typed
-        else pd.DataFrame()
-    )
+    events = _events(run, table_columns(kind, extension) if kind is EventKind.ATTEMPTS else COLUMNS[kind])
     extras = _extras(run, source.frame)
     problems = run.log.table()
     logger.info("validated %s as %s: %d rows, %d problems", source.file, kind, run.rows, len(problems))
-    return Validation(source.file, kind, source.frame, events, extras, problems, card_cells)
+    return Validation(source.file, kind, source.frame, events, extras, problems, card_cells, extension)
+
+
+def _events(run: _Run, columns: tuple[Column, ...]) -> pd.DataFrame:
+    """The typed columns of the table (a recorded field this file does not declare: nulls)."""
+    if not run.typed:
+        return pd.DataFrame()
+    return pd.DataFrame(
+        {
+            column.name: run.typed[column.name] if column.name in run.typed else _nulls(column.type, run.rows)
+            for column in columns
+        }
+    )
 
 
 # --- columns -------------------------------------------------------------------------------------------
 
 
-def _resolve_columns(run: _Run, frame: pd.DataFrame) -> dict[str, str]:
-    """Contract column → source column, for those the file has; missing and unexpected ones are problems."""
+def _resolve_columns(run: _Run, frame: pd.DataFrame, fields: tuple[Column, ...]) -> dict[str, pd.Series]:
+    """Column → its values as given (read from the file, a constant, derived; with its default), for those
+    the mapping and the file provide; missing and unexpected source columns are problems."""
+    mapping = run.mapping
     present = set(frame.columns)
-    sources: dict[str, str] = {}
-    for column in COLUMNS[run.kind]:
-        name = run.mapping.source_of(column.name)
-        if name is not None and name in present:
-            sources[column.name] = name
-        elif column.required or column.name in run.mapping.columns:
+    given: dict[str, pd.Series] = {}
+    used = set(mapping.keep) | set(mapping.ignore)
+    for column in fields:
+        name = mapping.source_of(column.name)
+        if column.name in mapping.constants:
+            given[column.name] = _constant(mapping.constants[column.name], run.rows)
+        elif column.name in mapping.derive:
+            derivation = mapping.derive[column.name]
+            used.update(derivation.sources)
+            derived = _derived(run, column.name, derivation, frame)
+            if derived is not None:
+                given[column.name] = derived
+        elif name is not None and name in present:
+            given[column.name] = frame[name].reset_index(drop=True)
+            used.add(name)
+        elif mapping.must_be_read(column.name) or (column.required and column.name not in mapping.defaults):
             wanted = "" if name == column.name else f" (mapped from source column {name!r})"
             run.log.add_file_problem(
                 column.name,
                 ProblemCode.MISSING_COLUMN,
                 f"missing {'required' if column.required else 'mapped'} column {column.name!r}{wanted}: "
-                "add it to the export or map it under columns in the mapping file",
+                "add it to the export, or map it under columns, constants, defaults or derive in the mapping",
             )
-    for name in run.mapping.keep:
+        if column.name in mapping.defaults:
+            given[column.name] = _with_default(
+                given.get(column.name), mapping.defaults[column.name], run.rows
+            )
+    for name in mapping.keep:
         if name not in present:
             run.log.add_file_problem(
                 name, ProblemCode.MISSING_COLUMN, f"column {name!r} listed under keep is missing"
             )
-    used = set(sources.values()) | set(run.mapping.keep) | set(run.mapping.ignore)
     for name in frame.columns:
         if name not in used:
             run.log.add_file_problem(
                 str(name),
                 ProblemCode.UNEXPECTED_COLUMN,
-                f"unexpected column {name!r}: not in the {run.kind} contract; map it under columns, "
-                "or list it under keep or ignore in the mapping file",
+                f"unexpected column {name!r}: not in the {run.kind} contract; map it under columns, declare "
+                "it under attributes, or list it under keep or ignore in the mapping file",
             )
-    return sources
+    return given
+
+
+def _constant(value: Scalar, rows: int) -> pd.Series:
+    """A constant as a text column, read like a CSV field."""
+    return pd.Series([str(value)] * rows, dtype="str")
+
+
+def _with_default(values: pd.Series | None, default: Scalar, rows: int) -> pd.Series:
+    """``values`` with the missing (or blank) ones set to ``default`` (all of them if there are none)."""
+    if values is None:
+        return _constant(default, rows)
+    if pd.api.types.is_string_dtype(values):
+        text = values.astype("str")
+        return text.where(text.notna() & (text.str.strip() != ""), str(default)).astype("str")
+    if pd.api.types.is_numeric_dtype(values) and isinstance(default, int | float):
+        return values.fillna(default)
+    text = _as_text(values)
+    return text.where(text.notna(), str(default)).astype("str")
+
+
+def _derived(run: _Run, target: str, derivation: Derivation, frame: pd.DataFrame) -> pd.Series | None:
+    """The values of a derived column (``None``, with a problem, if a source column is missing)."""
+    missing = [name for name in derivation.sources if name not in frame.columns]
+    for name in missing:
+        run.log.add_file_problem(
+            target,
+            ProblemCode.MISSING_COLUMN,
+            f"derive.{target}: source column {name!r} is missing: add it to the export or fix the mapping",
+        )
+    if missing:
+        return None
+    parts = [frame[name].reset_index(drop=True) for name in derivation.sources]
+    if derivation.divide is not None:
+        numbers = _numbers(run, Column(target, ColumnType.FLOAT, False, ""), parts[0])
+        return numbers / derivation.divide[1]
+    texts = [_as_text(part) for part in parts]
+    if derivation.concat is not None:
+        joined = texts[0]
+        for text in texts[1:]:
+            joined = joined + derivation.sep + text  # missing if any part is missing
+        derived = joined.astype("str")
+    else:
+        derived = texts[0]
+        for text in texts[1:]:
+            derived = derived.where(derived.notna() & (derived.str.strip() != ""), text)
+        derived = derived.astype("str")
+    run.add(
+        card_number_mask(derived),
+        target,
+        ProblemCode.CARD_NUMBER,
+        f"derive.{target} makes what looks like a card number of its source columns: card numbers must "
+        "never enter riskgate; derive it from other columns",
+    )
+    return derived
 
 
 def _card_numbers(run: _Run, frame: pd.DataFrame) -> dict[str, npt.NDArray[np.bool_]]:
@@ -282,7 +370,6 @@ def _convert(run: _Run, column: Column, values: pd.Series | None) -> None:
     if values is None:
         run.typed[column.name] = _nulls(column.type, run.rows)
         return
-    values = values.reset_index(drop=True)
     run.raw[column.name] = values
     converters: dict[ColumnType, Callable[[_Run, Column, pd.Series], pd.Series]] = {
         ColumnType.STRING: _to_text,
@@ -362,8 +449,15 @@ def _from_minor_units(run: _Run, column: Column, minor: pd.Series) -> pd.Series:
         ProblemCode.NOT_AN_INTEGER,
         Quoted(minor, " is not a whole number of minor units (amount_unit is minor in the mapping)"),
     )
-    currency = run.typed.get("currency")
-    exponent = currency.map(MINOR_UNITS) if currency is not None else pd.Series(np.nan, index=minor.index)
+    currency = run.typed["currency"]
+    run.add(
+        minor.notna() & currency.isna(),
+        column.name,
+        ProblemCode.NO_CURRENCY,
+        "an amount in minor units needs its currency to be converted: export or map the currency, set it "
+        "under constants, or derive the amount (derive: {amount: {divide: [column, 100]}})",
+    )
+    exponent = currency.map(MINOR_UNITS)
     return (minor / 10.0 ** exponent.astype("float64")).where(whole)
 
 
@@ -514,16 +608,31 @@ def _check_unique(run: _Run, column: Column, values: pd.Series, known: Known) ->
     )
 
 
-def _check_positive(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
+def _check_finite(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
     infinite = np.isinf(values.to_numpy(dtype="float64", na_value=np.nan))
     run.add(infinite, column.name, ProblemCode.NOT_FINITE, "value is infinite")
+
+
+def _check_positive(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
+    _check_finite(run, column, values, known)
     run.add(
         values.notna() & (values <= 0), column.name, ProblemCode.NOT_POSITIVE, Quoted(values, " is not > 0")
     )
 
 
 def _check_non_negative(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
+    _check_finite(run, column, values, known)
     run.add(values.notna() & (values < 0), column.name, ProblemCode.NEGATIVE, Quoted(values, " is negative"))
+
+
+def _check_not_after_event(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
+    event_time = run.typed["occurred_at"]
+    run.add(
+        values.notna() & event_time.notna() & (values > event_time),
+        column.name,
+        ProblemCode.AFTER_EVENT,
+        Quoted(values, " is after the attempt's occurred_at (a start cannot follow the attempt)"),
+    )
 
 
 def _check_time_range(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
@@ -599,6 +708,7 @@ CHECKS: Final[dict[Check, Callable[[_Run, Column, pd.Series, Known], None]]] = {
     Check.UNIQUE: _check_unique,
     Check.POSITIVE: _check_positive,
     Check.NON_NEGATIVE: _check_non_negative,
+    Check.FINITE: _check_finite,
     Check.CURRENCY: _check_currency,
     Check.COUNTRY: _check_country,
     Check.BIN: _pattern_check(r"[0-9]{6,8}", ProblemCode.BAD_BIN, "a BIN of 6 to 8 digits"),
@@ -607,6 +717,7 @@ CHECKS: Final[dict[Check, Callable[[_Run, Column, pd.Series, Known], None]]] = {
     ),
     Check.IP: _check_ip,
     Check.TIME_RANGE: _check_time_range,
+    Check.NOT_AFTER_EVENT: _check_not_after_event,
 }
 
 
@@ -721,5 +832,6 @@ def check_file(path: Path, kind: EventKind, mapping: ColumnMapping, data_dir: Pa
             f"no attempts under {data_dir}: the attempt ids were not checked "
             "(`riskgate import` checks them against the attempts imported with or before them)"
         )
-    known = Known(existing_ids(data_dir, kind), attempt_times)
+    extension = read_extension(data_dir) if kind is EventKind.ATTEMPTS else ()
+    known = Known(existing_ids(data_dir, kind), attempt_times, extension=extension)
     return FileCheck(validate_source(read_source(path), kind, mapping.table(kind), known), tuple(notes))

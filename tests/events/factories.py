@@ -119,3 +119,73 @@ def provider_outcomes(transaction_ids: list[str]) -> pd.DataFrame:
             "ReasonCode": ["51" if i % 2 else None for i in range(n)],
         }
     )
+
+
+#: A card acquirer's mapping: nothing IPTV-shaped; ids, amounts and a currency made by the mapping, and the
+#: provider's own typed fields (the extension).
+CARD_MAPPING = """\
+version: 1
+attempts:
+  columns:
+    occurred_at: TxTime
+    account_id: CustomerRef
+    payment_method_id: CardToken
+    card_bin: Bin
+    account_created_at: CustomerSince
+  constants: {currency: EUR, method_type: card}
+  defaults: {retry_number: 0}
+  derive:
+    attempt_id: {concat: [TerminalID, TxID], sep: "-"}
+    amount: {divide: [AmountCents, 100]}
+  attributes:
+    terminal_id: {column: TerminalID, type: key, doc: "The merchant's terminal."}
+    channel: {column: Channel, type: category, values: [ecom, pos, moto]}
+    acquirer_score: {column: Score, type: number}
+    card_first_seen_at: {column: CardSeen, type: time}
+  values:
+    channel: {ECOM: ecom, POS: pos, MOTO: moto}
+  timestamps: {format: "%Y-%m-%d %H:%M:%S", timezone: Europe/Paris}
+outcomes:
+  columns: {occurred_at: AnsweredAt, status: Result, decline_code: Reason}
+  derive:
+    attempt_id: {concat: [TerminalID, TxID], sep: "-"}
+  values:
+    status: {A: approved, D: declined}
+    decline_code: {'51': insufficient_funds}
+  timestamps: {format: "%Y-%m-%d %H:%M:%S", timezone: Europe/Paris}
+"""
+
+
+def card_transactions(n: int = 6, start: int = 0) -> pd.DataFrame:
+    """Card transactions as an acquirer exports them: every third a €0 card check, no plan, kind,
+    currency or retry columns; the transaction id is unique per terminal only."""
+    ids = range(start, start + n)
+    return pd.DataFrame(
+        {
+            "TerminalID": [f"T{i % 2}" for i in ids],
+            "TxID": [str(1000 + i) for i in ids],
+            "TxTime": [f"2025-06-0{1 + i % 9} 14:{i % 60:02d}:00" for i in ids],  # Paris, UTC+2
+            "CustomerRef": [f"cust-{i % 4}" for i in ids],
+            "CardToken": [f"ctok_{i % 5}" for i in ids],
+            "Bin": ["535522"] * n,
+            "CustomerSince": ["2021-01-15 09:00:00" if i % 2 else None for i in ids],
+            "AmountCents": ["0" if i % 3 == 0 else str(250 + i) for i in ids],
+            "Channel": ["ECOM" if i % 2 else "POS" for i in ids],
+            "Score": [f"{i / 10:.1f}" for i in ids],
+            "CardSeen": ["2024-12-24 18:30:00"] * n,
+        }
+    )
+
+
+def card_outcomes(transactions: pd.DataFrame) -> pd.DataFrame:
+    """One answer per transaction: approved, except every fourth declined for insufficient funds."""
+    declined = [i % 4 == 3 for i in range(len(transactions))]
+    return pd.DataFrame(
+        {
+            "TerminalID": transactions["TerminalID"],
+            "TxID": transactions["TxID"],
+            "AnsweredAt": transactions["TxTime"],
+            "Result": ["D" if d else "A" for d in declined],
+            "Reason": ["51" if d else None for d in declined],
+        }
+    )

@@ -128,8 +128,8 @@ def test_a_bad_row_refuses_the_whole_import_and_writes_nothing(tmp_path: Path) -
     assert [t.rows_refused for t in result.tables] == [6, 6, 1]
     assert not list(data.rglob("*.parquet"))
     [problem] = result.problems.to_dict("records")
-    assert (problem["row"], problem["column"], problem["code"]) == (4, "amount", "not_positive")
-    assert any("4 column amount [not_positive]" in line for line in result.summary())
+    assert (problem["row"], problem["column"], problem["code"]) == (4, "amount", "negative")
+    assert any("4 column amount [negative]" in line for line in result.summary())
 
 
 def test_quarantine_writes_good_rows_and_sends_bad_ones_with_reasons(tmp_path: Path) -> None:
@@ -167,7 +167,7 @@ def test_quarantine_writes_good_rows_and_sends_bad_ones_with_reasons(tmp_path: P
 
 def test_a_file_level_problem_refuses_everything_even_with_quarantine(tmp_path: Path) -> None:
     files = contract_files(tmp_path / "in")
-    write_csv(attempts(6).drop(columns=["currency"]), files[EventKind.ATTEMPTS])
+    write_csv(attempts(6).drop(columns=["account_id"]), files[EventKind.ATTEMPTS])
     quarantine = tmp_path / "q"
     result = import_files(files, IDENTITY, tmp_path / "data", quarantine=quarantine)
     assert result.refused

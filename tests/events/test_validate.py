@@ -47,8 +47,8 @@ def test_a_valid_file_has_no_problems_and_contract_types() -> None:
 BAD_ATTEMPT_CELLS = [
     ("amount", "abc", ProblemCode.NOT_A_NUMBER, "'abc' is not a number"),
     ("amount", "12,99", ProblemCode.NOT_A_NUMBER, "'12,99' is not a number"),
-    ("amount", "0", ProblemCode.NOT_POSITIVE, "is not > 0"),
-    ("amount", "-5.00", ProblemCode.NOT_POSITIVE, "is not > 0"),
+    ("amount", "-5.00", ProblemCode.NEGATIVE, "'-5.0' is negative"),
+    ("amount", "-0.01", ProblemCode.NEGATIVE, "is negative"),
     ("amount", "inf", ProblemCode.NOT_FINITE, "value is infinite"),
     ("amount", "12.999", ProblemCode.TOO_MANY_DECIMALS, "more decimals than its currency's minor unit (2)"),
     ("currency", "EURO", ProblemCode.UNKNOWN_CURRENCY, "'EURO' is not an ISO 4217 currency code"),
@@ -121,12 +121,12 @@ def test_optional_columns_may_be_absent_and_are_then_empty() -> None:
 
 
 def test_missing_and_unexpected_columns_refuse_the_file_whole() -> None:
-    frame = attempts(2).drop(columns=["currency"]).assign(Notes="x")
+    frame = attempts(2).drop(columns=["account_id"]).assign(Notes="x")
     validation = validate(frame)
-    assert codes(validation) >= {(None, "currency", "missing_column"), (None, "Notes", "unexpected_column")}
+    assert codes(validation) >= {(None, "account_id", "missing_column"), (None, "Notes", "unexpected_column")}
     assert validation.refused_whole
     messages = " ".join(validation.problems["message"])
-    assert "missing required column 'currency'" in messages
+    assert "missing required column 'account_id'" in messages
     assert "list it under keep or ignore" in messages
 
 
