@@ -270,6 +270,14 @@ class TableMapping(_Strict):
                     found.append(f"{where}: not a column of the {kind} contract nor a declared attribute")
                 elif name in explicit and key != "defaults":
                     found.append(f"{where}: also mapped to a source column: set a column one way only")
+        for name, derivation in self.derive.items():
+            column = declared.get(name)
+            if derivation.divide is not None and column is not None and column.type is not ColumnType.FLOAT:
+                found.append(
+                    f"{kind}.derive.{name}: divide makes a number, and {name} is a {column.type} column"
+                )
+        if self.amount_unit == "minor" and "amount" in self.derive:
+            found.append(f"{kind}.derive.amount: amount_unit is minor: convert the amount one way only")
         for name in self.constants.keys() & (self.derive.keys() | self.defaults.keys()):
             found.append(f"{kind}.constants.{name}: also under derive or defaults: set a column one way only")
         for name in self.constants.keys() & self.values.keys():

@@ -312,8 +312,7 @@ def _derived(run: _Run, target: str, derivation: Derivation, frame: pd.DataFrame
         return None
     parts = [frame[name].reset_index(drop=True) for name in derivation.sources]
     if derivation.divide is not None:
-        numbers = _numbers(run, Column(target, ColumnType.FLOAT, False, ""), parts[0])
-        return numbers / derivation.divide[1]
+        return parts[0]  # divided once read as numbers (see _to_float), so bad values are quoted as given
     texts = [_as_text(part) for part in parts]
     if derivation.concat is not None:
         joined = texts[0]
@@ -436,6 +435,9 @@ def _numbers(run: _Run, column: Column, values: pd.Series) -> pd.Series:
 
 def _to_float(run: _Run, column: Column, values: pd.Series) -> pd.Series:
     numbers = _numbers(run, column, values)
+    derivation = run.mapping.derive.get(column.name)
+    if derivation is not None and derivation.divide is not None:
+        numbers = numbers / derivation.divide[1]
     if column.name == "amount" and run.mapping.amount_unit == "minor":
         return _from_minor_units(run, column, numbers)
     return numbers

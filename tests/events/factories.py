@@ -90,7 +90,6 @@ def provider_attempts(n: int = 4) -> pd.DataFrame:
             "Package": ["Plus"] * n,
             "BillingCycle": ["1M"] * n,
             "AmountCents": ["1299"] * n,
-            "Currency": ["EUR"] * n,
             "PaymentToken": [f"tok_{i}" for i in range(n)],
             "PaymentType": ["CC"] * n,
             "BIN": ["535522"] * n,
@@ -102,8 +101,10 @@ def provider_attempts(n: int = 4) -> pd.DataFrame:
             "IPCountry": ["NA"] * n,
             "BillingCountry": ["NA"] * n,
             "InvoiceNo": [f"I{i}" for i in range(n)],
-            "Attempt": ["0"] * n,
-            "SalesChannel": ["web" if i % 2 else None for i in range(n)],
+            "Attempt": ["0" if i % 2 else None for i in range(n)],  # empty: the mapping's default (0)
+            "SalesChannel": ["WEB" if i % 2 else None for i in range(n)],
+            "ResellerCode": [f"R{i % 2}" for i in range(n)],
+            "CampaignCode": ["spring" if i % 2 else None for i in range(n)],
             "InternalNote": ["n/a"] * n,
         }
     )

@@ -75,13 +75,19 @@ def test_a_provider_export_round_trips_through_the_example_mapping(tmp_path: Pat
     assert set(read["card_funding"]) == {"credit"}
     assert set(read["billing_country"]) == {"NA"}
     assert read["amount"].tolist() == [12.99] * 4
+    assert set(read["currency"]) == {"EUR"}
+    assert read["retry_number"].tolist() == [0] * 4
+    assert read["invoice_id"].tolist() == ["C0/I0", "C1/I1", "C0/I2", "C1/I3"]
+    assert read["channel"].isna().tolist() == [True, False, True, False]
+    assert set(read["channel"].dropna()) == {"web"}
+    assert read["reseller_id"].tolist() == ["R0", "R1", "R0", "R1"]
     outcome = read_events(data, EventKind.OUTCOMES)
     assert outcome["status"].tolist() == ["approved", "declined", "approved", "declined"]
     assert outcome["decline_code"].tolist()[1] == "insufficient_funds"
     extras = read_table(data, "attempts_extra").to_pandas()
     assert extras.to_dict("records") == [
-        {"attempt_id": "T0001", "column": "SalesChannel", "value": "web"},
-        {"attempt_id": "T0003", "column": "SalesChannel", "value": "web"},
+        {"attempt_id": "T0001", "column": "CampaignCode", "value": "spring"},
+        {"attempt_id": "T0003", "column": "CampaignCode", "value": "spring"},
     ]
 
 

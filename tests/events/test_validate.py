@@ -6,12 +6,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from events.mapping import TableMapping, TimestampFormat
+from events.mapping import Derivation, TableMapping, TimestampFormat, load_mapping
 from events.problems import ProblemCode, ProblemLog, as_problems
-from events.schema import EventKind
+from events.schema import EventKind, ExtensionField, FieldType
 from events.sources import Source, read_source
 from events.validate import Known, Validation, guess_kind, validate_source
-from tests.events.factories import TEST_PAN, attempts, fraud_reports, outcomes, with_value, write_csv
+from tests.events.factories import (
+    CARD_MAPPING,
+    TEST_PAN,
+    attempts,
+    card_transactions,
+    fraud_reports,
+    outcomes,
+    with_value,
+    write_csv,
+)
 
 
 def validate(
@@ -326,3 +335,184 @@ def test_naive_parquet_timestamps_need_a_time_zone(tmp_path: Path) -> None:
     mapping = TableMapping(timestamps=TimestampFormat(timezone="America/New_York"))
     accepted = validate_source(read_source(path), EventKind.ATTEMPTS, mapping)
     assert accepted.events["occurred_at"][0] == pd.Timestamp("2025-03-01T15:00:00Z")
+
+
+# --- a card export: optional core fields, constants, defaults, derived columns, typed attributes ---------
+
+
+def card_mapping(tmp_path: Path) -> TableMapping:
+    path = tmp_path / "card.yaml"
+    path.write_text(CARD_MAPPING)
+    return load_mapping(path).attempts
+
+
+def test_an_export_without_the_subscription_fields_is_valid_and_leaves_them_empty() -> None:
+    frame = attempts(3).drop(columns=["kind", "plan_tier", "plan_period", "currency", "method_type"])
+    validation = validate(frame.drop(columns=["retry_number"]))
+    assert validation.accepted
+    for column in ["kind", "plan_tier", "plan_period", "currency", "method_type", "retry_number"]:
+        assert validation.events[column].isna().all()
+
+
+def test_a_zero_amount_is_a_real_attempt() -> None:
+    validation = validate(with_value(attempts(2), 1, "amount", "0"))
+    assert validation.accepted
+    assert validation.events["amount"].tolist() == [12.99, 0.0]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 10**6), st.integers(0, 4))
+def test_without_a_currency_any_decimals_of_a_finite_amount_are_accepted(units: int, decimals: int) -> None:
+    amount = f"{units / 10**decimals:.{decimals}f}"
+    validation = validate(attempts(1).drop(columns=["currency"]).assign(amount=amount))
+    assert validation.accepted
+    assert validation.events["amount"][0] == float(amount)
+
+
+def test_minor_units_need_a_currency() -> None:
+    frame = with_value(attempts(2), 1, "currency", None).assign(amount="1299")
+    row, column, code, message = only_problem(validate(frame, mapping=TableMapping(amount_unit="minor")))
+    assert (row, column, code) == (2, "amount", ProblemCode.NO_CURRENCY)
+    assert "needs its currency to be converted" in message
+
+
+@pytest.mark.parametrize("column", ["account_created_at", "payment_method_first_used_at"])
+def test_an_entity_start_is_a_time_in_range_not_after_the_attempt(column: str) -> None:
+    frame = attempts(4).assign(**{column: "2024-01-01T00:00:00Z"})
+    frame = with_value(frame, 1, column, "2025-03-01T10:01:01Z")  # one second after its attempt
+    frame = with_value(frame, 2, column, "1999-12-31T23:59:59Z")
+    frame = with_value(frame, 3, column, "2025-03-01T10:03:00Z")  # the attempt's own time: accepted
+    validation = validate(frame)
+    assert codes(validation) == {(2, column, "after_event"), (3, column, "time_out_of_range")}
+    assert "is after the attempt's occurred_at" in " ".join(validation.problems["message"])
+    assert validation.events[column][0] == pd.Timestamp("2024-01-01T00:00:00Z")
+
+
+def test_the_card_mapping_makes_ids_amounts_and_constants(tmp_path: Path) -> None:
+    validation = validate(card_transactions(4), mapping=card_mapping(tmp_path))
+    assert validation.accepted, validation.problems
+    events = validation.events
+    assert events["attempt_id"].tolist() == ["T0-1000", "T1-1001", "T0-1002", "T1-1003"]
+    assert events["amount"].tolist() == [0.0, 2.51, 2.52, 0.0]
+    assert set(events["currency"]) == {"EUR"}
+    assert set(events["method_type"]) == {"card"}
+    assert events["retry_number"].tolist() == [0] * 4
+    assert events["kind"].isna().all()
+    assert events["occurred_at"][0] == pd.Timestamp("2025-06-01T12:00:00Z")  # 14:00 in Paris
+    assert events["account_created_at"].isna().tolist() == [True, False, True, False]
+    assert events.columns.tolist()[-4:] == ["terminal_id", "channel", "acquirer_score", "card_first_seen_at"]
+    assert events["channel"].tolist() == ["pos", "ecom", "pos", "ecom"]
+    assert events["acquirer_score"].tolist() == [0.0, 0.1, 0.2, 0.3]
+    assert events["card_first_seen_at"][0] == pd.Timestamp("2024-12-24T17:30:00Z")
+
+
+def test_defaults_fill_only_missing_values() -> None:
+    frame = with_value(with_value(attempts(3), 1, "retry_number", None), 2, "retry_number", " ")
+    frame = with_value(frame, 0, "retry_number", "2")
+    validation = validate(frame, mapping=TableMapping(defaults={"retry_number": 0, "device_id": "unknown"}))
+    assert validation.accepted
+    assert validation.events["retry_number"].tolist() == [2, 0, 0]
+    assert validation.events["device_id"].tolist() == ["dev-0", "dev-1", "dev-2"]
+
+
+def test_constants_are_validated_like_values_read_from_the_file() -> None:
+    frame = attempts(2).drop(columns=["currency"])
+    validation = validate(frame, mapping=TableMapping(constants={"currency": "EURO"}))
+    assert codes(validation) == {(1, "currency", "unknown_currency"), (2, "currency", "unknown_currency")}
+
+
+def test_derived_columns() -> None:
+    frame = attempts(3).assign(
+        A=pd.Series(["x", "y", None], dtype="str"),
+        B=pd.Series(["1", None, "3"], dtype="str"),
+        Cents=["1299", "0", "abc"],
+    )
+    mapping = TableMapping(
+        derive={
+            "invoice_id": Derivation(concat=("A", "B"), sep=":"),
+            "device_id": Derivation(first=("A", "B")),
+            "amount": Derivation(divide=("Cents", 100)),
+        },
+        ignore=("invoice_id", "device_id", "amount"),
+    )
+    validation = validate(frame, mapping=mapping)
+    assert codes(validation) == {(3, "amount", "not_a_number")}
+    assert "'abc' is not a number" in validation.problems["message"][0]
+    events = validation.events
+    assert events["invoice_id"].tolist()[:1] == ["x:1"]
+    assert events["invoice_id"][1:].isna().all()  # a part is missing
+    assert events["device_id"].tolist() == ["x", "y", "3"]
+    assert events["amount"][:2].tolist() == [12.99, 0.0]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 10**9))
+def test_cents_divided_by_100_pass_the_minor_unit_check(cents: int) -> None:
+    frame = attempts(1).assign(Cents=str(cents))
+    mapping = TableMapping(derive={"amount": Derivation(divide=("Cents", 100))}, ignore=("amount",))
+    validation = validate(frame, mapping=mapping)
+    assert validation.accepted
+    assert round(validation.events["amount"][0] * 100) == cents
+
+
+def test_a_missing_source_of_a_derived_column_refuses_the_file() -> None:
+    mapping = TableMapping(derive={"invoice_id": Derivation(concat=("A", "Nope"))})
+    validation = validate(attempts(2).drop(columns=["invoice_id"]).assign(A="a"), mapping=mapping)
+    assert codes(validation) == {(None, "invoice_id", "missing_column")}
+    assert "derive.invoice_id: source column 'Nope' is missing" in validation.problems["message"][0]
+
+
+def test_a_derived_card_number_is_refused_and_never_echoed() -> None:
+    frame = attempts(2).assign(A=["4111", "1"], B=["111111111111", "2"])
+    mapping = TableMapping(derive={"device_id": Derivation(concat=("A", "B"))}, ignore=("device_id",))
+    validation = validate(frame, mapping=mapping)
+    assert codes(validation) == {(1, "device_id", "card_number")}
+    assert TEST_PAN not in validation.problems.to_csv()
+
+
+# One bad attribute value in row 2: refused with the row, the field and why, like a core column.
+BAD_ATTRIBUTE_CELLS = [
+    ("Score", "high", ProblemCode.NOT_A_NUMBER, "acquirer_score", "'high' is not a number"),
+    ("Score", "-inf", ProblemCode.NOT_FINITE, "acquirer_score", "value is infinite"),
+    ("CardSeen", "24/12/2024", ProblemCode.UNPARSEABLE_TIMESTAMP, "card_first_seen_at", "is not a timestamp"),
+    (
+        "CardSeen",
+        "1970-01-01 00:00:00",
+        ProblemCode.TIME_OUT_OF_RANGE,
+        "card_first_seen_at",
+        "from 2000-01-01",
+    ),
+    ("CardSeen", "2025-03-30 02:30:00", ProblemCode.NONEXISTENT_LOCAL_TIME, "card_first_seen_at", "skipped"),
+    ("Channel", "FAX", ProblemCode.UNKNOWN_VALUE, "channel", "'FAX' is not one of ecom, pos, moto"),
+    ("TerminalID", " ", ProblemCode.EMPTY_VALUE, "terminal_id", "value is blank"),
+    ("TerminalID", TEST_PAN, ProblemCode.CARD_NUMBER, "TerminalID", "looks like a card number"),
+]
+
+
+@pytest.mark.parametrize(("source", "value", "code", "column", "message"), BAD_ATTRIBUTE_CELLS)
+def test_each_bad_attribute_value_is_refused_with_row_column_and_reason(
+    tmp_path: Path, source: str, value: str, code: ProblemCode, column: str, message: str
+) -> None:
+    frame = with_value(card_transactions(3), 1, source, value)
+    validation = validate(frame, mapping=card_mapping(tmp_path))
+    found = [(row, name, kind) for row, name, kind in codes(validation) if name == column]
+    assert found == [(2, column, code.value)]
+    assert message in " ".join(validation.problems["message"])
+    assert TEST_PAN not in validation.problems.to_csv()
+
+
+def test_a_declared_attribute_whose_column_is_missing_refuses_the_file(tmp_path: Path) -> None:
+    validation = validate(card_transactions(2).drop(columns=["Score"]), mapping=card_mapping(tmp_path))
+    assert codes(validation) == {(None, "acquirer_score", "missing_column")}
+    assert "mapped from source column 'Score'" in validation.problems["message"][0]
+
+
+def test_an_attribute_retyped_against_the_record_refuses_the_file(tmp_path: Path) -> None:
+    recorded = (ExtensionField("terminal_id", FieldType.NUMBER),)
+    validation = validate(
+        card_transactions(2), mapping=card_mapping(tmp_path), known=Known(extension=recorded)
+    )
+    row, column, code, message = only_problem(validation)
+    assert (row, column, code) == (None, "terminal_id", ProblemCode.EXTENSION_CHANGED)
+    assert "recorded in the data directory's extension.json as a number but declared here as a key" in message
+    assert validation.refused_whole
