@@ -97,7 +97,9 @@ def validate(  # noqa: PLR0917 (a typer command: one parameter per option)
     ] = None,
     examples: Annotated[int, typer.Option(min=0, help="How many problems to show.")] = 10,
 ) -> None:
-    """Check a provider's export against the event contract. Exit code: 0 valid, 1 refused, 2 usage error."""
+    """Check a provider's export against the event contract (and the mapping's attributes against the
+    extension recorded in the data dir). Exit code: 0 valid, 1 refused, 2 usage error."""
+    from events.io import ExtensionRecordError  # noqa: PLC0415
     from events.sources import UnsupportedFileError  # noqa: PLC0415
     from events.validate import UnknownKindError, check_file, guess_kind, parse_kind  # noqa: PLC0415
 
@@ -105,7 +107,7 @@ def validate(  # noqa: PLR0917 (a typer command: one parameter per option)
     try:
         event_kind = guess_kind(path) if kind is None else parse_kind(kind)
         checked = check_file(path, event_kind, column_mapping, data_dir or get_settings().data_dir)
-    except (UnknownKindError, UnsupportedFileError) as error:
+    except (UnknownKindError, UnsupportedFileError, ExtensionRecordError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     for line in checked.summary(examples):
@@ -142,9 +144,11 @@ def import_(  # noqa: PLR0917 (a typer command: one parameter per option)
 ) -> None:
     """Import a provider's exports (any of the three) into the event tables, whole or not at all.
 
+    The mapping's attributes become typed columns of the attempts, recorded in DATA_DIR/extension.json.
     Exit code: 0 imported (bad rows quarantined if --quarantine was given), 1 refused, 2 usage error.
     """
     from events.importer import import_files  # noqa: PLC0415
+    from events.io import ExtensionRecordError  # noqa: PLC0415
     from events.schema import EventKind  # noqa: PLC0415
     from events.sources import UnsupportedFileError  # noqa: PLC0415
 
@@ -160,7 +164,7 @@ def import_(  # noqa: PLR0917 (a typer command: one parameter per option)
     column_mapping = _load_mapping_or_exit(mapping)
     try:
         result = import_files(files, column_mapping, data_dir or get_settings().data_dir, quarantine)
-    except UnsupportedFileError as error:
+    except (UnsupportedFileError, ExtensionRecordError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     for line in result.summary(examples):

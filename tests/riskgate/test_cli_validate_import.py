@@ -7,10 +7,20 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from events.io import read_events
+from events.io import read_events, read_extension
 from events.schema import EventKind
 from riskgate.cli import app
-from tests.events.factories import TEST_PAN, attempts, outcomes, provider_attempts, with_value, write_csv
+from tests.events.factories import (
+    CARD_MAPPING,
+    TEST_PAN,
+    attempts,
+    card_outcomes,
+    card_transactions,
+    outcomes,
+    provider_attempts,
+    with_value,
+    write_csv,
+)
 
 EXAMPLE = Path(__file__).parents[2] / "events" / "examples" / "mapping.example.yaml"
 runner = CliRunner()
@@ -144,3 +154,104 @@ def test_import_needs_a_file_and_a_valid_mapping(tmp_path: Path) -> None:
     code, output = run("import", "--attempts", odd, "--data-dir", tmp_path)
     assert code == 2
     assert "unsupported file type '.json'" in output
+
+
+def card_files(tmp_path: Path, n: int = 6, start: int = 0, mapping: str = CARD_MAPPING) -> list[str | Path]:
+    """The import arguments of an acquirer's card export and its mapping."""
+    frame = card_transactions(n, start)
+    folder = tmp_path / f"export-{start}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "mapping.yaml").write_text(mapping)
+    return [
+        "--attempts",
+        write_csv(frame, folder / "transactions.csv"),
+        "--outcomes",
+        write_csv(card_outcomes(frame), folder / "answers.csv"),
+        "--mapping",
+        folder / "mapping.yaml",
+    ]
+
+
+def test_a_card_export_shaped_unlike_iptv_is_imported_with_its_own_fields(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    args = card_files(tmp_path)
+    code, output = run("validate", args[1], "--kind", "attempts", "--mapping", args[5], "--data-dir", data)
+    assert code == 0, output
+    code, output = run("import", *args, "--data-dir", data)
+    assert code == 0, output
+    assert "6 rows in, 6 written, 0 quarantined, 0 refused" in output
+    read = read_events(data, EventKind.ATTEMPTS)
+    checks = read[read["amount"] == 0]
+    assert checks["attempt_id"].tolist() == ["T0-1000", "T1-1003"]  # the €0 card checks
+    assert read[["kind", "plan_tier", "plan_period"]].isna().all().all()
+    assert read["channel"].tolist() == ["pos", "ecom"] * 3
+    answers = read_events(data, EventKind.OUTCOMES).set_index("attempt_id")
+    assert answers.loc[checks["attempt_id"], "status"].tolist() == ["approved", "declined"]
+    assert [field.name for field in read_extension(data)] == [
+        "terminal_id",
+        "channel",
+        "acquirer_score",
+        "card_first_seen_at",
+    ]
+
+
+def test_a_second_import_retyping_a_field_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run("import", *card_files(tmp_path), "--data-dir", data)[0] == 0
+    retyped = CARD_MAPPING.replace("type: key, doc", "type: number, doc")
+    code, output = run("import", *card_files(tmp_path, start=100, mapping=retyped), "--data-dir", data)
+    assert code == 1
+    assert "import refused" in output
+    assert "terminal_id: extension_changed ×1" in output
+    assert "as a key but declared here as a number" in output
+    code, output = run(
+        "validate",
+        card_files(tmp_path, start=200, mapping=retyped)[1],
+        "--kind",
+        "attempts",
+        "--mapping",
+        tmp_path / "export-200" / "mapping.yaml",
+        "--data-dir",
+        data,
+    )
+    assert code == 1
+    assert "extension_changed" in output
+    assert len(read_events(data, EventKind.ATTEMPTS)) == 6
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            (
+                "  constants: {currency: EUR, method_type: card}\n",
+                "  constants: {currency: EUR, occurred_at: x}\n",
+            ),
+            "attempts.constants.occurred_at: also mapped to a source column",
+        ),
+        (("{divide: [AmountCents, 100]}", "{multiply: [AmountCents, 100]}"), "unknown operation 'multiply'"),
+        (
+            ("channel: {column: Channel,", "amount: {column: Channel,"),
+            "the core contract already has a field",
+        ),
+        (("type: number", "type: integer"), "attempts.attributes.acquirer_score.type: Input should be"),
+    ],
+)
+def test_a_mapping_that_sets_a_column_badly_is_a_usage_error(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    assert change[0] in CARD_MAPPING
+    args = card_files(tmp_path, mapping=CARD_MAPPING.replace(*change))
+    code, output = run("import", *args, "--data-dir", tmp_path / "data")
+    assert code == 2
+    assert message in output
+    assert not (tmp_path / "data" / "attempts").exists()
+
+
+def test_a_damaged_extension_record_is_a_usage_error(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "extension.json").write_text("{")
+    code, output = run("import", *card_files(tmp_path), "--data-dir", data)
+    assert code == 2
+    assert "cannot read the recorded extension" in output
