@@ -1,7 +1,7 @@
-"""riskgate: events — the event contract, and the way a provider's own data enters through it.
+"""riskgate: events — the event contract (docs/contract.md) and how a provider's own data enters through it.
 
 * :mod:`events.schema` — the three event tables (attempts, outcomes, fraud reports) declared once;
-* :mod:`events.io` — Parquet parts under a data directory;
+* :mod:`events.io` — Parquet parts under a data directory, and the extension recorded there;
 * :mod:`events.cardnumbers` — card-number (PAN) detection, scalar and vectorised, never echoing a number;
 * :mod:`events.currencies` — accepted ISO 4217 codes and their minor units;
 * :mod:`events.mapping` — the column-mapping file of a provider's export;
