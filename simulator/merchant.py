@@ -50,7 +50,8 @@ How the world works
 **Time.** The export covers ``days`` days from local midnight of ``start``. Everything is simulated in UTC
 instants and written as local wall time. In the hour that repeats when clocks go back, a local time without
 offset is ambiguous (riskgate's importer refuses such rows); with ``avoid_ambiguous_times`` (the default) the
-merchant's systems answer nothing then: every instant that would fall in a repeated hour moves past it. With
+merchant's systems are quiet then: every instant that would fall in a repeated hour (requests: or within a
+minute before it, so that their responses do not) moves past it by whole hours. With
 ``avoid_ambiguous_times=False`` the export keeps them, as a raw export would. Skipped local times (spring)
 never occur.
 
@@ -156,6 +157,9 @@ COUNTRIES: Final = HOME_COUNTRIES + FOREIGN_COUNTRIES
 NO_COUNTRY: Final = -1
 DAY: Final = np.timedelta64(86400, "s")
 HOUR: Final = np.timedelta64(3600, "s")
+NO_MARGIN: Final = np.timedelta64(0, "s")
+#: Responses come at most this long after their request (so a request this close to a repeated hour moves).
+RESPONSE_MARGIN: Final = np.timedelta64(60, "s")
 
 
 @dataclass(frozen=True)
@@ -328,15 +332,21 @@ def in_repeated_hour(utc: npt.NDArray[Any], zone: str) -> npt.NDArray[np.bool_]:
     return ambiguous
 
 
-def _out_of_repeated_hours(utc: npt.NDArray[Any], zone: str) -> tuple[npt.NDArray[Any], int]:
-    """Instants in a repeated hour moved forward by whole hours until their local time is unambiguous;
-    also how many moved."""
+def out_of_repeated_hours(
+    utc: npt.NDArray[Any], zone: str, margin: np.timedelta64 = NO_MARGIN
+) -> tuple[npt.NDArray[Any], int]:
+    """Instants whose local time is in a repeated hour, or gets there within ``margin``, moved forward by
+    whole hours until neither holds; also how many moved."""
     moved = utc.copy()
-    mask = in_repeated_hour(moved, zone)
+
+    def stuck(times: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+        return in_repeated_hour(times, zone) | in_repeated_hour(times + margin, zone)
+
+    mask = stuck(moved)
     count = int(mask.sum())
     while mask.any():
         moved[mask] += HOUR
-        mask = in_repeated_hour(moved, zone)
+        mask = stuck(moved)
     return moved, count
 
 
@@ -761,15 +771,16 @@ class _Simulation:
         fraudster = self._compromise_cards(tx)
         self._large_amounts(tx)
         tx = _concat([tx, fraudster, *self._card_testing()])
-        tx["at"] = self._writable(tx["at"])
+        tx["at"] = self._writable(tx["at"], margin=RESPONSE_MARGIN)
         order = np.lexsort((np.arange(len(tx["at"])), tx["at"]))
         return {key: value[order] for key, value in tx.items()}
 
-    def _writable(self, utc: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        """Instants as they will be written: out of repeated local hours when the config asks for it."""
+    def _writable(self, utc: npt.NDArray[Any], margin: np.timedelta64 = NO_MARGIN) -> npt.NDArray[Any]:
+        """Instants as they will be written: out of repeated local hours (with a ``margin`` before them)
+        when the config asks for it."""
         if not self.config.avoid_ambiguous_times:
             return utc
-        moved, count = _out_of_repeated_hours(utc, self.period.zone)
+        moved, count = out_of_repeated_hours(utc, self.period.zone, margin)
         self.moved += count
         return moved
 
@@ -818,6 +829,7 @@ class _Simulation:
             reason[fires] = _REASON[code]
         error = np.isin(reason, [_REASON["96"], _REASON["91"]])
         delay = np.where(error, rng.uniform(8.0, 30.0, size=n), 1.0 + rng.lognormal(0.3, 0.6, size=n))
+        delay = np.minimum(delay, RESPONSE_MARGIN / np.timedelta64(1, "s") / 2)
         return reason, self._writable(tx["at"] + _seconds(delay))
 
     def reports(self, tx: Columns, reason: npt.NDArray[np.int64]) -> Columns:
