@@ -98,10 +98,24 @@ customer's fragility; never for €0 checks).
 most arrive within 30 days, a tail after 90. Cases that would arrive after the export ends are not written.
 Every case is a truth fraud; not every fraud has a case.
 
-The test-sized default (2,000 customers, 200 terminals, 120 days from 2025-09-01, seed 20261207) writes
-about 70,000 transactions in a few seconds, with a fraud rate near 0.8% and a decline rate near 6%; the
-exact figures are in its ``summary.json``; the ranges the tests enforce are in
-``tests/simulator/test_merchant.py``.
+What the default world produces
+===============================
+
+``MerchantConfig()``: 2,000 customers, 200 terminals, 120 days from 2025-09-01 (Europe/Paris, crossing the
+change of 2025-10-26), seed 20261207. Reproduce with ``python -m simulator.merchant --out /tmp/merchant``
+and read its ``summary.json``. The ranges the tests enforce are in ``tests/simulator/test_merchant.py``.
+
+=====================================  =============================================================
+transactions                           67,875 (65,274 purchases, 2,601 €0 checks; 2,873 cards)
+results                                OK 93.9%, KO 5.7% (51: 2,532, 05: 1,030, 54: 163, 43: 112,
+                                       14: 41), ERR 0.35% (91: 134, 96: 102)
+fraud                                  585 (0.86%): compromised_terminal 123, compromised_card 184,
+                                       card_testing 202 (17 ring accounts), large_amount 76
+cases written                          286 (CB 131, TC40 155): 49% of fraud by the export's end, 60%
+                                       eventually; delay median 9 days, 90% within 27 days
+moved out of the repeated hour         9 instants (requests, responses, cases)
+generation                             ~2.5 s of CPU, peak RSS ~190 MB (mostly pandas)
+=====================================  =============================================================
 """
 
 from __future__ import annotations
@@ -193,42 +207,69 @@ class MerchantConfigError(ValueError):
 class Mechanisms:
     """Rates and shapes of the world's mechanisms (see the module docstring for what each one does)."""
 
+    #: Customers whose account predates the export (the others sign up during it).
     existing_customer_share: float = 0.75
+    #: Mean purchases per customer per day (each customer's rate is gamma-distributed, shape 2).
     purchases_per_day: float = 0.3
+    #: Probability of a second card during the export, and of a third given a second.
     extra_card_prob: float = 0.3
+    #: Probability that a purchase uses the customer's previous card rather than the newest.
     previous_card_prob: float = 0.15
+    #: €0 re-verifications of an active card per 100 days (Poisson).
     reverifications_per_card_per_100_days: float = 0.5
+    #: Terminal compromises per 100 days (Poisson), each lasting ``terminal_compromise_days``.
     terminal_compromises_per_100_days: float = 5.0
     terminal_compromise_days: int = 28
+    #: Probability that a purchase on a compromised terminal within its window is fraud.
     terminal_fraud_share: float = 0.25
+    #: Card compromises per customer per 100 days, each lasting ``card_compromise_days``.
     card_compromises_per_customer_per_100_days: float = 0.025
     card_compromise_days: int = 14
+    #: Share of the victim's own purchases in the window that are fraud (amounts inflated).
     card_fraud_share: float = 1 / 3
+    #: Mean number of the fraudster's own purchases on a compromised card (Poisson).
     fraudster_purchases: float = 3.0
+    #: Compromised-card amounts are the customer's usual times a uniform draw in this range.
     amount_multiplier: tuple[float, float] = (3.0, 8.0)
+    #: Card-testing rings per 100 days (Poisson).
     testing_rings_per_100_days: float = 6.0
+    #: Cards a ring tests (uniform, inclusive).
     testing_cards: tuple[int, int] = (4, 20)
+    #: Share of tested cards that are dead (declined 14, 54 or 05).
     testing_dead_share: float = 0.55
+    #: Probability that a live tested card is cashed out by a large purchase.
     testing_cashout_prob: float = 0.6
+    #: Probability that a purchase is large-amount fraud (€300–€2,000).
     large_amount_rate: float = 0.001
+    #: Probability of a system malfunction (ERR 96) on any request.
     error_rate: float = 0.0015
+    #: Mean days between incidents of one issuer (BIN); during one, requests fail (ERR 91) with
+    #: probability ``incident_error_prob``.
     incident_every_days: float = 30.0
     incident_error_prob: float = 0.6
+    #: Probability that the issuer catches a fraudulent purchase (KO 43).
     fraud_decline_prob: float = 0.25
+    #: Probabilities of KO 54 (expired) and KO 05 (do not honour) on any request.
     expired_rate: float = 0.002
     do_not_honour_rate: float = 0.015
+    #: Insufficient funds (KO 51) log-odds: intercept, last five days of the month, log(amount / €40); plus
+    #: the customer's fragility (normal, sd 0.8). Never for €0 checks.
     funds_base: float = -4.0
     funds_month_end_coef: float = 1.4
     funds_amount_coef: float = 0.7
+    #: Probability that an approved fraudulent purchase is ever reported, by scenario.
     report_prob_by_scenario: tuple[tuple[str, float], ...] = (
         ("compromised_terminal", 0.85),
         ("compromised_card", 0.9),
-        ("card_testing", 0.7),
+        ("card_testing", 0.8),
         ("large_amount", 0.9),
     )
+    #: Share of those reports that are chargebacks (CB); the others are issuer reports (TC40).
     chargeback_share: float = 0.75
-    tc40_on_checks_prob: float = 0.4
-    tc40_on_declined_prob: float = 0.3
+    #: Probability of a TC40 for an approved fraudulent €0 check, and for a declined fraud attempt.
+    tc40_on_checks_prob: float = 0.5
+    tc40_on_declined_prob: float = 0.4
+    #: Report delays: log-normal with these medians (days) and sigma, clipped to 1..120 days.
     chargeback_median_days: float = 16.0
     tc40_median_days: float = 8.0
     report_delay_sigma: float = 0.9
@@ -245,6 +286,17 @@ class Mechanisms:
                 f"mechanisms.report_prob_by_scenario names unknown scenarios {sorted(unknown)}; "
                 f"known: {SCENARIOS[1:]}"
             )
+        for name in ("amount_multiplier", "testing_cards"):
+            low, high = getattr(self, name)
+            if not 0 < low <= high:
+                raise MerchantConfigError(
+                    f"mechanisms.{name} is a (low, high) range with 0 < low <= high, got {(low, high)}"
+                )
+        for f in fields(self):
+            value = getattr(self, f.name)
+            counts = isinstance(value, int | float) and not f.name.startswith("funds_")  # not log-odds
+            if counts and value < 0:
+                raise MerchantConfigError(f"mechanisms.{f.name} cannot be negative, got {value}")
 
     def report_probability(self) -> npt.NDArray[np.float64]:
         """Probability of a report per scenario code (0 for legitimate)."""
@@ -266,7 +318,7 @@ class MerchantConfig:
     mechanisms: Mechanisms = field(default_factory=Mechanisms)
 
     def __post_init__(self) -> None:
-        for name, low in (("customers", 1), ("terminals", 10), ("days", 1), ("seed", 0)):
+        for name, low in (("customers", 1), ("terminals", 1), ("days", 1), ("seed", 0)):
             if getattr(self, name) < low:
                 raise MerchantConfigError(f"{name} must be at least {low}, got {getattr(self, name)}")
         if self.days > 3660:
@@ -1030,12 +1082,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--zone", default=defaults.zone, help="IANA time zone of the local times (default %(default)s)"
     )
+    parser.add_argument(
+        "--keep-ambiguous-times",
+        action="store_true",
+        help="keep local times in the hour repeated when clocks go back (riskgate's importer refuses them)",
+    )
     parser.add_argument("--force", action="store_true", help="replace an earlier export in --out")
     args = parser.parse_args(argv)
     try:
         config = MerchantConfig(
             customers=args.customers, terminals=args.terminals, days=args.days, start=args.start,
-            seed=args.seed, zone=args.zone,
+            seed=args.seed, zone=args.zone, avoid_ambiguous_times=not args.keep_ambiguous_times,
         )  # fmt: skip
         summary = generate(config, args.out, overwrite=args.force)
     except (MerchantConfigError, OutputExistsError) as error:

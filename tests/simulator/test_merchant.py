@@ -401,6 +401,8 @@ def test_declines_follow_their_causes(joined: pd.DataFrame) -> None:
         (lambda: MerchantConfig(days=0), "days"),
         (lambda: Mechanisms(card_fraud_share=1.5), "card_fraud_share"),
         (lambda: Mechanisms(report_prob_by_scenario=(("phishing", 0.5),)), "phishing"),
+        (lambda: Mechanisms(testing_cards=(5, 2)), "testing_cards"),
+        (lambda: Mechanisms(fraudster_purchases=-1.0), "fraudster_purchases"),
     ],
 )
 def test_invalid_configuration_names_the_value(make: object, message: str) -> None:
@@ -432,3 +434,12 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "other"), "--zone", "Nowhere/City"])
     assert "Nowhere/City" in capsys.readouterr().err
+
+
+def test_command_line_keeps_ambiguous_times_on_request(tmp_path: Path) -> None:
+    around_change = ["--customers", "3000", "--days", "6", "--start", "2025-10-23", "--seed", "2"]
+    main(["--out", str(tmp_path / "kept"), *around_change, "--keep-ambiguous-times"])
+    main(["--out", str(tmp_path / "avoided"), *around_change])
+    for name, expected in (("kept", True), ("avoided", False)):
+        times = raw(tmp_path / name, TRANSACTIONS_FILE)["TX_DATETIME"]
+        assert utc(times).isna().any() == expected, name
