@@ -153,6 +153,18 @@ def test_customers_have_one_to_three_cards_and_a_token_has_one_bin(joined: pd.Da
     assert (joined.groupby("CUSTOMER_ID")["CUSTOMER_SINCE"].nunique() == 1).all()
 
 
+def test_cards_added_during_the_export_are_checked_before_use(joined: pd.DataFrame) -> None:
+    """Every card added during the export starts with a €0 check: only a customer's one card from before the
+    export may be seen first in a purchase, and never for an account opened during the export."""
+    first_rows = joined.drop_duplicates("CARD_TOKEN")
+    unchecked = first_rows[first_rows["TX_TYPE"] == "PURCHASE"]
+    assert unchecked["CUSTOMER_ID"].is_unique
+    opened_during = unchecked["CUSTOMER_SINCE"] >= DEFAULT.start.isoformat()
+    assert not opened_during.any()
+    checked = first_rows[first_rows["TX_TYPE"] == "AUTH_CHECK"]
+    assert (checked["CUSTOMER_SINCE"] >= DEFAULT.start.isoformat()).sum() > 100
+
+
 def test_customer_since_is_often_before_the_export(joined: pd.DataFrame) -> None:
     since = pd.to_datetime(joined.drop_duplicates("CUSTOMER_ID")["CUSTOMER_SINCE"])
     before = since < pd.Timestamp(DEFAULT.start)
