@@ -10,8 +10,8 @@ for Credit Card Fraud Detection* handbook's simulated data (compromised terminal
 card testing and declines; the code is this module's own.
 
 ``generate(MerchantConfig(...), out_dir)`` (or ``python -m simulator.merchant --out DIR [--customers N
---terminals T --days D --seed S --start YYYY-MM-DD --zone ZONE --force]``) writes, deterministically in the
-seed (same configuration → same bytes):
+--terminals T --days D --seed S --start YYYY-MM-DD --zone ZONE --keep-ambiguous-times --force]``) writes,
+deterministically in the seed (same configuration → same bytes):
 
 ``transactions.csv``, one row per authorisation request, in time order:
 
