@@ -9,6 +9,15 @@ A :class:`FeatureSet` is an ordered tuple of definitions of two kinds:
 * :class:`RequestFeature` — computed from the attempt's own fields (amount, plan, card expiry, ...), and
   :class:`AmountToUsual`, the attempt's amount against an aggregate of the same feature set.
 
+**A provider's own fields.** A set declares the extension fields it reads in ``FeatureSet.fields``
+(:class:`events.schema.ExtensionField`); :class:`AttemptFields` resolves what each can do. A *key* field can
+be an entity's key (``Entity("terminal", "terminal_id")``) or a distinct count's value; a key or *category*
+field can be filtered on (:class:`Filter`; a category's values are checked); a *number* field (or
+``amount``) can be filtered by range (:class:`RangeFilter`) and read as a number; a *time* field gives an
+age. Validation is at declaration, naming the feature and what is available. An optional field (``kind``,
+``plan_tier``, an extension field...) may be absent from the events: missing everywhere (NaN features,
+filters match nothing).
+
 **Time rule (both engines).** An event counts for an attempt made at time ``T`` iff its *event time* is
 strictly before ``T`` — an attempt's ``occurred_at``, an outcome's ``occurred_at``, a fraud report's
 ``reported_at`` — and, for a windowed aggregate of width ``W``, at or after ``T - W``. Arrival order never

@@ -161,12 +161,11 @@ def _scalar_age(definition: RequestFeature, vocabulary: Vocabulary) -> ScalarFea
 
 
 def _scalar_calendar(definition: RequestFeature, vocabulary: Vocabulary) -> ScalarFeature:
-    """A calendar transform of the local time (:func:`local_us_one`); UTC skips the offset."""
-    of_local = _CALENDAR_ONE[definition.transform]
-    zone = definition.timezone
+    """A calendar transform of the local time (:func:`local_us_one`); UTC as is."""
+    of_utc, zone = _CALENDAR[definition.transform], definition.timezone
     if zone is None:
-        return lambda attempt, t_us: of_local(t_us)
-    return lambda attempt, t_us: of_local(local_us_one(t_us, zone))
+        return of_utc
+    return lambda attempt, t_us: of_utc(attempt, local_us_one(t_us, zone))
 
 
 @lru_cache(maxsize=4_096)
@@ -181,18 +180,20 @@ def _month_end_of(card_exp: str) -> float:
     return _parse_month_end(card_exp)
 
 
-_CALENDAR_ONE: Final[dict[Transform, Callable[[int], float]]] = {
-    Transform.HOUR_OF_DAY: lambda t: float((t // US_PER_HOUR) % 24),
-    Transform.DAY_OF_WEEK: lambda t: float((t // US_PER_DAY + 3) % 7),
-    Transform.DAY_OF_MONTH: lambda t: float(_day_of_month(t // US_PER_DAY)),
-    Transform.IS_WEEKEND: lambda t: float((t // US_PER_DAY + 3) % 7 >= _SATURDAY),
-    Transform.IS_NIGHT: lambda t: float(not NIGHT_END <= (t // US_PER_HOUR) % 24 < NIGHT_START),
+#: Calendar transforms of a time (µs since the epoch): of the UTC clock as given, of a local clock once the
+#: time is shifted to it (:func:`local_us_one`).
+_CALENDAR: Final[dict[Transform, ScalarFeature]] = {
+    Transform.HOUR_OF_DAY: lambda attempt, t: float((t // US_PER_HOUR) % 24),
+    Transform.DAY_OF_WEEK: lambda attempt, t: float((t // US_PER_DAY + 3) % 7),
+    Transform.DAY_OF_MONTH: lambda attempt, t: float(_day_of_month(t // US_PER_DAY)),
+    Transform.IS_WEEKEND: lambda attempt, t: float((t // US_PER_DAY + 3) % 7 >= _SATURDAY),
+    Transform.IS_NIGHT: lambda attempt, t: float(not NIGHT_END <= (t // US_PER_HOUR) % 24 < NIGHT_START),
 }
 _SATURDAY: Final = 5  # day_of_week of Saturday (Monday = 0)
 _EPOCH: Final = datetime(1970, 1, 1)
 #: Per transform, the factory of its scalar form (a closure over the definition's columns and tables).
 _SCALAR: Final[dict[Transform, Callable[[RequestFeature, Vocabulary], ScalarFeature]]] = {
-    **dict.fromkeys(_CALENDAR_ONE, _scalar_calendar),
+    **dict.fromkeys(_CALENDAR, _scalar_calendar),
     Transform.AGE: _scalar_age,
     Transform.NUMBER: _scalar_number,
     Transform.CATEGORY: _scalar_category,
@@ -238,7 +239,7 @@ def _calendar(transform: Transform, local: I64) -> F64:
 
 def _one(definition: RequestFeature, columns: Mapping[str, Column], t_us: I64, vocabulary: Vocabulary) -> F64:
     transform = definition.transform
-    if transform in _CALENDAR_ONE:
+    if transform in _CALENDAR:
         return _calendar(transform, local_us(t_us, definition.timezone))
     values = columns[definition.column]
     if transform == Transform.NUMBER:
