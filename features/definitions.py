@@ -110,6 +110,10 @@ CORE_TEXT_FIELDS: Final = tuple(c.name for c in ATTEMPT_COLUMNS if c.type == Col
 CORE_NUMBER_FIELDS: Final = tuple(
     c.name for c in ATTEMPT_COLUMNS if c.type in (ColumnType.FLOAT, ColumnType.INT)
 )
+#: Times an age can be taken of (the attempt's own ``occurred_at`` is the time ages are taken at).
+CORE_TIME_FIELDS: Final = tuple(
+    c.name for c in ATTEMPT_COLUMNS if c.type == ColumnType.TIMESTAMP and c.name != "occurred_at"
+)
 
 #: Derived field of an outcome: the family of its decline code (see events.schema.DECLINE_CODES).
 DECLINE_FAMILY_OF: Final[dict[str, str]] = {
@@ -316,7 +320,7 @@ class AttemptFields:
     keys: frozenset[str]  # entity keys and distinct-count values
     texts: frozenset[str]  # value filters, mismatches, expiry months
     numbers: frozenset[str]  # range filters, numeric request features
-    times: frozenset[str]  # ages (an extension time field; occurred_at is the attempt's own time)
+    times: frozenset[str]  # ages (a time field other than occurred_at, the attempt's own time)
     vocabulary: dict[str, tuple[str, ...]]  # enumerated fields: category codes are indices in these
 
     @classmethod
@@ -331,7 +335,7 @@ class AttemptFields:
             keys=key_columns | named(FieldType.KEY),
             texts=frozenset(CORE_TEXT_FIELDS) | named(FieldType.KEY, FieldType.CATEGORY),
             numbers=frozenset(CORE_NUMBER_FIELDS) | named(FieldType.NUMBER),
-            times=named(FieldType.TIME),
+            times=frozenset(CORE_TIME_FIELDS) | named(FieldType.TIME),
             vocabulary={**VOCABULARY, **categories},
         )
 
@@ -379,7 +383,7 @@ class Transform(StrEnum):
     CATEGORY = "category"  # code of an enumerated field (index in its values); NaN if missing or unknown
     MISMATCH = "mismatch"  # 1.0 if two columns differ, 0.0 if equal, NaN if either is missing
     DAYS_TO_EXPIRY = "days_to_expiry"  # days from the attempt to the end of card_exp's month; NaN if missing
-    AGE = "age"  # time from a time extension field to the attempt, in unit= hours or days; NaN if missing
+    AGE = "age"  # time from a time field to the attempt, in unit= hours or days; NaN if missing
     HOUR_OF_DAY = "hour_of_day"  # 0-23, in timezone= (UTC by default)
     DAY_OF_MONTH = "day_of_month"  # 1-31, in timezone=
     DAY_OF_WEEK = "day_of_week"  # Monday = 0, in timezone=
@@ -469,7 +473,7 @@ class RequestFeature:
             Transform.CATEGORY: ("an enumerated column", fields.vocabulary),
             Transform.MISMATCH: ("a text field", fields.texts),
             Transform.DAYS_TO_EXPIRY: ("a text field (YYYY-MM)", fields.texts),
-            Transform.AGE: ("a time extension field", fields.times),
+            Transform.AGE: ("a time field other than occurred_at", fields.times),
         }
         if self.transform in needs:
             what, allowed = needs[self.transform]

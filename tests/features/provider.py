@@ -29,8 +29,10 @@ CHANNEL: Final = ExtensionField(
     "channel", FieldType.CATEGORY, "Sales channel.", values=("web", "app", "shop")
 )
 PARTNER_SCORE: Final = ExtensionField("partner_score", FieldType.NUMBER, "A partner's risk score.")
-ACCOUNT_CREATED_AT: Final = ExtensionField("account_created_at", FieldType.TIME, "Account creation.")
-FIELDS: Final = (TERMINAL_ID, CHANNEL, PARTNER_SCORE, ACCOUNT_CREATED_AT)
+BOX_ACTIVATED_AT: Final = ExtensionField(
+    "box_activated_at", FieldType.TIME, "When the set-top box was activated."
+)
+FIELDS: Final = (TERMINAL_ID, CHANNEL, PARTNER_SCORE, BOX_ACTIVATED_AT)
 
 TERMINAL: Final = Entity("terminal", "terminal_id")
 WEB: Final = Filter("web", "channel", ("web",))
@@ -46,8 +48,8 @@ PROVIDER_SET: Final = FeatureSet(
         RequestFeature(Transform.NUMBER, "partner_score"),
         RequestFeature(Transform.CATEGORY, "channel"),
         RequestFeature(Transform.CATEGORY, "kind"),
-        RequestFeature(Transform.AGE, "account_created_at", unit="days"),
-        RequestFeature(Transform.AGE, "account_created_at", unit="hours"),
+        RequestFeature(Transform.AGE, "box_activated_at", unit="days"),
+        RequestFeature(Transform.AGE, "box_activated_at", unit="hours"),
         RequestFeature(Transform.HOUR_OF_DAY, timezone="Europe/Paris"),
         RequestFeature(Transform.DAY_OF_MONTH, timezone="Pacific/Auckland"),
         RequestFeature(Transform.DAY_OF_WEEK, timezone="America/New_York"),

@@ -132,7 +132,7 @@ def test_other_definition_errors() -> None:
 TERMINAL_ID = ExtensionField("terminal_id", FieldType.KEY, "Merchant terminal.")
 CHANNEL = ExtensionField("channel", FieldType.CATEGORY, "Sales channel.", values=("web", "app", "shop"))
 SCORE = ExtensionField("partner_score", FieldType.NUMBER, "A partner's risk score.")
-CREATED = ExtensionField("account_created_at", FieldType.TIME, "When the account was created.")
+CREATED = ExtensionField("box_activated_at", FieldType.TIME, "When the set-top box was activated.")
 FIELDS = (TERMINAL_ID, CHANNEL, SCORE, CREATED)
 TERMINAL = Entity("terminal", "terminal_id")
 
@@ -212,8 +212,14 @@ def test_filters_on_any_field_and_numeric_ranges_have_readable_generated_names()
         ),
         (lambda: RequestFeature(Transform.NUMBER, "terminal_id"), "not a number field"),
         (lambda: RequestFeature(Transform.CATEGORY, "terminal_id"), "not an enumerated column"),
-        (lambda: RequestFeature(Transform.AGE, "partner_score", unit="days"), "not a time extension field"),
-        (lambda: RequestFeature(Transform.AGE, "occurred_at", unit="days"), "not a time extension field"),
+        (
+            lambda: RequestFeature(Transform.AGE, "partner_score", unit="days"),
+            "not a time field other than occurred_at",
+        ),
+        (
+            lambda: RequestFeature(Transform.AGE, "occurred_at", unit="days"),
+            "not a time field other than occurred_at",
+        ),
     ],
 )
 def test_definitions_over_fields_are_checked_against_the_declared_fields(build: object, message: str) -> None:
@@ -229,7 +235,7 @@ def test_range_filters_and_request_features_refuse_inconsistent_arguments() -> N
     with pytest.raises(FeatureDefinitionError, match="finite"):
         RangeFilter("amount", float("nan"))
     with pytest.raises(FeatureDefinitionError, match="unit= is required by age"):
-        RequestFeature(Transform.AGE, "account_created_at")
+        RequestFeature(Transform.AGE, "box_activated_at")
     with pytest.raises(FeatureDefinitionError, match="unknown time zone"):
         RequestFeature(Transform.HOUR_OF_DAY, timezone="Mars/Olympus")
     with pytest.raises(FeatureDefinitionError, match="timezone= is for"):
@@ -242,7 +248,7 @@ def test_request_features_on_fields_and_local_clocks_are_named_from_the_declarat
     features = declared(
         RequestFeature(Transform.NUMBER, "partner_score"),
         RequestFeature(Transform.CATEGORY, "channel"),
-        RequestFeature(Transform.AGE, "account_created_at", unit="days"),
+        RequestFeature(Transform.AGE, "box_activated_at", unit="days"),
         RequestFeature(Transform.HOUR_OF_DAY, timezone="Europe/Paris"),
         RequestFeature(Transform.IS_NIGHT, timezone="America/Port-au-Prince"),
         RequestFeature(Transform.IS_WEEKEND, timezone="UTC"),
@@ -250,7 +256,7 @@ def test_request_features_on_fields_and_local_clocks_are_named_from_the_declarat
     assert features.names == [
         "partner_score",
         "channel_code",
-        "account_created_at_age_days",
+        "box_activated_at_age_days",
         "hour_of_day_europe_paris",
         "is_night_america_port_au_prince",
         "is_weekend",

@@ -155,15 +155,15 @@ def test_local_clocks_do_not_depend_on_the_other_rows(times: list[int], seed: in
 
 
 def test_age_counts_from_the_time_field_and_is_nan_when_missing() -> None:
-    age = [RequestFeature(Transform.AGE, "account_created_at", unit=unit) for unit in ("days", "hours")]
+    age = [RequestFeature(Transform.AGE, "box_activated_at", unit=unit) for unit in ("days", "hours")]
     t_us = to_us(datetime(2026, 3, 11, 12, tzinfo=UTC))
     created = pd.Series(
         pd.to_datetime(["2026-03-01T00:00:00Z", "NaT", "2026-03-11T18:00:00Z"], utc=True).as_unit("us")
     )
-    out = request.compute(age, {"account_created_at": created}, np.full(3, t_us, dtype=np.int64))
+    out = request.compute(age, {"box_activated_at": created}, np.full(3, t_us, dtype=np.int64))
     np.testing.assert_array_equal(out[0], [10.5, 252.0])
     assert np.isnan(out[1]).all()
     np.testing.assert_array_equal(out[2], [-0.25, -6.0])
     for text in ("2026-03-01T00:00:00Z", "2026-03-01T01:00:00+01:00", "2026-03-01 00:00:00"):
-        assert request.compute_one(age, {"account_created_at": text}, t_us).tolist() == [10.5, 252.0]
-    assert np.isnan(request.compute_one(age, {"account_created_at": "yesterday"}, t_us)).all()
+        assert request.compute_one(age, {"box_activated_at": text}, t_us).tolist() == [10.5, 252.0]
+    assert np.isnan(request.compute_one(age, {"box_activated_at": "yesterday"}, t_us)).all()
