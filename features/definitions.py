@@ -174,22 +174,24 @@ class RangeFilter:
             raise FeatureDefinitionError(f"{where}: bounds must be finite numbers, got {bounds}")
         if self.low is not None and self.high is not None and not self.low < self.high:
             raise FeatureDefinitionError(f"{where}: low ({self.low}) must be below high ({self.high})")
+        for bound in ("low", "high"):  # 20 and 20.0 are one declaration: one name, one hash
+            if getattr(self, bound) is not None:
+                object.__setattr__(self, bound, float(getattr(self, bound)))
 
     @property
     def name(self) -> str:
         if self.low is None:
-            return f"{self.field}_lt_{_number_name(float(self.high or 0.0))}"
+            return f"{self.field}_lt_{_number_name(self.high or 0.0)}"
         if self.high is None:
-            return f"{self.field}_ge_{_number_name(float(self.low))}"
-        return f"{self.field}_{_number_name(float(self.low))}_to_{_number_name(float(self.high))}"
+            return f"{self.field}_ge_{_number_name(self.low)}"
+        return f"{self.field}_{_number_name(self.low)}_to_{_number_name(self.high)}"
 
     def matches(self, value: object) -> bool:
         """Whether an event whose field holds ``value`` (a float, or None when missing) passes."""
         if not isinstance(value, float | int) or isinstance(value, bool):
             return False
         number = float(value)
-        above = self.low is None or number >= float(self.low)
-        return above and (self.high is None or number < float(self.high))
+        return (self.low is None or number >= self.low) and (self.high is None or number < self.high)
 
 
 #: Either kind of filter.

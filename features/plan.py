@@ -163,7 +163,7 @@ def in_range(flt: RangeFilter, values: npt.NDArray[np.float64]) -> npt.NDArray[n
     """:meth:`RangeFilter.matches` of every value of a float column (NaN, missing, matches no range)."""
     keep = ~np.isnan(values)
     if flt.low is not None:
-        keep &= values >= float(flt.low)
+        keep &= values >= flt.low
     if flt.high is not None:
-        keep &= values < float(flt.high)
+        keep &= values < flt.high
     return keep
