@@ -177,6 +177,23 @@ def test_absent_optional_columns_read_as_missing_in_both_engines(caplog: pytest.
     assert mismatches(got, online, NAMES, tolerance=EXACT) == []
 
 
+def test_the_bounded_build_without_the_key_and_optional_columns_gives_the_in_memory_features(
+    tmp_path: Path,
+) -> None:
+    history = random_history(90, 8, accounts=6, days=20.0, fields=FIELDS)
+    present = tuple(f for f in FIELDS if f.name != "terminal_id")
+    attempts = to_table(EventKind.ATTEMPTS, history.attempts, present).drop_columns(["kind", "plan_tier"])
+    write_part(tmp_path, EventKind.ATTEMPTS.value, 0, attempts)
+    write_part(tmp_path, EventKind.OUTCOMES.value, 0, to_table(EventKind.OUTCOMES, history.outcomes))
+    write_part(tmp_path, EventKind.FRAUD_REPORTS.value, 0, to_table(EventKind.FRAUD_REPORTS, history.reports))
+    build_data_dir(tmp_path, PROVIDER_SET, partition_attempts=20)
+    got = read_features(tmp_path)
+    expected = build_features(attempts.to_pandas(), history.outcomes, history.reports, PROVIDER_SET)
+    assert mismatches(expected, got, NAMES, tolerance=EXACT) == []
+    assert got["terminal_attempts_count_1h"].isna().all()
+    assert got["account_attempts_amount_lt_0p01_count_7d"].notna().all()
+
+
 def test_erasing_an_account_removes_its_events_from_a_terminal() -> None:
     history = history_of(
         [
