@@ -167,8 +167,9 @@ def read_columns(feature_set: FeatureSet) -> list[str]:
     return [name for name in dict.fromkeys(names) if name not in ("amount", "occurred_at")]
 
 
-def _log_absent(frame: pd.DataFrame, feature_set: FeatureSet) -> None:
-    absent = [name for name in read_columns(feature_set) if name not in frame.columns]
+def _log_absent(columns: list[str], feature_set: FeatureSet) -> None:
+    """One warning naming the columns the set reads that the attempts do not have."""
+    absent = [name for name in read_columns(feature_set) if name not in columns]
     if absent:
         logger.warning(
             "attempts: no column(s) %s; read as missing in every attempt (NaN features of those entities "
@@ -178,13 +179,20 @@ def _log_absent(frame: pd.DataFrame, feature_set: FeatureSet) -> None:
 
 
 def build_features(
-    attempts: pd.DataFrame, outcomes: pd.DataFrame, reports: pd.DataFrame, feature_set: FeatureSet
+    attempts: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    reports: pd.DataFrame,
+    feature_set: FeatureSet,
+    *,
+    warn_absent: bool = True,
 ) -> pd.DataFrame:
     """Point-in-time features of every attempt: ``attempt_id`` + ``feature_set.names``, in ``attempts``
-    order."""
+    order. A column the set reads that ``attempts`` lacks is missing everywhere (one warning, unless
+    ``warn_absent`` is False: a caller building in steps warns once itself)."""
     started = time.perf_counter()
     table = _Attempts(attempts)
-    _log_absent(attempts, feature_set)
+    if warn_absent:
+        _log_absent(list(attempts.columns), feature_set)
     position = {name: k for k, name in enumerate(feature_set.names)}
     out = np.full((len(table.t), len(position)), np.nan, order="F")  # one contiguous column per feature
     usual: dict[str, F64] = {}
@@ -317,6 +325,7 @@ def build_data_dir(
         logger.info("wrote %d feature rows to %s", attempts, written[0])
         return written
     shutil.rmtree(layout.root, ignore_errors=True)
+    _log_absent(pq.read_schema(part_files(data_dir, EventKind.ATTEMPTS.value)[0]).names, feature_set)
     try:
         _bucket_events(data_dir, layout, partition_attempts)
         for bucket in range(layout.partitions):
@@ -460,7 +469,9 @@ def _spread_bucket(layout: _Layout, bucket: int) -> None:
                 "%s: %d events refer to attempts not in the attempts table; ignored", kind, unknown
             )
     if layout.request_set is not None:
-        own = build_features(attempts, outcomes.iloc[:0], reports.iloc[:0], layout.request_set)
+        own = build_features(
+            attempts, outcomes.iloc[:0], reports.iloc[:0], layout.request_set, warn_absent=False
+        )
         _write(layout.results("request", bucket), "p00000", _results(own))
     for name, (key, _) in layout.entity_sets.items():
         if key not in attempts.columns:  # no attempt names this entity: its features stay NaN
@@ -495,7 +506,7 @@ def _build_partition(layout: _Layout, entity: str, partition: int) -> None:
     outcomes = _frame(events[EventKind.OUTCOMES], EventKind.OUTCOMES)
     reports = _frame(events[EventKind.FRAUD_REPORTS], EventKind.FRAUD_REPORTS)
     _, subset = layout.entity_sets[entity]
-    own = build_features(attempts, outcomes, reports, subset)  # rows in ``attempts`` order
+    own = build_features(attempts, outcomes, reports, subset, warn_absent=False)  # in ``attempts`` order
     for bucket in np.unique(buckets).tolist():
         _write(layout.results(entity, bucket), f"p{partition:05d}", _results(own[buckets == bucket]))
 

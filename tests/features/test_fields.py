@@ -178,7 +178,7 @@ def test_absent_optional_columns_read_as_missing_in_both_engines(caplog: pytest.
 
 
 def test_the_bounded_build_without_the_key_and_optional_columns_gives_the_in_memory_features(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     history = random_history(90, 8, accounts=6, days=20.0, fields=FIELDS)
     present = tuple(f for f in FIELDS if f.name != "terminal_id")
@@ -186,7 +186,9 @@ def test_the_bounded_build_without_the_key_and_optional_columns_gives_the_in_mem
     write_part(tmp_path, EventKind.ATTEMPTS.value, 0, attempts)
     write_part(tmp_path, EventKind.OUTCOMES.value, 0, to_table(EventKind.OUTCOMES, history.outcomes))
     write_part(tmp_path, EventKind.FRAUD_REPORTS.value, 0, to_table(EventKind.FRAUD_REPORTS, history.reports))
-    build_data_dir(tmp_path, PROVIDER_SET, partition_attempts=20)
+    with caplog.at_level(logging.WARNING, logger="features.batch"):
+        build_data_dir(tmp_path, PROVIDER_SET, partition_attempts=20)
+    assert caplog.text.count("no column(s) ['terminal_id', 'kind']") == 1  # once, not once per step
     got = read_features(tmp_path)
     expected = build_features(attempts.to_pandas(), history.outcomes, history.reports, PROVIDER_SET)
     assert mismatches(expected, got, NAMES, tolerance=EXACT) == []
