@@ -19,6 +19,7 @@ from features.definitions import (
     Aggregate,
     AmountToUsual,
     FeatureSet,
+    Filter,
     Op,
     RequestFeature,
     Source,
@@ -40,7 +41,7 @@ def build_features_pandas(
         .astype("datetime64[us]")
         .astype("int64")
     )
-    values = request.compute(requests, columns, t_us.to_numpy())
+    values = request.compute(requests, columns, t_us.to_numpy(), feature_set.vocabulary)
     for k, name in enumerate(d.name for d in requests):
         out[name] = values[:, k]
     sources = _sources(attempts, outcomes, reports)
@@ -71,11 +72,15 @@ def _sources(
 def _aggregate(aggregate: Aggregate, attempts: pd.DataFrame, source: pd.DataFrame) -> pd.Series:
     key = aggregate.entity.key
     events = source[source[key].notna()]
-    matched = (
-        events[aggregate.filter.field].isin(aggregate.filter.values)
-        if aggregate.filter is not None
-        else pd.Series(True, index=events.index)
-    )
+    flt = aggregate.filter
+    matched = pd.Series(True, index=events.index)
+    if isinstance(flt, Filter):
+        matched = events[flt.field].isin(flt.values)
+    elif flt is not None:  # a range [low, high) of a number; missing (NaN) matches no range
+        numbers = pd.to_numeric(events[flt.field], errors="coerce")
+        matched = numbers.notna()
+        matched &= numbers >= flt.low if flt.low is not None else True
+        matched &= numbers < flt.high if flt.high is not None else True
     frame = pd.concat(
         [
             pd.DataFrame(

@@ -28,10 +28,11 @@ from events.io import iter_parts, part_files, read_events, table_dir, write_part
 from events.schema import EventKind, column_names
 from features import request
 from features.definitions import (
-    ATTEMPT_FILTER_FIELDS,
     DECLINE_FAMILY_OF,
+    OWN_FILTER_FIELDS,
     Aggregate,
     AmountToUsual,
+    AnyFilter,
     Definition,
     FeatureSet,
     Filter,
@@ -39,7 +40,7 @@ from features.definitions import (
     Source,
 )
 from features.kernels import F64, I64, aggregate, initial_carry, order_by_code
-from features.plan import MISSING, GroupPlan, amount_milli, hash_keys, plan, series_to_us
+from features.plan import MISSING, GroupPlan, amount_milli, hash_keys, in_range, plan, series_to_us
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +68,15 @@ class _Categorical:
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
         return cls(codes.astype(np.int64), np.asarray(uniques, dtype=object))
 
-    def isin(self, allowed: tuple[str, ...], derive: dict[str, str] | None = None) -> Bools:
-        """Which rows hold one of ``allowed`` (after mapping values through ``derive``, if given)."""
+    @classmethod
+    def missing(cls, n: int) -> _Categorical:
+        """A column the frame does not have: missing in every row."""
+        return cls(np.full(n, -1, dtype=np.int64), np.empty(0, dtype=object))
+
+    def passes(self, flt: Filter, derive: dict[str, str] | None = None) -> Bools:
+        """Which rows pass ``flt`` (after mapping values through ``derive``, if given); missing never does."""
         values = self.uniques if derive is None else [derive.get(value) for value in self.uniques]
-        hits = np.array([value in allowed for value in values] + [False], dtype=np.bool_)
+        hits = np.array([flt.matches(value) for value in values] + [False], dtype=np.bool_)
         return hits[self.codes]  # code -1 picks the trailing False
 
 
@@ -88,7 +94,7 @@ class _Attempts:
     """The attempts as arrays: times, id hashes, amounts, and columns coded on demand."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
-        _require(frame, "attempts", ["attempt_id", "occurred_at", "amount", *ATTEMPT_FILTER_FIELDS])
+        _require(frame, "attempts", ["attempt_id", "occurred_at", "amount"])
         self.frame = frame
         self.index = pd.Index(frame["attempt_id"])
         if not self.index.is_unique:
@@ -99,12 +105,32 @@ class _Attempts:
         self.milli = amount_milli(frame["amount"].to_numpy(dtype=np.float64))
         self.by_time = np.lexsort((self.id_hash, self.t))
         self._columns: dict[str, _Categorical] = {}
+        self._numbers: dict[str, F64] = {}
 
     def categorical(self, name: str) -> _Categorical:
+        """A text column as codes; a column the frame does not have is missing everywhere."""
         if name not in self._columns:
-            _require(self.frame, "attempts", [name])
-            self._columns[name] = _Categorical.of(self.frame[name])
+            if name in self.frame.columns:
+                self._columns[name] = _Categorical.of(self.frame[name])
+            else:
+                self._columns[name] = _Categorical.missing(len(self.t))
         return self._columns[name]
+
+    def number(self, name: str) -> F64:
+        """A number column as float64 (NaN where missing, or everywhere if the frame does not have it)."""
+        if name not in self._numbers:
+            if name in self.frame.columns:
+                values = pd.to_numeric(self.frame[name], errors="coerce")
+                self._numbers[name] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+            else:
+                self._numbers[name] = np.full(len(self.t), np.nan)
+        return self._numbers[name]
+
+    def column(self, name: str) -> pd.Series:
+        """A column as given (all missing if the frame does not have it), indexed 0..n-1."""
+        if name in self.frame.columns:
+            return self.frame[name].reset_index(drop=True)
+        return pd.Series([None] * len(self.t), dtype=object)
 
     def rows_of(self, ids: pd.Series, table: str) -> I64:
         rows: I64 = self.index.get_indexer(ids).astype(np.int64)
@@ -115,29 +141,67 @@ class _Attempts:
             )
         return rows
 
-    def mask(self, events: _Events, flt: Filter) -> Bools:
+    def mask(self, events: _Events, flt: AnyFilter) -> Bools:
         """Which events pass a filter: on the event's own field, or on its attempt's."""
+        if not isinstance(flt, Filter):
+            return in_range(flt, self.number(flt.field))[events.row]
         derive = DECLINE_FAMILY_OF if flt.field == "decline_family" else None
         own = "decline_code" if flt.field == "decline_family" else flt.field
         if own in events.own:
-            return events.own[own].isin(flt.values, derive)
-        return self.categorical(flt.field).isin(flt.values)[events.row]
+            return events.own[own].passes(flt, derive)
+        return self.categorical(flt.field).passes(flt)[events.row]
+
+
+def read_columns(feature_set: FeatureSet) -> list[str]:
+    """The attempt columns a feature set reads beyond ``attempt_id``, ``occurred_at`` and ``amount``: entity
+    keys, distinct-count values, filtered fields and request features' columns. Each may be absent."""
+    requests = [d for d in feature_set.definitions if isinstance(d, RequestFeature)]
+    names = [e.key for e in feature_set.entities]
+    names += [a.value for a in feature_set.aggregates if a.value is not None]
+    names += [
+        a.filter.field
+        for a in feature_set.aggregates
+        if a.filter is not None and a.filter.field not in OWN_FILTER_FIELDS[a.source]
+    ]
+    names += request.required_columns(requests)
+    return [name for name in dict.fromkeys(names) if name not in ("amount", "occurred_at")]
+
+
+def _log_absent(columns: list[str], feature_set: FeatureSet) -> None:
+    """One warning naming the columns the set reads that the attempts do not have."""
+    absent = [name for name in read_columns(feature_set) if name not in columns]
+    if absent:
+        logger.warning(
+            "attempts: no column(s) %s; read as missing in every attempt (NaN features of those entities "
+            "and fields, filters on them match nothing)",
+            absent,
+        )
 
 
 def build_features(
-    attempts: pd.DataFrame, outcomes: pd.DataFrame, reports: pd.DataFrame, feature_set: FeatureSet
+    attempts: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    reports: pd.DataFrame,
+    feature_set: FeatureSet,
+    *,
+    warn_absent: bool = True,
 ) -> pd.DataFrame:
     """Point-in-time features of every attempt: ``attempt_id`` + ``feature_set.names``, in ``attempts``
-    order."""
+    order. A column the set reads that ``attempts`` lacks is missing everywhere (one warning, unless
+    ``warn_absent`` is False: a caller building in steps warns once itself)."""
     started = time.perf_counter()
     table = _Attempts(attempts)
+    if warn_absent:
+        _log_absent(list(attempts.columns), feature_set)
     position = {name: k for k, name in enumerate(feature_set.names)}
     out = np.full((len(table.t), len(position)), np.nan, order="F")  # one contiguous column per feature
     usual: dict[str, F64] = {}
     requests = [d for d in feature_set.definitions if isinstance(d, RequestFeature)]
     if requests:
-        columns = {name: attempts[name].reset_index(drop=True) for name in request.required_columns(requests)}
-        out[:, [position[d.name] for d in requests]] = request.compute(requests, columns, table.t)
+        columns = {name: table.column(name) for name in request.required_columns(requests)}
+        out[:, [position[d.name] for d in requests]] = request.compute(
+            requests, columns, table.t, feature_set.vocabulary
+        )
     sources = _sources(table, outcomes, reports)
     wanted = {d.usual.name for d in feature_set.definitions if isinstance(d, AmountToUsual)}
     for group in plan(feature_set):
@@ -261,6 +325,7 @@ def build_data_dir(
         logger.info("wrote %d feature rows to %s", attempts, written[0])
         return written
     shutil.rmtree(layout.root, ignore_errors=True)
+    _log_absent(pq.read_schema(part_files(data_dir, EventKind.ATTEMPTS.value)[0]).names, feature_set)
     try:
         _bucket_events(data_dir, layout, partition_attempts)
         for bucket in range(layout.partitions):
@@ -290,11 +355,17 @@ class _Layout:
         self.partitions = partitions
         self.feature_set = feature_set
         requests = [d for d in feature_set.definitions if isinstance(d, RequestFeature)]
-        self.request_set = FeatureSet(f"{feature_set.name}/request", tuple(requests)) if requests else None
+        self.request_set = (
+            FeatureSet(f"{feature_set.name}/request", tuple(requests), fields=feature_set.fields)
+            if requests
+            else None
+        )
         self.entity_sets: dict[str, tuple[str, FeatureSet]] = {}
         for entity in feature_set.entities:
             own = [d for d in feature_set.definitions if _entity_of(d) == entity.name]
-            subset = FeatureSet(f"{feature_set.name}/{entity.name}", tuple(own), feature_set.key_columns)
+            subset = FeatureSet(
+                f"{feature_set.name}/{entity.name}", tuple(own), feature_set.key_columns, feature_set.fields
+            )
             self.entity_sets[entity.name] = (entity.key, subset)
 
     def events(self, kind: EventKind, bucket: int) -> Path:
@@ -383,7 +454,7 @@ def _spread_bucket(layout: _Layout, bucket: int) -> None:
     }
     outcomes = _frame(tables[EventKind.OUTCOMES], EventKind.OUTCOMES)
     reports = _frame(tables[EventKind.FRAUD_REPORTS], EventKind.FRAUD_REPORTS)
-    _require(attempts, "attempts", ["attempt_id", *(key for key, _ in layout.entity_sets.values())])
+    _require(attempts, "attempts", ["attempt_id"])
     index = pd.Index(attempts["attempt_id"])
     if not index.is_unique:
         duplicated = index[index.duplicated()][:5].tolist()
@@ -398,9 +469,13 @@ def _spread_bucket(layout: _Layout, bucket: int) -> None:
                 "%s: %d events refer to attempts not in the attempts table; ignored", kind, unknown
             )
     if layout.request_set is not None:
-        own = build_features(attempts, outcomes.iloc[:0], reports.iloc[:0], layout.request_set)
+        own = build_features(
+            attempts, outcomes.iloc[:0], reports.iloc[:0], layout.request_set, warn_absent=False
+        )
         _write(layout.results("request", bucket), "p00000", _results(own))
     for name, (key, _) in layout.entity_sets.items():
+        if key not in attempts.columns:  # no attempt names this entity: its features stay NaN
+            continue
         partition = _modulo(hash_keys(attempts[key]), layout.partitions)
         of_events = {kind: np.where(at >= 0, partition[np.maximum(at, 0)], -1) for kind, at in rows.items()}
         for p in np.unique(partition[partition >= 0]).tolist():
@@ -431,7 +506,7 @@ def _build_partition(layout: _Layout, entity: str, partition: int) -> None:
     outcomes = _frame(events[EventKind.OUTCOMES], EventKind.OUTCOMES)
     reports = _frame(events[EventKind.FRAUD_REPORTS], EventKind.FRAUD_REPORTS)
     _, subset = layout.entity_sets[entity]
-    own = build_features(attempts, outcomes, reports, subset)  # rows in ``attempts`` order
+    own = build_features(attempts, outcomes, reports, subset, warn_absent=False)  # in ``attempts`` order
     for bucket in np.unique(buckets).tolist():
         _write(layout.results(entity, bucket), f"p{partition:05d}", _results(own[buckets == bucket]))
 

@@ -38,9 +38,9 @@ import numpy.typing as npt
 import pandas as pd
 from numba import njit
 
-from features.definitions import ATTEMPT_FILTER_FIELDS, DECLINE_FAMILY_OF, Entity, Source
+from features.definitions import DECLINE_FAMILY_OF, AnyFilter, Entity, Source
 from features.kernels import I64, fold_groups, initial_carry
-from features.plan import MISSING, GroupPlan, amount_milli, hash_keys, series_to_us
+from features.plan import MISSING, GroupPlan, amount_milli, hash_keys, number_or_none, series_to_us
 from features.state import FIRST_MASK, MAGIC
 from features.stores.base import Write
 
@@ -229,20 +229,40 @@ def _pop_steps(
 
 @dataclass(frozen=True)
 class _Codes:
-    """A column as integer codes (``-1`` missing) and its distinct values as the engine writes them (str)."""
+    """A column as integer codes (``-1`` missing) and its distinct values as the engine keeps them (a text,
+    or for a number field a float), with their JSON literals."""
 
     codes: I64
     texts: list[str]
+    uniques: list[object]
+    literals: list[str]
 
     @classmethod
     def of(cls, values: pd.Series) -> _Codes:
         codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
-        return cls(codes.astype(np.int64), [str(u) for u in uniques])
+        texts = [str(u) for u in uniques]
+        return cls(codes.astype(np.int64), texts, list(texts), json_strings(texts))
+
+    @classmethod
+    def numbers(cls, values: pd.Series) -> _Codes:
+        """A number field: :func:`features.plan.number_or_none` of each value, coded by its bits (so ``-0.0``
+        keeps its sign, as ``json.dumps`` of the online record does)."""
+        if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+            floats = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            converted = [number_or_none(v) for v in values.to_numpy(dtype=object)]
+            floats = np.array([np.nan if v is None else v for v in converted], dtype=np.float64)
+        present = ~np.isnan(floats)
+        codes = np.full(len(floats), -1, dtype=np.int64)
+        found, bits = pd.factorize(floats[present].view(np.int64))
+        codes[present] = found
+        uniques = np.asarray(bits, dtype=np.int64).view(np.float64).tolist()
+        return cls(codes, [str(u) for u in uniques], uniques, [json.dumps(u) for u in uniques])
 
     def pairs(self, name: str, *, skip_missing: bool) -> ObjectArray:
         """Each row as ``, "name": value`` (JSON; ``null`` when missing, or nothing if ``skip_missing``)."""
         prefix = ", " + json.dumps(name) + ": "
-        literals = [prefix + literal for literal in json_strings(self.texts)]
+        literals = [prefix + literal for literal in self.literals]
         literals.append("" if skip_missing else prefix + "null")
         return np.array(literals, dtype=object)[self.codes]
 
@@ -250,8 +270,9 @@ class _Codes:
         table = np.append(hash_keys(pd.Series(self.texts, dtype=object)), MISSING).astype(np.int64)
         return table[self.codes]
 
-    def isin(self, allowed: tuple[str, ...]) -> I64:
-        table = np.array([t in allowed for t in self.texts] + [False], dtype=np.int64)
+    def passes(self, flt: AnyFilter) -> I64:
+        """Per row, 1 if it passes ``flt`` (as the online engine tests its record), else 0."""
+        table = np.array([flt.matches(u) for u in self.uniques] + [False], dtype=np.int64)
         return table[self.codes]
 
     def present(self) -> Bools:
@@ -274,7 +295,11 @@ class _AttemptTable:
         self.account = _texts(_column(frame, "account_id"), "account_id")
         self.keys = {e.name: _Codes.of(_column(frame, e.key)) for e in engine._entities}
         self.values = {name: _Codes.of(_column(frame, name)) for name in engine._value_keys}
-        self.fields = {name: _Codes.of(_column(frame, name)) for name in ATTEMPT_FILTER_FIELDS}
+        numbers = engine.feature_set.attempt_fields.numbers
+        self.fields = {
+            name: (_Codes.numbers if name in numbers else _Codes.of)(_column(frame, name))
+            for name in engine.feature_set.filtered_fields
+        }
         self.index = pd.Index(self.ids)
 
     def __len__(self) -> int:
@@ -284,7 +309,7 @@ class _AttemptTable:
         """Each attempt's record, as ``json.dumps`` writes ``OnlineEngine._record_of`` + its labels."""
         keys = _json_object([self.keys[e.name].pairs(e.name, skip_missing=True) for e in engine._entities])
         values = _json_object([self.values[k].pairs(k, skip_missing=False) for k in engine._value_keys])
-        fields = _json_object([self.fields[f].pairs(f, skip_missing=False) for f in ATTEMPT_FILTER_FIELDS])
+        fields = _json_object([codes.pairs(f, skip_missing=False) for f, codes in self.fields.items()])
         parts = [
             _text_array('{"t": ', self.t, ', "account": '),
             np.array(json_strings(list(self.account)), dtype=object),
@@ -471,12 +496,7 @@ def _rows(group: GroupPlan, codes: _Codes, table: _AttemptTable, labels: Sequenc
     if group.source == Source.ATTEMPTS:
         owner = np.flatnonzero(codes.present())
         t, ids, step = table.t[owner], table.id_hash[owner], table.position[owner]
-        masks = [
-            table.fields[f.field].isin(f.values)[owner]
-            if f.field in table.fields
-            else np.zeros(len(owner), np.int64)
-            for f in group.filters
-        ]
+        masks = [table.fields[f.field].passes(f)[owner] for f in group.filters]
     else:
         label = next(label for label in labels if label.source == group.source)
         chosen = np.flatnonzero(label.applied)
@@ -486,11 +506,9 @@ def _rows(group: GroupPlan, codes: _Codes, table: _AttemptTable, labels: Sequenc
         masks = []
         for f in group.filters:
             if f.field in label.fields:
-                masks.append(label.fields[f.field].isin(f.values)[chosen])
-            elif f.field in table.fields:
-                masks.append(table.fields[f.field].isin(f.values)[owner])
+                masks.append(label.fields[f.field].passes(f)[chosen])
             else:
-                masks.append(np.zeros(len(owner), np.int64))
+                masks.append(table.fields[f.field].passes(f)[owner])
     values = [
         table.milli[owner] if name == "amount" else table.values[name].hashes()[owner]
         for name in group.values

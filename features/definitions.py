@@ -9,6 +9,15 @@ A :class:`FeatureSet` is an ordered tuple of definitions of two kinds:
 * :class:`RequestFeature` — computed from the attempt's own fields (amount, plan, card expiry, ...), and
   :class:`AmountToUsual`, the attempt's amount against an aggregate of the same feature set.
 
+**A provider's own fields.** A set declares the extension fields it reads in ``FeatureSet.fields``
+(:class:`events.schema.ExtensionField`); :class:`AttemptFields` resolves what each can do. A *key* field can
+be an entity's key (``Entity("terminal", "terminal_id")``) or a distinct count's value; a key or *category*
+field can be filtered on (:class:`Filter`; a category's values are checked); a *number* field (or
+``amount``) can be filtered by range (:class:`RangeFilter`) and read as a number; a *time* field gives an
+age. Validation is at declaration, naming the feature and what is available. An optional field (``kind``,
+``plan_tier``, an extension field...) may be absent from the events: missing everywhere (NaN features,
+filters match nothing).
+
 **Time rule (both engines).** An event counts for an attempt made at time ``T`` iff its *event time* is
 strictly before ``T`` — an attempt's ``occurred_at``, an outcome's ``occurred_at``, a fraud report's
 ``reported_at`` — and, for a windowed aggregate of width ``W``, at or after ``T - W``. Arrival order never
@@ -24,12 +33,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from events.schema import ATTEMPT_COLUMNS, DECLINE_CODES, DeclineFamily, ExtensionField
+from events.schema import (
+    ATTEMPT_COLUMNS,
+    DECLINE_CODES,
+    ColumnType,
+    DeclineCode,
+    DeclineFamily,
+    ExtensionField,
+    FieldType,
+    OutcomeStatus,
+    ReportType,
+)
 
 #: Version of the vocabulary and its semantics; part of every feature set's hash.
 ENGINE_VERSION: Final = "1"
@@ -64,17 +88,32 @@ class Source(StrEnum):
     REPORTS = "reports"  # at the fraud report's reported_at: a label counts only once reported
 
 
-#: Fields a filter may test, per source. Outcomes and reports also see their attempt's fields.
+#: The IPTV fields every attempt record carries for filters (outcomes and reports see their attempt's fields).
 ATTEMPT_FILTER_FIELDS: Final = ("kind", "method_type", "plan_tier", "plan_period", "card_funding")
-FILTER_FIELDS: Final[dict[Source, tuple[str, ...]]] = {
-    Source.ATTEMPTS: ATTEMPT_FILTER_FIELDS,
-    Source.OUTCOMES: ("status", "decline_code", "decline_family", *ATTEMPT_FILTER_FIELDS),
-    Source.REPORTS: ("report_type", *ATTEMPT_FILTER_FIELDS),
+#: Each source's own fields a filter may test, with their allowed values (an attempt has none of its own:
+#: every source also sees its attempt's fields, see :class:`AttemptFields`).
+OWN_FILTER_FIELDS: Final[dict[Source, dict[str, tuple[str, ...]]]] = {
+    Source.ATTEMPTS: {},
+    Source.OUTCOMES: {
+        "status": tuple(s.value for s in OutcomeStatus),
+        "decline_code": tuple(c.value for c in DeclineCode),
+        "decline_family": tuple(f.value for f in DeclineFamily),
+    },
+    Source.REPORTS: {"report_type": tuple(r.value for r in ReportType)},
 }
 
 #: The attempt's columns, and the allowed values of its enumerated ones (category codes are indices in these).
 ATTEMPT_FIELDS: Final = frozenset(c.name for c in ATTEMPT_COLUMNS)
 VOCABULARY: Final[dict[str, tuple[str, ...]]] = {c.name: c.values for c in ATTEMPT_COLUMNS if c.values}
+#: The core attempt fields by what the vocabulary can do with them.
+CORE_TEXT_FIELDS: Final = tuple(c.name for c in ATTEMPT_COLUMNS if c.type == ColumnType.STRING)
+CORE_NUMBER_FIELDS: Final = tuple(
+    c.name for c in ATTEMPT_COLUMNS if c.type in (ColumnType.FLOAT, ColumnType.INT)
+)
+#: Times an age can be taken of (the attempt's own ``occurred_at`` is the time ages are taken at).
+CORE_TIME_FIELDS: Final = tuple(
+    c.name for c in ATTEMPT_COLUMNS if c.type == ColumnType.TIMESTAMP and c.name != "occurred_at"
+)
 
 #: Derived field of an outcome: the family of its decline code (see events.schema.DECLINE_CODES).
 DECLINE_FAMILY_OF: Final[dict[str, str]] = {
@@ -84,7 +123,12 @@ DECLINE_FAMILY_OF: Final[dict[str, str]] = {
 
 @dataclass(frozen=True)
 class Filter:
-    """Keep only the events whose ``field`` is one of ``values`` (e.g. outcomes with status ``declined``)."""
+    """Keep only the events whose ``field`` is one of ``values`` (e.g. outcomes with status ``declined``).
+
+    ``field`` is one of the source's own fields (an outcome's status, decline code or family, a report's
+    type) or any text field of the attempt: a core one (``kind``, ``card_country``...) or a declared key or
+    category extension field.
+    """
 
     name: str
     field: str
@@ -93,6 +137,65 @@ class Filter:
     def __post_init__(self) -> None:
         if not self.values:
             raise FeatureDefinitionError(f"filter {self.name!r} has no values: it would match nothing")
+
+    def matches(self, value: object) -> bool:
+        """Whether an event whose field holds ``value`` (a text, or None when missing) passes."""
+        return value in self.values
+
+
+def _number_name(bound: float) -> str:
+    """A bound as it appears in a name: ``100``, ``0p01`` (point), ``m5`` (minus)."""
+    text = format(Decimal(repr(float(bound))), "f")  # the shortest exact digits, never an exponent
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text.replace("-", "m").replace(".", "p")
+
+
+@dataclass(frozen=True)
+class RangeFilter:
+    """Keep only the events whose numeric ``field`` is in ``[low, high)`` (a bound left out is open), e.g.
+    ``RangeFilter("amount", high=0.01)`` for zero-amount authorisation checks. ``field`` is ``amount``,
+    ``retry_number`` or a declared number extension field; a missing value matches no range.
+
+    Its name is generated: ``amount_lt_0p01``, ``amount_ge_100``, ``amount_10_to_50`` (``p`` for the decimal
+    point, ``m`` for a minus sign).
+    """
+
+    field: str
+    low: float | None = None
+    high: float | None = None
+
+    def __post_init__(self) -> None:
+        where = f"range filter on {self.field!r}"
+        if self.low is None and self.high is None:
+            raise FeatureDefinitionError(f"{where}: give low=, high= or both (it would match every value)")
+        bounds = [b for b in (self.low, self.high) if b is not None]
+        if any(isinstance(b, bool) or not isinstance(b, int | float) or not math.isfinite(b) for b in bounds):
+            raise FeatureDefinitionError(f"{where}: bounds must be finite numbers, got {bounds}")
+        if self.low is not None and self.high is not None and not self.low < self.high:
+            raise FeatureDefinitionError(f"{where}: low ({self.low}) must be below high ({self.high})")
+        for bound in ("low", "high"):  # 20 and 20.0 are one declaration: one name, one hash
+            if getattr(self, bound) is not None:
+                object.__setattr__(self, bound, float(getattr(self, bound)))
+
+    @property
+    def name(self) -> str:
+        if self.low is None:
+            return f"{self.field}_lt_{_number_name(self.high or 0.0)}"
+        if self.high is None:
+            return f"{self.field}_ge_{_number_name(self.low)}"
+        return f"{self.field}_{_number_name(self.low)}_to_{_number_name(self.high)}"
+
+    def matches(self, value: object) -> bool:
+        """Whether an event whose field holds ``value`` (a float, or None when missing) passes."""
+        if not isinstance(value, float | int) or isinstance(value, bool):
+            return False
+        number = float(value)
+        return (self.low is None or number >= self.low) and (self.high is None or number < self.high)
+
+
+#: Either kind of filter.
+AnyFilter = Filter | RangeFilter
 
 
 DECLINED: Final = Filter("declined", "status", ("declined",))
@@ -167,8 +270,8 @@ class Aggregate:
     source: Source
     op: Op
     window: Window | None = None
-    filter: Filter | None = None
-    value: str | None = None  # "amount" for sum/mean/max; a key column for distinct
+    filter: AnyFilter | None = None
+    value: str | None = None  # "amount" for sum/mean/max; a key column or key field for distinct
     unit: str = "hours"  # for time-since ops
 
     @property
@@ -205,54 +308,185 @@ class Aggregate:
             raise FeatureDefinitionError(f"{where}: ratio needs a filter (matching events / all events)")
         if self.unit not in TIME_UNITS:
             raise FeatureDefinitionError(f"{where}: unit must be one of {sorted(TIME_UNITS)}")
-        if self.filter is not None and self.filter.field not in FILTER_FIELDS[self.source]:
+
+
+#: The core key columns a feature set may aggregate by (its default ``key_columns``).
+CORE_KEY_COLUMNS: Final = frozenset({"account_id", "payment_method_id", "device_id", "ip", "card_bin"})
+
+
+@dataclass(frozen=True)
+class AttemptFields:
+    """The attempt fields a feature set may read, by what it can do with them: the core contract's and the
+    set's declared extension fields (:class:`events.schema.ExtensionField`)."""
+
+    keys: frozenset[str]  # entity keys and distinct-count values
+    texts: frozenset[str]  # value filters, mismatches, expiry months
+    numbers: frozenset[str]  # range filters, numeric request features
+    times: frozenset[str]  # ages (a time field other than occurred_at, the attempt's own time)
+    vocabulary: dict[str, tuple[str, ...]]  # enumerated fields: category codes are indices in these
+
+    @classmethod
+    def of(
+        cls, key_columns: frozenset[str] = CORE_KEY_COLUMNS, fields: tuple[ExtensionField, ...] = ()
+    ) -> AttemptFields:
+        def named(*types: FieldType) -> frozenset[str]:
+            return frozenset(f.name for f in fields if f.type in types)
+
+        categories = {f.name: f.values for f in fields if f.values is not None}
+        return cls(
+            keys=key_columns | named(FieldType.KEY),
+            texts=frozenset(CORE_TEXT_FIELDS) | named(FieldType.KEY, FieldType.CATEGORY),
+            numbers=frozenset(CORE_NUMBER_FIELDS) | named(FieldType.NUMBER),
+            times=frozenset(CORE_TIME_FIELDS) | named(FieldType.TIME),
+            vocabulary={**VOCABULARY, **categories},
+        )
+
+    @property
+    def all(self) -> frozenset[str]:
+        return self.keys | self.texts | self.numbers | self.times | {"occurred_at"}
+
+
+#: The core fields alone (what a definition using no extension field is checked against when declared).
+CORE_FIELDS: Final = AttemptFields.of()
+
+
+def _check_filter(aggregate: Aggregate, fields: AttemptFields) -> None:
+    """A filter tests a field its source has (its own, or its attempt's) with values that field can hold."""
+    flt = aggregate.filter
+    if flt is None:
+        return
+    where = f"feature {aggregate.name!r}"
+    own = OWN_FILTER_FIELDS[aggregate.source]
+    if isinstance(flt, RangeFilter):
+        if flt.field not in fields.numbers:
             raise FeatureDefinitionError(
-                f"{where}: filter field {self.filter.field!r} is not available on {self.source.value}; "
-                f"use one of {FILTER_FIELDS[self.source]}"
+                f"{where}: range filter field {flt.field!r} is not a number field of the attempt; "
+                f"use one of {sorted(fields.numbers)} (declare a number extension field in FeatureSet.fields)"
             )
+        return
+    if flt.field not in own and flt.field not in fields.texts:
+        raise FeatureDefinitionError(
+            f"{where}: filter field {flt.field!r} is not available on {aggregate.source.value}; "
+            f"use one of {sorted(own) + sorted(fields.texts)} (or declare a key or category extension field "
+            "in FeatureSet.fields)"
+        )
+    allowed = own[flt.field] if flt.field in own else fields.vocabulary.get(flt.field)
+    unknown = [value for value in flt.values if allowed is not None and value not in allowed]
+    if unknown:
+        raise FeatureDefinitionError(
+            f"{where}: filter {flt.name!r} value(s) {unknown} are not among {flt.field!r}'s values {allowed}"
+        )
 
 
 class Transform(StrEnum):
     """How a request-time feature is computed from the attempt's own fields."""
 
-    NUMBER = "number"  # a numeric column as is (amount, retry_number)
-    CATEGORY = (
-        "category"  # integer code of an enumerated column (index in the contract's values); NaN if missing
-    )
+    NUMBER = "number"  # a number field as is (amount, retry_number, a number extension); NaN if missing
+    CATEGORY = "category"  # code of an enumerated field (index in its values); NaN if missing or unknown
     MISMATCH = "mismatch"  # 1.0 if two columns differ, 0.0 if equal, NaN if either is missing
     DAYS_TO_EXPIRY = "days_to_expiry"  # days from the attempt to the end of card_exp's month; NaN if missing
-    HOUR_OF_DAY = "hour_of_day"  # UTC
-    DAY_OF_MONTH = "day_of_month"  # UTC
-    DAY_OF_WEEK = "day_of_week"  # UTC, Monday = 0
+    AGE = "age"  # time from a time field to the attempt, in unit= hours or days; NaN if missing
+    HOUR_OF_DAY = "hour_of_day"  # 0-23, in timezone= (UTC by default)
+    DAY_OF_MONTH = "day_of_month"  # 1-31, in timezone=
+    DAY_OF_WEEK = "day_of_week"  # Monday = 0, in timezone=
+    IS_WEEKEND = "is_weekend"  # 1.0 on Saturday and Sunday in timezone=, else 0.0
+    IS_NIGHT = "is_night"  # 1.0 from NIGHT_START:00 to NIGHT_END:00 (22:00-06:00) in timezone=, else 0.0
+
+
+#: Transforms of the attempt's time (``occurred_at``) read on the local clock of ``timezone=``.
+CALENDAR_TRANSFORMS: Final = frozenset(
+    {
+        Transform.HOUR_OF_DAY,
+        Transform.DAY_OF_MONTH,
+        Transform.DAY_OF_WEEK,
+        Transform.IS_WEEKEND,
+        Transform.IS_NIGHT,
+    }
+)
+#: Night, for IS_NIGHT: local hours NIGHT_START..23 and 0..NIGHT_END-1.
+NIGHT_START: Final = 22
+NIGHT_END: Final = 6
+UTC_NAME: Final = "UTC"
+
+
+def zone_slug(zone: str) -> str:
+    """A time zone as it appears in a feature name: ``Europe/Paris`` -> ``europe_paris``, ``Etc/GMT+5`` ->
+    ``etc_gmt_plus_5``."""
+    text = zone.lower().replace("+", "_plus_")
+    text = re.sub(r"-(?=\d)", "_minus_", text)
+    return re.sub(r"[^a-z0-9]+", "_", text).strip("_")
 
 
 @dataclass(frozen=True)
 class RequestFeature:
-    """A feature of the attempt itself, known at request time."""
+    """A feature of the attempt itself, known at request time.
+
+    ``column`` may be a core field or one of the feature set's declared extension fields (checked by the
+    :class:`FeatureSet`); ``unit`` is for AGE, ``timezone`` (an IANA name, e.g. ``Europe/Paris``) for the
+    calendar transforms, whose names then end with the zone (``hour_of_day_europe_paris``).
+    """
 
     transform: Transform
     column: str = "occurred_at"
     other: str | None = None  # second column of a mismatch
+    unit: str | None = None  # AGE: "hours" or "days"
+    timezone: str | None = None  # calendar transforms: local clock; None (or "UTC") is UTC
 
     def __post_init__(self) -> None:
-        unknown = [c for c in self.columns if c not in ATTEMPT_FIELDS]
+        where = f"request feature {self.transform.value} of {self.column!r}"
+        if (self.transform == Transform.MISMATCH) != (self.other is not None):
+            raise FeatureDefinitionError(f"{where}: other= is required by mismatch, and only by mismatch")
+        if (self.transform == Transform.AGE) != (self.unit is not None):
+            raise FeatureDefinitionError(f"{where}: unit= is required by age, and only by age")
+        if self.unit is not None and self.unit not in TIME_UNITS:
+            raise FeatureDefinitionError(f"{where}: unit must be one of {sorted(TIME_UNITS)}")
+        if self.timezone is not None:
+            self._check_timezone(where)
+        if self.transform in CALENDAR_TRANSFORMS and self.column != "occurred_at":
+            raise FeatureDefinitionError(f"{where}: {self.transform.value} reads the attempt's occurred_at")
+        if all(column in ATTEMPT_FIELDS for column in self.columns):
+            self.validate(CORE_FIELDS)  # core fields only: decidable now; extension ones by the feature set
+
+    def _check_timezone(self, where: str) -> None:
+        if self.transform not in CALENDAR_TRANSFORMS:
+            raise FeatureDefinitionError(
+                f"{where}: timezone= is for {sorted(t.value for t in CALENDAR_TRANSFORMS)} only"
+            )
+        try:
+            ZoneInfo(str(self.timezone))
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise FeatureDefinitionError(
+                f"{where}: unknown time zone {self.timezone!r}; use an IANA name such as 'Europe/Paris'"
+            ) from error
+        if self.timezone == UTC_NAME:
+            object.__setattr__(self, "timezone", None)  # one declaration, one name and one hash for UTC
+
+    def validate(self, fields: AttemptFields) -> None:
+        """The columns exist and fit the transform (number, enumerated, text or time field)."""
+        where = f"request feature {self.name!r}"
+        unknown = [c for c in self.columns if c not in fields.all]
         if unknown:
             raise FeatureDefinitionError(
-                f"request feature {self.transform.value}: unknown attempt column(s) {unknown}; "
-                f"the attempt has {sorted(ATTEMPT_FIELDS)}"
+                f"{where}: unknown attempt column(s) {unknown}; the attempt has {sorted(fields.all)} "
+                "(declare the provider's own fields in FeatureSet.fields)"
             )
-        if self.transform == Transform.CATEGORY and self.column not in VOCABULARY:
-            raise FeatureDefinitionError(
-                f"request feature {self.name!r}: {self.column!r} is not an enumerated column; "
-                f"category works on {sorted(VOCABULARY)}"
-            )
-        if (self.transform == Transform.MISMATCH) != (self.other is not None):
-            raise FeatureDefinitionError(
-                f"request feature {self.name!r}: other= is required by mismatch, and only by mismatch"
-            )
+        needs: dict[Transform, tuple[str, frozenset[str] | dict[str, tuple[str, ...]]]] = {
+            Transform.NUMBER: ("a number field", fields.numbers),
+            Transform.CATEGORY: ("an enumerated column", fields.vocabulary),
+            Transform.MISMATCH: ("a text field", fields.texts),
+            Transform.DAYS_TO_EXPIRY: ("a text field (YYYY-MM)", fields.texts),
+            Transform.AGE: ("a time field other than occurred_at", fields.times),
+        }
+        if self.transform in needs:
+            what, allowed = needs[self.transform]
+            wrong = [c for c in self.columns if c not in allowed]
+            if wrong:
+                raise FeatureDefinitionError(
+                    f"{where}: {wrong[0]!r} is not {what}; {self.transform.value} works on {sorted(allowed)}"
+                )
 
     @property
-    def name(self) -> str:
+    def name(self) -> str:  # noqa: PLR0911
         if self.transform == Transform.NUMBER:
             return self.column
         if self.transform == Transform.CATEGORY:
@@ -261,6 +495,10 @@ class RequestFeature:
             return f"{self.column}_ne_{self.other}"
         if self.transform == Transform.DAYS_TO_EXPIRY:
             return f"{self.column}_days_left"
+        if self.transform == Transform.AGE:
+            return f"{self.column}_age_{self.unit}"
+        if self.timezone is not None:
+            return f"{self.transform.value}_{zone_slug(self.timezone)}"
         return self.transform.value
 
     @property
@@ -288,13 +526,16 @@ class FeatureSet:
 
     name: str
     definitions: tuple[Definition, ...]
-    key_columns: frozenset[str] = field(
-        default=frozenset({"account_id", "payment_method_id", "device_id", "ip", "card_bin"})
-    )
-    #: The provider's own attempt fields (the contract's extension) this set reads or carries.
+    key_columns: frozenset[str] = field(default=CORE_KEY_COLUMNS)
+    #: The provider's own attempt fields (the contract's extension) this set reads or carries: a key field
+    #: can be an entity's key or a distinct count's value; any can be filtered on or read by request features.
     fields: tuple[ExtensionField, ...] = ()
 
     def __post_init__(self) -> None:
+        names = [f.name for f in self.fields]
+        if len(set(names)) != len(names):
+            raise FeatureDefinitionError(f"feature set {self.name!r}: a field is declared twice in {names}")
+        fields = self.attempt_fields
         seen: set[str] = set()
         for definition in self.definitions:
             if definition.name in seen:
@@ -303,16 +544,41 @@ class FeatureSet:
                 )
             seen.add(definition.name)
             for aggregate in _aggregates_of(definition):
-                aggregate.validate(self.key_columns)
-                if aggregate.entity.key not in self.key_columns:
+                aggregate.validate(fields.keys)
+                if aggregate.entity.key not in fields.keys:
                     raise FeatureDefinitionError(
                         f"feature {aggregate.name!r}: entity key {aggregate.entity.key!r} is not one of the "
-                        f"feature set's key columns {sorted(self.key_columns)}"
+                        f"feature set's key columns or key fields {sorted(fields.keys)} (declare it in "
+                        "FeatureSet.fields as a key field)"
                     )
+                _check_filter(aggregate, fields)
+            if isinstance(definition, RequestFeature):
+                definition.validate(fields)
             if isinstance(definition, AmountToUsual) and definition.usual.value != "amount":
                 raise FeatureDefinitionError(f"feature {definition.name!r}: the usual must be an amount")
         if not self.definitions:
             raise FeatureDefinitionError(f"feature set {self.name!r} is empty")
+
+    @cached_property
+    def attempt_fields(self) -> AttemptFields:
+        """The attempt fields this set may read: the core's and its declared extension fields."""
+        return AttemptFields.of(self.key_columns, self.fields)
+
+    @property
+    def vocabulary(self) -> dict[str, tuple[str, ...]]:
+        """The values of every enumerated field (core and declared categories): category codes index these."""
+        return self.attempt_fields.vocabulary
+
+    @property
+    def filtered_fields(self) -> tuple[str, ...]:
+        """The attempt fields the set's filters test, which every event of an attempt carries: the IPTV ones
+        (:data:`ATTEMPT_FILTER_FIELDS`, always), then any other in first-use order."""
+        found = dict.fromkeys(ATTEMPT_FILTER_FIELDS)
+        for aggregate in self.aggregates:
+            flt = aggregate.filter
+            if flt is not None and flt.field not in OWN_FILTER_FIELDS[aggregate.source]:
+                found.setdefault(flt.field)
+        return tuple(found)
 
     @property
     def names(self) -> list[str]:
@@ -379,5 +645,14 @@ def _aggregates_of(definition: Definition) -> Iterator[Aggregate]:
         yield definition.usual
 
 
+#: Request feature attributes added after hashes were published: left out of the hash when unset.
+_LATER_ATTRIBUTES: Final = ("unit", "timezone")
+
+
 def _describe(definition: Definition) -> dict[str, Any]:
-    return {"type": type(definition).__name__, **asdict(definition)}
+    described = {"type": type(definition).__name__, **asdict(definition)}
+    if isinstance(definition, RequestFeature):
+        for attribute in _LATER_ATTRIBUTES:
+            if described[attribute] is None:
+                del described[attribute]
+    return described

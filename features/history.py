@@ -72,10 +72,16 @@ def event_stream(data_dir: Path) -> list[Event]:
 
 
 def ns_of(moment: datetime) -> int:
-    """A timezone-aware moment as ns since the epoch, the stream's time key."""
+    """A timezone-aware moment as ns since the epoch, the stream's time key; a moment past what nanoseconds
+    can hold (after 2262, e.g. the CLI's "no limit" 9999-01-01) is the largest key, after every event."""
     if moment.tzinfo is None:
         raise ValueError(f"moment {moment.isoformat()} has no timezone; event times are UTC-aware")
+    if moment > _LAST_NS:
+        return int(np.iinfo(np.int64).max)
     return int(pd.Timestamp(moment).as_unit("ns").value)
+
+
+_LAST_NS: Final = pd.Timestamp.max.tz_localize("UTC").to_pydatetime(warn=False)
 
 
 def record(engine: OnlineEngine, event: Event) -> bool:

@@ -44,16 +44,25 @@ import numpy as np
 from features import bulk, request
 from features.bulk import Arrivals, json_strings
 from features.definitions import (
-    ATTEMPT_FILTER_FIELDS,
     DECLINE_FAMILY_OF,
     AmountToUsual,
     Entity,
     FeatureSet,
+    Filter,
     RequestFeature,
     Source,
 )
 from features.kernels import F64, I64
-from features.plan import MISSING, GroupPlan, amount_milli_of, hash_key, hash_texts, plan, to_us
+from features.plan import (
+    MISSING,
+    GroupPlan,
+    amount_milli_of,
+    hash_key,
+    hash_texts,
+    number_or_none,
+    plan,
+    to_us,
+)
 from features.state import SOURCE_CODE, EventColumns, GroupState, Layout, Scan, decode, encode
 from features.stores.base import OnlineStore, Transaction
 
@@ -122,7 +131,8 @@ class OnlineEngine:
             if slots and slots == list(range(slots[0], slots[0] + len(slots)))
             else np.array(slots, dtype=np.int64)
         )
-        self._request_row = request.scalar_row(self._requests)
+        self._vocabulary = feature_set.vocabulary
+        self._request_row = request.scalar_row(self._requests, self._vocabulary)
         self._index = {entity.name: index for index, entity in enumerate(self._entities)}
         slack = _us(self.retention.slack)
         self._horizon = {  # per entity: its longest window (whole-history aggregates live in the carry)
@@ -138,7 +148,19 @@ class OnlineEngine:
             encode([GroupState.empty(g) for g in self._by_entity[e.name]]) for e in self._entities
         ]
         self._fields = EventColumns.of(self._groups)
-        self._filter_tests = [(f.field, f.values) for f in self._fields.filters]
+        self._filter_tests = [(f.field, f.values) for f in self._fields.filters if isinstance(f, Filter)]
+        #: with a range filter, every filter is tested through its ``matches`` (else the faster ``in``)
+        self._filter_matches = (
+            None
+            if len(self._filter_tests) == len(self._fields.filters)
+            else [(f.field, f.matches) for f in self._fields.filters]
+        )
+        numbers = feature_set.attempt_fields.numbers
+        #: the attempt fields its record keeps for filters (numbers as floats, the others as text)
+        self._record_fields = [
+            (name, number_or_none if name in numbers else _text_or_none)
+            for name in feature_set.filtered_fields
+        ]
         self._hashed_values = [name for name in self._fields.values if name != "amount"]
         self._layout = Layout.of(
             [self._by_entity[e.name] for e in self._entities],
@@ -260,7 +282,9 @@ class OnlineEngine:
             if len(query) == 1:
                 out[0, self._request_slots] = self._request_row(attempt, int(query[0]))
             else:
-                out[:, self._request_slots] = request.compute_at(self._requests, attempt, query)
+                out[:, self._request_slots] = request.compute_at(
+                    self._requests, attempt, query, self._vocabulary
+                )
         if self._ratio_columns:
             amount = amount_milli_of(_number(attempt, "amount")) / 1000.0
             for column, usual in self._ratio_columns:
@@ -386,7 +410,7 @@ class OnlineEngine:
             "milli": amount_milli_of(_number(attempt, "amount")),
             "keys": self._keys_of(attempt),
             "values": {k: _text_or_none(attempt.get(k)) for k in self._value_keys},
-            "fields": {f: _text_or_none(attempt.get(f)) for f in ATTEMPT_FILTER_FIELDS},
+            "fields": {name: convert(attempt.get(name)) for name, convert in self._record_fields},
             "labels": [],
         }
 
@@ -475,7 +499,10 @@ class OnlineEngine:
         for event, event_hash in zip(events, hashes[: len(events)], strict=True):
             fields = event.fields
             flat += [SOURCE_CODE[event.source], event.t, event_hash]
-            flat += [int(fields.get(field) in allowed) for field, allowed in self._filter_tests]
+            if self._filter_matches is None:
+                flat += [int(fields.get(field) in allowed) for field, allowed in self._filter_tests]
+            else:
+                flat += [int(matches(fields.get(field))) for field, matches in self._filter_matches]
             flat += cells
         return np.array(flat, dtype=np.int64).reshape(len(events), self._fields.width)
 

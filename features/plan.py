@@ -3,11 +3,13 @@
 Both engines encode events with the functions here, so an event means the same numbers in both: its time in
 microseconds, the 64-bit hash of its id (the tie-break among equal times), one 0/1 mask per filter and the
 value columns the group's aggregates read (amounts in thousandths; key columns as hashes, coded densely
-before aggregation).
+before aggregation). A filter passes an event as :meth:`~features.definitions.Filter.matches` says: on the
+field's text (None when missing), or on its number (:func:`number_or_none`; :func:`in_range` for a column).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,9 +25,10 @@ from features.definitions import (
     TIME_UNITS,
     US_PER_SECOND,
     Aggregate,
+    AnyFilter,
     Entity,
     FeatureSet,
-    Filter,
+    RangeFilter,
     Source,
 )
 from features.kernels import I64, OP_CODE, hash_strings
@@ -46,7 +49,7 @@ class GroupPlan:
     entity: Entity
     source: Source
     aggregates: tuple[Aggregate, ...]
-    filters: tuple[Filter, ...]
+    filters: tuple[AnyFilter, ...]
     values: tuple[str, ...]
     specs: I64 = field(compare=False, repr=False)
 
@@ -145,3 +148,22 @@ def series_to_us(series: pd.Series) -> I64:
     """A timestamp column as integer microseconds since the epoch (UTC)."""
     index = pd.DatetimeIndex(pd.to_datetime(series, utc=True)).as_unit("us")
     return np.asarray(index.asi8, dtype=np.int64)
+
+
+def number_or_none(value: object) -> float | None:
+    """A number field's value as both engines test it: a float; None when missing (None, NaN) or not a
+    number (a text, a bool)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.integer | np.floating):
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def in_range(flt: RangeFilter, values: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """:meth:`RangeFilter.matches` of every value of a float column (NaN, missing, matches no range)."""
+    keep = ~np.isnan(values)
+    if flt.low is not None:
+        keep &= values >= flt.low
+    if flt.high is not None:
+        keep &= values < flt.high
+    return keep

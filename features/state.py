@@ -27,7 +27,7 @@ from typing import Final, NamedTuple
 import numpy as np
 from numba import njit
 
-from features.definitions import Aggregate, Filter, Source
+from features.definitions import Aggregate, AnyFilter, Source
 from features.kernels import F64, I64, aggregate, fold, initial_carry
 from features.plan import GroupPlan
 
@@ -125,7 +125,7 @@ class EventColumns:
     filter and value columns from it (:attr:`Layout.maps`), so one row serves all of an entity's groups.
     """
 
-    filters: tuple[Filter, ...]
+    filters: tuple[AnyFilter, ...]
     values: tuple[str, ...]
 
     @classmethod
@@ -138,7 +138,7 @@ class EventColumns:
     def width(self) -> int:
         return EV_FIRST_FIELD + len(self.filters) + len(self.values)
 
-    def filter_column(self, item: Filter) -> int:
+    def filter_column(self, item: AnyFilter) -> int:
         return EV_FIRST_FIELD + self.filters.index(item)
 
     def value_column(self, name: str) -> int:

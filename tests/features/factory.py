@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 from hypothesis import strategies as st
 
 from events.io import to_arrow
@@ -19,6 +20,8 @@ from events.schema import (
     CardFunding,
     DeclineCode,
     EventKind,
+    ExtensionField,
+    FieldType,
     MethodType,
     OutcomeStatus,
     PlanPeriod,
@@ -57,9 +60,16 @@ def _pick(
 
 
 def random_history(
-    n: int, seed: int, *, accounts: int = 30, days: float = 60.0, tick_seconds: int = 60
+    n: int,
+    seed: int,
+    *,
+    accounts: int = 30,
+    days: float = 60.0,
+    tick_seconds: int = 60,
+    fields: tuple[ExtensionField, ...] = (),
 ) -> History:
-    """``n`` attempts over ``days`` days, most with an outcome, a few reported as fraud."""
+    """``n`` attempts over ``days`` days, most with an outcome, a few reported as fraud; with ``fields``, each
+    attempt also carries those extension fields (:func:`extension_values`) and some amounts are zero."""
     rng = np.random.default_rng(seed)
     ticks = rng.integers(0, int(days * 86_400 / tick_seconds), size=n)
     occurred = START + pd.to_timedelta(np.sort(ticks) * tick_seconds, unit="s")
@@ -92,6 +102,10 @@ def random_history(
             "retry_number": rng.integers(0, 3, size=n).astype(np.int32),
         }
     )
+    for extension in fields:
+        attempts[extension.name] = extension_values(rng, extension, attempts["occurred_at"])
+    if fields:
+        attempts.loc[rng.random(n) < 0.15, "amount"] = 0.0  # authorisation checks
     attempts = attempts.sample(frac=1.0, random_state=seed).reset_index(
         drop=True
     )  # row order is not time order
@@ -122,15 +136,49 @@ def random_history(
         }
     )
     return History(
-        _typed(attempts, EventKind.ATTEMPTS),
+        _typed(attempts, EventKind.ATTEMPTS, fields),
         _typed(outcomes, EventKind.OUTCOMES),
         _typed(reports, EventKind.FRAUD_REPORTS),
     )
 
 
-def _typed(frame: pd.DataFrame, kind: EventKind) -> pd.DataFrame:
-    """The frame as ``events.io.read_events`` would return it (contract columns and dtypes)."""
-    typed: pd.DataFrame = to_arrow(kind, frame[column_names(kind)]).to_pandas()
+def extension_values(
+    rng: np.random.Generator, extension: ExtensionField, occurred: pd.Series
+) -> npt.NDArray[np.object_] | npt.NDArray[np.float64] | pd.Series:
+    """Random values of an extension field, some missing: keys from a small pool, categories from the
+    declared values (and one undeclared), numbers on a grid that hits range bounds, times around the attempt
+    (mostly before it, to the microsecond)."""
+    n = len(occurred)
+    if extension.type == FieldType.KEY:
+        return _pick(rng, [f"{extension.name}_{i}" for i in range(4)], n, missing=0.25)
+    if extension.type == FieldType.CATEGORY:
+        return _pick(rng, [*(extension.values or ()), "undeclared"], n, missing=0.1)
+    if extension.type == FieldType.NUMBER:
+        numbers = rng.integers(-2, 12, size=n) / 4.0
+        numbers[rng.random(n) < 0.2] = np.nan
+        return numbers
+    before = pd.to_timedelta(rng.integers(-3_600 * 10**6, 400 * 86_400 * 10**6, size=n), unit="us")
+    times = occurred.reset_index(drop=True) - pd.Series(before)
+    return times.where(rng.random(n) >= 0.15)
+
+
+def to_table(kind: EventKind, frame: pd.DataFrame, fields: tuple[ExtensionField, ...] = ()) -> pa.Table:
+    """Events as an Arrow table of the contract's schema, then the extension ``fields`` (attempts) typed as
+    their declaration says: what an import writes."""
+    table = to_arrow(kind, frame[column_names(kind)])
+    for extension in fields:
+        values: object = frame[extension.name]
+        if extension.type == FieldType.TIME:  # via naive UTC values, as events.io writes timestamps
+            values = pd.to_datetime(frame[extension.name], utc=True).dt.tz_localize(None).to_numpy()
+        column = pa.array(values, type=extension.column.arrow_type, from_pandas=True)
+        table = table.append_column(pa.field(extension.name, column.type), column)
+    return table
+
+
+def _typed(frame: pd.DataFrame, kind: EventKind, fields: tuple[ExtensionField, ...] = ()) -> pd.DataFrame:
+    """The frame as ``events.io.read_events`` would return it (contract columns and dtypes, then the
+    extension fields)."""
+    typed: pd.DataFrame = to_table(kind, frame, fields).to_pandas()
     return typed
 
 
@@ -185,27 +233,38 @@ def history_of(
     attempts: list[dict[str, object]],
     outcomes: list[dict[str, object]] | None = None,
     reports: list[dict[str, object]] | None = None,
+    fields: tuple[ExtensionField, ...] = (),
 ) -> History:
-    """A history from hand-written events (typed like ``events.io.read_events`` returns them)."""
+    """A history from hand-written events (typed like ``events.io.read_events`` returns them); attempts may
+    carry the extension ``fields`` (missing where not given)."""
+    extra = [f.name for f in fields]
     frames = [
-        pd.DataFrame(rows or [], columns=column_names(kind))
+        pd.DataFrame(
+            rows or [], columns=[*column_names(kind), *(extra if kind == EventKind.ATTEMPTS else [])]
+        )
         for rows, kind in (
             (attempts, EventKind.ATTEMPTS),
             (outcomes, EventKind.OUTCOMES),
             (reports, EventKind.FRAUD_REPORTS),
         )
     ]
-    return History(*(_typed(frame, kind) for frame, kind in zip(frames, EventKind, strict=True)))
+    return History(
+        *(
+            _typed(frame, kind, fields if kind == EventKind.ATTEMPTS else ())
+            for frame, kind in zip(frames, EventKind, strict=True)
+        )
+    )
 
 
 @st.composite
-def histories(draw: st.DrawFn, max_events: int = 60) -> History:
+def histories(draw: st.DrawFn, max_events: int = 60, fields: tuple[ExtensionField, ...] = ()) -> History:
     """Small random histories for property tests: few entities (shared history), ties in time, long spans
-    (pruning) or short."""
+    (pruning) or short; with ``fields``, attempts carry those extension fields."""
     return random_history(
         draw(st.integers(1, max_events)),
         draw(st.integers(0, 2**31)),
         accounts=draw(st.integers(2, 10)),
         days=draw(st.sampled_from([0.05, 3.0, 60.0, 400.0])),
         tick_seconds=draw(st.sampled_from([1, 60, 3_600])),
+        fields=fields,
     )

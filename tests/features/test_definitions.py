@@ -7,16 +7,20 @@ from dataclasses import replace
 
 import pytest
 
+from events.schema import ExtensionField, FieldType
 from features.definitions import (
     ACCOUNT,
+    ATTEMPT_FILTER_FIELDS,
     CARD,
     DECLINED,
     Aggregate,
     AmountToUsual,
+    Entity,
     FeatureDefinitionError,
     FeatureSet,
     Filter,
     Op,
+    RangeFilter,
     RequestFeature,
     Source,
     Transform,
@@ -114,7 +118,7 @@ def test_other_definition_errors() -> None:
     with pytest.raises(FeatureDefinitionError, match="not an enumerated column"):
         RequestFeature(Transform.CATEGORY, "ip")
     with pytest.raises(FeatureDefinitionError, match="unknown attempt column"):
-        RequestFeature(Transform.NUMBER, "shoe_size")
+        FeatureSet("unknown", (RequestFeature(Transform.NUMBER, "shoe_size"),))
     with pytest.raises(FeatureDefinitionError, match="other="):
         RequestFeature(Transform.MISMATCH, "card_country")
     with pytest.raises(FeatureDefinitionError, match="no values"):
@@ -123,3 +127,149 @@ def test_other_definition_errors() -> None:
         Window(0)
     with pytest.raises(FeatureDefinitionError, match="must be an amount"):
         FeatureSet("ratio", (AmountToUsual(Aggregate(CARD, Source.ATTEMPTS, Op.COUNT, hours(1))),))
+
+
+TERMINAL_ID = ExtensionField("terminal_id", FieldType.KEY, "Merchant terminal.")
+CHANNEL = ExtensionField("channel", FieldType.CATEGORY, "Sales channel.", values=("web", "app", "shop"))
+SCORE = ExtensionField("partner_score", FieldType.NUMBER, "A partner's risk score.")
+CREATED = ExtensionField("box_activated_at", FieldType.TIME, "When the set-top box was activated.")
+FIELDS = (TERMINAL_ID, CHANNEL, SCORE, CREATED)
+TERMINAL = Entity("terminal", "terminal_id")
+
+
+def declared(*definitions: object) -> FeatureSet:
+    return FeatureSet("provider", tuple(definitions), fields=FIELDS)  # type: ignore[arg-type]
+
+
+def test_a_declared_key_field_is_an_entity_and_a_distinct_value() -> None:
+    features = declared(
+        Aggregate(TERMINAL, Source.ATTEMPTS, Op.COUNT, hours(24)),
+        Aggregate(TERMINAL, Source.OUTCOMES, Op.COUNT, days(7), DECLINED),
+        Aggregate(CARD, Source.ATTEMPTS, Op.DISTINCT, days(30), value="terminal_id"),
+    )
+    assert features.names == [
+        "terminal_attempts_count_1d",
+        "terminal_outcomes_declined_count_7d",
+        "card_attempts_distinct_terminal_id_30d",
+    ]
+    assert [e.name for e in features.entities] == ["terminal", "card"]
+
+
+def test_filters_on_any_field_and_numeric_ranges_have_readable_generated_names() -> None:
+    web = Filter("web", "channel", ("web",))
+    assert RangeFilter("amount", high=0.01).name == "amount_lt_0p01"
+    assert RangeFilter("amount", low=100).name == "amount_ge_100"
+    assert RangeFilter("amount", 0, 1).name == "amount_0_to_1"
+    assert RangeFilter("partner_score", -2.5, 1e-7).name == "partner_score_m2p5_to_0p0000001"
+    features = declared(
+        Aggregate(ACCOUNT, Source.ATTEMPTS, Op.COUNT, hours(24), RangeFilter("amount", high=0.01)),
+        Aggregate(TERMINAL, Source.OUTCOMES, Op.RATIO, days(7), web),
+        Aggregate(CARD, Source.REPORTS, Op.COUNT, filter=RangeFilter("partner_score", low=0.5)),
+        Aggregate(CARD, Source.ATTEMPTS, Op.COUNT, hours(1), Filter("de_cards", "card_country", ("DE",))),
+    )
+    assert features.names[:3] == [
+        "account_attempts_amount_lt_0p01_count_1d",
+        "terminal_outcomes_web_ratio_7d",
+        "card_reports_partner_score_ge_0p5_count_lifetime",
+    ]
+    assert features.filtered_fields == (
+        *ATTEMPT_FILTER_FIELDS,
+        "amount",
+        "channel",
+        "partner_score",
+        "card_country",
+    )
+    assert RangeFilter("amount", high=0.01).matches(0.0)
+    assert not RangeFilter("amount", high=0.01).matches(None)
+    assert not RangeFilter("amount", 0, 1).matches(1.0)
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: Aggregate(Entity("shop", "shop_id"), Source.ATTEMPTS, Op.COUNT, hours(1)), "shop_id"),
+        (lambda: Aggregate(Entity("chan", "channel"), Source.ATTEMPTS, Op.COUNT, hours(1)), "key fields"),
+        (lambda: Aggregate(CARD, Source.ATTEMPTS, Op.DISTINCT, hours(1), value="channel"), "key column"),
+        (
+            lambda: Aggregate(CARD, Source.ATTEMPTS, Op.COUNT, hours(1), Filter("x", "shoe_size", ("9",))),
+            "'shoe_size' is not available on attempts",
+        ),
+        (
+            lambda: Aggregate(CARD, Source.ATTEMPTS, Op.COUNT, hours(1), Filter("tv", "channel", ("tv",))),
+            r"value\(s\) \['tv'\]",
+        ),
+        (
+            lambda: Aggregate(CARD, Source.ATTEMPTS, Op.COUNT, hours(1), Filter("k", "kind", ("rerun",))),
+            "not among 'kind'",
+        ),
+        (
+            lambda: Aggregate(CARD, Source.OUTCOMES, Op.COUNT, hours(1), Filter("s", "status", ("ok",))),
+            "not among 'status'",
+        ),
+        (
+            lambda: Aggregate(CARD, Source.ATTEMPTS, Op.COUNT, hours(1), RangeFilter("channel", 0, 1)),
+            "not a number field",
+        ),
+        (lambda: RequestFeature(Transform.NUMBER, "terminal_id"), "not a number field"),
+        (lambda: RequestFeature(Transform.CATEGORY, "terminal_id"), "not an enumerated column"),
+        (
+            lambda: RequestFeature(Transform.AGE, "partner_score", unit="days"),
+            "not a time field other than occurred_at",
+        ),
+        (
+            lambda: RequestFeature(Transform.AGE, "occurred_at", unit="days"),
+            "not a time field other than occurred_at",
+        ),
+    ],
+)
+def test_definitions_over_fields_are_checked_against_the_declared_fields(build: object, message: str) -> None:
+    with pytest.raises(FeatureDefinitionError, match=message):
+        declared(build())  # type: ignore[operator]
+
+
+def test_range_filters_and_request_features_refuse_inconsistent_arguments() -> None:
+    with pytest.raises(FeatureDefinitionError, match="give low=, high= or both"):
+        RangeFilter("amount")
+    with pytest.raises(FeatureDefinitionError, match="must be below"):
+        RangeFilter("amount", 5, 5)
+    with pytest.raises(FeatureDefinitionError, match="finite"):
+        RangeFilter("amount", float("nan"))
+    with pytest.raises(FeatureDefinitionError, match="unit= is required by age"):
+        RequestFeature(Transform.AGE, "box_activated_at")
+    with pytest.raises(FeatureDefinitionError, match="unknown time zone"):
+        RequestFeature(Transform.HOUR_OF_DAY, timezone="Mars/Olympus")
+    with pytest.raises(FeatureDefinitionError, match="timezone= is for"):
+        RequestFeature(Transform.NUMBER, "amount", timezone="Europe/Paris")
+    with pytest.raises(FeatureDefinitionError, match="declared twice"):
+        FeatureSet("twice", (RequestFeature(Transform.HOUR_OF_DAY),), fields=(CHANNEL, CHANNEL))
+
+
+def test_request_features_on_fields_and_local_clocks_are_named_from_the_declaration() -> None:
+    features = declared(
+        RequestFeature(Transform.NUMBER, "partner_score"),
+        RequestFeature(Transform.CATEGORY, "channel"),
+        RequestFeature(Transform.AGE, "box_activated_at", unit="days"),
+        RequestFeature(Transform.HOUR_OF_DAY, timezone="Europe/Paris"),
+        RequestFeature(Transform.IS_NIGHT, timezone="America/Port-au-Prince"),
+        RequestFeature(Transform.IS_WEEKEND, timezone="UTC"),
+    )
+    assert features.names == [
+        "partner_score",
+        "channel_code",
+        "box_activated_at_age_days",
+        "hour_of_day_europe_paris",
+        "is_night_america_port_au_prince",
+        "is_weekend",
+    ]
+    assert features.categorical == ["channel_code"]
+    assert features.vocabulary["channel"] == ("web", "app", "shop")
+    assert RequestFeature(Transform.HOUR_OF_DAY, timezone="UTC") == RequestFeature(Transform.HOUR_OF_DAY)
+
+
+def test_the_iptv_hash_is_unchanged_and_fields_enter_the_hash() -> None:
+    assert FEATURE_SET.hash == "fab83a87dddc3cc5"
+    with_fields = FeatureSet(FEATURE_SET.name, FEATURE_SET.definitions, fields=(CHANNEL,))
+    assert with_fields.hash != FEATURE_SET.hash
+    paris = FeatureSet("clock", (RequestFeature(Transform.HOUR_OF_DAY, timezone="Europe/Paris"),))
+    utc = FeatureSet("clock", (RequestFeature(Transform.HOUR_OF_DAY),))
+    assert paris.hash != utc.hash

@@ -11,7 +11,7 @@ import pytest
 
 from events.io import read_events
 from events.schema import EventKind
-from features.history import event_stream, load_history, ns_of
+from features.history import event_stream, load_data_dir, load_history, ns_of
 from features.iptv import FEATURE_SET
 from features.online import OnlineEngine
 from features.stores.memory import MemoryStore
@@ -54,6 +54,14 @@ def test_a_moment_without_timezone_is_refused() -> None:
     with pytest.raises(ValueError, match="no timezone"):
         ns_of(datetime(2025, 1, 1))
     assert ns_of(datetime(1970, 1, 1, tzinfo=UTC)) == 0
+
+
+def test_a_moment_beyond_nanoseconds_loads_every_event(world: Path) -> None:
+    """The CLI's default ``--until`` (9999-01-01): after every event, not an overflow."""
+    far = datetime(9999, 1, 1, tzinfo=UTC)
+    assert ns_of(far) > ns_of(datetime(2262, 1, 1, tzinfo=UTC))
+    loaded = load_data_dir(OnlineEngine(MemoryStore(), FEATURE_SET), world, far)
+    assert loaded.events == len(event_stream(world))
 
 
 def test_an_attempt_at_several_times_is_each_time_its_own_vector(world: Path) -> None:

@@ -11,7 +11,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.plan import amount_milli, amount_milli_of, hash_key, hash_keys, hash_texts, to_us
+from features.definitions import RangeFilter
+from features.plan import (
+    amount_milli,
+    amount_milli_of,
+    hash_key,
+    hash_keys,
+    hash_texts,
+    in_range,
+    number_or_none,
+    to_us,
+)
 
 WHOLE_MINUTE_OFFSETS = st.integers(-23 * 60, 23 * 60).map(lambda m: timezone(timedelta(minutes=m)))
 
@@ -44,3 +54,25 @@ def test_the_amount_of_one_attempt_is_the_column_encoding(amount: float) -> None
 def test_microseconds_since_the_epoch_are_exact(moment: datetime) -> None:
     assert to_us(moment) == timegm(moment.utctimetuple()) * 1_000_000 + moment.microsecond
     assert to_us(pd.Timestamp(moment)) == to_us(moment)
+
+
+BOUNDS = st.one_of(st.none(), st.floats(-1e6, 1e6), st.integers(-1000, 1000))
+
+
+@given(
+    values=st.lists(st.one_of(st.none(), st.floats(allow_nan=True), st.integers(-(10**6), 10**6))),
+    low=BOUNDS,
+    high=BOUNDS,
+)
+def test_a_range_filter_passes_the_same_values_one_by_one_and_as_a_column(
+    values: list[float | int | None], low: float | None, high: float | None
+) -> None:
+    """The online engine tests one value (``matches``), the batch engine a float column (``in_range``)."""
+    if (low is None and high is None) or (low is not None and high is not None and not low < high):
+        return
+    flt = RangeFilter("amount", low, high)
+    column = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+    one_by_one = [flt.matches(number_or_none(v)) for v in values]
+    assert in_range(flt, column).tolist() == one_by_one
+    assert [flt.matches(v) for v in column.tolist()] == one_by_one  # NaN matches no range
+    assert not flt.matches(None)
