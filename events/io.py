@@ -192,6 +192,8 @@ def to_arrow(kind: EventKind, frame: pd.DataFrame, extension: tuple[ExtensionFie
 def _column_array(series: pd.Series, arrow_type: pa.DataType) -> pa.Array:
     """One column as Arrow. Timezone-aware timestamps go through naive UTC values, because pandas 3
     deprecates the ``Series.values`` that pyarrow would otherwise read them through."""
+    if series.isna().all():  # an optional column left empty, whatever dtype pandas gave it
+        return pa.nulls(len(series), arrow_type)
     if pa.types.is_timestamp(arrow_type) and isinstance(series.dtype, pd.DatetimeTZDtype):
         return pa.array(series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(), type=arrow_type)
     return pa.array(series, type=arrow_type, from_pandas=True)

@@ -24,8 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import feather
 
-from events.io import iter_parts, part_files, read_events, table_dir, write_part
-from events.schema import EventKind, column_names
+from events.io import iter_parts, part_files, read_events, read_extension, table_dir, write_part
+from events.schema import EventKind, ExtensionField, column_names
 from features import request
 from features.definitions import (
     DECLINE_FAMILY_OF,
@@ -295,6 +295,25 @@ def _require(frame: pd.DataFrame, name: str, columns: list[str]) -> None:
         )
 
 
+def require_fields(feature_set: FeatureSet, recorded: tuple[ExtensionField, ...]) -> None:
+    """Refuse a feature set whose declared fields the data directory's recorded extension does not have
+    with the same type (an attribute missing from the mapping would otherwise read as missing everywhere);
+    a category's values may differ (codes are indices in the feature set's own values)."""
+    have = {f.name: f for f in recorded}
+    problems = [
+        f"{f.name} ({f.type.value}): "
+        + ("not declared" if f.name not in have else f"declared as {have[f.name].type.value}")
+        for f in feature_set.fields
+        if f.name not in have or have[f.name].type != f.type
+    ]
+    if problems:
+        raise FeatureInputError(
+            f"feature set {feature_set.name!r} reads provider fields the data directory's extension does "
+            f"not provide: {'; '.join(problems)}. Declare each under attempts.attributes in the mapping file "
+            "with the same type and import again (the import records them in extension.json)"
+        )
+
+
 def build_data_dir(
     data_dir: Path, feature_set: FeatureSet, *, partition_attempts: int = PARTITION_ATTEMPTS
 ) -> list[Path]:
@@ -313,6 +332,7 @@ def build_data_dir(
     events (a popular BIN) makes its partition that much larger.
     """
     started = time.perf_counter()
+    require_fields(feature_set, read_extension(data_dir))
     if partition_attempts < 1:
         raise ValueError(f"partition_attempts must be at least 1, got {partition_attempts}")
     attempts = sum(pq.read_metadata(path).num_rows for path in part_files(data_dir, EventKind.ATTEMPTS.value))

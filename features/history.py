@@ -24,8 +24,9 @@ from typing import Any, Final, Literal
 import numpy as np
 import pandas as pd
 
-from events.io import read_events
+from events.io import read_events, read_extension
 from events.schema import EventKind
+from features.batch import require_fields
 from features.bulk import Arrivals, service_rows
 from features.kernels import I64
 from features.online import OnlineEngine
@@ -127,6 +128,7 @@ def load_history(
 def load_data_dir(engine: OnlineEngine, data_dir: Path, until: datetime) -> Loaded:
     """:func:`load_history` of a data directory's :func:`event_stream`, in bulk, without building the
     stream's per-event dicts (the tables go to the bulk loader as columns)."""
+    require_fields(engine.feature_set, read_extension(data_dir))
     limit = ns_of(until)
     started = time.perf_counter()
     tables = _tables(data_dir)

@@ -165,7 +165,7 @@ def extension_values(
 def to_table(kind: EventKind, frame: pd.DataFrame, fields: tuple[ExtensionField, ...] = ()) -> pa.Table:
     """Events as an Arrow table of the contract's schema, then the extension ``fields`` (attempts) typed as
     their declaration says: what an import writes."""
-    table = to_arrow(kind, frame[column_names(kind)])
+    table = to_arrow(kind, frame)
     for extension in fields:
         values: object = frame[extension.name]
         if extension.type == FieldType.TIME:  # via naive UTC values, as events.io writes timestamps

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from events.io import write_part
-from events.schema import EventKind
-from features.batch import build_data_dir, build_features, read_features
+from events.io import write_extension, write_part
+from events.schema import EventKind, ExtensionField, FieldType
+from features.batch import FeatureInputError, build_data_dir, build_features, read_features
 from features.definitions import ACCOUNT, FeatureSet
 from features.history import load_history
 from features.iptv import FEATURE_SET
@@ -104,6 +104,7 @@ def test_the_bounded_build_over_declared_fields_gives_the_in_memory_features(
     history = random_history(n, seed, accounts=6, days=30.0, fields=FIELDS)
     with tempfile.TemporaryDirectory() as folder:
         data_dir = Path(folder)
+        write_extension(data_dir, FIELDS)  # as an import of a mapping declaring them records them
         for kind, frame in zip(EventKind, (history.attempts, history.outcomes, history.reports), strict=True):
             extension = FIELDS if kind == EventKind.ATTEMPTS else ()
             write_part(data_dir, kind.value, 0, to_table(kind, frame, extension))
@@ -183,6 +184,7 @@ def test_the_bounded_build_without_the_key_and_optional_columns_gives_the_in_mem
     history = random_history(90, 8, accounts=6, days=20.0, fields=FIELDS)
     present = tuple(f for f in FIELDS if f.name != "terminal_id")
     attempts = to_table(EventKind.ATTEMPTS, history.attempts, present).drop_columns(["kind", "plan_tier"])
+    write_extension(tmp_path, FIELDS)  # recorded, but this part was written before terminal_id was
     write_part(tmp_path, EventKind.ATTEMPTS.value, 0, attempts)
     write_part(tmp_path, EventKind.OUTCOMES.value, 0, to_table(EventKind.OUTCOMES, history.outcomes))
     write_part(tmp_path, EventKind.FRAUD_REPORTS.value, 0, to_table(EventKind.FRAUD_REPORTS, history.reports))
@@ -220,3 +222,17 @@ def test_erasing_an_account_removes_its_events_from_a_terminal() -> None:
 
 def test_the_provider_set_declares_its_entities_from_key_fields() -> None:
     assert [e.name for e in PROVIDER_SET.entities] == [TERMINAL.name, ACCOUNT.name, "card"]
+
+
+def test_a_feature_set_reading_fields_the_data_does_not_declare_is_refused(tmp_path: Path) -> None:
+    history = random_history(30, 3, accounts=3, days=5.0, fields=FIELDS)
+    for kind, frame in zip(EventKind, (history.attempts, history.outcomes, history.reports), strict=True):
+        write_part(tmp_path, kind.value, 0, to_table(kind, frame))
+    with pytest.raises(FeatureInputError, match=r"terminal_id \(key\): not declared.*attributes"):
+        build_data_dir(tmp_path, PROVIDER_SET)
+    retyped = tuple(
+        ExtensionField(f.name, FieldType.KEY) if f.type == FieldType.NUMBER else f for f in FIELDS
+    )
+    write_extension(tmp_path, retyped)
+    with pytest.raises(FeatureInputError, match=r"partner_score \(number\): declared as key"):
+        build_data_dir(tmp_path, PROVIDER_SET)
