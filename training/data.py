@@ -108,7 +108,8 @@ def load_inputs(
         features = _built_in_memory(attempts, outcomes, reports, feature_set)
     frame = assemble(attempts, outcomes, reports, features, _truth(data_dir), baselines=baselines)
     logger.info("loaded %d attempts and %d fraud reports from %s", len(attempts), len(reports), data_dir)
-    return Inputs(frame, contract_of(feature_set))
+    provenance = {"feature_set": chosen.spec, "baselines": baselines.describe()}
+    return Inputs(frame, contract_of(feature_set), provenance)
 
 
 def check_stored_features(data_dir: Path, chosen: ChosenFeatureSet) -> bool:

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +46,8 @@ class Inputs:
 
     frame: pd.DataFrame
     contract: FeatureContract
+    #: Where the inputs come from, logged with every run (the feature set's spec, the baselines computed).
+    provenance: dict[str, str] = field(default_factory=dict)
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -88,7 +90,7 @@ def train_models(
                 test_labels=data.test.labels,
                 input_example=_input_example(data),
                 window_key=window_key_of(data),
-                extra_params={"data_fingerprint": inputs.fingerprint},
+                extra_params={"data_fingerprint": inputs.fingerprint, **inputs.provenance},
                 extra_metrics={f"data_{key}": value for key, value in data.counts.items()},
                 experiment_id=experiment_id,
             )

@@ -109,6 +109,7 @@ def evaluate_rolling(
                     "folds": str(folds),
                     "tasks": ",".join(task.value for task in tasks),
                     "feature_set_hash": inputs.contract.hash,
+                    **inputs.provenance,
                     "config": json.dumps(config.model_dump(mode="json"), sort_keys=True)[:6000],
                 }
             )

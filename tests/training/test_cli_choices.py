@@ -75,6 +75,10 @@ def test_train_uses_the_feature_set_setting_a_test_window_by_date_and_labels_kno
     assert params["test_end"] == pd.Timestamp(end, tz="UTC").isoformat()
     assert params["validation_placement"] == "labels_cut_at_test_start"
     assert params["validation_end"] == params["gap_start"]
+    assert (params["feature_set"], params["baselines"]) == (
+        TINY_SPEC,
+        "fraud: none, failure: declined_last_time",
+    )
     # a feature set without the IPTV fields (nor declared baselines) gets no IPTV rules
     assert "| metric | model | truth |" in result.output
     assert "baseline" not in result.output
@@ -141,3 +145,25 @@ def test_config_show_lists_every_set_key_with_its_value() -> None:
     assert 'split.test_start = "2026-03-01T00:00:00Z" (default null)' in result.output
     for key in ("split.validation", "baselines.fraud", "baselines.failure", "money_metrics", "model.trials"):
         assert f"\n{key} = " in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["train"],
+        ["evaluate"],
+        ["promote"],
+        ["evaluate-rolling"],
+        ["backtest"],
+        ["recovery-eval"],
+        ["features", "build"],
+        ["features", "list"],
+        ["features", "load-state"],
+    ],
+)
+def test_every_command_that_reads_features_takes_the_feature_set_flag(
+    command: list[str], tracking: MlflowClient
+) -> None:
+    result = CliRunner().invoke(app, [*command, "--feature-set", "nowhere"])
+    assert result.exit_code == 2
+    assert "'nowhere' must look like 'package.module:ATTRIBUTE'" in " ".join(result.output.split())
