@@ -380,8 +380,9 @@ def train(  # noqa: PLR0917 (a typer command: one parameter per option)
 ) -> None:
     """Train, evaluate, log and register the models from the data directory (all three by default).
 
-    The test window is the data's last labelled split.test_days, or --test-start/--test-end; the validation
-    and train windows are laid back from it (`riskgate config show` lists every --set key).
+    The test window is the data's last labelled split.test_days, or
+    --test-start/--test-end; validation and train are laid back from it
+    (split.validation places validation). `riskgate config show` lists every --set key.
     """
     from training import commands  # noqa: PLC0415
 
@@ -406,9 +407,10 @@ def evaluate_rolling(  # noqa: PLR0917 (a typer command: one parameter per optio
     """Train and evaluate a model on each of N consecutive test windows; report each fold, the mean and the
     spread (standard deviation). Registers nothing.
 
-    The last fold's test window is the configured one (by length, or --test-start/--test-end); each earlier
-    one ends where the next starts, as long. Features are built once. MLflow: a parent run
-    rolling-<N>-folds with <task>_mean_test_* and <task>_std_test_* metrics, and a nested run per task and
+    The last fold's test window is the configured one (by length, or
+    --test-start/--test-end); each earlier one ends where the next starts, as long.
+    Features are built once. MLflow: a parent run rolling-<N>-folds with
+    <task>_mean_test_* and <task>_std_test_* metrics, and a nested run per task and
     fold (<task>-fold-1 is the oldest) with its windows and its whole test report.
     """
     from training import commands  # noqa: PLC0415
@@ -476,11 +478,13 @@ def score(
 ) -> None:
     """Batch-score attempts' features with a registered model version or alias.
 
-    Writes one row per input row, in input order: attempt_id; p_<task> (p_fraud or p_failure), the
-    calibrated probability (isotonic: a step function, so many attempts share a value, often exactly 0 or
-    1); score_raw, the booster's uncalibrated score (it ranks finely where the probability ties); and for
-    fraud models fraud_level (normal, elevated or highest, the model's thresholds). The features must be of
-    the model's feature set (e.g. DATA_DIR/features/ built by `riskgate features build`).
+    Writes one row per input row, in input order, with the columns:
+    attempt_id;
+    p_<task> (p_fraud or p_failure): the calibrated probability (isotonic, a step
+      function: many attempts share a value, often exactly 0 or 1);
+    score_raw: the booster's uncalibrated score (it ranks where p_<task> ties);
+    fraud_level (fraud models): normal, elevated or highest, by the model's thresholds.
+    The features must be the model's feature set's (`riskgate features build`).
     """
     from training import commands  # noqa: PLC0415
 
