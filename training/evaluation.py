@@ -93,7 +93,9 @@ def compare(
     for name in report:
         if name == model.name:
             continue
-        for metric in ("roc_auc", "average_precision", "money_net_value")[: 3 if config.money_metrics else 2]:
+        for metric in ("roc_auc", "average_precision", "money_net_value"):
+            if metric not in ours:  # money_* when money_metrics is off
+                continue
             standing[f"{metric}_minus_{name}"] = ours[metric] - report[name][metric]
     if "truth" in report:
         standing["share_of_truth_ap"] = ours["average_precision"] / report["truth"]["average_precision"]
