@@ -92,14 +92,15 @@ def run(scratch: Path) -> dict[str, Any]:
     from events.io import read_table  # noqa: PLC0415
     from features.iptv import FEATURE_SET  # noqa: PLC0415
     from simulator import WorldConfig, simulate  # noqa: PLC0415
+    from training.baselines import IPTV_BASELINES  # noqa: PLC0415
     from training.config import Task, load_config  # noqa: PLC0415
-    from training.data import TRUTH_TABLE, load_inputs  # noqa: PLC0415
+    from training.data import TRUTH_TABLE, ChosenFeatureSet, load_inputs  # noqa: PLC0415
     from training.dataset import task_data  # noqa: PLC0415
 
     data_dir = scratch / "data"
     simulate(WorldConfig(), data_dir)
     config = load_config()
-    inputs = load_inputs(data_dir, f"{__name__}:candidate_set")
+    inputs = load_inputs(data_dir, ChosenFeatureSet.named(f"{__name__}:candidate_set"), IPTV_BASELINES)
     data = task_data(inputs.frame, Task.FAILURE, inputs.contract, config)
     names = list(inputs.contract.names)
     base = list(FEATURE_SET.names)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +39,9 @@ from recovery.rules import block_for
 from simulator.engine import World
 from simulator.replay import AttemptStates, attempt_states, load_world
 from simulator.truth import CAUSES, CODE_MIX, failure_probability
+
+if TYPE_CHECKING:
+    from features.definitions import FeatureSet
 
 logger = logging.getLogger(__name__)
 
@@ -299,6 +302,7 @@ def _model(
     data_dir: Path,
     scorer: ProbabilityScorer | None,
     retry_model: RetryModel | None,
+    feature_set: FeatureSet | None,
 ) -> FailureModel:
     if choice is ModelChoice.ORACLE:
         return OracleModel(population)
@@ -310,7 +314,7 @@ def _model(
         from features.registry import load_feature_set  # noqa: PLC0415 - only this choice needs the engine
         from recovery.replay import ReplayedFailureModel  # noqa: PLC0415
 
-        return ReplayedFailureModel(data_dir, load_feature_set(None), scorer)
+        return ReplayedFailureModel(data_dir, feature_set or load_feature_set(None), scorer)
     retries, failed = retry_history(frame, test_start)
     logger.info(
         "retry model: learning from %d attempts that follow a decline, before %s", len(retries), test_start
@@ -330,6 +334,7 @@ def evaluate(
     scorer: ProbabilityScorer | None = None,
     retry_model: RetryModel | None = None,
     test_start: datetime | None = None,
+    feature_set: FeatureSet | None = None,
 ) -> Evaluation:
     """Fixed schedule vs planner (same maximum number of retries, same draws) on a world's test period.
 
@@ -340,6 +345,7 @@ def evaluate(
     online features are replayed from the world in time order (:mod:`recovery.replay`); the cases are then
     taken in time order too. ``retry_model``: the registered retry model of ``model='registered-retry'``
     (e.g. ``models:/riskgate-retry@champion``); one fitted on data from the test period is refused.
+    ``feature_set``: the features ``scorer`` reads (None: the default IPTV set).
     """
     started = time.perf_counter()
     if len(fixed_days) != config.max_attempts:
@@ -373,6 +379,7 @@ def evaluate(
         data_dir=data_dir,
         scorer=scorer,
         retry_model=retry_model,
+        feature_set=feature_set,
     )
     planner = Planner(failure_model, config)
     fixed = simulate_policy(population, fixed_schedule(fixed_days), config.max_attempts, draws)

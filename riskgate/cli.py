@@ -6,6 +6,7 @@ be called from a test). Heavy libraries are imported inside the commands so that
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from features.definitions import FeatureSet
     from recovery.learned import RetryModel
     from training.bundle import ModelBundle
+    from training.data import ChosenFeatureSet
 
 app = typer.Typer(
     name="riskgate",
@@ -216,25 +218,37 @@ FeatureSetOption = Annotated[
         help="Feature set as 'module:ATTRIBUTE' (default: RISKGATE_FEATURE_SET, else features.iptv).",
     ),
 ]
+DataDirOption = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data directory (default: RISKGATE_DATA_DIR, else data).")
+]
 
 
-def _feature_set(spec: str | None) -> FeatureSet:
-    from features.registry import FeatureSetSpecError, load_feature_set  # noqa: PLC0415 (keep --help fast)
+def _chosen_feature_set(spec: str | None) -> ChosenFeatureSet:
+    """The one choice of feature set of every command: ``--feature-set``, else the setting
+    (``RISKGATE_FEATURE_SET``), else the IPTV set; an unusable spec is a usage error (exit code 2)."""
+    from features.registry import DEFAULT_SPEC, FeatureSetSpecError  # noqa: PLC0415
+    from training.data import ChosenFeatureSet  # noqa: PLC0415 (keep --help fast)
 
     try:
-        return load_feature_set(spec or get_settings().feature_set)
+        return ChosenFeatureSet.named(spec or get_settings().feature_set or DEFAULT_SPEC)
     except FeatureSetSpecError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error
 
 
+def _feature_set(spec: str | None) -> FeatureSet:
+    """The feature set of :func:`_chosen_feature_set`."""
+    return _chosen_feature_set(spec).feature_set
+
+
+def _settings_with(data_dir: Path | None) -> Settings:
+    """The settings, with ``--data-dir`` in place of the setting's when given."""
+    settings = get_settings()
+    return settings if data_dir is None else settings.model_copy(update={"data_dir": data_dir})
+
+
 @features_app.command("build")
-def features_build(
-    data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Data directory (default: settings).")
-    ] = None,
-    feature_set: FeatureSetOption = None,
-) -> None:
+def features_build(data_dir: DataDirOption = None, feature_set: FeatureSetOption = None) -> None:
     """Build the point-in-time feature table of the events in the data directory (DATA_DIR/features/)."""
     from events.io import EventTableMissingError  # noqa: PLC0415
     from features.batch import FeatureInputError, build_data_dir  # noqa: PLC0415
@@ -266,9 +280,7 @@ def features_load_state(
         datetime | None,
         typer.Option("--until", help="Load the events strictly before this moment (UTC; default: all)."),
     ] = None,
-    data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Data directory (default: settings).")
-    ] = None,
+    data_dir: DataDirOption = None,
     feature_set: FeatureSetOption = None,
 ) -> None:
     """Load a data directory's history into the service's (empty) online store, in bulk: a provider going
@@ -310,7 +322,11 @@ ConfigOption = Annotated[
 ]
 SetOption = Annotated[
     list[str] | None,
-    typer.Option("--set", help="Override a config key, e.g. --set model.trials=10 (repeatable)."),
+    typer.Option(
+        "--set",
+        help="Override a config key, e.g. --set model.trials=10 --set baselines.fraud=none (repeatable; "
+        "every key, its default and meaning: `riskgate config show`).",
+    ),
 ]
 TaskOption = Annotated[
     list[str] | None,
@@ -320,6 +336,29 @@ TaskOption = Annotated[
         "repeatable.",
     ),
 ]
+TestStartOption = Annotated[
+    str | None,
+    typer.Option(
+        "--test-start",
+        help="Test window start, exact (ISO date or time, UTC unless zoned); as --set split.test_start=.",
+    ),
+]
+TestEndOption = Annotated[
+    str | None,
+    typer.Option(
+        "--test-end",
+        help="Test window end, exclusive and exact; same as --set split.test_end=. Default: "
+        "test start + split.test_days, or the data's last mature instant.",
+    ),
+]
+
+
+def _split_overrides(overrides: list[str] | None, test_start: str | None, test_end: str | None) -> list[str]:
+    """``--set`` overrides, then ``--test-start`` / ``--test-end`` as their split keys (last: they win)."""
+    dates = [
+        f"split.{key}={value}" for key, value in (("test_start", test_start), ("test_end", test_end)) if value
+    ]
+    return [*(overrides or []), *dates]
 
 
 def _echo_or_exit(work: Callable[[], str]) -> None:
@@ -334,15 +373,60 @@ def _echo_or_exit(work: Callable[[], str]) -> None:
 
 
 @app.command()
-def train(config: ConfigOption = None, overrides: SetOption = None, task: TaskOption = None) -> None:
-    """Train, evaluate, log and register the models from the data directory (both by default)."""
+def train(  # noqa: PLR0917 (a typer command: one parameter per option)
+    config: ConfigOption = None,
+    overrides: SetOption = None,
+    task: TaskOption = None,
+    feature_set: FeatureSetOption = None,
+    data_dir: DataDirOption = None,
+    test_start: TestStartOption = None,
+    test_end: TestEndOption = None,
+) -> None:
+    """Train, evaluate, log and register the models from the data directory (all three by default).
+
+    The test window is the data's last labelled split.test_days, or
+    --test-start/--test-end; validation and train are laid back from it
+    (split.validation places validation). `riskgate config show` lists every --set key.
+    """
     from training import commands  # noqa: PLC0415
 
-    _echo_or_exit(lambda: commands.train(get_settings(), config, overrides or [], task or []))
+    chosen = _chosen_feature_set(feature_set)
+    sets = _split_overrides(overrides, test_start, test_end)
+    _echo_or_exit(lambda: commands.train(_settings_with(data_dir), chosen, config, sets, task or []))
+
+
+@app.command("evaluate-rolling")
+def evaluate_rolling(  # noqa: PLR0917 (a typer command: one parameter per option)
+    folds: Annotated[int, typer.Option("--folds", min=1, help="How many consecutive test windows.")] = 3,
+    config: ConfigOption = None,
+    overrides: SetOption = None,
+    task: Annotated[
+        list[str] | None, typer.Option("--task", help="fraud and/or failure (default: both); repeatable.")
+    ] = None,
+    feature_set: FeatureSetOption = None,
+    data_dir: DataDirOption = None,
+    test_start: TestStartOption = None,
+    test_end: TestEndOption = None,
+) -> None:
+    """Train and evaluate a model on each of N consecutive test windows; report each fold, the mean and the
+    spread (standard deviation). Registers nothing.
+
+    The last fold's test window is the configured one (by length, or
+    --test-start/--test-end); each earlier one ends where the next starts, as long.
+    Features are built once. MLflow: a parent run rolling-<N>-folds with
+    <task>_mean_test_* and <task>_std_test_* metrics, and a nested run per task and
+    fold (<task>-fold-1 is the oldest) with its windows and its whole test report.
+    """
+    from training import commands  # noqa: PLC0415
+
+    chosen = _chosen_feature_set(feature_set)
+    sets = _split_overrides(overrides, test_start, test_end)
+    settings = _settings_with(data_dir)
+    _echo_or_exit(lambda: commands.evaluate_rolling(settings, chosen, config, sets, task or [], folds))
 
 
 @app.command()
-def evaluate(
+def evaluate(  # noqa: PLR0917 (a typer command: one parameter per option)
     model: Annotated[
         list[str] | None,
         typer.Option("--model", "-m", help="Model URI(s) (default: both @champion aliases)."),
@@ -352,26 +436,40 @@ def evaluate(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Also write the reports as JSON.")
     ] = None,
+    feature_set: FeatureSetOption = None,
+    data_dir: DataDirOption = None,
+    test_start: TestStartOption = None,
+    test_end: TestEndOption = None,
 ) -> None:
-    """Evaluate registered models on the current data's test window, next to the baselines and the truth."""
+    """Evaluate registered models on the data's test window, next to the baselines and the truth."""
     from training import commands  # noqa: PLC0415
 
-    _echo_or_exit(lambda: commands.evaluate(get_settings(), model or [], config, overrides or [], output))
+    chosen = _chosen_feature_set(feature_set)
+    sets = _split_overrides(overrides, test_start, test_end)
+    settings = _settings_with(data_dir)
+    _echo_or_exit(lambda: commands.evaluate(settings, chosen, model or [], config, sets, output))
 
 
 @app.command()
-def promote(
+def promote(  # noqa: PLR0917 (a typer command: one parameter per option)
     config: ConfigOption = None,
     overrides: SetOption = None,
     task: TaskOption = None,
     rescore: Annotated[
         bool, typer.Option(help="Re-score on the current data when test windows differ (builds features).")
     ] = True,
+    feature_set: FeatureSetOption = None,
+    data_dir: DataDirOption = None,
+    test_start: TestStartOption = None,
+    test_end: TestEndOption = None,
 ) -> None:
     """Move @champion to the newest version of each model if it beats the champion on the same test window."""
     from training import commands  # noqa: PLC0415
 
-    _echo_or_exit(lambda: commands.promote(get_settings(), config, overrides or [], task or [], rescore))
+    chosen = _chosen_feature_set(feature_set)
+    sets = _split_overrides(overrides, test_start, test_end)
+    settings = _settings_with(data_dir)
+    _echo_or_exit(lambda: commands.promote(settings, chosen, config, sets, task or [], rescore))
 
 
 @app.command()
@@ -382,10 +480,55 @@ def score(
     model: Annotated[str, typer.Option("--model", "-m", help="e.g. models:/riskgate-fraud@champion")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Parquet file to write.")],
 ) -> None:
-    """Batch-score attempts' features with a registered model version or alias: attempt_id + probabilities."""
+    """Batch-score attempts' features with a registered model version or alias.
+
+    Writes one row per input row, in input order, with the columns:
+    attempt_id;
+    p_<task> (p_fraud or p_failure): the calibrated probability (isotonic, a step
+      function: many attempts share a value, often exactly 0 or 1);
+    score_raw: the booster's uncalibrated score (it ranks where p_<task> ties);
+    fraud_level (fraud models): normal, elevated or highest, by the model's thresholds.
+    The features must be the model's feature set's (`riskgate features build`).
+    """
     from training import commands  # noqa: PLC0415
 
     _echo_or_exit(lambda: commands.score(get_settings(), model, source, output))
+
+
+config_app = typer.Typer(
+    help="The training configuration (training/config.yaml) and its keys.", no_args_is_help=True
+)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(config: ConfigOption = None, overrides: SetOption = None) -> None:
+    """Every training config key (what --set takes), its value (the defaults, or CONFIG with the --set
+    overrides applied) and what it does."""
+    from training import commands  # noqa: PLC0415
+    from training.config import config_keys  # noqa: PLC0415
+
+    def show() -> str:
+        chosen = commands.training_config(config, overrides or [])
+        values = _flat(chosen.model_dump(mode="json"))
+        lines = []
+        for key, default, doc in config_keys():
+            value = json.dumps(values.get(key), default=str)
+            lines.append(f"{key} = {value}" + ("" if value == default else f" (default {default})"))
+            lines.append(f"    {doc}")
+        return "\n".join(lines)
+
+    _echo_or_exit(show)
+
+
+def _flat(mapping: dict[str, object], prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 @app.command()
@@ -485,18 +628,15 @@ def api_key(
     )
 
 
-def _recovery_failure_model(uri: str) -> ModelBundle:
-    """The registered failure bundle at ``uri``, checked against the code's feature set."""
-    from features.registry import load_feature_set  # noqa: PLC0415
+def _recovery_failure_model(uri: str, feature_set: FeatureSet) -> ModelBundle:
+    """The registered failure bundle at ``uri``, checked against the chosen feature set."""
     from recovery.evaluate import EvaluationError  # noqa: PLC0415
     from training.tracking import load_bundle, tracking_store  # noqa: PLC0415
 
-    settings = get_settings()
-    with tracking_store(settings.tracking_uri) as client:
+    with tracking_store(get_settings().tracking_uri) as client:
         bundle = load_bundle(client, uri)
     if bundle.task != "failure":
         raise EvaluationError(f"{uri} is a {bundle.task} model: the planner needs the failure model")
-    feature_set = load_feature_set(settings.feature_set)
     bundle.check_features(feature_set.names, feature_set.hash)
     return bundle
 
@@ -580,6 +720,7 @@ def recovery_eval(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the common random draws and the bootstrap.")] = 7,
     out: Annotated[Path | None, typer.Option(help="Also write the figures to this JSON file.")] = None,
+    feature_set: FeatureSetOption = None,
 ) -> None:
     """Compare the recovery planner with a fixed retry schedule on a world's declined renewals.
 
@@ -596,6 +737,7 @@ def recovery_eval(
         typer.echo(f"error: --model must be one of {choices} or a models:/ URI, got {model!r}", err=True)
         raise typer.Exit(code=2)
     start = _test_start_or_exit(test_start)
+    chosen = _feature_set(feature_set)
     try:
         days = tuple(float(day) for day in fixed_days.split(","))
     except ValueError:
@@ -605,7 +747,7 @@ def recovery_eval(
         policy = RecoveryConfig.from_yaml(config) if config else RecoveryConfig()
         uri = _recovery_model_uri(model)
         retry_model = _registered_retry_model(uri)
-        scorer = None if uri is None or retry_model is not None else _recovery_failure_model(uri)
+        scorer = None if uri is None or retry_model is not None else _recovery_failure_model(uri, chosen)
         choice = ModelChoice(model) if uri is None else ModelChoice.RISKGATE
         result = evaluate(
             data_dir or get_settings().data_dir,
@@ -618,6 +760,7 @@ def recovery_eval(
             scorer=scorer,
             retry_model=retry_model,
             test_start=start,
+            feature_set=chosen,
         )
     except (
         RecoveryConfigError,
@@ -674,6 +817,7 @@ def backtest(
     failure_model: Annotated[
         str | None, typer.Option(help="models:/riskgate-failure/N or @alias (default: the served alias).")
     ] = None,
+    feature_set: FeatureSetOption = None,
 ) -> None:
     """Replay a period of historical attempts through the scoring engine, as if the service had been live.
 
@@ -683,22 +827,19 @@ def backtest(
     Running it again with the same options resumes. Exit code: 0 done, 2 unusable options, data or models.
     """
     from events.io import EventTableMissingError  # noqa: PLC0415
-    from features.registry import load_feature_set  # noqa: PLC0415
     from serving.backtest import BacktestError, load_models, run_backtest  # noqa: PLC0415
     from training.errors import TrainingError  # noqa: PLC0415
 
     settings = get_settings()
     period = _moment_or_exit("start", start), _moment_or_exit("end", end)
+    chosen = _feature_set(feature_set)
     try:
-        feature_set = load_feature_set(settings.feature_set)
-        models = load_models(
-            settings.tracking_uri, feature_set, fraud_model, failure_model, settings.model_alias
-        )
+        models = load_models(settings.tracking_uri, chosen, fraud_model, failure_model, settings.model_alias)
         summary = run_backtest(
             data_dir or settings.data_dir,
             state_dir,
             models,
-            feature_set,
+            chosen,
             start=period[0],
             end=period[1],
             pseudonym_secret=settings.pseudonym_secret.get_secret_value(),

@@ -1,6 +1,10 @@
 """The rules a billing team would use without a model; the models must beat them.
 
-* Fraud: a handful of velocity and country-mismatch rules; the score is the number of rules that fire (0–5).
+* Fraud (``baselines.fraud`` in the training config, :func:`choose`): the IPTV billing team's velocity and
+  country-mismatch rules over the attempt's own fields (the score is the number that fire, 0–5); or rules
+  declared over the feature set's features (in the config, or as ``BASELINES`` in the feature set's module);
+  or none. The IPTV rules are computed only for the IPTV feature set unless asked for: on another provider's
+  data their country rules can flag half the attempts.
 * Failure: "declined last time": 1 if the account's previous attempt (whose answer was already known) was
   declined or errored, 0 if it was approved, and the training window's failure rate when the account has no
   earlier answered attempt (a stated prior, not a hidden zero).
@@ -10,8 +14,20 @@ Every rule looks only at the attempt itself and at attempts strictly before it.
 
 from __future__ import annotations
 
+import importlib
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, Literal
+
 import numpy as np
 import pandas as pd
+from pydantic import TypeAdapter, ValidationError
+
+from features.definitions import FeatureSet
+from features.registry import DEFAULT_SPEC
+from training.config import BaselineConfig, BaselineRule
+from training.errors import ConfigError
 
 FRAUD_RULES_COLUMN = "baseline_fraud_rules"
 #: One time resolution for the as-of join (inputs may come in µs from Parquet or ns from pandas).
@@ -42,6 +58,92 @@ ATTEMPT_COLUMNS: tuple[str, ...] = tuple(
         ]
     )
 )
+
+
+#: The feature set module's attribute that declares its fraud baseline (a list of rules, see BaselineRule).
+MODULE_BASELINES: Final = "BASELINES"
+IPTV_MODULE: Final = DEFAULT_SPEC.partition(":")[0]
+_COMPARE: Final[dict[str, Callable[[np.ndarray, float], np.ndarray]]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+@dataclass(frozen=True)
+class Baselines:
+    """The baseline scorers of a run: the fraud rules (IPTV, declared over features, or none) and whether
+    the failure model is compared with "declined last time"."""
+
+    fraud: Literal["iptv_rules"] | tuple[BaselineRule, ...] | None
+    failure: bool = True
+
+    def attempt_columns(self) -> tuple[str, ...]:
+        """The attempt columns the baselines read beyond the id, time and account."""
+        return ATTEMPT_COLUMNS if self.fraud == "iptv_rules" else ATTEMPT_COLUMNS[:3]
+
+    def describe(self) -> str:
+        """One line for run params: which baselines were computed."""
+        if self.fraud is None or self.fraud == "iptv_rules":
+            fraud = str(self.fraud or "none")
+        else:
+            fraud = "; ".join(f"{rule.feature} {rule.op} {rule.value:g}" for rule in self.fraud)
+        return f"fraud: {fraud}, failure: {'declined_last_time' if self.failure else 'none'}"
+
+
+#: The IPTV billing team's rules for both tasks (the default world's baselines).
+IPTV_BASELINES: Final = Baselines("iptv_rules")
+
+
+def choose(config: BaselineConfig, feature_set_spec: str, feature_set: FeatureSet) -> Baselines:
+    """The baselines ``config`` asks for, for the feature set named by ``feature_set_spec``.
+
+    ``auto`` takes the module's :data:`MODULE_BASELINES` when it declares them, the IPTV rules for the IPTV
+    feature set, else no fraud baseline. Rules over features the set lacks are a :class:`ConfigError`.
+    """
+    fraud: Literal["iptv_rules"] | tuple[BaselineRule, ...] | None
+    if config.fraud == "auto":
+        module_name = feature_set_spec.partition(":")[0]
+        declared = getattr(importlib.import_module(module_name), MODULE_BASELINES, None)
+        if declared is not None:
+            fraud = _declared_rules(declared, module_name)
+        else:
+            fraud = "iptv_rules" if module_name == IPTV_MODULE else None
+    elif config.fraud == "none":
+        fraud = None
+    else:
+        fraud = config.fraud
+    if isinstance(fraud, tuple):
+        unknown = sorted({rule.feature for rule in fraud} - set(feature_set.names))
+        if unknown:
+            raise ConfigError(
+                f"baseline rules read {unknown}, which feature set {feature_set.name} ({feature_set.hash}) "
+                "does not define: name its features (`riskgate features list`) or set baselines.fraud=none"
+            )
+    return Baselines(fraud, failure=config.failure != "none")
+
+
+def _declared_rules(declared: object, module_name: str) -> tuple[BaselineRule, ...]:
+    try:
+        return TypeAdapter(tuple[BaselineRule, ...]).validate_python(declared)
+    except ValidationError as error:
+        raise ConfigError(
+            f"{module_name}.{MODULE_BASELINES} must be a list of rules {{feature, op, value}} "
+            f"(training.config.BaselineRule): {error.errors()[0]['msg']}"
+        ) from error
+
+
+def rules_fired(features: pd.DataFrame, rules: tuple[BaselineRule, ...]) -> np.ndarray:
+    """Per row of ``features``, how many of ``rules`` fire (a missing value never fires)."""
+    fired = np.zeros(len(features))
+    for rule in rules:
+        values = features[rule.feature].to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            fired += np.isfinite(values) & _COMPARE[rule.op](values, rule.value)
+    return fired
 
 
 def prior_count(entity: pd.Series, times: pd.Series, window: pd.Timedelta) -> np.ndarray:

@@ -1,6 +1,8 @@
-"""What the ``riskgate train | evaluate | promote`` commands do, given the settings and the options.
+"""What the ``riskgate train | evaluate | promote | score`` commands do, given the settings and the options.
 
 Each function returns the text the command prints, so the CLI stays a thin layer and tests can call these.
+The feature set is chosen once, by the CLI (``--feature-set``, else ``RISKGATE_FEATURE_SET``, else the IPTV
+set), and handed down as a :class:`~training.data.ChosenFeatureSet`; the data directory is the settings'.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from features.registry import load_feature_set
 from riskgate.settings import Settings
+from training import rolling
+from training.baselines import choose
 from training.config import Task, TrainingConfig, load_config
-from training.data import load_inputs
+from training.data import ChosenFeatureSet, load_inputs
 from training.errors import ConfigError
 from training.pipeline import Inputs, evaluate_model, promote_models, score_file, train_models
 from training.report import format_report
@@ -75,12 +78,24 @@ def split_tasks(names: list[str]) -> tuple[tuple[Task, ...], bool]:
         ) from error
 
 
-def train(settings: Settings, config: Path | None, overrides: list[str], task_names: list[str]) -> str:
+def inputs_of(settings: Settings, features: ChosenFeatureSet, config: TrainingConfig) -> Inputs:
+    """The settings' data directory loaded with the chosen feature set and the config's baselines."""
+    baselines = choose(config.baselines, features.spec, features.feature_set)
+    return load_inputs(settings.data_dir, features, baselines)
+
+
+def train(
+    settings: Settings,
+    features: ChosenFeatureSet,
+    config: Path | None,
+    overrides: list[str],
+    task_names: list[str],
+) -> str:
     chosen = training_config(config, overrides)
     boosted, with_retry = split_tasks(task_names)
     texts, reference = [], None
     if boosted:
-        inputs = load_inputs(settings.data_dir, chosen.feature_set)
+        inputs = inputs_of(settings, features, chosen)
         results = train_models(
             inputs,
             chosen,
@@ -110,7 +125,8 @@ def train(settings: Settings, config: Path | None, overrides: list[str], task_na
                 chosen.split.test_days,
             )
     if with_retry:
-        texts.append(_train_retry(settings, chosen, reference or champion_reference(settings, chosen)))
+        reference = reference or champion_reference(settings, features, chosen)
+        texts.append(_train_retry(settings, chosen, reference))
     return "\n\n".join(texts)
 
 
@@ -146,7 +162,9 @@ def failure_reference(inputs: Inputs, model_uri: str, tracking_uri: str) -> Refe
     return scores
 
 
-def champion_reference(settings: Settings, config: TrainingConfig) -> ReferenceScorer:
+def champion_reference(
+    settings: Settings, features: ChosenFeatureSet, config: TrainingConfig
+) -> ReferenceScorer:
     """The failure ``@champion``'s scores of the retry test rows, when it was trained on the same split (its
     test window starts where the retry model's does); None otherwise (it may have seen those attempts)."""
 
@@ -158,18 +176,23 @@ def champion_reference(settings: Settings, config: TrainingConfig) -> ReferenceS
         if champion is None or not window.startswith(f"{data.plan.test.start.isoformat()}/"):
             logger.info("no %s@%s on the retry model's split: no failure-model reference", name, CHAMPION)
             return None
-        inputs = load_inputs(settings.data_dir, config.feature_set)
+        inputs = inputs_of(settings, features, config)
         uri = f"models:/{name}/{champion.version}"
         return failure_reference(inputs, uri, settings.tracking_uri)(data)
 
     return scores
 
 
-def evaluate(
-    settings: Settings, model_uris: list[str], config: Path | None, overrides: list[str], output: Path | None
+def evaluate(  # noqa: PLR0917 (the command's options)
+    settings: Settings,
+    features: ChosenFeatureSet,
+    model_uris: list[str],
+    config: Path | None,
+    overrides: list[str],
+    output: Path | None,
 ) -> str:
     chosen = training_config(config, overrides)
-    inputs = load_inputs(settings.data_dir, chosen.feature_set)
+    inputs = inputs_of(settings, features, chosen)
     uris = model_uris or [f"models:/{name}@{CHAMPION}" for name in MODEL_NAMES.values()]
     reports: dict[str, object] = {}
     texts = []
@@ -184,14 +207,18 @@ def evaluate(
     return "\n\n".join(texts)
 
 
-def promote(
-    settings: Settings, config: Path | None, overrides: list[str], task_names: list[str], rescore: bool
+def promote(  # noqa: PLR0917 (the command's options)
+    settings: Settings,
+    features: ChosenFeatureSet,
+    config: Path | None,
+    overrides: list[str],
+    task_names: list[str],
+    rescore: bool,
 ) -> str:
     chosen = training_config(config, overrides)
-    feature_set = load_feature_set(chosen.feature_set)
 
     def inputs() -> Inputs:
-        return load_inputs(settings.data_dir, chosen.feature_set)
+        return inputs_of(settings, features, chosen)
 
     boosted, with_retry = split_tasks(task_names)
     decisions = promote_models(
@@ -199,7 +226,7 @@ def promote(
         chosen,
         tracking_uri=settings.tracking_uri,
         tasks=boosted,
-        feature_hash=feature_set.hash,
+        feature_hash=features.feature_set.hash,
     )
     if with_retry:
         decisions.append(
@@ -213,3 +240,24 @@ def promote(
 def score(settings: Settings, model_uri: str, source: Path, output: Path) -> str:
     rows = score_file(model_uri, source, output, tracking_uri=settings.tracking_uri)
     return f"scored {rows} attempts with {model_uri} -> {output}"
+
+
+def evaluate_rolling(  # noqa: PLR0917 (the command's options)
+    settings: Settings,
+    features: ChosenFeatureSet,
+    config: Path | None,
+    overrides: list[str],
+    task_names: list[str],
+    folds: int,
+) -> str:
+    chosen = training_config(config, overrides)
+    boosted = tasks(task_names)
+    result = rolling.evaluate_rolling(
+        inputs_of(settings, features, chosen),
+        chosen,
+        folds=folds,
+        tracking_uri=settings.tracking_uri,
+        artifact_root=settings.artifact_root,
+        tasks=boosted,
+    )
+    return rolling.format_rolling(result, boosted)

@@ -1,7 +1,9 @@
 """Load a data directory into training :class:`~training.pipeline.Inputs`: events → features → labels.
 
 Features come from the ``features/`` table when it was built (``riskgate features build``) with the same
-feature set (its Parquet metadata holds the set's hash), aligned on ``attempt_id``. Without such a table, a
+feature set (its Parquet metadata holds the set's hash), aligned on ``attempt_id``. A table built with another
+feature set (or without a recorded one) is refused, naming both sets and the command that rebuilds it: never
+silently rebuilt, never silently used. Without a table, a
 history of up to ``in_memory_attempts`` attempts is built by the batch engine in memory (fast; about 1 kB
 of memory per attempt at its peak); a larger one is first written to the ``features/`` table by the
 memory-bounded build (the one ``riskgate features build`` runs, in about five steps; later runs reuse
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -30,9 +33,10 @@ from events.schema import EventKind
 from features.batch import FEATURES_TABLE, PARTITION_ATTEMPTS, build_data_dir, build_features
 from features.definitions import FeatureSet
 from features.registry import load_feature_set
+from training.baselines import Baselines
 from training.booster import FEATURE_DTYPE
 from training.bundle import FeatureContract
-from training.dataset import ATTEMPT_COLUMNS, TRUE_FRAUD_COLUMN, TRUTH_COLUMNS, assemble
+from training.dataset import TRUE_FRAUD_COLUMN, TRUTH_COLUMNS, assemble, attempt_columns
 from training.errors import DatasetError
 from training.pipeline import Inputs
 
@@ -57,22 +61,43 @@ _COLUMNS_PER_READ: Final = 6
 _REBUILD = "rebuild it with `riskgate features build` (or delete its folder to build the features in memory)"
 
 
+@dataclass(frozen=True)
+class ChosenFeatureSet:
+    """The feature set a command uses and the spec that named it (``module:ATTRIBUTE``: for messages, and
+    for what its module declares beside it, e.g. its baselines)."""
+
+    spec: str
+    feature_set: FeatureSet
+
+    @classmethod
+    def named(cls, spec: str) -> ChosenFeatureSet:
+        """The feature set ``spec`` names (:func:`features.registry.load_feature_set`)."""
+        return cls(spec, load_feature_set(spec))
+
+    def describe(self) -> str:
+        return f"{self.feature_set.name} ({self.feature_set.hash}, {self.spec})"
+
+
 def contract_of(feature_set: FeatureSet) -> FeatureContract:
     return FeatureContract(tuple(feature_set.names), feature_set.hash, tuple(feature_set.categorical))
 
 
 def load_inputs(
-    data_dir: Path, feature_set_spec: str | None, *, in_memory_attempts: int = IN_MEMORY_ATTEMPTS
+    data_dir: Path,
+    chosen: ChosenFeatureSet,
+    baselines: Baselines,
+    *,
+    in_memory_attempts: int = IN_MEMORY_ATTEMPTS,
 ) -> Inputs:
     """Events, features (table or batch engine), label sources, baselines and truth of ``data_dir``."""
-    feature_set = load_feature_set(feature_set_spec)
-    from_table = _stored_feature_hash(data_dir) == feature_set.hash
+    feature_set = chosen.feature_set
+    from_table = check_stored_features(data_dir, chosen)
     if not from_table and (attempts_count := count_attempts(data_dir)) > in_memory_attempts:
         _build_table(data_dir, feature_set, attempts_count)
         from_table = True
     if from_table:
         logger.info("using the features table of %s (feature set %s)", data_dir, feature_set.hash)
-        attempts = read_events(data_dir, EventKind.ATTEMPTS, list(ATTEMPT_COLUMNS))
+        attempts = read_events(data_dir, EventKind.ATTEMPTS, list(attempt_columns(baselines)))
         outcomes = read_events(data_dir, EventKind.OUTCOMES, list(OUTCOME_COLUMNS))
         reports = read_events(data_dir, EventKind.FRAUD_REPORTS, list(REPORT_COLUMNS))
         features = stored_features(data_dir, attempts["attempt_id"], feature_set.names)
@@ -81,9 +106,29 @@ def load_inputs(
         outcomes = read_events(data_dir, EventKind.OUTCOMES)
         reports = read_events(data_dir, EventKind.FRAUD_REPORTS)
         features = _built_in_memory(attempts, outcomes, reports, feature_set)
-    frame = assemble(attempts, outcomes, reports, features, _truth(data_dir))
+    frame = assemble(attempts, outcomes, reports, features, _truth(data_dir), baselines=baselines)
     logger.info("loaded %d attempts and %d fraud reports from %s", len(attempts), len(reports), data_dir)
-    return Inputs(frame, contract_of(feature_set))
+    provenance = {"feature_set": chosen.spec, "baselines": baselines.describe()}
+    return Inputs(frame, contract_of(feature_set), provenance)
+
+
+def check_stored_features(data_dir: Path, chosen: ChosenFeatureSet) -> bool:
+    """Whether ``data_dir`` holds a features table of the chosen set (False: it holds none); a table of
+    another set, or of an unrecorded one, is a :class:`DatasetError` naming both and the rebuild command."""
+    try:
+        part_files(data_dir, FEATURES_TABLE)
+    except EventTableMissingError:
+        return False
+    stored = _stored_feature_hash(data_dir)
+    if stored == chosen.feature_set.hash:
+        return True
+    built_with = "an unrecorded feature set" if stored is None else f"feature set {stored}"
+    raise DatasetError(
+        f"the features table {data_dir / FEATURES_TABLE} was built with {built_with}, but this command uses "
+        f" feature set {chosen.describe()}: rebuild it with `riskgate features build "
+        f"--data-dir {data_dir} --feature-set {chosen.spec}`, or choose the feature set it was built with "
+        "(--feature-set / RISKGATE_FEATURE_SET)"
+    )
 
 
 def count_attempts(data_dir: Path) -> int:

@@ -24,12 +24,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from training.baselines import ATTEMPT_COLUMNS as BASELINE_ATTEMPT_COLUMNS
 from training.baselines import (
     DECLINED_LAST_TIME_COLUMN,
     FRAUD_RULES_COLUMN,
+    Baselines,
     declined_last_time,
     fraud_rules,
+    rules_fired,
 )
 from training.booster import FEATURE_DTYPE, Matrix
 from training.bundle import FeatureContract
@@ -54,8 +55,6 @@ TRUTH_EXTRA = {
     Task.FAILURE: (TRUTH_COLUMNS[Task.FAILURE],),
 }
 BASELINE_COLUMNS = {Task.FRAUD: FRAUD_RULES_COLUMN, Task.FAILURE: DECLINED_LAST_TIME_COLUMN}
-#: The attempt columns :func:`assemble` reads (with the baselines' own).
-ATTEMPT_COLUMNS = (*BASELINE_ATTEMPT_COLUMNS, "amount")
 RESERVED_COLUMNS = (
     *META_COLUMNS[1:],
     FAILED_COLUMN,
@@ -66,16 +65,23 @@ RESERVED_COLUMNS = (
 )
 
 
+def attempt_columns(baselines: Baselines) -> tuple[str, ...]:
+    """The attempt columns :func:`assemble` reads (with the baselines' own)."""
+    return (*baselines.attempt_columns(), "amount")
+
+
 def assemble(
     attempts: pd.DataFrame,
     outcomes: pd.DataFrame,
     reports: pd.DataFrame,
     features: pd.DataFrame,
     truth: pd.DataFrame | None = None,
+    *,
+    baselines: Baselines,
 ) -> pd.DataFrame:
-    """One row per attempt (in ``attempts`` order): meta, features, label sources, baselines, truth.
+    """One row per attempt (in ``attempts`` order): meta, features, label sources, ``baselines``, truth.
 
-    Reads only :data:`ATTEMPT_COLUMNS` of ``attempts``; the features are kept as float32 (one copy, none
+    Reads only :func:`attempt_columns` of ``attempts``; the features are kept as float32 (one copy, none
     when they already are), outcomes and truth are looked up by ``attempt_id`` (each at most once).
     """
     # Ids compared and kept as they are (Arrow strings): never as millions of Python objects.
@@ -112,8 +118,12 @@ def assemble(
     frame[FAILED_COLUMN] = _lookup(outcomes["attempt_id"], answered_failed, ids, "outcomes")
     first_report = reports.groupby("attempt_id")["reported_at"].min()
     frame[REPORTED_AT_COLUMN] = attempts["attempt_id"].map(first_report).to_numpy()
-    frame[FRAUD_RULES_COLUMN] = fraud_rules(attempts).to_numpy()
-    frame[DECLINED_LAST_TIME_COLUMN] = declined_last_time(attempts, outcomes).to_numpy()
+    if baselines.fraud == "iptv_rules":
+        frame[FRAUD_RULES_COLUMN] = fraud_rules(attempts).to_numpy()
+    elif baselines.fraud is not None:
+        frame[FRAUD_RULES_COLUMN] = rules_fired(frame, baselines.fraud)
+    if baselines.failure:
+        frame[DECLINED_LAST_TIME_COLUMN] = declined_last_time(attempts, outcomes).to_numpy()
     if truth is not None:
         for column in (*TRUTH_COLUMNS.values(), TRUE_FRAUD_COLUMN):
             known = truth[column].to_numpy(dtype=float)
@@ -190,18 +200,23 @@ def data_end(frame: pd.DataFrame) -> pd.Timestamp:
     return pd.Timestamp(end)
 
 
-def task_data(frame: pd.DataFrame, task: Task, contract: FeatureContract, config: TrainingConfig) -> TaskData:
-    """Split ``frame`` (from :func:`assemble`) for ``task`` and attach labels as the split rules allow."""
-    missing = [name for name in contract.names if name not in frame.columns]
-    if missing:
-        raise DatasetError(f"the assembled frame lacks features {missing[:5]} of the feature contract")
-    plan = plan_split(
+def plan_for(frame: pd.DataFrame, task: Task, config: TrainingConfig) -> SplitPlan:
+    """The split of ``frame`` (from :func:`assemble`) for ``task`` as ``config.split`` places it."""
+    return plan_split(
         frame["occurred_at"].min(),
         data_end(frame),
         label_delay(frame, task, config),
         config.split,
         last_attempt=frame["occurred_at"].max(),
     )
+
+
+def task_data(frame: pd.DataFrame, task: Task, contract: FeatureContract, config: TrainingConfig) -> TaskData:
+    """Split ``frame`` (from :func:`assemble`) for ``task`` and attach labels as the split rules allow."""
+    missing = [name for name in contract.names if name not in frame.columns]
+    if missing:
+        raise DatasetError(f"the assembled frame lacks features {missing[:5]} of the feature contract")
+    plan = plan_for(frame, task, config)
     parts = plan.assign(frame["occurred_at"])
     if task is Task.FRAUD:
         labels = fraud_labels(parts, frame[REPORTED_AT_COLUMN], plan)
@@ -216,7 +231,7 @@ def task_data(frame: pd.DataFrame, task: Task, contract: FeatureContract, config
         windows[part] = _window(frame, rows, labels[rows].to_numpy(), contract=contract, task=task, part=part)
         counts[f"positives_{part.value}"] = float(windows[part].labels.sum())
     prior = float(windows[Part.TRAIN].labels.mean())
-    if task is Task.FAILURE:
+    if task is Task.FAILURE and DECLINED_LAST_TIME_COLUMN in frame.columns:
         for window in windows.values():
             window.meta[DECLINED_LAST_TIME_COLUMN] = window.meta[DECLINED_LAST_TIME_COLUMN].fillna(prior)
     logger.info("%s dataset: %s", task.value, {key: int(value) for key, value in counts.items()})
@@ -242,7 +257,7 @@ def _window(
             "a model cannot be trained or evaluated on one class; provide more history or widen the window "
             "(split.* in the training config)"
         )
-    extra = [FAILED_COLUMN, BASELINE_COLUMNS[task], *[c for c in TRUTH_EXTRA[task] if c in frame.columns]]
+    extra = [FAILED_COLUMN, *[c for c in (BASELINE_COLUMNS[task], *TRUTH_EXTRA[task]) if c in frame.columns]]
     # Per-attempt columns the metrics read (not the id: a window never needs it, and it is the widest).
     meta = frame.loc[rows, [*META_COLUMNS[1:], *extra]].reset_index(drop=True)
     return WindowData(Matrix(feature_rows(frame, rows, contract.names), np.asarray(labels, float)), meta)

@@ -40,8 +40,9 @@ def evaluate_window(
     truth = window.labels if labels is None else labels
     days = window.meta["occurred_at"].dt.floor("D")
     metrics = ranking_metrics(scores, truth, days, window.meta["account_id"], config.top_k)
-    stakes = window.stakes(task, config)
-    metrics.update({f"money_{k}": v for k, v in money(scores, truth, stakes, threshold).items()})
+    if config.money_metrics:
+        stakes = window.stakes(task, config)
+        metrics.update({f"money_{k}": v for k, v in money(scores, truth, stakes, threshold).items()})
     metrics["threshold"] = threshold
     return metrics
 
@@ -62,14 +63,11 @@ def evaluate_bundle(
 
 
 def reference_scorers(data: TaskData) -> list[Scores]:
-    """The baseline rules and, when the data has it, the ground-truth probability."""
-    scorers = [
-        Scores(
-            "baseline",
-            data.validation.column(BASELINE_COLUMNS[data.task]),
-            data.test.column(BASELINE_COLUMNS[data.task]),
-        )
-    ]
+    """The baseline rules (unless switched off) and, when the data has it, the ground-truth probability."""
+    scorers = []
+    baseline = BASELINE_COLUMNS[data.task]
+    if baseline in data.test.meta.columns:
+        scorers.append(Scores("baseline", data.validation.column(baseline), data.test.column(baseline)))
     if data.has_truth:
         column = TRUTH_COLUMNS[data.task]
         scorers.append(Scores("truth", data.validation.column(column), data.test.column(column)))
@@ -96,6 +94,8 @@ def compare(
         if name == model.name:
             continue
         for metric in ("roc_auc", "average_precision", "money_net_value"):
+            if metric not in ours:  # money_* when money_metrics is off
+                continue
             standing[f"{metric}_minus_{name}"] = ours[metric] - report[name][metric]
     if "truth" in report:
         standing["share_of_truth_ap"] = ours["average_precision"] / report["truth"]["average_precision"]

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ from training.dataset import TaskData, task_data
 from training.errors import DatasetError
 from training.evaluation import evaluate_bundle
 from training.promotion import PromotionDecision, Rescorer, promote
-from training.pyfunc import predict_frame
+from training.pyfunc import feature_matrix
 from training.tracking import (
     INPUT_EXAMPLE_ROWS,
     LoggedModel,
@@ -46,6 +46,8 @@ class Inputs:
 
     frame: pd.DataFrame
     contract: FeatureContract
+    #: Where the inputs come from, logged with every run (the feature set's spec, the baselines computed).
+    provenance: dict[str, str] = field(default_factory=dict)
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -88,7 +90,7 @@ def train_models(
                 test_labels=data.test.labels,
                 input_example=_input_example(data),
                 window_key=window_key_of(data),
-                extra_params={"data_fingerprint": inputs.fingerprint},
+                extra_params={"data_fingerprint": inputs.fingerprint, **inputs.provenance},
                 extra_metrics={f"data_{key}": value for key, value in data.counts.items()},
                 experiment_id=experiment_id,
             )
@@ -153,8 +155,14 @@ def _rescorer(load: Callable[[], Inputs], config: TrainingConfig, tracking_uri: 
     return rescore
 
 
+#: The booster's uncalibrated score in ``riskgate score``'s output: it ranks where the calibrated
+#: probability (isotonic, a step function) ties many attempts at the same value, often exactly 0 or 1.
+SCORE_RAW_COLUMN = "score_raw"
+
+
 def score_file(model_uri: str, source: Path, destination: Path, *, tracking_uri: str) -> int:
-    """Batch-score a Parquet file (or folder of parts) of feature rows; write attempt_id + probabilities."""
+    """Batch-score a Parquet file (or folder of parts) of feature rows; write ``attempt_id``,
+    ``p_<task>`` (calibrated probability), :data:`SCORE_RAW_COLUMN` and, for fraud, ``fraud_level``."""
     frame = pq.read_table(source).to_pandas()
     if "attempt_id" not in frame.columns:
         raise DatasetError(
@@ -162,11 +170,17 @@ def score_file(model_uri: str, source: Path, destination: Path, *, tracking_uri:
         )
     with tracking_store(tracking_uri) as client:
         bundle = load_bundle(client, model_uri)
-    scored = predict_frame(bundle, frame)
-    column = f"p_{bundle.task}"
-    result = pd.DataFrame({"attempt_id": frame["attempt_id"].to_numpy(), column: scored["probability"]})
-    if "level" in scored.columns:
-        result[f"{bundle.task}_level"] = scored["level"].astype(str).to_numpy()
+    raw = bundle.raw_scores(feature_matrix(frame, bundle.features.names, bundle.task))
+    probability = bundle.calibrator.transform(raw)
+    result = pd.DataFrame(
+        {
+            "attempt_id": frame["attempt_id"].to_numpy(),
+            f"p_{bundle.task}": probability,
+            SCORE_RAW_COLUMN: raw,
+        }
+    )
+    if bundle.thresholds.levels:
+        result[f"{bundle.task}_level"] = bundle.level(probability).astype(str)
     destination.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pandas(result, preserve_index=False), destination)
     logger.info("scored %d attempts with %s into %s", len(result), model_uri, destination)

@@ -30,14 +30,15 @@ def format_report(title: str, report: dict[str, dict[str, float]]) -> str:
     ]
     for metric in HEADLINE:
         if metric in report["model"]:
-            cells = " | ".join(_number(report[scorer][metric]) for scorer in scorers)
+            cells = " | ".join(format_number(report[scorer][metric]) for scorer in scorers)
             lines.append(f"| {metric} | {cells} |")
     standing = report.get("standing", {})
     if standing:
         lines.append("")
-        lines.extend(f"- {name}: {_number(value)}" for name, value in sorted(standing.items()))
+        lines.extend(f"- {name}: {format_number(value)}" for name, value in sorted(standing.items()))
     return "\n".join(lines)
 
 
-def _number(value: float) -> str:
+def format_number(value: float) -> str:
+    """Money-sized values with thousands separators, ratios with four decimals."""
     return f"{value:,.2f}" if abs(value) >= 100 else f"{value:.4f}"

@@ -101,7 +101,10 @@ def retry_split(occurred_at: pd.Series, reported_at: pd.Series, config: Training
     ending at the latest attempt or fraud report, test window ending at the last attempt), with the retry
     model's test window (``retry.test_days``)."""
     as_of = occurred_at.max() if reported_at.dropna().empty else max(occurred_at.max(), reported_at.max())
-    split = config.split.model_copy(update={"test_days": config.retry.test_days})
+    # its own window by length, whatever dates the LightGBM models' test window was given
+    split = config.split.model_copy(
+        update={"test_days": config.retry.test_days, "test_start": None, "test_end": None}
+    )
     return plan_split(
         occurred_at.min(), pd.Timestamp(as_of), pd.Timedelta(0), split, last_attempt=occurred_at.max()
     )

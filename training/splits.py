@@ -1,20 +1,37 @@
 """Time-based splits and the label-maturity rule.
 
-The windows are laid out back from ``as_of`` (the end of the data)::
+The test window is given by date (``split.test_start`` / ``split.test_end``, exact to the instant) or laid
+back from ``as_of`` (the end of the data) by its length; the other windows are laid back from the test window
+by their lengths. Two placements of the validation window (``split.validation``)::
 
-    [ train ][ gap ][ validation ][ test ][ immature ]  → as_of
-                                           └ label_delay ┘
+    before_test:               [ train ][ gap ][ validation ][ test ][ immature ]  → as_of
+    labels_cut_at_test_start:  [ train ][ validation ][ gap ][ test ][ immature ]  → as_of
+                                                                      └ label_delay ┘
 
-* ``immature``: the last ``label_delay`` before ``as_of``. A fraud report can still arrive for these attempts,
-  so their label is not known yet; they are left out of training *and* evaluation of the fraud model (for
-  the failure model the delay is zero: a gateway answer arrives within minutes).
-* ``test``: held out; its labels are *matured* (every report up to ``as_of``, which is at least
-  ``label_delay`` after each test attempt).
-* ``validation``: early stopping, hyperparameter search, calibration and thresholds; labels matured as well.
+* ``immature``: attempts after the test window. By default the test window ends ``label_delay`` before
+  ``as_of``: a fraud report can still arrive for later attempts, so their label is not known yet; they are
+  left out of training *and* evaluation of the fraud model (for the failure model the delay is zero: a
+  gateway answer arrives within minutes). A test window given by date that ends later than that is refused.
+* ``test``: held out; its labels are *matured* (every report up to ``as_of``, at least ``label_delay`` after
+  each test attempt).
 * ``gap``: at least ``label_delay`` long; its attempts are not used.
-* ``train``: labels *as known at the training cut-off* (the start of validation): a fraud report that arrives
-  after the cut-off is not a training label, even about a training attempt. Because the gap is at least the
-  label delay, training labels are as mature as the maturity rule promises.
+
+``before_test`` (the default): validation (early stopping, search, calibration, thresholds) right before the
+test window, with labels matured to ``as_of``; training labels are the reports known at the start of
+validation. The model is tuned on the most recent behaviour, but on fraud labels that arrive only during (and
+after) the test window: a model deployed at the test start could not have been tuned so. Its figures are
+slightly optimistic about calibration and thresholds, never about the test labels themselves.
+
+``labels_cut_at_test_start``: every label training and validation use is a report that arrived before the
+test start, the model a data scientist could really have trained at that instant. The gap moves between
+validation and test, so validation attempts are at least ``label_delay`` old at the test start (mature by
+the rule) and the train→validation gap shrinks to nothing (training labels are cut at the test start too,
+and train attempts are older still). The price: validation is ``label_delay`` older than with
+``before_test``, so thresholds and calibration are tuned on older behaviour.
+
+``before_test`` stays the default: it keeps the default world's figures and the test windows registered
+champions were evaluated on (the promotion gate compares like with like); choose the other for an honest
+backtest of what a deployed model would have done.
 """
 
 from __future__ import annotations
@@ -26,7 +43,7 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
-from training.config import LabelConfig, SplitConfig
+from training.config import LabelConfig, SplitConfig, ValidationPlacement
 from training.errors import SplitError
 
 DAY = pd.Timedelta(days=1)
@@ -68,11 +85,22 @@ class SplitPlan:
     test: Window
     as_of: pd.Timestamp
     label_delay: pd.Timedelta
+    placement: ValidationPlacement = ValidationPlacement.BEFORE_TEST
 
     @property
     def train_label_cutoff(self) -> pd.Timestamp:
-        """Training labels are the reports known at this instant (the start of validation)."""
+        """Training labels are the reports known at this instant (before_test: the start of validation;
+        labels_cut_at_test_start: the test start)."""
+        if self.placement is ValidationPlacement.LABELS_CUT_AT_TEST_START:
+            return self.test.start
         return self.validation.start
+
+    def known_for_validation(self, reported_at: pd.Series) -> np.ndarray:
+        """Whether each report is a validation label: reported by ``as_of`` (before_test, matured), or
+        before the test start (labels_cut_at_test_start)."""
+        if self.placement is ValidationPlacement.LABELS_CUT_AT_TEST_START:
+            return (reported_at < self.test.start).to_numpy(dtype=bool)
+        return (reported_at <= self.as_of).to_numpy(dtype=bool)
 
     def assign(self, occurred_at: pd.Series) -> pd.Series:
         """The :class:`Part` of each attempt, as strings."""
@@ -96,6 +124,7 @@ class SplitPlan:
             params[f"{prefix}{name}_end"] = window.end.isoformat()
         params[f"{prefix}label_delay_days"] = f"{self.label_delay / DAY:g}"
         params[f"{prefix}as_of"] = self.as_of.isoformat()
+        params[f"{prefix}validation_placement"] = self.placement.value
         return params
 
 
@@ -128,48 +157,78 @@ def plan_split(
     config: SplitConfig,
     last_attempt: pd.Timestamp | None = None,
 ) -> SplitPlan:
-    """Lay the windows out back from ``as_of``; raise :class:`SplitError` when the data is too short.
+    """Place the test window, lay the others back from it; raise :class:`SplitError` when the data is too
+    short or a test window given by date has labels that are not mature by ``as_of``.
 
-    When reports run on after the last attempt (the data was exported once labels had matured), the test
-    window ends just after ``last_attempt`` instead of ``label_delay`` before ``as_of``.
+    By length: when reports run on after the last attempt (the data was exported once labels had matured),
+    the test window ends just after ``last_attempt`` instead of ``label_delay`` before ``as_of``.
     """
     # Windows are half-open: one microsecond past the last mature instant keeps attempts made exactly then.
     last_mature = as_of - label_delay if last_attempt is None else min(as_of - label_delay, last_attempt)
-    test_end = last_mature + pd.Timedelta(microseconds=1)
-    test = Window(test_end - config.test_days * DAY, test_end)
-    validation = Window(test.start - config.validation_days * DAY, test.start)
+    test = test_window(config, last_mature + pd.Timedelta(microseconds=1))
+    if test.end - pd.Timedelta(microseconds=1) > as_of - label_delay:
+        raise SplitError(
+            f"the test window {test.start} to {test.end} is not mature: the data ends at {as_of} and fraud "
+            f"labels take {label_delay / DAY:g} days, so labels are known only for attempts up to "
+            f"{as_of - label_delay} ({(test.end - (as_of - label_delay)) / DAY:.2f} days of the window are "
+            "immature); end the test window by then (split.test_end / --test-end), or import later reports"
+        )
     gap_length = max(label_delay, config.min_gap_days * DAY)
-    gap = Window(validation.start - gap_length, validation.start)
+    validation_length = config.validation_days * DAY
+    if config.validation is ValidationPlacement.LABELS_CUT_AT_TEST_START:
+        gap = Window(test.start - gap_length, test.start)
+        validation = Window(gap.start - validation_length, gap.start)
+        train_end = validation.start
+    else:
+        validation = Window(test.start - validation_length, test.start)
+        gap = Window(validation.start - gap_length, validation.start)
+        train_end = gap.start
     train_start = first
     if config.max_train_days is not None:
-        train_start = max(first, gap.start - config.max_train_days * DAY)
-    train = Window(train_start, gap.start)
+        train_start = max(first, train_end - config.max_train_days * DAY)
+    train = Window(train_start, train_end)
     if train.days < config.min_train_days:
-        needed = (as_of - gap.start) / DAY + config.min_train_days
+        needed = (as_of - train_end) / DAY + config.min_train_days
         raise SplitError(
-            f"the data spans {(as_of - first) / DAY:.1f} days ({first} to {as_of}), but test "
-            f"({config.test_days:g}d) + validation ({config.validation_days:g}d) + gap "
-            f"({gap_length / DAY:g}d) + label delay ({label_delay / DAY:g}d) leave {train.days:.1f} days "
-            f"of training history (minimum {config.min_train_days:g}); provide about {needed:.0f} days of "
-            "data or shorten split.test_days / split.validation_days"
+            f"the data spans {(as_of - first) / DAY:.1f} days ({first} to {as_of}), but the test window "
+            f"({test.start} to {test.end}), validation ({config.validation_days:g}d) and gap "
+            f"({gap_length / DAY:g}d) leave {train.days:.1f} days of training history before them "
+            f"(minimum {config.min_train_days:g}); provide about {needed:.0f} days of data, move the test "
+            "window later or shorten split.test_days / split.validation_days"
         )
-    return SplitPlan(train, gap, validation, test, as_of, label_delay)
+    return SplitPlan(train, gap, validation, test, as_of, label_delay, config.validation)
+
+
+def test_window(config: SplitConfig, default_end: pd.Timestamp) -> Window:
+    """The test window: ``[test_start, test_end)`` as given, completed by ``test_days``; by length it ends
+    at ``default_end``."""
+    length = config.test_days * DAY
+    start = None if config.test_start is None else pd.Timestamp(config.test_start)
+    end = None if config.test_end is None else pd.Timestamp(config.test_end)
+    if start is not None and end is not None:
+        return Window(start, end)
+    if start is not None:
+        return Window(start, start + length)
+    end = default_end if end is None else end
+    return Window(end - length, end)
 
 
 def fraud_labels(parts: pd.Series, reported_at: pd.Series, plan: SplitPlan) -> pd.Series:
     """Fraud labels as known where each part uses them (NaN where no label may be used).
 
     ``reported_at`` is the first report of each attempt (NaT when none). Training attempts count as fraud
-    only if reported before the training cut-off; validation and test attempts with every report up to
-    ``as_of`` (matured); other parts get NaN.
+    only if reported before the training cut-off, validation attempts as
+    :meth:`SplitPlan.known_for_validation` says; test attempts with every report up to ``as_of`` (matured);
+    other parts get NaN.
     """
-    in_train = (parts == Part.TRAIN.value).to_numpy()
-    matured = parts.isin([Part.VALIDATION.value, Part.TEST.value]).to_numpy()
     reported = reported_at.notna().to_numpy()
-    known_in_train = reported & (reported_at < plan.train_label_cutoff).to_numpy()
-    known_matured = reported & (reported_at <= plan.as_of).to_numpy()
     values = np.full(len(parts), np.nan)
-    values[in_train] = known_in_train[in_train]
-    values[matured] = known_matured[matured]
+    for part, known in (
+        (Part.TRAIN, reported & (reported_at < plan.train_label_cutoff).to_numpy()),
+        (Part.VALIDATION, reported & plan.known_for_validation(reported_at)),
+        (Part.TEST, reported & (reported_at <= plan.as_of).to_numpy()),
+    ):
+        rows = (parts == part.value).to_numpy()
+        values[rows] = known[rows]
     labels = pd.Series(values, index=parts.index)
     return labels.rename("label")

@@ -108,11 +108,11 @@ def train_task(data: TaskData, config: TrainingConfig) -> TrainedModel:
     references = reference_scorers(data)
     report = compare(data, scores, references, config)
     logger.info(
-        "%s test: AUC %.4f AP %.4f ECE %.4f (baseline AP %.4f)",
+        "%s test: AUC %.4f AP %.4f ECE %.4f (baseline AP %s)",
         task.value,
         report["model"]["roc_auc"],
         report["model"]["average_precision"],
         report["model"]["ece"],
-        report["baseline"]["average_precision"],
+        f"{report['baseline']['average_precision']:.4f}" if "baseline" in report else "not computed",
     )
     return TrainedModel(bundle, trials, scores, references, report)

@@ -6,6 +6,7 @@ import pytest
 
 from simulator import WorldConfig, simulate
 from tests.training.factories import CONTRACT, make_world
+from training.baselines import IPTV_BASELINES
 from training.config import TrainingConfig, load_config
 from training.dataset import assemble
 from training.pipeline import Inputs
@@ -22,7 +23,15 @@ FAST = {
 def inputs() -> Inputs:
     world = make_world(rows=4000)
     return Inputs(
-        assemble(world.attempts, world.outcomes, world.reports, world.features, world.truth), CONTRACT
+        assemble(
+            world.attempts,
+            world.outcomes,
+            world.reports,
+            world.features,
+            world.truth,
+            baselines=IPTV_BASELINES,
+        ),
+        CONTRACT,
     )
 
 

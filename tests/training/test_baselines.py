@@ -2,8 +2,16 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from training.baselines import declined_last_time, fraud_rules, prior_count
+from features.iptv import FEATURE_SET as IPTV_SET
+from features.registry import DEFAULT_SPEC
+from tests.training.tiny_features import FEATURE_SET as TINY
+from training.baselines import choose, declined_last_time, fraud_rules, prior_count, rules_fired
+from training.config import BaselineConfig, BaselineRule, load_config
+from training.errors import ConfigError
 
 T0 = pd.Timestamp("2026-03-01", tz="UTC")
 
@@ -55,3 +63,54 @@ def test_declined_last_time_uses_only_answers_known_before_the_attempt() -> None
     result = declined_last_time(attempts, outcomes)
     assert list(result.index) == [10, 11, 12, 13]
     np.testing.assert_array_equal(result.to_numpy(), [np.nan, 1.0, 1.0, np.nan])
+
+
+TINY_SPEC = "tests.training.tiny_features:FEATURE_SET"
+WITH_RULES_SPEC = "tests.training.tiny_features_with_rules:FEATURE_SET"
+
+
+def test_auto_takes_the_modules_rules_the_iptv_rules_for_the_iptv_set_else_none() -> None:
+    auto = BaselineConfig()
+    assert choose(auto, DEFAULT_SPEC, IPTV_SET).fraud == "iptv_rules"
+    assert choose(auto, TINY_SPEC, TINY).fraud is None  # never the IPTV rules on a provider's features
+    declared = choose(auto, WITH_RULES_SPEC, TINY).fraud
+    assert declared == (BaselineRule(feature=TINY.names[0], op=">=", value=3),)
+
+
+def test_the_config_chooses_or_switches_off_the_baselines() -> None:
+    off = choose(BaselineConfig(fraud="none", failure="none"), DEFAULT_SPEC, IPTV_SET)
+    assert (off.fraud, off.failure) == (None, False)
+    rules = load_config(overrides={"baselines.fraud": [{"feature": "amount", "op": ">", "value": 50}]})
+    assert choose(rules.baselines, TINY_SPEC, TINY).fraud == (
+        BaselineRule(feature="amount", op=">", value=50),
+    )
+    unknown = load_config(overrides={"baselines.fraud": [{"feature": "ip_country", "op": "==", "value": 1}]})
+    with pytest.raises(ConfigError, match=r"\['ip_country'\].*does not define"):
+        choose(unknown.baselines, TINY_SPEC, TINY)
+
+
+@given(
+    values=st.lists(st.one_of(st.none(), st.floats(-5, 5)), min_size=1, max_size=30),
+    cuts=st.lists(
+        st.tuples(st.sampled_from([">", ">=", "<", "<=", "==", "!="]), st.integers(-3, 3)), max_size=4
+    ),
+)
+def test_declared_rules_score_how_many_fire_and_a_missing_value_never_fires(
+    values: list[float | None], cuts: list[tuple[str, int]]
+) -> None:
+    features = pd.DataFrame({"x": [np.nan if v is None else v for v in values]})
+    rules = tuple(
+        BaselineRule.model_validate({"feature": "x", "op": op, "value": value}) for op, value in cuts
+    )
+    compare = {
+        ">": float.__gt__,
+        ">=": float.__ge__,
+        "<": float.__lt__,
+        "<=": float.__le__,
+        "==": float.__eq__,
+        "!=": float.__ne__,
+    }
+    expected = [
+        0 if v is None else sum(compare[rule.op](float(v), rule.value) for rule in rules) for v in values
+    ]
+    assert rules_fired(features, rules).tolist() == expected

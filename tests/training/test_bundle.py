@@ -10,6 +10,7 @@ from hypothesis.extra.numpy import arrays
 from sklearn.isotonic import IsotonicRegression
 
 from tests.training.factories import CONTRACT, make_world
+from training.baselines import IPTV_BASELINES
 from training.booster import FEATURE_DTYPE, Matrix, search
 from training.bundle import ModelBundle
 from training.calibration import IsotonicCalibrator
@@ -29,7 +30,9 @@ FAST = {
 @pytest.fixture(scope="module")
 def fraud_bundle() -> tuple[ModelBundle, np.ndarray]:
     world = make_world(rows=3000)
-    frame = assemble(world.attempts, world.outcomes, world.reports, world.features, world.truth)
+    frame = assemble(
+        world.attempts, world.outcomes, world.reports, world.features, world.truth, baselines=IPTV_BASELINES
+    )
     data = task_data(frame, Task.FRAUD, CONTRACT, load_config(overrides=FAST))
     return train_task(data, load_config(overrides=FAST)).bundle, data.test.matrix.X
 

@@ -70,8 +70,12 @@ def test_train_promote_evaluate_score(project: Path, small_world: Path) -> None:
     )
     assert scored.exit_code == 0, scored.output
     scores = pd.read_parquet(output)
-    assert list(scores.columns) == ["attempt_id", "p_failure"]
+    assert list(scores.columns) == ["attempt_id", "p_failure", "score_raw"]
     assert scores["p_failure"].between(0, 1).all()
+    # the raw score ranks where the calibrated probability (a step function of it) ties attempts
+    by_raw = scores.sort_values("score_raw")
+    assert by_raw["p_failure"].is_monotonic_increasing
+    assert scores["score_raw"].nunique() > scores["p_failure"].nunique()
 
 
 def test_errors_are_messages_not_tracebacks(project: Path) -> None:

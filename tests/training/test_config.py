@@ -34,3 +34,22 @@ def test_invalid_values_and_missing_files_are_reported(tmp_path: Path) -> None:
         load_config(overrides={"promotion.fraud_metric": "accuracy"})
     with pytest.raises(ConfigError, match="not a section"):
         load_config(overrides={"seed.x": 1})
+
+
+def test_the_feature_set_is_not_a_config_key_but_the_one_flag_and_setting() -> None:
+    with pytest.raises(ConfigError, match="--feature-set or RISKGATE_FEATURE_SET"):
+        load_config(overrides={"feature_set": "provider.features:FEATURE_SET"})
+
+
+def test_a_test_window_by_date_is_read_as_utc_and_must_end_after_it_starts() -> None:
+    split = load_config(
+        overrides={"split.test_start": "2026-03-01", "split.test_end": "2026-03-08T12:30"}
+    ).split
+    assert split.test_start is not None
+    assert split.test_end is not None
+    assert (split.test_start.isoformat(), split.test_end.isoformat()) == (
+        "2026-03-01T00:00:00+00:00",
+        "2026-03-08T12:30:00+00:00",
+    )
+    with pytest.raises(ConfigError, match="not after test_start"):
+        load_config(overrides={"split.test_start": "2026-03-08", "split.test_end": "2026-03-01"})

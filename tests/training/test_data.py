@@ -13,10 +13,13 @@ from events.io import table_dir, to_arrow, write_part
 from events.schema import EventKind
 from features.batch import FEATURES_TABLE, PARTITION_ATTEMPTS, build_data_dir, build_features
 from features.iptv import FEATURE_SET
+from features.registry import DEFAULT_SPEC
 from tests.features.factory import random_history
+from training.baselines import IPTV_BASELINES
 from training.data import (
     BUILD_STEPS,
     MAX_STEP_ATTEMPTS,
+    ChosenFeatureSet,
     aligned,
     build_step,
     load_inputs,
@@ -55,9 +58,10 @@ def test_a_history_above_the_in_memory_limit_goes_through_the_table_with_the_sam
     history = random_history(300, 5)
     for kind, frame in zip(EventKind, (history.attempts, history.outcomes, history.reports), strict=True):
         write_part(tmp_path, kind.value, 0, to_arrow(kind, frame))
-    in_memory = load_inputs(tmp_path, None)
+    iptv = ChosenFeatureSet.named(DEFAULT_SPEC)
+    in_memory = load_inputs(tmp_path, iptv, IPTV_BASELINES)
     assert not table_dir(tmp_path, FEATURES_TABLE).exists()
-    through_table = load_inputs(tmp_path, None, in_memory_attempts=len(history.attempts) - 1)
+    through_table = load_inputs(tmp_path, iptv, IPTV_BASELINES, in_memory_attempts=len(history.attempts) - 1)
     assert table_dir(tmp_path, FEATURES_TABLE).exists()  # built once, for the next runs
     pd.testing.assert_frame_equal(through_table.frame, in_memory.frame)
     assert through_table.fingerprint == in_memory.fingerprint

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from features.registry import DEFAULT_SPEC
 from tests.training.conftest import SMALL_WORLD_OVERRIDES
+from training.baselines import IPTV_BASELINES
 from training.config import Task, load_config
-from training.data import load_inputs
+from training.data import ChosenFeatureSet, load_inputs
 from training.dataset import task_data
 from training.trainer import TrainedModel, train_task
 
@@ -16,7 +18,7 @@ from training.trainer import TrainedModel, train_task
 @pytest.fixture(scope="module")
 def trained(small_world: Path) -> dict[Task, TrainedModel]:
     config = load_config(overrides=SMALL_WORLD_OVERRIDES)
-    inputs = load_inputs(small_world, config.feature_set)
+    inputs = load_inputs(small_world, ChosenFeatureSet.named(DEFAULT_SPEC), IPTV_BASELINES)
     return {task: train_task(task_data(inputs.frame, task, inputs.contract, config), config) for task in Task}
 
 
