@@ -286,6 +286,7 @@ def features_load_state(
     """Load a data directory's history into the service's (empty) online store, in bulk: a provider going
     live starts with the state its imported history implies."""
     from events.io import EventTableMissingError  # noqa: PLC0415
+    from features.batch import FeatureInputError  # noqa: PLC0415
     from features.bulk import BulkLoadError  # noqa: PLC0415
     from features.history import load_data_dir  # noqa: PLC0415
     from features.online import OnlineEngine  # noqa: PLC0415
@@ -303,7 +304,7 @@ def features_load_state(
     store = open_store(settings)
     try:
         loaded = load_data_dir(OnlineEngine(store, chosen), data_dir or settings.data_dir, moment)
-    except (EventTableMissingError, BulkLoadError) as error:
+    except (EventTableMissingError, BulkLoadError, FeatureInputError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error
     finally:

@@ -28,9 +28,16 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from events.io import EventTableMissingError, part_files, read_events, read_table
+from events.io import EventTableMissingError, part_files, read_events, read_extension, read_table
 from events.schema import EventKind
-from features.batch import FEATURES_TABLE, PARTITION_ATTEMPTS, build_data_dir, build_features
+from features.batch import (
+    FEATURES_TABLE,
+    PARTITION_ATTEMPTS,
+    FeatureInputError,
+    build_data_dir,
+    build_features,
+    require_fields,
+)
 from features.definitions import FeatureSet
 from features.registry import load_feature_set
 from training.baselines import Baselines
@@ -91,6 +98,10 @@ def load_inputs(
 ) -> Inputs:
     """Events, features (table or batch engine), label sources, baselines and truth of ``data_dir``."""
     feature_set = chosen.feature_set
+    try:
+        require_fields(feature_set, read_extension(data_dir))
+    except FeatureInputError as error:
+        raise DatasetError(str(error)) from None
     from_table = check_stored_features(data_dir, chosen)
     if not from_table and (attempts_count := count_attempts(data_dir)) > in_memory_attempts:
         _build_table(data_dir, feature_set, attempts_count)
