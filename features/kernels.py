@@ -17,10 +17,12 @@ online store keeps hashes); the kernel ranks hashes itself: a distinct count doe
 
 Standard deviations and quantiles are not slid: each query takes a fresh pass over its window's matching
 events in the order both engines store them, so the float result does not depend on how the window got
-there. A standard deviation is the population one (divides by n): the mean from the exact integer sum, then
-the squared deviations from it summed in float64 (no int64 squares of amounts, which could overflow). A
-quantile sorts the window's integer amounts and interpolates linearly between the two nearest ranks
-(numpy's default ``linear`` method).
+there. A standard deviation is the population one (divides by n), computed integer-centred: the deviations
+from the integer part of the mean (from the exact int64 sum) are exact integers; their squares are summed in
+float64 (no int64 squares of amounts, which could overflow) and the mean's fractional part is corrected for
+at the end, so the error stays relative to the spread, whatever the size of the amounts. A quantile sorts
+the window's integer amounts and interpolates linearly between the two nearest ranks (numpy's default
+``linear`` method).
 """
 
 from __future__ import annotations
@@ -244,13 +246,14 @@ def _typical(  # noqa: PLR0917
     if k == 0:
         return np.nan
     if op == STD:
-        mean = total / k
+        pivot = total // k  # the mean's integer part: deviations from it are exact integers
         squares = 0.0
         for i in range(lo, hi):
             if mc < 0 or masks[i, mc] == 1:
-                deviation = values[i, vc] - mean
+                deviation = float(values[i, vc] - pivot)
                 squares += deviation * deviation
-        return float(np.sqrt(squares / k)) / MILLI
+        rest = (total - pivot * k) / k  # the mean's fractional part, below 1
+        return float(np.sqrt(max(squares / k - rest * rest, 0.0))) / MILLI
     ordered = np.sort(scratch[:k])
     rank = (k - 1) * (ppm / PPM)
     below = int(np.floor(rank))
