@@ -15,7 +15,7 @@ from hypothesis.extra.numpy import arrays
 
 from events.io import read_events
 from events.schema import EventKind
-from features.batch import build_features
+from features.batch import SCRATCH, build_data_dir, build_features, read_features
 from features.definitions import (
     ACCOUNT,
     APPROVED,
@@ -40,8 +40,9 @@ from features.online import OnlineEngine
 from features.plan import derive
 from features.stores.memory import MemoryStore
 from simulator import WorldConfig, simulate
-from tests.features.factory import START, History, attempt, histories, history_of, report
+from tests.features.factory import START, History, attempt, histories, history_of, random_history, report
 from tests.features.replay import mismatches, records, replay, stream
+from tests.features.test_batch import _write_parts
 from tests.features.test_bulk import FAR, dump, events_of
 
 A, OUT, REP = Source.ATTEMPTS, Source.OUTCOMES, Source.REPORTS
@@ -328,6 +329,15 @@ def test_scoring_several_times_at_once_equals_scoring_each() -> None:
     rows = engine.features_at(probe, [t.to_pydatetime() for t in times])
     for k, moment in enumerate(times):
         np.testing.assert_array_equal(rows[k], engine.features_for({**probe, "occurred_at": moment}))
+
+
+def test_the_bounded_batch_build_gives_the_in_memory_features(tmp_path: Path) -> None:
+    """Derived definitions are built in their entity's partition, like the aggregates they read."""
+    history = random_history(200, 5, accounts=8, days=90.0)
+    _write_parts(tmp_path, history, 2)
+    build_data_dir(tmp_path, OPS, partition_attempts=40)
+    assert mismatches(batch(history), read_features(tmp_path), NAMES, 0.0) == []
+    assert not (tmp_path / SCRATCH).exists()
 
 
 # -- a simulated world: replay and bulk loading ------------------------------------------------------------
