@@ -1,6 +1,6 @@
 """The feature vocabulary: every feature is declared once, as data, and both engines read the declaration.
 
-A :class:`FeatureSet` is an ordered tuple of definitions of two kinds:
+A :class:`FeatureSet` is an ordered tuple of definitions of these kinds:
 
 * :class:`Aggregate` — a point-in-time aggregation over the history of an :class:`Entity` (an account, a card,
   a device, ...): which events (:class:`Source`: attempts, gateway outcomes or fraud reports), which of them
@@ -375,9 +375,9 @@ class ZScore:
     """How unusual the attempt's amount is for the entity: ``(amount - centre) / spread``.
 
     ``centre`` (a mean or a quantile, e.g. the median) and ``spread`` (a standard deviation) are aggregates of
-    amounts over the same entity, source, filter and window. NaN when the spread is 0 or undefined (fewer than
-    one event, or the entity unknown). Named ``amount_z_{entity}_{source}[_{filter}]_{centre}_{spread}_amount_
-    {window}``, e.g. ``amount_z_account_attempts_mean_std_amount_30d``; :func:`zscore` builds the usual one.
+    amounts over the same entity, source, filter and window. NaN when the spread is 0 (one event, or equal
+    amounts) or undefined (no event, no entity key). Named like the centre with both ops in the op's place,
+    e.g. ``amount_z_account_attempts_mean_std_amount_30d``; :func:`zscore` builds that usual one.
     """
 
     centre: Aggregate

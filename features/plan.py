@@ -95,9 +95,9 @@ def _group(aggregates: list[Aggregate]) -> GroupPlan:
 def derive(definition: Derived, amount: F64 | float, inputs: Sequence[F64]) -> F64:
     """A derived definition's values from the attempts' amounts and its inputs' values (``inputs`` in
     ``definition.inputs`` order): the one formula both engines apply to the same aggregate values."""
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        if isinstance(definition, AmountToUsual):
-            return np.asarray(amount / inputs[0], dtype=np.float64)  # a zero usual gives inf
+    if isinstance(definition, AmountToUsual):  # the scoring path's usual case: no error-state switch
+        return np.asarray(amount / inputs[0], dtype=np.float64)  # a zero usual gives inf
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # the NaN cases are chosen below
         if isinstance(definition, ZScore):
             centre, spread = inputs
             return np.where(spread > 0.0, (amount - centre) / spread, np.nan)
