@@ -165,9 +165,9 @@ def _windowed(  # noqa: PLR0912, PLR0915, PLR0917 (one single-pass loop, kept wh
     n = ev_t.shape[0]
     codes = _distinct_codes(values[:, vc]) if op == DISTINCT else np.empty(0, dtype=np.int64)
     seen = np.zeros(codes.shape[0] + 1, dtype=np.int64)
-    deque = np.empty(n if op == MAX else 0, dtype=np.int64)
+    # the max's deque of event indices, or a quantile's scratch of values (one allocation per spec)
+    deque = np.empty(n if op == MAX or op == QUANTILE else 0, dtype=np.int64)  # noqa: PLR1714, SIM109 (numba)
     typical = op == STD or op == QUANTILE  # noqa: PLR1714 (numba)
-    scratch = np.empty(n if op == QUANTILE else 0, dtype=np.int64)
     head = 0
     tail = 0
     lo = 0
@@ -223,7 +223,7 @@ def _windowed(  # noqa: PLR0912, PLR0915, PLR0917 (one single-pass loop, kept wh
             while tail > head and deque[head] < lo:
                 head += 1
         if typical:
-            out[j] = _typical(op, masks, values, lo, hi, mc, vc, spec[PARAM], scratch)
+            out[j] = _typical(op, masks, values, lo, hi, mc, vc, spec[PARAM], deque)
         else:
             out[j] = _finish_windowed(op, matched, total, amount, distinct, values, deque, head, tail, vc)
 
