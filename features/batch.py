@@ -29,9 +29,9 @@ from events.schema import EventKind, ExtensionField, column_names
 from features import request
 from features.definitions import (
     DECLINE_FAMILY_OF,
+    DERIVED,
     OWN_FILTER_FIELDS,
     Aggregate,
-    AmountToUsual,
     AnyFilter,
     Definition,
     FeatureSet,
@@ -40,7 +40,7 @@ from features.definitions import (
     Source,
 )
 from features.kernels import F64, I64, aggregate, initial_carry, order_by_code
-from features.plan import MISSING, GroupPlan, amount_milli, hash_keys, in_range, plan, series_to_us
+from features.plan import MISSING, GroupPlan, amount_milli, derive, hash_keys, in_range, plan, series_to_us
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ def build_features(
         _log_absent(list(attempts.columns), feature_set)
     position = {name: k for k, name in enumerate(feature_set.names)}
     out = np.full((len(table.t), len(position)), np.nan, order="F")  # one contiguous column per feature
-    usual: dict[str, F64] = {}
+    inputs: dict[str, F64] = {}  # the aggregates derived definitions read, for every attempt
     requests = [d for d in feature_set.definitions if isinstance(d, RequestFeature)]
     if requests:
         columns = {name: table.column(name) for name in request.required_columns(requests)}
@@ -203,18 +203,21 @@ def build_features(
             requests, columns, table.t, feature_set.vocabulary
         )
     sources = _sources(table, outcomes, reports)
-    wanted = {d.usual.name for d in feature_set.definitions if isinstance(d, AmountToUsual)}
+    derived = [d for d in feature_set.definitions if isinstance(d, DERIVED)]
+    wanted = {a.name for d in derived for a in d.inputs}
     for group in plan(feature_set):
         rows, values = _run_group(group, table, sources[group.source])
         for k, name in enumerate(a.name for a in group.aggregates):
             if name in position:
                 out[rows, position[name]] = values[:, k]
             if name in wanted:
-                usual[name] = np.full(len(table.t), np.nan)
-                usual[name][rows] = values[:, k]
-    for ratio in feature_set.definitions:
-        if isinstance(ratio, AmountToUsual):
-            out[:, position[ratio.name]] = table.milli / 1000.0 / usual[ratio.usual.name]
+                inputs[name] = np.full(len(table.t), np.nan)
+                inputs[name][rows] = values[:, k]
+    if derived:
+        amount = table.milli / 1000.0
+        for definition in derived:
+            read = [inputs[a.name] for a in definition.inputs]
+            out[:, position[definition.name]] = derive(definition, amount, read)
     frame = pd.DataFrame(out, columns=feature_set.names, copy=False)
     frame.insert(0, "attempt_id", attempts["attempt_id"].reset_index(drop=True))
     logger.info(
@@ -404,8 +407,8 @@ class _Layout:
 def _entity_of(definition: Definition) -> str | None:
     if isinstance(definition, Aggregate):
         return definition.entity.name
-    if isinstance(definition, AmountToUsual):
-        return definition.usual.entity.name
+    if isinstance(definition, DERIVED):
+        return definition.inputs[0].entity.name  # a derived definition reads one entity (validated)
     return None
 
 

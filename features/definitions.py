@@ -1,13 +1,15 @@
 """The feature vocabulary: every feature is declared once, as data, and both engines read the declaration.
 
-A :class:`FeatureSet` is an ordered tuple of definitions of two kinds:
+A :class:`FeatureSet` is an ordered tuple of definitions of these kinds:
 
 * :class:`Aggregate` — a point-in-time aggregation over the history of an :class:`Entity` (an account, a card,
   a device, ...): which events (:class:`Source`: attempts, gateway outcomes or fraud reports), which of them
   (:class:`Filter`), over which :class:`Window`, with which :class:`Op`. Its output name is generated:
   ``{entity}_{source}[_{filter}]_{op}[_{value}]_{window}``, e.g. ``card_outcomes_declined_count_24h``.
-* :class:`RequestFeature` — computed from the attempt's own fields (amount, plan, card expiry, ...), and
-  :class:`AmountToUsual`, the attempt's amount against an aggregate of the same feature set.
+* :class:`RequestFeature` — computed from the attempt's own fields (amount, plan, card expiry, ...).
+* Definitions computed from aggregates of the same feature set (:data:`DERIVED`): :class:`AmountToUsual`, the
+  attempt's amount against an aggregate; :class:`ZScore`, the amount standardised by the entity's centre and
+  spread; :class:`Ratio`, one aggregate of an entity over another of the same entity.
 
 **A provider's own fields.** A set declares the extension fields it reads in ``FeatureSet.fields``
 (:class:`events.schema.ExtensionField`); :class:`AttemptFields` resolves what each can do. A *key* field can
@@ -20,7 +22,8 @@ filters match nothing).
 
 **Time rule (both engines).** An event counts for an attempt made at time ``T`` iff its *event time* is
 strictly before ``T`` — an attempt's ``occurred_at``, an outcome's ``occurred_at``, a fraud report's
-``reported_at`` — and, for a windowed aggregate of width ``W``, at or after ``T - W``. Arrival order never
+``reported_at`` — and, for a windowed aggregate of width ``W``, at or after ``T - W``. A *delayed* window
+(offset ``D``) holds the events at or after ``T - D - W`` and strictly before ``T - D``. Arrival order never
 matters; events sharing a timestamp with the attempt do not count (not even the attempt itself). Where order
 within equal timestamps matters (consecutive counts), events are ordered by the 64-bit hash of their id.
 
@@ -210,24 +213,60 @@ def family_filter(family: DeclineFamily) -> Filter:
 
 @dataclass(frozen=True)
 class Window:
-    """A trailing window ``[T - seconds, T)``; its name (``1h``, ``7d``) goes into feature names."""
+    """A trailing window ``[T - seconds, T)``; its name (``1h``, ``7d``) goes into feature names.
+
+    With ``offset_seconds`` it is delayed: ``[T - offset - seconds, T - offset)``, named e.g. ``28d_7d_ago``
+    (the 28 days before the last week: reports that had time to arrive). Build one with
+    ``days(28).delayed(days(7))``.
+    """
 
     seconds: int
+    offset_seconds: int = 0
 
     def __post_init__(self) -> None:
         if self.seconds <= 0:
             raise FeatureDefinitionError(f"a window must be positive, got {self.seconds} s")
+        if self.offset_seconds < 0:
+            raise FeatureDefinitionError(
+                f"window {_span(self.seconds)}: the offset must be zero or positive (a delay into the past), "
+                f"got {self.offset_seconds} s"
+            )
 
     @property
     def us(self) -> int:
+        """The width in microseconds."""
         return self.seconds * US_PER_SECOND
 
     @property
+    def offset_us(self) -> int:
+        return self.offset_seconds * US_PER_SECOND
+
+    @property
+    def reach_us(self) -> int:
+        """How far back from the query time the window reaches (offset + width): what online state keeps."""
+        return (self.offset_seconds + self.seconds) * US_PER_SECOND
+
+    @property
     def name(self) -> str:
-        for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
-            if self.seconds % size == 0:
-                return f"{self.seconds // size}{unit}"
-        return f"{self.seconds}s"
+        if self.offset_seconds:
+            return f"{_span(self.seconds)}_{_span(self.offset_seconds)}_ago"
+        return _span(self.seconds)
+
+    def delayed(self, by: Window) -> Window:
+        """This window moved ``by`` into the past, e.g. ``days(28).delayed(days(7))`` is ``28d_7d_ago``."""
+        if by.offset_seconds:
+            raise FeatureDefinitionError(
+                f"window {self.name}: delay it by a plain duration, not by the delayed window {by.name}"
+            )
+        return Window(self.seconds, self.offset_seconds + by.seconds)
+
+
+def _span(seconds: int) -> str:
+    """A duration as it appears in names: ``1h``, ``7d``, ``2m``, ``90s``."""
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def hours(n: int) -> Window:
@@ -250,16 +289,20 @@ class Op(StrEnum):
     TIME_SINCE_LAST = "since_last"  # time since the latest matching event; NaN if none (unbounded)
     TIME_SINCE_FIRST = "since_first"  # time since the earliest matching event; NaN if none (unbounded)
     CONSECUTIVE = "consecutive"  # trailing run of matching events; NaN if the entity has no event (unbounded)
+    STD = "std"  # population standard deviation (divides by n) of a numeric value; NaN over none, 0 over one
+    QUANTILE = "quantile"  # q-quantile of a numeric value (linear interpolation); NaN over none; named pNN
 
 
 #: Ops that need a numeric value column, ops that need a key column, ops that are always unbounded.
-VALUE_OPS: Final = frozenset({Op.SUM, Op.MEAN, Op.MAX})
+VALUE_OPS: Final = frozenset({Op.SUM, Op.MEAN, Op.MAX, Op.STD, Op.QUANTILE})
 KEY_OPS: Final = frozenset({Op.DISTINCT})
 UNBOUNDED_OPS: Final = frozenset({Op.TIME_SINCE_LAST, Op.TIME_SINCE_FIRST, Op.CONSECUTIVE})
 #: Ops that may also be declared without a window (over the whole history): their state folds into a scalar.
 LIFETIME_OPS: Final = frozenset({Op.COUNT}) | UNBOUNDED_OPS
 NUMERIC_VALUES: Final = ("amount",)
 TIME_UNITS: Final[dict[str, int]] = {"hours": 3_600, "days": 86_400}
+#: A quantile's ``q`` is held in millionths (exact in the kernels' integer specs): at most six decimals.
+PPM: Final = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -271,15 +314,50 @@ class Aggregate:
     op: Op
     window: Window | None = None
     filter: AnyFilter | None = None
-    value: str | None = None  # "amount" for sum/mean/max; a key column or key field for distinct
+    value: str | None = None  # "amount" for sum/mean/max/std/quantile; a key column or key field for distinct
     unit: str = "hours"  # for time-since ops
+    q: float | None = None  # for quantile: in (0, 1), at most six decimals (0.5 is the median)
+
+    def __post_init__(self) -> None:
+        if self.op == Op.QUANTILE:
+            if self.q is None or not 0.0 < self.q < 1.0:
+                raise FeatureDefinitionError(
+                    f"{self.entity.name} {self.source.value} quantile: q must be strictly between 0 and 1 "
+                    f"(0.5 for the median, 0.9 for p90), got {self.q!r}"
+                )
+            if round(self.q * PPM) / PPM != self.q:
+                raise FeatureDefinitionError(
+                    f"{self.entity.name} {self.source.value} quantile: q={self.q!r} has more than six "
+                    "decimals; round it (e.g. 0.999)"
+                )
+        elif self.q is not None:
+            raise FeatureDefinitionError(
+                f"{self.entity.name} {self.source.value} {self.op.value}: q= is for quantile only"
+            )
+
+    @property
+    def q_ppm(self) -> int:
+        """``q`` in millionths (0 when not a quantile): the kernels' integer parameter."""
+        return 0 if self.q is None else round(self.q * PPM)
+
+    @property
+    def op_label(self) -> str:
+        """The op's part of the name: its value, or ``p90``, ``p99_5`` for quantiles."""
+        if self.op != Op.QUANTILE:
+            return self.op.value
+        whole, rest = divmod(self.q_ppm, PPM // 100)
+        return f"p{whole}" if rest == 0 else f"p{whole}_{f'{rest:04d}'.rstrip('0')}"
 
     @property
     def name(self) -> str:
+        return self.named(self.op_label)
+
+    def named(self, op_label: str) -> str:
+        """The generated name with ``op_label`` in place of the op's part (derived definitions reuse it)."""
         parts = [self.entity.name, self.source.value]
         if self.filter is not None:
             parts.append(self.filter.name)
-        parts.append(self.op.value)
+        parts.append(op_label)
         if self.value is not None:
             parts.append(self.value)
         if self.op in (Op.TIME_SINCE_LAST, Op.TIME_SINCE_FIRST):
@@ -292,6 +370,11 @@ class Aggregate:
 
     def validate(self, key_columns: frozenset[str]) -> None:
         where = f"feature {self.name!r}"
+        if self.op in VALUE_OPS and self.value in key_columns:
+            raise FeatureDefinitionError(
+                f"{where}: {self.op.value} works on a numeric value, one of {NUMERIC_VALUES}, not on the key "
+                f"column {self.value!r} (count its distinct values with op=distinct)"
+            )
         if self.op in VALUE_OPS and self.value not in NUMERIC_VALUES:
             raise FeatureDefinitionError(f"{where}: {self.op.value} needs value= one of {NUMERIC_VALUES}")
         if self.op in KEY_OPS and self.value not in key_columns:
@@ -516,8 +599,105 @@ class AmountToUsual:
     def name(self) -> str:
         return f"amount_to_{self.usual.name}"
 
+    @property
+    def inputs(self) -> tuple[Aggregate, ...]:
+        return (self.usual,)
 
-Definition = Aggregate | RequestFeature | AmountToUsual
+
+#: Ops a z-score may centre on (quantile: a median-centred, robust score).
+CENTRE_OPS: Final = frozenset({Op.MEAN, Op.QUANTILE})
+
+
+@dataclass(frozen=True)
+class ZScore:
+    """How unusual the attempt's amount is for the entity: ``(amount - centre) / spread``.
+
+    ``centre`` (a mean or a quantile, e.g. the median) and ``spread`` (a standard deviation) are aggregates of
+    amounts over the same entity, source, filter and window. NaN when the spread is 0 (one event, or equal
+    amounts) or undefined (no event, no entity key). Named like the centre with both ops in the op's place,
+    e.g. ``amount_z_account_attempts_mean_std_amount_30d``; :func:`zscore` builds that usual one.
+    """
+
+    centre: Aggregate
+    spread: Aggregate
+
+    def __post_init__(self) -> None:
+        where = f"z-score of {self.centre.name!r} by {self.spread.name!r}"
+        if self.centre.op not in CENTRE_OPS:
+            raise FeatureDefinitionError(
+                f"{where}: the centre must be one of {sorted(op.value for op in CENTRE_OPS)}, "
+                f"not {self.centre.op.value}"
+            )
+        if self.spread.op != Op.STD:
+            raise FeatureDefinitionError(f"{where}: the spread must be a std, not {self.spread.op.value}")
+        centre, spread = self.centre, self.spread
+        if (centre.entity, centre.source, centre.filter, centre.window, centre.value) != (
+            spread.entity,
+            spread.source,
+            spread.filter,
+            spread.window,
+            spread.value,
+        ):
+            raise FeatureDefinitionError(
+                f"{where}: centre and spread must aggregate the same events (entity, source, filter, window "
+                "and value)"
+            )
+        if centre.value != "amount":
+            raise FeatureDefinitionError(f"{where}: the attempt's amount is standardised: use value='amount'")
+
+    @property
+    def name(self) -> str:
+        return "amount_z_" + self.centre.named(f"{self.centre.op_label}_{self.spread.op_label}")
+
+    @property
+    def inputs(self) -> tuple[Aggregate, ...]:
+        return (self.centre, self.spread)
+
+
+def zscore(entity: Entity, source: Source, window: Window, filter: Filter | None = None) -> ZScore:
+    """The attempt's amount standardised by the entity's mean and standard deviation of amounts."""
+    mean = Aggregate(entity, source, Op.MEAN, window, filter, value="amount")
+    return ZScore(mean, Aggregate(entity, source, Op.STD, window, filter, value="amount"))
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """One aggregate of an entity divided by another of the same entity (any sources, ops and windows).
+
+    E.g. fraud reports on a card in a delayed window over the card's attempts in the same window, or the
+    card's attempts in the last hour over those in the last 30 days. NaN when the denominator is 0 or NaN.
+    Both must be of one entity: the ratio describes that entity (and the batch engine builds each entity's
+    features from that entity's history alone). Named ``{numerator}_per_{denominator without the entity}``,
+    e.g. ``card_reports_count_28d_7d_ago_per_attempts_count_28d_7d_ago``.
+    """
+
+    numerator: Aggregate
+    denominator: Aggregate
+
+    def __post_init__(self) -> None:
+        where = f"ratio of {self.numerator.name!r} to {self.denominator.name!r}"
+        if self.numerator.entity != self.denominator.entity:
+            raise FeatureDefinitionError(
+                f"{where}: both aggregates must be of the same entity (here {self.numerator.entity.name} and "
+                f"{self.denominator.entity.name})"
+            )
+        if self.numerator.name == self.denominator.name:
+            raise FeatureDefinitionError(f"{where}: a ratio of an aggregate with itself is 1 or NaN")
+
+    @property
+    def name(self) -> str:
+        denominator = self.denominator.name.removeprefix(f"{self.denominator.entity.name}_")
+        return f"{self.numerator.name}_per_{denominator}"
+
+    @property
+    def inputs(self) -> tuple[Aggregate, ...]:
+        return (self.numerator, self.denominator)
+
+
+Derived = AmountToUsual | ZScore | Ratio
+#: Definitions computed from aggregates of the same feature set (and the attempt's amount).
+DERIVED: Final = (AmountToUsual, ZScore, Ratio)
+Definition = Aggregate | RequestFeature | AmountToUsual | ZScore | Ratio
 
 
 @dataclass(frozen=True)
@@ -607,7 +787,7 @@ class FeatureSet:
 
     @property
     def longest_window_us(self) -> int:
-        windows = [a.window.us for a in self.aggregates if a.window is not None]
+        windows = [a.window.reach_us for a in self.aggregates if a.window is not None]
         return max(windows, default=0)
 
     @property
@@ -641,18 +821,28 @@ class FeatureSet:
 def _aggregates_of(definition: Definition) -> Iterator[Aggregate]:
     if isinstance(definition, Aggregate):
         yield definition
-    elif isinstance(definition, AmountToUsual):
-        yield definition.usual
+    elif isinstance(definition, DERIVED):
+        yield from definition.inputs
 
 
-#: Request feature attributes added after hashes were published: left out of the hash when unset.
-_LATER_ATTRIBUTES: Final = ("unit", "timezone")
+#: Fields added after feature sets were first hashed, with their defaults: described only when set, so the
+#: hash of a set that does not use them does not change.
+_LATER_FIELDS: Final[dict[str, object]] = {"offset_seconds": 0, "q": None, "timezone": None}
+#: A request feature's ``unit`` came later too (an aggregate's has always been described).
+_LATER_REQUEST_FIELDS: Final[dict[str, object]] = {**_LATER_FIELDS, "unit": None}
 
 
 def _describe(definition: Definition) -> dict[str, Any]:
-    described = {"type": type(definition).__name__, **asdict(definition)}
-    if isinstance(definition, RequestFeature):
-        for attribute in _LATER_ATTRIBUTES:
-            if described[attribute] is None:
-                del described[attribute]
-    return described
+    later = _LATER_REQUEST_FIELDS if isinstance(definition, RequestFeature) else _LATER_FIELDS
+    described: dict[str, Any] = _without_later_defaults(asdict(definition), later)
+    return {"type": type(definition).__name__, **described}
+
+
+def _without_later_defaults(value: Any, later: dict[str, object]) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: _without_later_defaults(item, later)
+            for key, item in value.items()
+            if not (key in later and item == later[key])
+        }
+    return value

@@ -7,11 +7,22 @@ column for distinct counts, ``-1`` when missing). Events are sorted by (entity, 
 batch engine and a fresh sum in the online engine give bit-identical results.
 
 A *spec* row describes one aggregate: ``(op code, window µs or -1, mask column or -1, value column or -1,
-time unit µs)``. ``carry`` holds, per spec, the state folded from events that were pruned from the online
-store (lifetime counts, first/last times, the consecutive run); the batch engine passes the initial state.
+time unit µs, window offset µs, quantile q in millionths)``: a window covers ``[t - offset - window,
+t - offset)`` of a query at ``t``. ``carry`` holds, per spec, the state folded from events that were pruned
+from the online store (lifetime counts, first/last times, the consecutive run); the batch engine passes the
+initial state.
 
 Key columns for distinct counts may hold dense codes (the batch engine factorizes) or 64-bit hashes (the
 online store keeps hashes); the kernel ranks hashes itself: a distinct count does not depend on the coding.
+
+Standard deviations and quantiles are not slid: each query takes a fresh pass over its window's matching
+events in the order both engines store them, so the float result does not depend on how the window got
+there. A standard deviation is the population one (divides by n), computed integer-centred: the deviations
+from the integer part of the mean (from the exact int64 sum) are exact integers; their squares are summed in
+float64 (no int64 squares of amounts, which could overflow) and the mean's fractional part is corrected for
+at the end, so the error stays relative to the spread, whatever the size of the amounts. A quantile sorts
+the window's integer amounts and interpolates linearly between the two nearest ranks (numpy's default
+``linear`` method).
 """
 
 from __future__ import annotations
@@ -22,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from features.definitions import Op
+from features.definitions import PPM, Op
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
@@ -31,13 +42,14 @@ Masks = npt.NDArray[np.uint8] | npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
 OP_CODE: Final[dict[Op, int]] = {op: index for index, op in enumerate(Op)}
-COUNT, SUM, MEAN, MAX, DISTINCT, RATIO, SINCE_LAST, SINCE_FIRST, CONSECUTIVE = range(len(Op))
+COUNT, SUM, MEAN, MAX, DISTINCT, RATIO, SINCE_LAST, SINCE_FIRST, CONSECUTIVE, STD, QUANTILE = range(len(Op))
 NO_EVENT_LAST: Final = np.iinfo(np.int64).min
 NO_EVENT_FIRST: Final = np.iinfo(np.int64).max
 NO_RUN: Final = -1
 MILLI: Final = 1000.0
-#: spec columns
-OP, WINDOW, MASK, VALUE, UNIT = range(5)
+#: spec columns, and how many there are
+OP, WINDOW, MASK, VALUE, UNIT, OFFSET, PARAM = range(7)
+SPEC_WIDTH: Final = 7
 
 
 def initial_carry(specs: I64) -> I64:
@@ -149,11 +161,13 @@ def _unbounded(  # noqa: PLR0917
 def _windowed(  # noqa: PLR0912, PLR0915, PLR0917 (one single-pass loop, kept whole for speed)
     ev_ent: I64, ev_t: I64, masks: Masks, values: I64, q_ent: I64, q_t: I64, spec: I64, out: F64
 ) -> None:  # pragma: no cover - compiled
-    op, width, mc, vc = spec[OP], spec[WINDOW], spec[MASK], spec[VALUE]
+    op, width, mc, vc, offset = spec[OP], spec[WINDOW], spec[MASK], spec[VALUE], spec[OFFSET]
     n = ev_t.shape[0]
     codes = _distinct_codes(values[:, vc]) if op == DISTINCT else np.empty(0, dtype=np.int64)
     seen = np.zeros(codes.shape[0] + 1, dtype=np.int64)
-    deque = np.empty(n if op == MAX else 0, dtype=np.int64)
+    # the max's deque of event indices, or a quantile's scratch of values (one allocation per spec)
+    deque = np.empty(n if op == MAX or op == QUANTILE else 0, dtype=np.int64)  # noqa: PLR1714, SIM109 (numba)
+    typical = op == STD or op == QUANTILE  # noqa: PLR1714 (numba)
     head = 0
     tail = 0
     lo = 0
@@ -164,6 +178,7 @@ def _windowed(  # noqa: PLR0912, PLR0915, PLR0917 (one single-pass loop, kept wh
     amount = 0
     distinct = 0
     for j in range(q_t.shape[0]):
+        end = q_t[j] - offset  # the window is [end - width, end)
         if q_ent[j] != entity:
             entity = q_ent[j]
             while lo < hi:  # leave the previous entity: empty the window
@@ -172,11 +187,11 @@ def _windowed(  # noqa: PLR0912, PLR0915, PLR0917 (one single-pass loop, kept wh
                 lo += 1
             while hi < n and ev_ent[hi] < entity:
                 hi += 1
-            hi = _skip_before(ev_ent, ev_t, hi, entity, q_t[j] - width)
+            hi = _skip_before(ev_ent, ev_t, hi, entity, end - width)
             lo = hi
             matched = total = amount = distinct = 0
             head = tail = 0
-        while hi < n and ev_ent[hi] == entity and ev_t[hi] < q_t[j]:
+        while hi < n and ev_ent[hi] == entity and ev_t[hi] < end:
             total += 1
             if mc < 0 or masks[hi, mc] == 1:
                 matched += 1
@@ -192,7 +207,7 @@ def _windowed(  # noqa: PLR0912, PLR0915, PLR0917 (one single-pass loop, kept wh
                     if seen[codes[hi]] == 1:
                         distinct += 1
             hi += 1
-        start = q_t[j] - width
+        start = end - width
         while lo < hi and ev_t[lo] < start:
             total -= 1
             if mc < 0 or masks[lo, mc] == 1:
@@ -207,7 +222,44 @@ def _windowed(  # noqa: PLR0912, PLR0915, PLR0917 (one single-pass loop, kept wh
         if op == MAX:
             while tail > head and deque[head] < lo:
                 head += 1
-        out[j] = _finish_windowed(op, matched, total, amount, distinct, values, deque, head, tail, vc)
+        if typical:
+            out[j] = _typical(op, masks, values, lo, hi, mc, vc, spec[PARAM], deque)
+        else:
+            out[j] = _finish_windowed(op, matched, total, amount, distinct, values, deque, head, tail, vc)
+
+
+@njit(cache=True)
+def _typical(  # noqa: PLR0917
+    op: int, masks: Masks, values: I64, lo: int, hi: int, mc: int, vc: int, ppm: int, scratch: I64
+) -> float:  # pragma: no cover - compiled
+    """Standard deviation or quantile of the matching values of rows ``lo..hi-1``, from a fresh pass in row
+    order (``scratch`` holds at least ``hi - lo`` values)."""
+    k = 0
+    total = 0
+    for i in range(lo, hi):
+        if mc < 0 or masks[i, mc] == 1:
+            value = values[i, vc]
+            if op == QUANTILE:
+                scratch[k] = value
+            total += value
+            k += 1
+    if k == 0:
+        return np.nan
+    if op == STD:
+        pivot = total // k  # the mean's integer part: deviations from it are exact integers
+        squares = 0.0
+        for i in range(lo, hi):
+            if mc < 0 or masks[i, mc] == 1:
+                deviation = float(values[i, vc] - pivot)
+                squares += deviation * deviation
+        rest = (total - pivot * k) / k  # the mean's fractional part, below 1
+        return float(np.sqrt(max(squares / k - rest * rest, 0.0))) / MILLI
+    ordered = np.sort(scratch[:k])
+    rank = (k - 1) * (ppm / PPM)
+    below = int(np.floor(rank))
+    if below >= k - 1:
+        return float(ordered[k - 1] / MILLI)
+    return float((ordered[below] + (rank - below) * (ordered[below + 1] - ordered[below])) / MILLI)
 
 
 @njit(cache=True)

@@ -18,7 +18,8 @@ that the batch engine uses, so an attempt scored online gets the features the ba
   so out-of-order delivery loses nothing.
 * Events are filtered by *event time* when scoring (strictly before the attempt), never by arrival, which is
   what makes replay parity hold with equal timestamps and late deliveries.
-* Pruning: each entity keeps only events newer than its ``latest attempt - longest window - slack``;
+* Pruning: each entity keeps only events newer than its ``latest attempt - longest window - slack`` (a
+  delayed window counts with its offset);
   older events are folded into the carry (lifetime counts, first/last times, consecutive runs), so the state
   of an entity is bounded. An event arriving later than that horizon is folded directly (exact for counts
   and first/last times; a consecutive run then counts it as the latest event). Attempt records and pending
@@ -45,7 +46,7 @@ from features import bulk, request
 from features.bulk import Arrivals, json_strings
 from features.definitions import (
     DECLINE_FAMILY_OF,
-    AmountToUsual,
+    DERIVED,
     Entity,
     FeatureSet,
     Filter,
@@ -57,6 +58,7 @@ from features.plan import (
     MISSING,
     GroupPlan,
     amount_milli_of,
+    derive,
     hash_key,
     hash_texts,
     number_or_none,
@@ -117,13 +119,17 @@ class OnlineEngine:
         }
         self._requests = [d for d in feature_set.definitions if isinstance(d, RequestFeature)]
         self._request_columns = request.required_columns(self._requests)
-        self._ratios = [d for d in feature_set.definitions if isinstance(d, AmountToUsual)]
+        derived = [d for d in feature_set.definitions if isinstance(d, DERIVED)]
         self._position = {name: index for index, name in enumerate(feature_set.names)}
-        #: output columns: the vector's, then the aggregates only an amount-to-usual ratio reads
-        unused = [r.usual.name for r in self._ratios if r.usual.name not in self._position]
+        #: output columns: the vector's, then the aggregates only derived definitions read
+        unused = list(
+            dict.fromkeys(a.name for d in derived for a in d.inputs if a.name not in self._position)
+        )
         self._columns = {**self._position, **{n: len(self._position) + i for i, n in enumerate(unused)}}
-        #: per amount-to-usual ratio: its column, and the column of the aggregate it divides by
-        self._ratio_columns = [(self._position[r.name], self._columns[r.usual.name]) for r in self._ratios]
+        #: per derived definition: its column, and the columns of the aggregates it reads
+        self._derived_columns = [
+            (d, self._position[d.name], [self._columns[a.name] for a in d.inputs]) for d in derived
+        ]
         slots = [self._position[d.name] for d in self._requests]
         #: where the request features go: a slice when they are declared together (the usual case)
         self._request_slots: I64 | slice = (
@@ -135,9 +141,10 @@ class OnlineEngine:
         self._request_row = request.scalar_row(self._requests, self._vocabulary)
         self._index = {entity.name: index for index, entity in enumerate(self._entities)}
         slack = _us(self.retention.slack)
-        self._horizon = {  # per entity: its longest window (whole-history aggregates live in the carry)
+        self._horizon = {  # per entity: its longest reach, window + offset (whole-history state: the carry)
             e.name: max(
-                (a.window.us for g in self._by_entity[e.name] for a in g.aggregates if a.window), default=0
+                (a.window.reach_us for g in self._by_entity[e.name] for a in g.aggregates if a.window),
+                default=0,
             )
             + slack
             for e in self._entities
@@ -277,7 +284,7 @@ class OnlineEngine:
         return self._finish(attempt, query, out)
 
     def _finish(self, attempt: Mapping[str, object], query: I64, out: F64) -> F64:
-        """Add the request features and the amount-to-usual ratios to the scanned aggregates."""
+        """Add the request features and the derived definitions to the scanned aggregates."""
         if self._requests:
             if len(query) == 1:
                 out[0, self._request_slots] = self._request_row(attempt, int(query[0]))
@@ -285,10 +292,10 @@ class OnlineEngine:
                 out[:, self._request_slots] = request.compute_at(
                     self._requests, attempt, query, self._vocabulary
                 )
-        if self._ratio_columns:
+        if self._derived_columns:
             amount = amount_milli_of(_number(attempt, "amount")) / 1000.0
-            for column, usual in self._ratio_columns:
-                out[:, column] = amount / out[:, usual]  # float64 division: a zero usual gives inf
+            for definition, column, inputs in self._derived_columns:
+                out[:, column] = derive(definition, amount, [out[:, k] for k in inputs])
         return out[:, : len(self._position)]
 
     def warm_up(self) -> None:

@@ -25,13 +25,16 @@ from features.definitions import (
     TIME_UNITS,
     US_PER_SECOND,
     Aggregate,
+    AmountToUsual,
     AnyFilter,
+    Derived,
     Entity,
     FeatureSet,
     RangeFilter,
     Source,
+    ZScore,
 )
-from features.kernels import I64, OP_CODE, hash_strings
+from features.kernels import F64, I64, OP_CODE, SPEC_WIDTH, hash_strings
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US: Final = timedelta(microseconds=1)
@@ -82,12 +85,27 @@ def _group(aggregates: list[Aggregate]) -> GroupPlan:
                 -1 if a.filter is None else filters.index(a.filter),
                 -1 if a.value is None else values.index(a.value),
                 TIME_UNITS[a.unit] * US_PER_SECOND,
+                0 if a.window is None else a.window.offset_us,
+                a.q_ppm,
             )
             for a in aggregates
         ],
         dtype=np.int64,
-    ).reshape(len(aggregates), 5)
+    ).reshape(len(aggregates), SPEC_WIDTH)
     return GroupPlan(aggregates[0].entity, aggregates[0].source, tuple(aggregates), filters, values, specs)
+
+
+def derive(definition: Derived, amount: F64 | float, inputs: Sequence[F64]) -> F64:
+    """A derived definition's values from the attempts' amounts and its inputs' values (``inputs`` in
+    ``definition.inputs`` order): the one formula both engines apply to the same aggregate values."""
+    if isinstance(definition, AmountToUsual):  # the scoring path's usual case: no error-state switch
+        return np.asarray(amount / inputs[0], dtype=np.float64)  # a zero usual gives inf
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # the NaN cases are chosen below
+        if isinstance(definition, ZScore):
+            centre, spread = inputs
+            return np.where(spread > 0.0, (amount - centre) / spread, np.nan)
+        numerator, denominator = inputs
+        return np.where(denominator != 0.0, numerator / denominator, np.nan)  # NaN stays NaN
 
 
 def hash_key(value: str) -> int:

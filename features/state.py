@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit
 
 from features.definitions import Aggregate, AnyFilter, Source
-from features.kernels import F64, I64, aggregate, fold, initial_carry
+from features.kernels import F64, I64, SPEC_WIDTH, aggregate, fold, initial_carry
 from features.plan import GroupPlan
 
 MAGIC: Final = 0x5247_4632  # "RGF2": the first word of every encoded entity state
@@ -37,8 +37,8 @@ TIME, ID, FIRST_MASK = 0, 1, 2
 E_FIRST_GROUP, E_END_GROUP, E_HORIZON, E_ROWS_WIDTH = range(4)
 #: Columns of :attr:`Layout.groups`: row width, filter count, spec count and first spec, source, first map.
 G_WIDTH, G_MASKS, G_SPECS, G_FIRST_SPEC, G_SOURCE, G_FIRST_MAP = range(6)
-#: The spec column after the kernels' five (:mod:`features.kernels`): the output column, ``-1`` for none.
-SLOT: Final = 5
+#: The spec column after the kernels' own (:mod:`features.kernels`): the output column, ``-1`` for none.
+SLOT: Final = SPEC_WIDTH
 #: Columns of an event matrix (:class:`EventColumns`): source code, time, id hash, then fields.
 EV_SOURCE, EV_TIME, EV_ID, EV_FIRST_FIELD = range(4)
 SOURCE_CODE: Final[dict[Source, int]] = {source: code for code, source in enumerate(Source)}
@@ -190,7 +190,7 @@ class Layout:
         return cls(
             np.array(entities, dtype=np.int64).reshape(-1, 4),
             np.array(groups, dtype=np.int64).reshape(-1, 6),
-            np.array(specs, dtype=np.int64).reshape(-1, 6),
+            np.array(specs, dtype=np.int64).reshape(-1, SPEC_WIDTH + 1),
             np.array(maps, dtype=np.int64),
         )
 
