@@ -26,6 +26,7 @@ import base64
 import json
 import logging
 import math
+import re
 import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
@@ -53,7 +54,7 @@ _SCHEMA: Final = (
         occurred_at TEXT NOT NULL,
         account_key TEXT,
         method_key TEXT,
-        kind TEXT NOT NULL,
+        kind TEXT,
         fingerprint TEXT,
         action TEXT NOT NULL,
         rule TEXT NOT NULL,
@@ -103,7 +104,11 @@ ADDED_COLUMNS: Final[dict[str, str]] = {
     "fraud_model": "TEXT",  # "riskgate-fraud/3": the version that scored it (NULL: no model)
     "failure_model": "TEXT",
     "features": "BLOB",  # float32 feature vector in the model's order (NULL: no features); erased as personal
+    "attributes": "TEXT",  # the attempt's attributes as a JSON object (NULL: none); erased as personal
 }
+#: The log's schema version (SQLite's ``user_version``): 2 = ``kind`` may be NULL (an attempt without a kind)
+#: and ``attributes`` exists. :func:`migrate` brings an older file up to it.
+LOG_VERSION: Final = 2
 #: Time ranges, and a covering index for the trends query: it holds every column trends read, so a year of
 #: decisions is read without touching the wide rows (answer JSON, feature vector).
 _INDEXES: Final = (
@@ -150,7 +155,7 @@ class DecisionRecord:
     occurred_at: datetime
     account_key: str | None
     method_key: str | None
-    kind: str
+    kind: str | None
     fingerprint: str
     action: str
     rule: str
@@ -169,6 +174,7 @@ class DecisionRecord:
     fraud_model: str | None = None
     failure_model: str | None = None
     features: bytes | None = None
+    attributes: dict[str, str | float] | None = None  # JSON values, times as ISO 8601 (UTC)
 
 
 @dataclass(frozen=True)
@@ -178,6 +184,7 @@ class LoggedDecision:
     fingerprint: str | None
     answer: dict[str, Any]
     erased: bool
+    attributes: dict[str, str | float] | None = None
 
 
 @dataclass(frozen=True)
@@ -194,8 +201,8 @@ _INSERT: Final = (
     "INSERT OR IGNORE INTO decisions (attempt_id, decided_at, occurred_at, account_key, method_key, kind, "
     "fingerprint, action, rule, fallback, fraud_probability, failure_probability, answer, occurred_us, "
     "plan_tier, plan_period, method_type, card_funding, card_country, amount, currency, fraud_level, "
-    "fraud_model, failure_model, features) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "fraud_model, failure_model, features, attributes) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -209,6 +216,7 @@ def _row(decision: DecisionRecord, decided_at: str, answer: bytes | None = None)
         (orjson.dumps(d.answer) if answer is None else answer).decode(),  # compact JSON, as before
         epoch_us(d.occurred_at), d.plan_tier, d.plan_period, d.method_type, d.card_funding, d.card_country,
         d.amount, d.currency, d.fraud_level, d.fraud_model, d.failure_model, d.features,
+        None if d.attributes is None else orjson.dumps(d.attributes).decode(),
     )  # fmt: skip
 
 
@@ -218,7 +226,12 @@ _Held = tuple[DecisionRecord, str, bytes]
 
 def _logged(decision: DecisionRecord, decided_at: str) -> LoggedDecision:
     return LoggedDecision(
-        decision.attempt_id, datetime.fromisoformat(decided_at), decision.fingerprint, decision.answer, False
+        decision.attempt_id,
+        datetime.fromisoformat(decided_at),
+        decision.fingerprint,
+        decision.answer,
+        False,
+        decision.attributes,
     )
 
 
@@ -233,13 +246,19 @@ def journal_payload(
     values["answer"] = orjson.Fragment(answer)
     if decision.features is not None:
         values["features"] = base64.b64encode(decision.features).decode()
-    return orjson.dumps(
-        {"decided_at": decided_at, "decision": values, "attempt": attempt}, option=orjson.OPT_SERIALIZE_NUMPY
-    )
+    record: dict[str, Any] = {"decided_at": decided_at, "decision": values, "attempt": attempt}
+    if attempt is not None:  # the attempt's times (occurred_at, time attributes) come back as datetimes
+        times = [name for name, value in attempt.items() if isinstance(value, datetime)]
+        if times != _ATTEMPT_TIMES:
+            record["times"] = times
+    return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+_ATTEMPT_TIMES: Final = ["occurred_at"]  # an attempt's times unless its record lists them ("times")
 
 
 def from_journal(payload: bytes) -> tuple[DecisionRecord, str, dict[str, Any] | None]:
-    """``(decision, decided_at, attempt)`` of a journal record (``occurred_at`` as datetimes)."""
+    """``(decision, decided_at, attempt)`` of a journal record (the attempt's times as datetimes)."""
     record = orjson.loads(payload)
     values = dict(record["decision"])
     values["occurred_at"] = datetime.fromisoformat(values["occurred_at"])
@@ -247,7 +266,8 @@ def from_journal(payload: bytes) -> tuple[DecisionRecord, str, dict[str, Any] | 
         values["features"] = base64.b64decode(values["features"])
     attempt = record.get("attempt")
     if attempt is not None:
-        attempt["occurred_at"] = datetime.fromisoformat(attempt["occurred_at"])
+        for name in record.get("times", _ATTEMPT_TIMES):
+            attempt[name] = datetime.fromisoformat(attempt[name])
     return DecisionRecord(**values), str(record["decided_at"]), attempt
 
 
@@ -329,14 +349,19 @@ class DecisionLog:
     def _stored(self, attempt_id: str) -> LoggedDecision | None:
         with self._lock:
             row = self._execute(
-                "SELECT attempt_id, decided_at, fingerprint, answer, erased_at FROM decisions "
+                "SELECT attempt_id, decided_at, fingerprint, answer, erased_at, attributes FROM decisions "
                 "WHERE attempt_id = ?",
                 (attempt_id,),
             ).fetchone()
         if row is None:
             return None
         return LoggedDecision(
-            row[0], datetime.fromisoformat(row[1]), row[2], orjson.loads(row[3]), row[4] is not None
+            row[0],
+            datetime.fromisoformat(row[1]),
+            row[2],
+            orjson.loads(row[3]),
+            row[4] is not None,
+            None if row[5] is None else orjson.loads(row[5]),
         )
 
     def record(
@@ -481,7 +506,9 @@ class DecisionLog:
         What stays: per decision the attempt id, times, kind, scores, action, rule and model versions, and the
         gateway outcomes and fraud reports (aggregates for monitoring and retraining, linked to no person).
         What goes: the account and payment-method pseudonyms, the payload fingerprint, the feature vector
-        (in the answer and as the ``features`` blob) and the values of the reason codes. The segments (plan,
+        (in the answer and as the ``features`` blob), the values of the reason codes and the attempt's
+        attributes (a provider's own fields may identify a person: a set-top box, an e-mail domain). The
+        segments (plan,
         method type, card funding and country, amount, currency) stay: they describe a payment, not a
         person, once the decision is unlinked.
         """
@@ -495,7 +522,7 @@ class DecisionLog:
                 for attempt_id, answer in rows:
                     self._execute(
                         "UPDATE decisions SET account_key = NULL, method_key = NULL, fingerprint = NULL, "
-                        "features = NULL, answer = ?, erased_at = ? WHERE attempt_id = ?",
+                        "features = NULL, attributes = NULL, answer = ?, erased_at = ? WHERE attempt_id = ?",
                         (json.dumps(_without_personal_data(json.loads(answer))), erased_at, attempt_id),
                     )
                 (outcomes,) = self._execute(
@@ -553,6 +580,52 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
             logger.info(
                 "decision log %s: added columns %s; filled %d earlier decisions", path, missing, filled
             )
+    if _version(db) < LOG_VERSION:
+        _to_version_2(db, path)
+
+
+def _version(db: sqlite3.Connection) -> int:
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    return int(version)
+
+
+def _to_version_2(db: sqlite3.Connection, path: Path) -> None:
+    """Let ``kind`` be NULL (an attempt that does not say why it is charged). SQLite cannot drop a NOT NULL
+    constraint in place, so a log created with it is rebuilt once, in one transaction: the table is copied
+    under the same definition without the constraint, and its indexes are made again. Another process
+    opening the log at the same time waits, then finds the version done."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if _version(db) < LOG_VERSION:
+            columns = db.execute("PRAGMA table_info(decisions)").fetchall()
+            constrained = any(row[1] == "kind" and row[3] for row in columns)
+            if constrained:
+                _rebuild_without_kind_constraint(db)
+                logger.info("decision log %s: 'kind' may now be missing (table rebuilt once)", path)
+            db.execute(f"PRAGMA user_version = {LOG_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _rebuild_without_kind_constraint(db: sqlite3.Connection) -> None:
+    (definition,) = db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'decisions'"
+    ).fetchone()
+    relaxed, found = re.subn(r"\bkind\s+TEXT\s+NOT\s+NULL", "kind TEXT", str(definition), count=1)
+    renamed, named = re.subn(
+        r"^CREATE TABLE\s+\"?decisions\"?", "CREATE TABLE decisions_v2", relaxed, count=1
+    )
+    if not (found and named):  # pragma: no cover - every riskgate log was created by _SCHEMA
+        raise RuntimeError(f"decision log: unexpected definition of the decisions table: {definition}")
+    db.execute("DROP TABLE IF EXISTS decisions_v2")
+    db.execute(renamed)
+    db.execute("INSERT INTO decisions_v2 SELECT * FROM decisions")
+    db.execute("DROP TABLE decisions")
+    db.execute("ALTER TABLE decisions_v2 RENAME TO decisions")
+    for statement in (*_SCHEMA, *_INDEXES):
+        db.execute(statement)
 
 
 def _backfill(db: sqlite3.Connection) -> int:
