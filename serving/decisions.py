@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from events.schema import FIELD_NAME_PATTERN
 from features.stores.sqlite import BACKSTOP_CHECKPOINT_PAGES, connect, retry_locked
 from features.stores.writebehind import Staged
 from serving.errors import NotReadyError
@@ -681,6 +682,33 @@ SEGMENT_COLUMNS: Final = (
 )  # fmt: skip
 
 
+#: The segment value of the attributes outside a key segment's top values.
+OTHER: Final = "other"
+
+
+@dataclass(frozen=True)
+class AttributeSegment:
+    """Trends segmented by one of the attempts' attributes (a declared category or key field).
+
+    ``top``: a key's values are many (terminals, resellers), so only the ``top`` values by volume in the range
+    are series of their own and every other value is :data:`OTHER`; ``None`` (a category): every value.
+    """
+
+    name: str
+    top: int | None = None
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(FIELD_NAME_PATTERN, self.name):  # the name is put into SQL
+            raise ValueError(f"segment {self.name!r}: not an attribute name (lower snake case)")
+        if self.top is not None and self.top < 1:
+            raise ValueError(f"segment {self.name!r}: top must be at least 1")
+
+    @property
+    def sql(self) -> str:
+        """The attribute's value in a decision row ``d`` (NULL: the attempt had none)."""
+        return f"json_extract(d.attributes, '$.{self.name}')"
+
+
 ACTION_CODES: Final = ("approve", "review", "block", "defer")
 STATUS_CODES: Final = (None, "approved", "declined", "error")  # code 0: no outcome known
 
@@ -772,8 +800,46 @@ class DecisionReader:
         ).fetchall()
         return sorted(str(row[0]) for row in rows)
 
-    def trend_columns(self, start_us: int, end_us: int, segment: str | None) -> TrendColumns:
+    def attribute_values(self, start_us: int, end_us: int, segment: AttributeSegment) -> list[str]:
+        """The values an attribute takes in the range: all of them (sorted), or for a ``top`` segment the
+        ``top`` most frequent (most first, ties by value) and :data:`OTHER` last if there are more."""
+        where = f"WHERE d.occurred_us >= ? AND d.occurred_us < ? AND {segment.sql} IS NOT NULL"
+        if segment.top is None:
+            rows = self._db.execute(
+                f"SELECT DISTINCT {segment.sql} FROM decisions d {where}", (start_us, end_us)
+            ).fetchall()
+            return sorted(str(row[0]) for row in rows)
+        rows = self._db.execute(
+            f"SELECT {segment.sql} AS v, count(*) AS n FROM decisions d {where} "
+            "GROUP BY v ORDER BY n DESC, v LIMIT ?",
+            (start_us, end_us, segment.top + 2),  # + 2: a real value "other" may be among them
+        ).fetchall()
+        values = [str(row[0]) for row in rows if str(row[0]) != OTHER]
+        return values[: segment.top] + ([OTHER] if len(rows) > len(values[: segment.top]) else [])
+
+    def _segment(
+        self, start_us: int, end_us: int, segment: str | AttributeSegment | None
+    ) -> tuple[str, list[str], list[str]]:
+        """SQL for a decision's segment code + 1 (0: no value), its parameters, and the segment values."""
+        if segment is None:
+            return "0", [], []
+        if isinstance(segment, str):
+            values = self.distinct(start_us, end_us, segment)
+            return f"({_case(f'd.{segment}', values)} + 1)", values, values
+        values = self.attribute_values(start_us, end_us, segment)
+        if OTHER not in values or segment.top is None:
+            return f"({_case(segment.sql, values)} + 1)", values, values
+        known = values[:-1]  # every value not among them (and not NULL) is "other", the last code
+        whens = " ".join(f"WHEN ? THEN {i + 1}" for i in range(len(known)))
+        other = f"CASE WHEN {segment.sql} IS NULL THEN 0 ELSE {len(values)} END"
+        return f"(CASE {segment.sql} {whens} ELSE {other} END)", known, values
+
+    def trend_columns(
+        self, start_us: int, end_us: int, segment: str | AttributeSegment | None
+    ) -> TrendColumns:
         """Every decision with ``start_us <= occurred_us < end_us``, with its outcome and report flag.
+
+        ``segment``: a segment column's name, an attribute (:class:`AttributeSegment`), or None.
 
         One query, answered from the ``decisions_trends`` covering index (the wide answer and feature blobs
         are never read). Python's cost is per cell, so the query returns five numbers per decision: the
@@ -781,9 +847,8 @@ class DecisionReader:
         report flag, currency and segment; the rows become one float array in a single C call.
         """
         currencies = self.distinct(start_us, end_us, "currency")
-        values = [] if segment is None else self.distinct(start_us, end_us, segment)
+        segment_code, parameters, values = self._segment(start_us, end_us, segment)
         c, v = len(currencies) + 1, len(values) + 1  # +1: the "none" code (-1 shifted to 0)
-        segment_code = "0" if segment is None else f"({_case(f'd.{segment}', values)} + 1)"
         rows = self._db.execute(
             "SELECT d.occurred_us, d.fraud_probability, d.failure_probability, d.amount, "
             f"{_case('d.action', ACTION_CODES)} "
@@ -793,7 +858,7 @@ class DecisionReader:
             "FROM decisions d INDEXED BY decisions_trends "
             "LEFT JOIN outcomes o ON o.attempt_id = d.attempt_id "
             "WHERE d.occurred_us >= ? AND d.occurred_us < ?",
-            (*ACTION_CODES, *STATUS_CODES[1:], *currencies, *values, start_us, end_us),
+            (*ACTION_CODES, *STATUS_CODES[1:], *currencies, *parameters, start_us, end_us),
         ).fetchall()
         table = np.array(rows, dtype=np.float64).reshape(len(rows), 5)  # None -> NaN
         packed = table[:, 4].astype(np.int64)

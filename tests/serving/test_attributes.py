@@ -7,6 +7,8 @@ engine's reading of extension fields is parallel work): what is tested here is t
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import sqlite3
@@ -397,3 +399,44 @@ def test_the_backtest_sends_the_data_s_own_fields_as_attributes() -> None:
     parsed = AttemptIn.model_validate(body, context=validation_context(FIELDS.values()))
     assert parsed.as_event()["opened_at"] == datetime(2026, 1, 1, tzinfo=UTC)
     assert "attributes" not in _attempt_body(attempt(61), list(FIELDS))
+
+
+# -- trends segmented by an attribute ---------------------------------------------------------------------
+
+
+def test_trends_segment_by_a_category_attribute_and_export_it(served: TestClient) -> None:
+    for n, channel in enumerate(["web", "app", "app", None, "web", "app"]):
+        _score(served, attempt(50 + n, attributes={"channel": channel}))
+    trends = served.get("/v1/trends", params={"segment": "channel"}, headers=SCORE).json()
+    assert trends["segment"] == "channel"
+    totals = {s["segment_value"]: sum(p["attempts"] for p in s["points"]) for s in trends["series"]}
+    assert totals == {"app": 3, "web": 2, None: 1}
+    exported = served.get("/v1/trends", params={"segment": "channel", "format": "csv"}, headers=SCORE)
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert {row["segment"] for row in rows} == {"channel"}
+    assert sum(int(row["attempts"]) for row in rows if row["segment_value"] == "app") == 3
+
+
+def test_a_key_segment_has_its_top_values_then_other(served: TestClient) -> None:
+    terminals = [f"t{k:02d}" for k in range(12) for _ in range(12 - k)]  # t00 most frequent, ..., t11 once
+    for n, terminal in enumerate(terminals):
+        _score(served, attempt(100 + n, attributes={"terminal_id": terminal}))
+    trends = served.get("/v1/trends", params={"segment": "terminal_id"}, headers=SCORE).json()
+    totals = {s["segment_value"]: sum(p["attempts"] for p in s["points"]) for s in trends["series"]}
+    assert list(totals)[:10] == [f"t{k:02d}" for k in range(10)]
+    assert totals["other"] == 2 + 1  # t10 and t11
+    assert sum(totals.values()) == len(terminals)
+
+
+def test_a_segment_that_is_no_column_nor_category_or_key_attribute_is_422(served: TestClient) -> None:
+    for segment in ("basket_items", "opened_at", "colour", "attributes"):
+        response = served.get("/v1/trends", params={"segment": segment}, headers=SCORE)
+        assert response.status_code == 422
+        assert "channel" in response.json()["message"]
+
+
+def test_status_lists_the_category_attributes_for_the_segment_picker(served: TestClient) -> None:
+    status = served.get("/v1/status", headers=SCORE).json()
+    assert status["attribute_segments"] == [
+        {"name": "channel", "doc": "The sales channel.", "values": ["web", "app"]}
+    ]
