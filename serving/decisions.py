@@ -29,7 +29,7 @@ import math
 import re
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from functools import partial
@@ -569,10 +569,9 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
     the fraud level, the model versions and the feature vector. Their segments (plan, method, card, amount)
     were never logged and stay NULL (unknown), which trends report as their own segment value.
     """
-    present = {str(row[1]) for row in db.execute("PRAGMA table_info(decisions)")}
-    missing = [name for name in ADDED_COLUMNS if name not in present]
-    for name in missing:
-        db.execute(f"ALTER TABLE decisions ADD COLUMN {name} {ADDED_COLUMNS[name]}")
+    missing = _missing_columns(db)
+    if missing:  # under the write lock, checked again: worker processes may open the log together
+        _in_write_transaction(db, partial(_add_columns, db))
     for statement in _INDEXES:
         db.execute(statement)
     if missing:
@@ -582,7 +581,32 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
                 "decision log %s: added columns %s; filled %d earlier decisions", path, missing, filled
             )
     if _version(db) < LOG_VERSION:
-        _to_version_2(db, path)
+        _in_write_transaction(db, partial(_to_version_2, db, path))
+
+
+#: How long opening a log waits for another process that migrates it (a rebuild copies every row).
+MIGRATION_WAIT_S: Final = 600.0
+
+
+def _in_write_transaction(db: sqlite3.Connection, work: Callable[[], object]) -> None:
+    """Run ``work`` in one write transaction (waiting while another connection holds the write lock)."""
+    retry_locked(lambda: db.execute("BEGIN IMMEDIATE"), MIGRATION_WAIT_S)
+    try:
+        work()
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _missing_columns(db: sqlite3.Connection) -> list[str]:
+    present = {str(row[1]) for row in db.execute("PRAGMA table_info(decisions)")}
+    return [name for name in ADDED_COLUMNS if name not in present]
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    for name in _missing_columns(db):
+        db.execute(f"ALTER TABLE decisions ADD COLUMN {name} {ADDED_COLUMNS[name]}")
 
 
 def _version(db: sqlite3.Connection) -> int:
@@ -592,22 +616,16 @@ def _version(db: sqlite3.Connection) -> int:
 
 def _to_version_2(db: sqlite3.Connection, path: Path) -> None:
     """Let ``kind`` be NULL (an attempt that does not say why it is charged). SQLite cannot drop a NOT NULL
-    constraint in place, so a log created with it is rebuilt once, in one transaction: the table is copied
-    under the same definition without the constraint, and its indexes are made again. Another process
-    opening the log at the same time waits, then finds the version done."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        if _version(db) < LOG_VERSION:
-            columns = db.execute("PRAGMA table_info(decisions)").fetchall()
-            constrained = any(row[1] == "kind" and row[3] for row in columns)
-            if constrained:
-                _rebuild_without_kind_constraint(db)
-                logger.info("decision log %s: 'kind' may now be missing (table rebuilt once)", path)
-            db.execute(f"PRAGMA user_version = {LOG_VERSION}")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
+    constraint in place, so a log created with it is rebuilt once (in the caller's transaction): the table is
+    copied under the same definition without the constraint, and its indexes are made again. Another process
+    opening the log at the same time waits for the lock, then finds the version done."""
+    if _version(db) >= LOG_VERSION:
+        return
+    columns = db.execute("PRAGMA table_info(decisions)").fetchall()
+    if any(row[1] == "kind" and row[3] for row in columns):
+        _rebuild_without_kind_constraint(db)
+        logger.info("decision log %s: 'kind' may now be missing (table rebuilt once)", path)
+    db.execute(f"PRAGMA user_version = {LOG_VERSION}")
 
 
 def _rebuild_without_kind_constraint(db: sqlite3.Connection) -> None:

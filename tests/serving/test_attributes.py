@@ -12,6 +12,7 @@ import io
 import json
 import math
 import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -25,10 +26,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from events.schema import ATTEMPT_COLUMNS, Check
+from features.stores.sqlite import connect
 from serving.app import create_app
 from serving.attributes import InvalidAttributeError, conform, validation_context
 from serving.backtest import _attempt_body
-from serving.decisions import LOG_VERSION, DecisionLog, DecisionRecord, from_journal, journal_payload
+from serving.decisions import (
+    LOG_VERSION,
+    DecisionLog,
+    DecisionRecord,
+    from_journal,
+    journal_payload,
+    migrate,
+)
 from serving.schemas import AttemptIn
 from tests.serving.factories import (
     ADMIN,
@@ -387,6 +396,23 @@ def test_an_older_log_is_migrated_to_take_attempts_without_a_kind(tmp_path: Path
     assert {"decisions_trends", "decisions_account", "decisions_method"} <= indexes
     db.close()
     DecisionLog(path).close()  # opening again changes nothing
+
+
+def test_a_log_being_written_by_another_process_is_migrated_once_it_is_free(tmp_path: Path) -> None:
+    path = tmp_path / "decisions.sqlite"
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute(OLD_SCHEMA)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("BEGIN IMMEDIATE")  # another worker holds the write lock for a moment
+    releaser = threading.Timer(0.5, lambda: db.execute("COMMIT"))
+    releaser.start()
+    opening = connect(path)  # as a DecisionLog opens it: no busy handler of SQLite's own
+    migrate(opening, path)  # waits for the lock instead of failing with "database is locked"
+    releaser.join()
+    opening.close()
+    assert db.execute("PRAGMA user_version").fetchone() == (LOG_VERSION,)
+    assert "attributes" in {row[1] for row in db.execute("PRAGMA table_info(decisions)")}
+    db.close()
 
 
 def test_the_backtest_sends_the_data_s_own_fields_as_attributes() -> None:
