@@ -20,11 +20,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from riskgate.settings import Settings, get_settings
 from serving.answers import body_too_large, declares_too_much, error_response, too_large_response
+from serving.attributes import describe_served
 from serving.errors import ServingError
 from serving.fastpath import ScoreFastPath
+from serving.jsonbody import document_bodies
 from serving.metrics import ServiceMetrics
 from serving.recovery import RecoveryService, load_recovery_config
 from serving.routes import admin, dashboard, decisions, health, outcomes, recovery, score, trends
+from serving.schemas import BatchIn, RecoveryBatchIn, RecoveryCaseIn
 from serving.service import Service, build_service
 
 logger = logging.getLogger(__name__)
@@ -213,6 +216,8 @@ def create_app(
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
     app.include_router(dashboard.router)
+    served = built.engine.fields
+    document_bodies(app, (BatchIn, RecoveryCaseIn, RecoveryBatchIn), lambda s: describe_served(s, served))
     _install_error_handlers(app, built.metrics)
     app.add_middleware(ServiceMiddleware, service=built)
     if fast_path:  # added last: the outermost of the app's own middleware

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -145,6 +146,19 @@ def _plain(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: v.to_pydatetime() if isinstance(v, pd.Timestamp) else v for k, v in fields.items()}
 
 
+def _attempt_body(fields: dict[str, Any], extension: Sequence[str]) -> dict[str, Any]:
+    """An attempt event as the API receives it: the feature set's own fields (``extension``) that it has
+    under ``attributes`` (missing ones, None or NaN, left out), the core fields at the top."""
+    body = _plain(fields)
+    attributes = {name: body.pop(name) for name in extension if name in body}
+    present = {name: value for name, value in attributes.items() if not _missing(value)}
+    return {**body, "attributes": present} if present else body
+
+
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
+
+
 @dataclass
 class _Tally:
     attempts: int = 0
@@ -159,13 +173,15 @@ def _replay(engine: ScoringEngine, events: Iterable[Event], period: Period) -> _
     """Send the period's events to the engine in time order, as the API would have received them."""
     start, end = ns_of(period.start), ns_of(period.end)
     tally = _Tally()
+    extension = [field.name for field in engine.fields]
     for moment, _, kind, fields in events:
         if moment < start:
             continue
         if moment >= end:
             break
         if kind == "attempt":
-            answer = engine.score(AttemptIn.model_validate(_plain(fields)))
+            body = _attempt_body(fields, extension)
+            answer = engine.score(AttemptIn.model_validate(body, context=engine.validation_context))
             tally.attempts += 1
             tally.replayed += bool(answer["replayed"])
             tally.actions[answer["decision"]["action"]] += 1
@@ -235,6 +251,7 @@ def run_backtest(
             log=log,
             pseudonymise=Pseudonymiser(pseudonym_secret),
             overrides=overrides,
+            fields=feature_set.fields,
         )
         began = time.perf_counter()
         loaded = _load_history_once(state_dir, features, events, period.start)

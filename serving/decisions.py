@@ -26,9 +26,10 @@ import base64
 import json
 import logging
 import math
+import re
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from functools import partial
@@ -39,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from events.schema import FIELD_NAME_PATTERN
 from features.stores.sqlite import BACKSTOP_CHECKPOINT_PAGES, connect, retry_locked
 from features.stores.writebehind import Staged
 from serving.errors import NotReadyError
@@ -53,7 +55,7 @@ _SCHEMA: Final = (
         occurred_at TEXT NOT NULL,
         account_key TEXT,
         method_key TEXT,
-        kind TEXT NOT NULL,
+        kind TEXT,
         fingerprint TEXT,
         action TEXT NOT NULL,
         rule TEXT NOT NULL,
@@ -103,7 +105,11 @@ ADDED_COLUMNS: Final[dict[str, str]] = {
     "fraud_model": "TEXT",  # "riskgate-fraud/3": the version that scored it (NULL: no model)
     "failure_model": "TEXT",
     "features": "BLOB",  # float32 feature vector in the model's order (NULL: no features); erased as personal
+    "attributes": "TEXT",  # the attempt's attributes as a JSON object (NULL: none); erased as personal
 }
+#: The log's schema version (SQLite's ``user_version``): 2 = ``kind`` may be NULL (an attempt without a kind)
+#: and ``attributes`` exists. :func:`migrate` brings an older file up to it.
+LOG_VERSION: Final = 2
 #: Time ranges, and a covering index for the trends query: it holds every column trends read, so a year of
 #: decisions is read without touching the wide rows (answer JSON, feature vector).
 _INDEXES: Final = (
@@ -150,7 +156,7 @@ class DecisionRecord:
     occurred_at: datetime
     account_key: str | None
     method_key: str | None
-    kind: str
+    kind: str | None
     fingerprint: str
     action: str
     rule: str
@@ -169,6 +175,7 @@ class DecisionRecord:
     fraud_model: str | None = None
     failure_model: str | None = None
     features: bytes | None = None
+    attributes: dict[str, str | float] | None = None  # JSON values, times as ISO 8601 (UTC)
 
 
 @dataclass(frozen=True)
@@ -178,6 +185,7 @@ class LoggedDecision:
     fingerprint: str | None
     answer: dict[str, Any]
     erased: bool
+    attributes: dict[str, str | float] | None = None
 
 
 @dataclass(frozen=True)
@@ -194,8 +202,8 @@ _INSERT: Final = (
     "INSERT OR IGNORE INTO decisions (attempt_id, decided_at, occurred_at, account_key, method_key, kind, "
     "fingerprint, action, rule, fallback, fraud_probability, failure_probability, answer, occurred_us, "
     "plan_tier, plan_period, method_type, card_funding, card_country, amount, currency, fraud_level, "
-    "fraud_model, failure_model, features) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "fraud_model, failure_model, features, attributes) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -209,6 +217,7 @@ def _row(decision: DecisionRecord, decided_at: str, answer: bytes | None = None)
         (orjson.dumps(d.answer) if answer is None else answer).decode(),  # compact JSON, as before
         epoch_us(d.occurred_at), d.plan_tier, d.plan_period, d.method_type, d.card_funding, d.card_country,
         d.amount, d.currency, d.fraud_level, d.fraud_model, d.failure_model, d.features,
+        None if d.attributes is None else orjson.dumps(d.attributes).decode(),
     )  # fmt: skip
 
 
@@ -218,7 +227,12 @@ _Held = tuple[DecisionRecord, str, bytes]
 
 def _logged(decision: DecisionRecord, decided_at: str) -> LoggedDecision:
     return LoggedDecision(
-        decision.attempt_id, datetime.fromisoformat(decided_at), decision.fingerprint, decision.answer, False
+        decision.attempt_id,
+        datetime.fromisoformat(decided_at),
+        decision.fingerprint,
+        decision.answer,
+        False,
+        decision.attributes,
     )
 
 
@@ -233,13 +247,19 @@ def journal_payload(
     values["answer"] = orjson.Fragment(answer)
     if decision.features is not None:
         values["features"] = base64.b64encode(decision.features).decode()
-    return orjson.dumps(
-        {"decided_at": decided_at, "decision": values, "attempt": attempt}, option=orjson.OPT_SERIALIZE_NUMPY
-    )
+    record: dict[str, Any] = {"decided_at": decided_at, "decision": values, "attempt": attempt}
+    if attempt is not None:  # the attempt's times (occurred_at, time attributes) come back as datetimes
+        times = [name for name, value in attempt.items() if isinstance(value, datetime)]
+        if times != _ATTEMPT_TIMES:
+            record["times"] = times
+    return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+_ATTEMPT_TIMES: Final = ["occurred_at"]  # an attempt's times unless its record lists them ("times")
 
 
 def from_journal(payload: bytes) -> tuple[DecisionRecord, str, dict[str, Any] | None]:
-    """``(decision, decided_at, attempt)`` of a journal record (``occurred_at`` as datetimes)."""
+    """``(decision, decided_at, attempt)`` of a journal record (the attempt's times as datetimes)."""
     record = orjson.loads(payload)
     values = dict(record["decision"])
     values["occurred_at"] = datetime.fromisoformat(values["occurred_at"])
@@ -247,7 +267,8 @@ def from_journal(payload: bytes) -> tuple[DecisionRecord, str, dict[str, Any] | 
         values["features"] = base64.b64decode(values["features"])
     attempt = record.get("attempt")
     if attempt is not None:
-        attempt["occurred_at"] = datetime.fromisoformat(attempt["occurred_at"])
+        for name in record.get("times", _ATTEMPT_TIMES):
+            attempt[name] = datetime.fromisoformat(attempt[name])
     return DecisionRecord(**values), str(record["decided_at"]), attempt
 
 
@@ -329,14 +350,19 @@ class DecisionLog:
     def _stored(self, attempt_id: str) -> LoggedDecision | None:
         with self._lock:
             row = self._execute(
-                "SELECT attempt_id, decided_at, fingerprint, answer, erased_at FROM decisions "
+                "SELECT attempt_id, decided_at, fingerprint, answer, erased_at, attributes FROM decisions "
                 "WHERE attempt_id = ?",
                 (attempt_id,),
             ).fetchone()
         if row is None:
             return None
         return LoggedDecision(
-            row[0], datetime.fromisoformat(row[1]), row[2], orjson.loads(row[3]), row[4] is not None
+            row[0],
+            datetime.fromisoformat(row[1]),
+            row[2],
+            orjson.loads(row[3]),
+            row[4] is not None,
+            None if row[5] is None else orjson.loads(row[5]),
         )
 
     def record(
@@ -481,7 +507,9 @@ class DecisionLog:
         What stays: per decision the attempt id, times, kind, scores, action, rule and model versions, and the
         gateway outcomes and fraud reports (aggregates for monitoring and retraining, linked to no person).
         What goes: the account and payment-method pseudonyms, the payload fingerprint, the feature vector
-        (in the answer and as the ``features`` blob) and the values of the reason codes. The segments (plan,
+        (in the answer and as the ``features`` blob), the values of the reason codes and the attempt's
+        attributes (a provider's own fields may identify a person: a set-top box, an e-mail domain). The
+        segments (plan,
         method type, card funding and country, amount, currency) stay: they describe a payment, not a
         person, once the decision is unlinked.
         """
@@ -495,7 +523,7 @@ class DecisionLog:
                 for attempt_id, answer in rows:
                     self._execute(
                         "UPDATE decisions SET account_key = NULL, method_key = NULL, fingerprint = NULL, "
-                        "features = NULL, answer = ?, erased_at = ? WHERE attempt_id = ?",
+                        "features = NULL, attributes = NULL, answer = ?, erased_at = ? WHERE attempt_id = ?",
                         (json.dumps(_without_personal_data(json.loads(answer))), erased_at, attempt_id),
                     )
                 (outcomes,) = self._execute(
@@ -541,10 +569,9 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
     the fraud level, the model versions and the feature vector. Their segments (plan, method, card, amount)
     were never logged and stay NULL (unknown), which trends report as their own segment value.
     """
-    present = {str(row[1]) for row in db.execute("PRAGMA table_info(decisions)")}
-    missing = [name for name in ADDED_COLUMNS if name not in present]
-    for name in missing:
-        db.execute(f"ALTER TABLE decisions ADD COLUMN {name} {ADDED_COLUMNS[name]}")
+    missing = _missing_columns(db)
+    if missing:  # under the write lock, checked again: worker processes may open the log together
+        _in_write_transaction(db, partial(_add_columns, db))
     for statement in _INDEXES:
         db.execute(statement)
     if missing:
@@ -553,6 +580,71 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
             logger.info(
                 "decision log %s: added columns %s; filled %d earlier decisions", path, missing, filled
             )
+    if _version(db) < LOG_VERSION:
+        _in_write_transaction(db, partial(_to_version_2, db, path))
+
+
+#: How long opening a log waits for another process that migrates it (a rebuild copies every row).
+MIGRATION_WAIT_S: Final = 600.0
+
+
+def _in_write_transaction(db: sqlite3.Connection, work: Callable[[], object]) -> None:
+    """Run ``work`` in one write transaction (waiting while another connection holds the write lock)."""
+    retry_locked(lambda: db.execute("BEGIN IMMEDIATE"), MIGRATION_WAIT_S)
+    try:
+        work()
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _missing_columns(db: sqlite3.Connection) -> list[str]:
+    present = {str(row[1]) for row in db.execute("PRAGMA table_info(decisions)")}
+    return [name for name in ADDED_COLUMNS if name not in present]
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    for name in _missing_columns(db):
+        db.execute(f"ALTER TABLE decisions ADD COLUMN {name} {ADDED_COLUMNS[name]}")
+
+
+def _version(db: sqlite3.Connection) -> int:
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    return int(version)
+
+
+def _to_version_2(db: sqlite3.Connection, path: Path) -> None:
+    """Let ``kind`` be NULL (an attempt that does not say why it is charged). SQLite cannot drop a NOT NULL
+    constraint in place, so a log created with it is rebuilt once (in the caller's transaction): the table is
+    copied under the same definition without the constraint, and its indexes are made again. Another process
+    opening the log at the same time waits for the lock, then finds the version done."""
+    if _version(db) >= LOG_VERSION:
+        return
+    columns = db.execute("PRAGMA table_info(decisions)").fetchall()
+    if any(row[1] == "kind" and row[3] for row in columns):
+        _rebuild_without_kind_constraint(db)
+        logger.info("decision log %s: 'kind' may now be missing (table rebuilt once)", path)
+    db.execute(f"PRAGMA user_version = {LOG_VERSION}")
+
+
+def _rebuild_without_kind_constraint(db: sqlite3.Connection) -> None:
+    (definition,) = db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'decisions'"
+    ).fetchone()
+    relaxed, found = re.subn(r"\bkind\s+TEXT\s+NOT\s+NULL", "kind TEXT", str(definition), count=1)
+    renamed, named = re.subn(
+        r"^CREATE TABLE\s+\"?decisions\"?", "CREATE TABLE decisions_v2", relaxed, count=1
+    )
+    if not (found and named):  # pragma: no cover - every riskgate log was created by _SCHEMA
+        raise RuntimeError(f"decision log: unexpected definition of the decisions table: {definition}")
+    db.execute("DROP TABLE IF EXISTS decisions_v2")
+    db.execute(renamed)
+    db.execute("INSERT INTO decisions_v2 SELECT * FROM decisions")
+    db.execute("DROP TABLE decisions")
+    db.execute("ALTER TABLE decisions_v2 RENAME TO decisions")
+    for statement in (*_SCHEMA, *_INDEXES):
+        db.execute(statement)
 
 
 def _backfill(db: sqlite3.Connection) -> int:
@@ -606,6 +698,33 @@ SEGMENT_COLUMNS: Final = (
     "plan_tier", "method_type", "card_funding", "card_country", "kind", "action",
     "fraud_model", "failure_model",
 )  # fmt: skip
+
+
+#: The segment value of the attributes outside a key segment's top values.
+OTHER: Final = "other"
+
+
+@dataclass(frozen=True)
+class AttributeSegment:
+    """Trends segmented by one of the attempts' attributes (a declared category or key field).
+
+    ``top``: a key's values are many (terminals, resellers), so only the ``top`` values by volume in the range
+    are series of their own and every other value is :data:`OTHER`; ``None`` (a category): every value.
+    """
+
+    name: str
+    top: int | None = None
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(FIELD_NAME_PATTERN, self.name):  # the name is put into SQL
+            raise ValueError(f"segment {self.name!r}: not an attribute name (lower snake case)")
+        if self.top is not None and self.top < 1:
+            raise ValueError(f"segment {self.name!r}: top must be at least 1")
+
+    @property
+    def sql(self) -> str:
+        """The attribute's value in a decision row ``d`` (NULL: the attempt had none)."""
+        return f"json_extract(d.attributes, '$.{self.name}')"
 
 
 ACTION_CODES: Final = ("approve", "review", "block", "defer")
@@ -699,8 +818,46 @@ class DecisionReader:
         ).fetchall()
         return sorted(str(row[0]) for row in rows)
 
-    def trend_columns(self, start_us: int, end_us: int, segment: str | None) -> TrendColumns:
+    def attribute_values(self, start_us: int, end_us: int, segment: AttributeSegment) -> list[str]:
+        """The values an attribute takes in the range: all of them (sorted), or for a ``top`` segment the
+        ``top`` most frequent (most first, ties by value) and :data:`OTHER` last if there are more."""
+        where = f"WHERE d.occurred_us >= ? AND d.occurred_us < ? AND {segment.sql} IS NOT NULL"
+        if segment.top is None:
+            rows = self._db.execute(
+                f"SELECT DISTINCT {segment.sql} FROM decisions d {where}", (start_us, end_us)
+            ).fetchall()
+            return sorted(str(row[0]) for row in rows)
+        rows = self._db.execute(
+            f"SELECT {segment.sql} AS v, count(*) AS n FROM decisions d {where} "
+            "GROUP BY v ORDER BY n DESC, v LIMIT ?",
+            (start_us, end_us, segment.top + 2),  # + 2: a real value "other" may be among them
+        ).fetchall()
+        values = [str(row[0]) for row in rows if str(row[0]) != OTHER]
+        return values[: segment.top] + ([OTHER] if len(rows) > len(values[: segment.top]) else [])
+
+    def _segment(
+        self, start_us: int, end_us: int, segment: str | AttributeSegment | None
+    ) -> tuple[str, list[str], list[str]]:
+        """SQL for a decision's segment code + 1 (0: no value), its parameters, and the segment values."""
+        if segment is None:
+            return "0", [], []
+        if isinstance(segment, str):
+            values = self.distinct(start_us, end_us, segment)
+            return f"({_case(f'd.{segment}', values)} + 1)", values, values
+        values = self.attribute_values(start_us, end_us, segment)
+        if OTHER not in values or segment.top is None:
+            return f"({_case(segment.sql, values)} + 1)", values, values
+        known = values[:-1]  # every value not among them (and not NULL) is "other", the last code
+        whens = " ".join(f"WHEN ? THEN {i + 1}" for i in range(len(known)))
+        other = f"CASE WHEN {segment.sql} IS NULL THEN 0 ELSE {len(values)} END"
+        return f"(CASE {segment.sql} {whens} ELSE {other} END)", known, values
+
+    def trend_columns(
+        self, start_us: int, end_us: int, segment: str | AttributeSegment | None
+    ) -> TrendColumns:
         """Every decision with ``start_us <= occurred_us < end_us``, with its outcome and report flag.
+
+        ``segment``: a segment column's name, an attribute (:class:`AttributeSegment`), or None.
 
         One query, answered from the ``decisions_trends`` covering index (the wide answer and feature blobs
         are never read). Python's cost is per cell, so the query returns five numbers per decision: the
@@ -708,9 +865,8 @@ class DecisionReader:
         report flag, currency and segment; the rows become one float array in a single C call.
         """
         currencies = self.distinct(start_us, end_us, "currency")
-        values = [] if segment is None else self.distinct(start_us, end_us, segment)
+        segment_code, parameters, values = self._segment(start_us, end_us, segment)
         c, v = len(currencies) + 1, len(values) + 1  # +1: the "none" code (-1 shifted to 0)
-        segment_code = "0" if segment is None else f"({_case(f'd.{segment}', values)} + 1)"
         rows = self._db.execute(
             "SELECT d.occurred_us, d.fraud_probability, d.failure_probability, d.amount, "
             f"{_case('d.action', ACTION_CODES)} "
@@ -720,7 +876,7 @@ class DecisionReader:
             "FROM decisions d INDEXED BY decisions_trends "
             "LEFT JOIN outcomes o ON o.attempt_id = d.attempt_id "
             "WHERE d.occurred_us >= ? AND d.occurred_us < ?",
-            (*ACTION_CODES, *STATUS_CODES[1:], *currencies, *values, start_us, end_us),
+            (*ACTION_CODES, *STATUS_CODES[1:], *currencies, *parameters, start_us, end_us),
         ).fetchall()
         table = np.array(rows, dtype=np.float64).reshape(len(rows), 5)  # None -> NaN
         packed = table[:, 4].astype(np.int64)

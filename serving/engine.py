@@ -17,11 +17,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from functools import partial
 from typing import Any, Final, Protocol
 
 import numpy as np
 
+from events.schema import ExtensionField
+from serving.attributes import Attributes, validation_context
 from serving.decisions import DecisionLog, DecisionRecord, Erasure, LoggedDecision, features_blob, model_ref
 from serving.errors import ConflictError, NotFoundError, NotReadyError
 from serving.metrics import ServiceMetrics
@@ -83,8 +86,13 @@ class ScoringEngine:
         overrides: ThresholdOverrides | None = None,
         metrics: ServiceMetrics | None = None,
         flush: Callable[[], None] | None = None,
+        fields: Sequence[ExtensionField] = (),
     ) -> None:
         self.features = features
+        #: the served feature set's extension fields: what an attempt's ``attributes`` may hold
+        self.fields = tuple(fields)
+        #: the pydantic validation context that checks attributes against them (see :mod:`serving.attributes`)
+        self.validation_context = validation_context(self.fields)
         self.feature_names = tuple(feature_names)
         self.holder = holder
         self.log = log
@@ -135,7 +143,7 @@ class ScoringEngine:
                 occurred_at=attempt.occurred_at,
                 account_key=self.pseudonymise(attempt.account_id),
                 method_key=method_key,
-                kind=attempt.kind.value,
+                kind=_value(attempt.kind),
                 fingerprint=fingerprint,
                 action=verdict.action.value,
                 rule=verdict.rule,
@@ -143,10 +151,10 @@ class ScoringEngine:
                 fraud_probability=None if fraud is None else fraud.probability,
                 failure_probability=None if failure is None else failure.probability,
                 answer=answer,
-                plan_tier=attempt.plan_tier.value,
-                plan_period=attempt.plan_period.value,
-                method_type=attempt.method_type.value,
-                card_funding=None if attempt.card_funding is None else attempt.card_funding.value,
+                plan_tier=_value(attempt.plan_tier),
+                plan_period=_value(attempt.plan_period),
+                method_type=_value(attempt.method_type),
+                card_funding=_value(attempt.card_funding),
                 card_country=attempt.card_country,
                 amount=attempt.amount,
                 currency=attempt.currency,
@@ -156,6 +164,7 @@ class ScoringEngine:
                 if failure is None or pair.failure is None
                 else model_ref(pair.failure.ref),
                 features=features_blob(row),
+                attributes=_json_attributes(attempt.attributes),
             ),
             attempt=event,
             first=first,
@@ -262,7 +271,10 @@ class ScoringEngine:
     # -- internals ------------------------------------------------------------------------------------------
 
     def _fingerprint(self, attempt: AttemptIn) -> str:
-        digest = hashlib.sha256(attempt.model_dump_json().encode()).hexdigest()
+        # without attributes, the payload is dumped as before they existed: a repeat logged by an older
+        # riskgate still matches its fingerprint
+        without = {"attributes"} if attempt.attributes is None else None
+        digest = hashlib.sha256(attempt.model_dump_json(exclude=without).encode()).hexdigest()
         return self.pseudonymise(digest) or digest
 
     def _replay(
@@ -333,6 +345,17 @@ class ScoringEngine:
             probability = answer[task]["probability"]
             if probability is not None:
                 histogram.observe(probability)
+
+
+def _value(member: StrEnum | None) -> str | None:
+    return None if member is None else member.value
+
+
+def _json_attributes(attributes: Attributes | None) -> dict[str, str | float] | None:
+    """Attributes as the log keeps them: JSON values (times as ISO 8601 in UTC)."""
+    if not attributes:
+        return None
+    return {name: v.isoformat() if isinstance(v, datetime) else v for name, v in attributes.items()}
 
 
 def _score(model: ServingModel | None, row: F64 | None) -> Scored | None:

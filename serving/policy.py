@@ -41,9 +41,13 @@ class History(StrEnum):
     RETRY_FORBIDDEN = "retry_forbidden"  # card-network rules forbid charging this card again
 
 
-RECURRING: Final = frozenset({AttemptKind.RENEWAL, AttemptKind.RETRY})
-NEW_MONEY: Final = frozenset({AttemptKind.SIGNUP, AttemptKind.UPGRADE, AttemptKind.ONE_OFF})
-ANY_KIND: Final = frozenset(AttemptKind)
+#: An attempt whose kind is unknown (``None``: the provider does not send it) is not a renewal: it is never
+#: deferred as one, and held for review like new money when the fraud model is unavailable.
+RECURRING: Final[frozenset[AttemptKind | None]] = frozenset({AttemptKind.RENEWAL, AttemptKind.RETRY})
+NEW_MONEY: Final[frozenset[AttemptKind | None]] = frozenset(
+    {AttemptKind.SIGNUP, AttemptKind.UPGRADE, AttemptKind.ONE_OFF, None}
+)
+ANY_KIND: Final[frozenset[AttemptKind | None]] = frozenset({*AttemptKind, None})
 ANY_LEVEL: Final = frozenset(FraudLevel)
 ANY_HISTORY: Final = frozenset(History)
 _DECLINE_RULES: Final = {code.value: rule for code, rule in DECLINE_CODES.items()}
@@ -56,7 +60,7 @@ class Rule:
     name: str
     action: Action
     levels: frozenset[FraudLevel] = ANY_LEVEL
-    kinds: frozenset[AttemptKind] = ANY_KIND
+    kinds: frozenset[AttemptKind | None] = ANY_KIND
     history: frozenset[History] = ANY_HISTORY
     likely_failure: bool | None = None  # None: either
     fallback: bool = False
@@ -77,7 +81,7 @@ class Situation:
 
     level: FraudLevel
     likely_failure: bool
-    kind: AttemptKind
+    kind: AttemptKind | None  # None: unknown (see RECURRING)
     history: History
 
 

@@ -14,7 +14,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Final, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from events.cardnumbers import contains_card_number, may_hold_card_number
 from events.currencies import MINOR_UNITS
@@ -36,6 +45,7 @@ from events.schema import (
     in_time_range,
 )
 from events.validate import COUNTRIES, is_ip
+from serving.attributes import Attributes, InvalidAttributeError, attributes_schema, conform, served_fields
 from serving.policy import Action, FraudLevel
 
 Id = Annotated[str, Field(min_length=1, max_length=128)]
@@ -62,10 +72,21 @@ _CHECKS: Final[dict[Check, tuple[Callable[[Any], bool], str]]] = {
 }
 
 
+#: What an optional-over-HTTP core field means when absent while the contract still requires it (absent
+#: while the contract has it optional: unknown, ``None``).
+_REQUIRED_DEFAULTS: Final[dict[str, object]] = {"retry_number": 0}
+
+
 def _apply_checks(model: BaseModel, columns: tuple[Column, ...]) -> None:
     problems = []
     for column in columns:
         value = getattr(model, column.name)
+        if value is None and column.required:
+            if column.name not in _REQUIRED_DEFAULTS:
+                problems.append(f"{column.name} is required by the contract")
+                continue
+            value = _REQUIRED_DEFAULTS[column.name]
+            setattr(model, column.name, value)
         for check in column.checks:
             accepts, message = _CHECKS[check]
             if value is not None and not accepts(value):
@@ -74,16 +95,19 @@ def _apply_checks(model: BaseModel, columns: tuple[Column, ...]) -> None:
         raise ValueError("; ".join(problems))
 
 
-def _refuse_card_numbers(data: Any) -> Any:
-    """Refuse a body whose strings (values or keys) hold a card number, naming only the field."""
+def _refuse_card_numbers(data: Any, what: str = "field", article: str = "a") -> Any:
+    """Refuse a body whose strings (values or keys, also those of its ``attributes``) hold a card number,
+    naming only the field."""
     if isinstance(data, dict) and may_hold_card_number(
         [*map(str, data), *(value for value in data.values() if isinstance(value, str))]
     ):
         for key, value in data.items():
             if contains_card_number(str(key)):
-                raise ValueError(f"a field name holds what looks like a card number: {_NEVER_CARDS}")
+                raise ValueError(f"{article} {what} name holds what looks like a card number: {_NEVER_CARDS}")
             if isinstance(value, str) and contains_card_number(value):
-                raise ValueError(f"field {key!r} holds what looks like a card number: {_NEVER_CARDS}")
+                raise ValueError(f"{what} {key!r} holds what looks like a card number: {_NEVER_CARDS}")
+    if isinstance(data, dict) and isinstance(data.get("attributes"), dict):
+        _refuse_card_numbers(data["attributes"], "attribute", "an")
     return data
 
 
@@ -118,23 +142,34 @@ def _event_time(value: datetime) -> datetime:
     return utc
 
 
+_UNKNOWN: Final = " Absent or null: unknown (accepted when the contract declares the field optional)."
+
+
 class AttemptIn(_In):
-    """One payment attempt, as the event contract defines it (without outcome fields)."""
+    """One payment attempt, as the event contract defines it (without outcome fields), with the provider's
+    own fields in ``attributes`` (see :mod:`serving.attributes`).
+
+    Whether ``kind``, ``plan_tier``, ``plan_period``, ``amount``'s lower bound, ``currency``, ``method_type``
+    and ``retry_number`` may be absent follows the contract's declarations (``Column.required`` and checks):
+    absent means unknown, except ``retry_number``, which is 0 while the contract requires it.
+    """
 
     contract_columns = ATTEMPT_COLUMNS
 
     attempt_id: Id = Field(description="Unique id of the attempt; the idempotency key.")
     occurred_at: AwareDatetime = Field(description="When the attempt is made (with a time zone).")
     account_id: Id
-    kind: AttemptKind
-    plan_tier: PlanTier
-    plan_period: PlanPeriod
-    amount: float = Field(gt=0, le=MAX_AMOUNT, description="Amount in major units, e.g. 12.99.")
-    currency: str = Field(min_length=3, max_length=3, description="ISO 4217 code.")
+    kind: AttemptKind | None = Field(None, description="Why the charge is made." + _UNKNOWN)
+    plan_tier: PlanTier | None = Field(None, description="Plan tier." + _UNKNOWN)
+    plan_period: PlanPeriod | None = Field(None, description="Billing period of the plan." + _UNKNOWN)
+    amount: float = Field(
+        ge=0, le=MAX_AMOUNT, description="Amount in major units, e.g. 12.99 (0: as the contract allows)."
+    )
+    currency: str | None = Field(None, min_length=3, max_length=3, description="ISO 4217 code." + _UNKNOWN)
     payment_method_id: Id = Field(
         description="Token or fingerprint of the payment method, never a card number."
     )
-    method_type: MethodType
+    method_type: MethodType | None = Field(None, description="Payment method type." + _UNKNOWN)
     card_bin: str | None = Field(None, max_length=8)
     card_funding: CardFunding | None = None
     card_country: str | None = Field(None, max_length=2)
@@ -144,7 +179,21 @@ class AttemptIn(_In):
     ip_country: str | None = Field(None, max_length=2)
     billing_country: str | None = Field(None, max_length=2)
     invoice_id: Id | None = None
-    retry_number: int = Field(0, ge=0, le=1000)
+    retry_number: int | None = Field(
+        None, ge=0, le=1000, description="0 for an invoice's first try, then 1, 2, ..." + _UNKNOWN
+    )
+    attributes: Annotated[dict[str, Any] | None, WithJsonSchema(attributes_schema())] = None
+
+    @field_validator("attributes")
+    @classmethod
+    def _served_attributes(cls, value: dict[str, Any] | None, info: ValidationInfo) -> Attributes | None:
+        """Checked against the served feature set's fields (the validation context), typed by declaration."""
+        if not value:
+            return None
+        try:
+            return conform(value, served_fields(info.context)) or None
+        except InvalidAttributeError as error:
+            raise ValueError(str(error)) from None
 
     @field_validator("occurred_at")
     @classmethod
@@ -159,8 +208,13 @@ class AttemptIn(_In):
         return value
 
     def as_event(self) -> dict[str, object]:
-        """The attempt as the feature engine reads it (enum values as plain strings)."""
-        return self.model_dump(mode="python")
+        """The attempt as the feature engine reads it (enum values as plain strings), its attributes as
+        top-level keys."""
+        event = self.model_dump(mode="python")
+        attributes = event.pop("attributes")
+        if attributes:
+            event.update(attributes)
+        return event
 
 
 class ScoreOptions(BaseModel):
@@ -290,6 +344,9 @@ class BatchOut(BaseModel):
 class LoggedDecisionOut(ScoreOut):
     decided_at: datetime
     erased: bool = Field(description="True once the account was erased: personal content removed.")
+    attributes: dict[str, str | float] | None = Field(
+        None, description="The attempt's attributes as accepted (times in UTC); null: none, or erased."
+    )
 
 
 class ErasureOut(BaseModel):

@@ -173,6 +173,7 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         ),
         metrics=metrics,
         flush=None if behind is None else behind.flush,
+        fields=feature_set.fields,
     )
     loader = ModelLoader(
         settings.tracking_uri,

@@ -18,6 +18,9 @@ What the figures mean (``GET /v1/trends`` returns them; the report draws them):
   fraud report (chargeback or confirmed fraud) names; both are null without mature attempts.
 * Decline rates: over the attempts with a gateway outcome, the mean failure probability against the share
   declined or errored.
+* Segments: a logged column (plan tier, method type, ...) or one of the served feature set's attributes, a
+  category (one series per value) or a key (its :data:`KEY_SEGMENT_TOP` most frequent values in the range,
+  then ``"other"`` for the rest); attempts without a value make the ``null`` series.
 * Money at risk is ``sum(amount x probability)``. Amounts come in several currencies and riskgate keeps no
   exchange rates, so nothing is converted: ``fraud``/``failure`` sum the attempts in the range's main
   currency (the one most attempts of the whole range use) and ``by_currency`` gives every currency's sums.
@@ -37,8 +40,15 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from events.schema import EARLIEST_TIME, LATEST_TIME
-from serving.decisions import SEGMENT_COLUMNS, STATUS_CODES, DecisionReader, TrendColumns, epoch_us
+from events.schema import EARLIEST_TIME, LATEST_TIME, ExtensionField, FieldType
+from serving.decisions import (
+    SEGMENT_COLUMNS,
+    STATUS_CODES,
+    AttributeSegment,
+    DecisionReader,
+    TrendColumns,
+    epoch_us,
+)
 from serving.errors import ServingError
 
 if TYPE_CHECKING:
@@ -53,6 +63,10 @@ BUCKETS: Final[dict[str, timedelta]] = {
     "week": timedelta(weeks=1),
 }
 SEGMENTS: Final = ("none", *SEGMENT_COLUMNS)
+#: The attribute types trends may segment by: a category (every value) or a key (the top values by volume).
+SEGMENT_TYPES: Final = (FieldType.CATEGORY, FieldType.KEY)
+#: A key segment's series: its most frequent values in the range, then "other" (a key has many values).
+KEY_SEGMENT_TOP: Final = 10
 ACTIONS: Final = ("approve", "review", "block", "defer")
 QUANTILES: Final = (0.5, 0.9, 0.99)
 DEFAULT_DAYS: Final = 30
@@ -326,19 +340,36 @@ def _main_currency(columns: TrendColumns) -> str | None:
     return columns.currency_values[int(np.argmax(np.bincount(known)))]
 
 
-def trends(
+def segment_of(segment: str, fields: Sequence[ExtensionField] = ()) -> str | AttributeSegment | None:
+    """What ``segment`` names: a segment column, an attribute of the served feature set (a category or a
+    key, see :data:`KEY_SEGMENT_TOP`), or nothing (``"none"``)."""
+    if segment in SEGMENTS:
+        return None if segment == "none" else segment
+    for field in fields:
+        if field.name == segment and field.type in SEGMENT_TYPES:
+            return AttributeSegment(field.name, KEY_SEGMENT_TOP if field.type is FieldType.KEY else None)
+    attributes = [field.name for field in fields if field.type in SEGMENT_TYPES]
+    raise TrendQueryError(
+        f"segment must be one of {list(SEGMENTS)}"
+        + (f" or an attribute of the served feature set: {attributes}" if attributes else "")
+    )
+
+
+def trends(  # noqa: PLR0917 (the query's parameters)
     reader: DecisionReader,
     span: Range,
     bucket: str = "day",
     segment: str = "none",
     fraud_maturity_days: float = FALLBACK_FRAUD_MATURITY_DAYS,
+    fields: Sequence[ExtensionField] = (),
 ) -> dict[str, Any]:
-    """``GET /v1/trends`` over ``span``: one series per segment value, one point per bucket."""
-    if segment not in SEGMENTS:
-        raise TrendQueryError(f"segment must be one of {list(SEGMENTS)}")
+    """``GET /v1/trends`` over ``span``: one series per segment value, one point per bucket.
+
+    ``fields``: the served feature set's extension fields, whose categories and keys may be segments."""
+    resolved = segment_of(segment, fields)
     grid = Grid.of(span, bucket)
-    chosen = None if segment == "none" else segment
-    columns = reader.trend_columns(epoch_us(span.start), epoch_us(span.end), chosen)
+    chosen = None if resolved is None else segment
+    columns = reader.trend_columns(epoch_us(span.start), epoch_us(span.end), resolved)
     as_of = reader.labels_as_of()
     cutoff = None if as_of is None else epoch_us(as_of - timedelta(days=fraud_maturity_days))
     values: list[str | None] = [*columns.segment_values, None]  # code -1 (no value) is the last series

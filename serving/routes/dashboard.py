@@ -18,6 +18,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
+from events.schema import FieldType
 from recovery.learned import RETRY_DESIGN_HASH
 from serving.errors import NotFoundError
 from serving.recovery import planner_model
@@ -68,6 +69,12 @@ class RouteLatencyOut(LatencyOut):
     route: str
 
 
+class AttributeSegmentOut(BaseModel):
+    name: str = Field(description="The attribute's name: the value of GET /v1/trends?segment=.")
+    doc: str = Field(description="What the attribute is (the feature set's declaration).")
+    values: list[str] = Field(description="Its declared values.")
+
+
 class StatusOut(BaseModel):
     """The models served, the decision log's size and serving latency (this process, since it started)."""
 
@@ -87,6 +94,10 @@ class StatusOut(BaseModel):
     retry_model: ModelStatus | None = Field(
         description="The recovery planner's retry model (riskgate-retry), null when none is served; its "
         "feature_hash is the design of its retry columns."
+    )
+    attribute_segments: list[AttributeSegmentOut] = Field(
+        default_factory=list,
+        description="The served feature set's category attributes, which trends may be segmented by.",
     )
 
 
@@ -139,4 +150,9 @@ def status(service: ServiceDep, _: ScoreKey) -> StatusOut:
         retry_model=None
         if pair.retry is None
         else ModelStatus(task="retry", **pair.retry.ref, feature_hash=RETRY_DESIGN_HASH),
+        attribute_segments=[
+            AttributeSegmentOut(name=field.name, doc=field.doc, values=list(field.values or ()))
+            for field in service.engine.fields
+            if field.type is FieldType.CATEGORY
+        ],
     )

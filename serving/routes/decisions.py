@@ -16,8 +16,14 @@ router = APIRouter(tags=["decisions"])
 def get_decision(
     attempt_id: Annotated[str, Path(min_length=1, max_length=128)], service: ServiceDep, _: ScoreKey
 ) -> LoggedDecisionOut:
-    """The decision logged for an attempt, with its feature vector (for support and audits)."""
+    """The decision logged for an attempt, with its feature vector and the attempt's attributes (for support
+    and audits)."""
     logged = service.engine.decision(attempt_id)
     return LoggedDecisionOut.model_validate(
-        {**logged.answer, "decided_at": logged.decided_at, "erased": logged.erased}
+        {
+            **logged.answer,
+            "decided_at": logged.decided_at,
+            "erased": logged.erased,
+            "attributes": logged.attributes,
+        }
     )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
+from pydantic import BaseModel
 
+from serving.jsonbody import parse_body
 from serving.security import API_KEY_HEADER, Principal, Scope
 from serving.service import Service
 
@@ -20,6 +22,18 @@ async def get_service(request: Request) -> Service:
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
+M = TypeVar("M", bound=BaseModel)
+
+
+def served_body(model: type[M]) -> Callable[[Request, Service], Awaitable[M]]:
+    """A dependency: the body validated as ``model`` against the served feature set's fields (attempts'
+    ``attributes``), which FastAPI's own body parameters cannot do (they take no validation context). The
+    route declares the body with ``openapi_extra=body_schema(model)``."""
+
+    async def parse(request: Request, service: ServiceDep) -> M:
+        return parse_body(model, await request.body(), service.engine.validation_context)
+
+    return parse
 
 
 def require(scope: Scope) -> Callable[[Service, str | None], Awaitable[Principal]]:

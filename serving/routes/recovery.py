@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from serving.errors import PayloadTooLargeError
+from serving.jsonbody import body_schema
 from serving.recovery import RecoveryService
-from serving.routes.deps import ScoreKey, ServiceDep
+from serving.routes.deps import ScoreKey, ServiceDep, served_body
 from serving.schemas import ErrorOut, RecoveryBatchIn, RecoveryBatchOut, RecoveryCaseIn, RecoveryPlanOut
 
 router = APIRouter(tags=["recovery"])
@@ -24,9 +25,17 @@ def get_recovery(request: Request) -> RecoveryService:
 RecoveryDep = Annotated[RecoveryService, Depends(get_recovery)]
 
 
-@router.post("/recovery-plan", response_model=RecoveryPlanOut, responses=ERRORS)
+@router.post(
+    "/recovery-plan",
+    response_model=RecoveryPlanOut,
+    responses=ERRORS,
+    openapi_extra=body_schema(RecoveryCaseIn),
+)
 def recovery_plan(
-    case: RecoveryCaseIn, service: ServiceDep, recovery: RecoveryDep, _: ScoreKey
+    _: ScoreKey,
+    service: ServiceDep,
+    recovery: RecoveryDep,
+    case: Annotated[RecoveryCaseIn, Depends(served_body(RecoveryCaseIn))],
 ) -> JSONResponse:
     """The recovery plan of a declined attempt (or of a renewal about to be charged: `decline_code` null).
 
@@ -38,9 +47,17 @@ def recovery_plan(
     return JSONResponse(recovery.plan(case, service.engine))
 
 
-@router.post("/recovery-plan/batch", response_model=RecoveryBatchOut, responses=ERRORS)
+@router.post(
+    "/recovery-plan/batch",
+    response_model=RecoveryBatchOut,
+    responses=ERRORS,
+    openapi_extra=body_schema(RecoveryBatchIn),
+)
 def recovery_plan_batch(
-    batch: RecoveryBatchIn, service: ServiceDep, recovery: RecoveryDep, _: ScoreKey
+    _: ScoreKey,
+    service: ServiceDep,
+    recovery: RecoveryDep,
+    batch: Annotated[RecoveryBatchIn, Depends(served_body(RecoveryBatchIn))],
 ) -> JSONResponse:
     """The plans of many cases (a renewal run), each as `POST /v1/recovery-plan` would answer, in order.
 

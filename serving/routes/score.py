@@ -7,13 +7,13 @@ both reach :func:`score_request`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from serving.errors import PayloadTooLargeError
 from serving.jsonbody import FastJSONResponse, body_schema, parse_body
-from serving.routes.deps import ScoreKey, ServiceDep
+from serving.routes.deps import ScoreKey, ServiceDep, served_body
 from serving.schemas import AttemptIn, BatchIn, BatchOut, ErrorOut, ScoreOut
 from serving.service import Service
 
@@ -25,7 +25,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in
 def score_request(service: Service, body: bytes, explain: bool) -> dict[str, Any]:
     """The answer to an authenticated ``POST /v1/score``: ``body`` validated as :class:`AttemptIn` (422
     otherwise), then the whole decision."""
-    return service.engine.score(parse_body(AttemptIn, body), explain)
+    return service.engine.score(parse_body(AttemptIn, body, service.engine.validation_context), explain)
 
 
 @router.post(SCORE_PATH, response_model=ScoreOut, responses=ERRORS, openapi_extra=body_schema(AttemptIn))
@@ -41,8 +41,10 @@ async def score_attempt(
     return FastJSONResponse(score_request(service, await request.body(), explain))
 
 
-@router.post("/score/batch", response_model=BatchOut, responses=ERRORS)
-def score_batch(batch: BatchIn, service: ServiceDep, _: ScoreKey) -> FastJSONResponse:
+@router.post("/score/batch", response_model=BatchOut, responses=ERRORS, openapi_extra=body_schema(BatchIn))
+def score_batch(
+    _: ScoreKey, service: ServiceDep, batch: Annotated[BatchIn, Depends(served_body(BatchIn))]
+) -> FastJSONResponse:
     """Score many attempts (a renewal run), each exactly as `POST /v1/score` would, in order.
 
     At most `max_batch` attempts per call (500 unless configured; larger batches get 413).

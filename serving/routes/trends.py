@@ -15,6 +15,7 @@ from serving.routes.deps import ServiceDep
 from serving.schemas import DriftOut, ErrorOut, TrendsOut
 from serving.security import API_KEY_HEADER, Principal, Scope
 from serving.trends import (
+    KEY_SEGMENT_TOP,
     SEGMENTS,
     drift_csv,
     maturity_days,
@@ -50,8 +51,13 @@ End = Annotated[
 Format = Annotated[Literal["json", "csv"], Query(description="json, or csv for export.")]
 Bucket = Annotated[Literal["hour", "day", "week"], Query(description="Calendar buckets in UTC.")]
 Segment = Annotated[
-    Literal[SEGMENTS],  # type: ignore[valid-type]
-    Query(description="One series per value of this field (none: one series)."),
+    str,
+    Query(
+        max_length=64,
+        description=f"One series per value of this field (none: one series): one of {', '.join(SEGMENTS)}, "
+        "or a category or key attribute of the served feature set (a key: its "
+        f"{KEY_SEGMENT_TOP} most frequent values in the range, then 'other').",
+    ),
 ]
 
 
@@ -82,7 +88,8 @@ def get_trends(  # noqa: PLR0917 (one parameter per query parameter)
     service.engine.flush()  # every answered decision, also those still only in the journal
     with DecisionReader(service.engine.log.path) as reader:
         span = resolve_range(reader, parse_moment("start", start), parse_moment("end", end))
-        result = trends(reader, span, bucket, segment, maturity_days(None if fraud is None else fraud.bundle))
+        maturity = maturity_days(None if fraud is None else fraud.bundle)
+        result = trends(reader, span, bucket, segment, maturity, service.engine.fields)
     return _csv(trends_csv(result), "riskgate-trends") if format == "csv" else JSONResponse(result)
 
 

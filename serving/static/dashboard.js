@@ -246,9 +246,26 @@
     text($("st-latency"), l.count ? `${ms(l.p50_ms)} / ${ms(l.p90_ms)} / ${ms(l.p99_ms)}` : "no attempt scored yet");
     const route = status.route_latency.find((r) => r.route === "/v1/score");
     text($("st-route-latency"), route && route.count ? `${ms(route.p50_ms)} / ${ms(route.p90_ms)} / ${ms(route.p99_ms)}` : "no request yet");
+    listAttributeSegments(status.attribute_segments || []);
     const missing = status.models.filter((m) => !m.name).map((m) => m.task);
     banner("fallback", missing.length ? `No ${missing.join(" or ")} model is loaded: the service answers with its ` +
       "documented fallback decisions until a champion is registered (riskgate train, then riskgate promote)." : "");
+  }
+
+  function listAttributeSegments(segments) {
+    // The served feature set's category attributes join the segment picker, in a group of their own, once.
+    const picker = $("segment");
+    if (!segments.length || picker.querySelector("optgroup[data-attributes]")) return;
+    const group = make("optgroup");
+    group.label = "provider fields";
+    group.dataset.attributes = "true";
+    segments.forEach((segment) => {
+      const option = make("option", null, segment.name.replace(/_/g, " "));
+      option.value = segment.name;
+      if (segment.doc) option.title = segment.doc;
+      group.append(option);
+    });
+    picker.append(group);
   }
 
   // -- trends ---------------------------------------------------------------------------------------------

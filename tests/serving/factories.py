@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._models import register_pyfunc
+from events.schema import ExtensionField, FieldType
 from features.iptv import FEATURE_SET
 from recovery.learned import RetryModel
 from riskgate.settings import Settings
@@ -20,6 +21,18 @@ ADMIN_KEY = "rg-dev-admin-key"
 SCORE = {"X-API-Key": SCORE_KEY}
 ADMIN = {"X-API-Key": ADMIN_KEY}
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+#: The IPTV set carrying a provider's own fields (its features do not read them: they are carried and logged).
+ATTRIBUTE_SET = replace(
+    FEATURE_SET,
+    fields=(
+        ExtensionField("terminal_id", FieldType.KEY, "The merchant terminal."),
+        ExtensionField("channel", FieldType.CATEGORY, "The sales channel.", values=("web", "app")),
+        ExtensionField("basket_items", FieldType.NUMBER, "Items in the basket."),
+        ExtensionField("opened_at", FieldType.TIME, "When the customer's account was opened."),
+    ),
+)
+ATTRIBUTE_SET_SPEC = "tests.serving.factories:ATTRIBUTE_SET"
 
 
 def attempt(n: int = 0, **overrides: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service as DriverService
@@ -29,7 +30,14 @@ from features.iptv import FEATURE_SET
 from serving.backtest import run_backtest
 from serving.models import MODEL_NAMES, ModelPair, ServingModel
 from simulator import WorldConfig, simulate
-from tests.serving.factories import ADMIN_KEY, SCORE_KEY, seed_cache
+from tests.serving.factories import (
+    ADMIN_KEY,
+    ATTRIBUTE_SET_SPEC,
+    SCORE,
+    SCORE_KEY,
+    attempt,
+    seed_cache,
+)
 from tests.serving.test_process import server
 from training.bundle import ModelBundle
 
@@ -227,4 +235,21 @@ def test_an_empty_log_without_models_is_explained(tmp_path: Path, browser: WebDr
         assert browser.find_element("id", "st-fraud").text == "none — fallback rules"
         assert "no model is loaded" in browser.find_element("id", "drift").text.lower()
         assert browser.execute_script("return Object.keys(window.riskgate.charts).length") == 0
+        assert _console_errors(browser) == []
+
+
+def test_the_segment_picker_lists_the_served_category_attributes(tmp_path: Path, browser: WebDriver) -> None:
+    with server(tmp_path, RISKGATE_FEATURE_SET=ATTRIBUTE_SET_SPEC, PYTHONPATH=str(ROOT)) as (_, url):
+        for n, channel in enumerate(["web", "app", "app", "web", "app"]):
+            body = attempt(n, attributes={"channel": channel, "terminal_id": f"t{n}"})
+            assert httpx.post(f"{url}/v1/score", json=body, headers=SCORE, timeout=30).status_code == 200
+        assert _open(browser, url, SCORE_KEY) == "ready"
+        group = browser.find_element("css selector", "#segment optgroup[data-attributes]")
+        options = group.find_elements("tag name", "option")
+        assert [(o.get_attribute("value"), o.text) for o in options] == [("channel", "channel")]
+        segment = Select(browser.find_element("id", "segment"))
+        assert _settled(browser, lambda: segment.select_by_value("channel")) == "ready"
+        assert browser.execute_script(_CHART_INK)["chart-volume"]["series"] == 2  # web and app
+        values = Select(browser.find_element("id", "segment-value")).options
+        assert [o.text for o in values] == ["app (3)", "web (2)"]
         assert _console_errors(browser) == []

@@ -91,3 +91,16 @@ def test_thresholds_to_levels() -> None:
     ]  # fmt: skip
     assert (t.likely_failure(0.5), t.likely_failure(0.49), t.likely_failure(None)) == (True, False, False)
     assert Thresholds(None, None, None).fraud_level(0.99) == FraudLevel.UNKNOWN
+
+
+@given(
+    level=st.sampled_from(list(FraudLevel)),
+    history=st.sampled_from(list(History)),
+    fails=st.booleans(),
+)
+def test_an_attempt_of_unknown_kind_is_decided_as_new_money_never_as_a_renewal(
+    level: FraudLevel, history: History, fails: bool
+) -> None:
+    unknown = decide(Situation(level, fails, None, history))
+    assert unknown.action is not Action.DEFER  # a renewal-only rule never applies
+    assert unknown == decide(Situation(level, fails, S, history))

@@ -149,9 +149,10 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
-def _killed_after(tmp_path: Path, *counts: int) -> None:
+def _killed_after(tmp_path: Path, *counts: int, script: str = _KILLED) -> None:
+    """Run ``script`` (scores, then kills itself with SIGKILL) over the state directory ``tmp_path``."""
     finished = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_KILLED), str(tmp_path), *map(str, counts)],
+        [sys.executable, "-c", textwrap.dedent(script), str(tmp_path), *map(str, counts)],
         check=False,
         capture_output=True,
         text=True,
