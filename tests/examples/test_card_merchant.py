@@ -64,8 +64,10 @@ def worked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         "--set", "labels.fraud_label_delay_days=21", "--set", "model.trials=3",
     ]  # fmt: skip
     trained = _run([RISKGATE, "train", "--task", "fraud", *window, *settings], env, work)
-    rolling = _run([RISKGATE, "evaluate-rolling", "--task", "fraud", "--folds", "2", *window, *settings], env, work)
-    _run([RISKGATE, "score", "data/features", "-m", "models:/riskgate-fraud/1", "-o", "scores.parquet"], env, work)
+    folds = ["--folds", "2"]
+    rolling = _run([RISKGATE, "evaluate-rolling", "--task", "fraud", *folds, *window, *settings], env, work)
+    score = ["data/features", "-m", "models:/riskgate-fraud/1", "-o", "scores.parquet"]
+    _run([RISKGATE, "score", *score], env, work)
     return {"work": work, "imported": imported, "built": built, "trained": trained, "rolling": rolling}
 
 
@@ -78,8 +80,10 @@ def test_the_export_is_imported_whole_with_its_own_fields(worked: dict[str, obje
     assert len(attempts) == len(raw)
     assert {"terminal_id", "channel", "tx_type"} <= set(attempts.columns)
     zero = attempts["tx_type"] == "auth_check"
-    assert zero.sum() > 0 and (attempts.loc[zero, "amount"] == 0).all()  # €0 checks kept, with their outcomes
-    assert attempts["kind"].isna().all() and (attempts["currency"] == "EUR").all()
+    assert zero.sum() > 0
+    assert (attempts.loc[zero, "amount"] == 0).all()
+    assert attempts["kind"].isna().all()
+    assert (attempts["currency"] == "EUR").all()
     assert attempts["account_created_at"].notna().all()
 
 
@@ -88,7 +92,8 @@ def test_terminal_features_are_named_by_the_providers_own_entity(worked: dict[st
     assert isinstance(work, Path)
     features = pd.read_parquet(work / "data" / "features")
     name = "terminal_reports_count_28d_7d_ago_per_attempts_count_28d_7d_ago"
-    assert name in features.columns and features[name].notna().any()
+    assert name in features.columns
+    assert features[name].notna().any()
     assert not any(column.startswith("device_") for column in features.columns)
     assert "card_merchant" in str(worked["built"])
 
@@ -97,7 +102,8 @@ def test_the_scored_test_window_finds_the_fraud(worked: dict[str, object]) -> No
     work = worked["work"]
     assert isinstance(work, Path)
     assert "riskgate-fraud v1" in str(worked["trained"])
-    assert "baseline" not in str(worked["trained"]).split("riskgate-fraud v1")[1]  # no IPTV rules on card data
+    fraud_report = str(worked["trained"]).split("riskgate-fraud v1")[1]
+    assert "baseline" not in fraud_report  # no IPTV rules on card data
     scores = pd.read_parquet(work / "scores.parquet")
     assert {"p_fraud", "score_raw", "fraud_level"} <= set(scores.columns)
     truth = pd.read_csv(work / "export" / "truth.csv", dtype={"TX_ID": str})
@@ -115,5 +121,6 @@ def test_the_scored_test_window_finds_the_fraud(worked: dict[str, object]) -> No
 
 def test_the_rolling_evaluation_reports_each_fold_and_the_mean(worked: dict[str, object]) -> None:
     rolling = str(worked["rolling"])
-    assert "fold 1" in rolling.lower() and "fold 2" in rolling.lower()
+    assert "fold 1" in rolling.lower()
+    assert "fold 2" in rolling.lower()
     assert "mean" in rolling.lower()
