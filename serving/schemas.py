@@ -69,6 +69,8 @@ _CHECKS: Final[dict[Check, tuple[Callable[[Any], bool], str]]] = {
     Check.YEAR_MONTH: (lambda v: _YEAR_MONTH.fullmatch(v) is not None, "must be a YYYY-MM month"),
     Check.IP: (is_ip, "must be an IPv4 or IPv6 address"),
     Check.TIME_RANGE: (in_time_range, f"must be {TIME_RANGE_TEXT}"),
+    Check.FINITE: (math.isfinite, "must be a finite number"),
+    Check.NOT_AFTER_EVENT: (lambda v: True, ""),  # needs the event's own time: see _not_after_event
 }
 
 
@@ -182,6 +184,12 @@ class AttemptIn(_In):
     retry_number: int | None = Field(
         None, ge=0, le=1000, description="0 for an invoice's first try, then 1, 2, ..." + _UNKNOWN
     )
+    account_created_at: AwareDatetime | None = Field(
+        None, description="When the account was created (its known start), not after occurred_at."
+    )
+    payment_method_first_used_at: AwareDatetime | None = Field(
+        None, description="When the payment method was first used (its known start), not after occurred_at."
+    )
     attributes: Annotated[dict[str, Any] | None, WithJsonSchema(attributes_schema())] = None
 
     @field_validator("attributes")
@@ -195,10 +203,21 @@ class AttemptIn(_In):
         except InvalidAttributeError as error:
             raise ValueError(str(error)) from None
 
-    @field_validator("occurred_at")
+    @field_validator("occurred_at", "account_created_at", "payment_method_first_used_at")
     @classmethod
-    def _to_utc(cls, value: datetime) -> datetime:
-        return _utc(value)
+    def _to_utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else _utc(value)
+
+    @model_validator(mode="after")
+    def _not_after_event(self) -> Self:
+        late = [
+            name
+            for name in ("account_created_at", "payment_method_first_used_at")
+            if (moment := getattr(self, name)) is not None and moment > self.occurred_at
+        ]
+        if late:
+            raise ValueError(f"{', '.join(late)} must not be after occurred_at (a known start precedes use)")
+        return self
 
     @field_validator("amount")
     @classmethod
