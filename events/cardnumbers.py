@@ -8,8 +8,9 @@ The rule, for integrators (the API and the imports apply it to every string, fie
 * **Written in groups**: digit groups joined by one and the same separator (a single space or a single dash)
   are a card number when their lengths are one of the networks' usual groupings (:data:`GROUPINGS`:
   4-4-4-4, 4-4-4-4-3, 4-6-5, 4-6-4, 4-4-5) and their digits together pass the Luhn check
-  (``4111 1111 1111 1111``, ``3782-822463-10005``), unless a letter touches the first or the last group
-  (then the groups are part of a word, such as a UUID's ``...e5467-8388-4332-8640-b49...``). Other groupings
+  (``4111 1111 1111 1111``, ``3782-822463-10005``), unless they are joined by dashes and a letter touches
+  the first or the last group (then the groups are part of a word, such as a UUID's
+  ``...e5467-8388-4332-8640-b49...``). Other groupings
   are not joined: an id like ``kb1796652151-103`` (an epoch and a counter) holds runs of 10 and 3 digits,
   neither of them a card number.
 
@@ -94,7 +95,9 @@ def _grouped(text: str, runs: list[re.Match[str]], first: int, grouping: tuple[i
         return False
     gaps = {text[a.end() : b.start()] for a, b in itertools.pairwise(window)}
     before, after = text[window[0].start() - 1 : window[0].start()], text[window[-1].end() :][:1]
-    return len(gaps) == 1 and gaps <= _SEPARATORS and not _LETTER.match(before) and not _LETTER.match(after)
+    if len(gaps) != 1 or not gaps <= _SEPARATORS:
+        return False
+    return gaps != {"-"} or not (_LETTER.match(before) or _LETTER.match(after))
 
 
 def _spans(text: str) -> Iterator[tuple[int, int]]:
@@ -220,7 +223,7 @@ def _luhn_rows(strings: pa.Array) -> npt.NDArray[np.bool_]:
             if offset < len(grouping) - 1:
                 shaped &= joined[first + offset] & (separator[first + offset] == separator[first])
         last = first + len(grouping) - 1
-        shaped &= ~lettered[0][first] & ~lettered[1][last]
+        shaped &= (separator[first] != 45) | ~(lettered[0][first] | lettered[1][last])
         first, last = first[shaped], last[shaped]
         valid = sums.window_total(run_first[first], run_last[last]) % 10 == 0
         hits[row_of_byte[first_byte[first[valid]]]] = True

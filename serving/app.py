@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from riskgate.settings import Settings, get_settings
@@ -112,6 +113,7 @@ def _install_error_handlers(app: FastAPI, metrics: ServiceMetrics) -> None:
 
     app.add_exception_handler(ServingError, handle)
     app.add_exception_handler(RequestValidationError, handle)
+    app.add_exception_handler(StarletteHTTPException, handle)
     app.add_exception_handler(Exception, handle)
 
 

@@ -87,15 +87,21 @@ def _refuse_card_numbers(data: Any) -> Any:
     return data
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class _Body(BaseModel):
+    """A request body or part of one: no unknown field, and no card number in a field name or value."""
 
-    contract_columns: ClassVar[tuple[Column, ...]] = ()
+    model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
     def _no_card_numbers(cls, data: Any) -> Any:
         return _refuse_card_numbers(data)
+
+
+class _In(_Body):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    contract_columns: ClassVar[tuple[Column, ...]] = ()
 
     @model_validator(mode="after")
     def _contract_checks(self) -> Self:
@@ -163,16 +169,12 @@ class AttemptIn(_In):
         return self.model_dump(mode="python")
 
 
-class ScoreOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ScoreOptions(_Body):
     explain: bool = Field(False, description="Also return the full feature vector (for investigations).")
 
 
-class BatchIn(BaseModel):
+class BatchIn(_Body):
     """Many attempts in one call (a renewal run); at most ``max_batch`` (see the service's settings)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     attempts: list[AttemptIn] = Field(min_length=1)
     explain: bool = False
@@ -218,10 +220,8 @@ class FraudReportIn(_In):
         return _utc(value)
 
 
-class OutcomesIn(BaseModel):
+class OutcomesIn(_Body):
     """Gateway outcomes and fraud reports, in any order, possibly repeated."""
-
-    model_config = ConfigDict(extra="forbid")
 
     outcomes: list[OutcomeIn] = Field(default_factory=list)
     fraud_reports: list[FraudReportIn] = Field(default_factory=list)
@@ -321,13 +321,11 @@ class ErrorOut(BaseModel):
 MAX_CARD_RETRY_TIMES: Final = 100
 
 
-class RecoveryCaseIn(BaseModel):
+class RecoveryCaseIn(_Body):
     """One invoice to plan: a declined attempt, or a renewal about to be charged (``decline_code`` null).
 
     Whether riskgate blocked the attempt as fraud is read from the decision log, never from the client.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     attempt: AttemptIn = Field(description="The declined attempt, or the renewal about to be charged.")
     decline_code: DeclineCode | None = Field(
@@ -366,10 +364,8 @@ class RecoveryCaseIn(BaseModel):
         return self
 
 
-class RecoveryBatchIn(BaseModel):
+class RecoveryBatchIn(_Body):
     """Many cases in one call (a renewal run); at most ``max_batch`` (as ``POST /v1/score/batch``)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     cases: list[RecoveryCaseIn] = Field(min_length=1)
 

@@ -62,7 +62,8 @@ def other_groupings(draw: st.DrawFn) -> str:
 
 
 wrapping = st.text("abcxyz_:/", max_size=6)
-#: Around a grouped number: no letter touching it (a letter makes the groups part of a word, as in a UUID).
+#: Around a grouped number: no letter touching it (with dashes, a letter makes the groups part of a word, as
+#: in a UUID).
 wrapping_groups = st.tuples(st.text("abcxyz_:/", max_size=6), st.sampled_from([" ", "_", ":", "/"])).map(
     "".join
 )
@@ -151,6 +152,8 @@ def test_masking_removes_every_digit_of_the_number(number: str, before: str, aft
         ("INV-2026-000123", False),
         ("8dbf5467-8388-4332-8640-b495b46e0fc0", False),  # a UUID: 4-4-4-4 digits inside hex words
         ("card:4111 1111 1111 1111.", True),
+        ("x4111 1111 1111 1111", True),
+        ("x4111-1111-1111-1111", False),  # dashes and a letter: part of a word, as in a UUID
     ],
 )
 def test_known_values(value: str, expected: bool) -> None:
