@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Final
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from events.cardnumbers import mask_card_numbers
 from serving.errors import PayloadTooLargeError, ServingError
 from serving.metrics import ServiceMetrics
+from serving.schemas import ErrorOut
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,40 @@ def http_error_response(error: HTTPException) -> JSONResponse:
         status_code=status,
         headers=error.headers,
     )
+
+
+ERROR_SCHEMA: Final = {"$ref": "#/components/schemas/ErrorOut"}
+_ERROR_STATUSES: Final = {
+    "401": "No API key, or an unknown one.",
+    "403": "The API key lacks the scope this route needs.",
+    "413": "The body is larger than max_body_bytes, or the batch larger than max_batch.",
+    "422": "The request does not match the schema or the contract's value checks (see details).",
+    "500": "Unexpected error (logged; no details are given).",
+}
+
+
+def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document ``schema`` with the error answers of every operation documented in the one
+    shape (``ErrorOut``): 401 and 403 where a key is needed, 422 where there are parameters or a body, 413
+    where there is a body, 500 everywhere; FastAPI's own 422 shape (``HTTPValidationError``) is replaced."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault("ErrorOut", ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}"))
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            statuses = ["500"]
+            if operation.get("security"):
+                statuses += ["401", "403"]
+            if operation.get("parameters") or operation.get("requestBody"):
+                statuses.append("422")
+            if operation.get("requestBody"):
+                statuses.append("413")
+            responses = operation.setdefault("responses", {})
+            for status in statuses:
+                answer = responses.setdefault(status, {"description": _ERROR_STATUSES[status]})
+                answer["content"] = {"application/json": {"schema": ERROR_SCHEMA}}
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    return schema
 
 
 def error_response(error: Exception, metrics: ServiceMetrics, where: str) -> JSONResponse:

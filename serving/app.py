@@ -10,7 +10,8 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,7 +21,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from riskgate.settings import Settings, get_settings
-from serving.answers import body_too_large, declares_too_much, error_response, too_large_response
+from serving.answers import (
+    body_too_large,
+    declares_too_much,
+    document_errors,
+    error_response,
+    too_large_response,
+)
 from serving.errors import ServingError
 from serving.fastpath import ScoreFastPath
 from serving.metrics import ServiceMetrics
@@ -115,6 +122,18 @@ def _install_error_handlers(app: FastAPI, metrics: ServiceMetrics) -> None:
     app.add_exception_handler(RequestValidationError, handle)
     app.add_exception_handler(StarletteHTTPException, handle)
     app.add_exception_handler(Exception, handle)
+
+
+def _documenting(build: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """FastAPI's OpenAPI document with every error status the service answers documented (once)."""
+    documented: list[dict[str, Any]] = []
+
+    def openapi() -> dict[str, Any]:
+        if not documented:
+            documented.append(document_errors(build()))
+        return documented[0]
+
+    return openapi
 
 
 async def _periodic_reload(service: Service) -> None:
@@ -216,6 +235,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(dashboard.router)
     _install_error_handlers(app, built.metrics)
+    app.openapi = _documenting(app.openapi)  # type: ignore[method-assign]
     app.add_middleware(ServiceMiddleware, service=built)
     if fast_path:  # added last: the outermost of the app's own middleware
         app.add_middleware(ScoreFastPath, service=built, path=API_PREFIX + score.SCORE_PATH)

@@ -14,10 +14,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Final, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from events.cardnumbers import contains_card_number, may_hold_card_number
-from events.currencies import MINOR_UNITS
+from events.currencies import MINOR_UNITS, fits_minor_unit
 from events.schema import (
     ATTEMPT_COLUMNS,
     FRAUD_REPORT_COLUMNS,
@@ -38,13 +47,76 @@ from events.schema import (
 from events.validate import COUNTRIES, is_ip
 from serving.policy import Action, FraudLevel
 
-Id = Annotated[str, Field(min_length=1, max_length=128)]
+Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"\S")]
 Text = Annotated[str, Field(min_length=1, max_length=256)]
 MAX_AMOUNT: Final = 1_000_000.0
 
+_DAYS_31: Final = r"(?:0[1-9]|[12][0-9]|3[01])"
+_DAYS_30: Final = r"(?:0[1-9]|[12][0-9]|30)"
+_FEBRUARY: Final = r"02-(?:0[1-9]|1[0-9]|2[0-8])"
+_MONTH_DAY: Final = rf"(?:(?:0[13578]|1[02])-{_DAYS_31}|(?:0[469]|11)-{_DAYS_30}|{_FEBRUARY})"
+#: A calendar date of the contract's years (2000-2099), month lengths and leap days included, except the
+#: first and the last day, which :data:`TIME_PATTERN` writes with the offsets that keep them in range.
+DATE_PATTERN: Final = (
+    rf"(?:20(?:0[1-9]|[1-8][0-9]|9[0-8])-{_MONTH_DAY}|20(?:[02468][048]|[13579][26])-02-29"
+    rf"|2000-(?:01-(?:0[2-9]|[12][0-9]|3[01])|(?:0[3578]|1[02])-{_DAYS_31}|(?:0[469]|11)-{_DAYS_30}|{_FEBRUARY})"
+    rf"|2099-(?:(?:0[13578]|10)-{_DAYS_31}|12-{_DAYS_30}|(?:0[469]|11)-{_DAYS_30}|{_FEBRUARY}))"
+)
+_CLOCK: Final = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
+_HOURS: Final = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]"
+#: RFC 3339 offsets; on 2000-01-01 only those at or behind UTC, on 2099-12-31 only those at or ahead of it.
+_OFFSET: Final = rf"(?:Z|[+-]{_HOURS})"
+_FIRST_DAY: Final = rf"2000-01-01T{_CLOCK}(?:Z|[+-]00:00|-{_HOURS})"
+_LAST_DAY: Final = rf"2099-12-31T{_CLOCK}(?:Z|[+-]00:00|\+{_HOURS})"
+#: How a time is written in a request: RFC 3339 with an offset, in the contract's range
+#: (:data:`events.schema.TIME_RANGE_TEXT`); the schema states this pattern, the service applies it first.
+TIME_PATTERN: Final = rf"^(?:{DATE_PATTERN}T{_CLOCK}{_OFFSET}|{_FIRST_DAY}|{_LAST_DAY})$"
+#: A moment in a query (trends, drift): a date (its midnight, UTC) or a time, with an offset or in UTC.
+MOMENT_PATTERN: Final = (
+    rf"^(?:{DATE_PATTERN}(?:T{_CLOCK}{_OFFSET}?)?|2000-01-01(?:T{_CLOCK}(?:Z|[+-]00:00|-{_HOURS})?)?"
+    rf"|2099-12-31(?:T{_CLOCK}(?:Z|[+-]00:00|\+{_HOURS})?)?)$"
+)
+_TIME = re.compile(TIME_PATTERN)
+
+
+def _written_time(value: Any) -> Any:
+    """Only an RFC 3339 string is a time (not a number, not digits read as epoch seconds or milliseconds)."""
+    if not isinstance(value, str) or _TIME.fullmatch(value) is None:
+        raise ValueError(
+            f"must be {TIME_RANGE_TEXT}, written in RFC 3339 with an offset: 2026-03-01T12:00:00Z"
+        )
+    return value
+
+
+Moment = Annotated[
+    AwareDatetime,
+    BeforeValidator(_written_time),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": TIME_PATTERN}),
+]
+
+
+def _json_number(value: Any) -> Any:
+    """A number as JSON writes it: not a boolean, not a string (``true`` is not 1, ``"3"`` is not 3)."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON number, not a boolean or a string")
+    return value
+
+
+Amount = Annotated[float, Field(strict=True, gt=0, le=MAX_AMOUNT)]
+#: A whole number (``3`` or ``3.0``, as JSON Schema's ``integer``), never a boolean or a string.
+Count = Annotated[int, Field(ge=0, le=1000), BeforeValidator(_json_number)]
+
 _NEVER_CARDS: Final = "riskgate never accepts card numbers; send the payment method's token instead"
-_BIN = re.compile(r"[0-9]{6,8}")
-_YEAR_MONTH = re.compile(r"[0-9]{4}-(?:0[1-9]|1[0-2])")
+_BIN = re.compile(r"^[0-9]{6,8}$")
+_YEAR_MONTH = re.compile(r"^[0-9]{4}-(?:0[1-9]|1[0-2])$")
+#: Codes the schema lists (the checks below apply them; the schema states them as enums).
+CountryCode = Annotated[str, WithJsonSchema({"type": "string", "enum": sorted(COUNTRIES)})]
+CurrencyCode = Annotated[str, WithJsonSchema({"type": "string", "enum": [*MINOR_UNITS]})]
+IpAddress = Annotated[
+    str,
+    Field(max_length=45),
+    WithJsonSchema({"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}),
+]
 
 
 #: What each contract check demands of a present value, and the message when it fails (never the value).
@@ -74,15 +146,22 @@ def _apply_checks(model: BaseModel, columns: tuple[Column, ...]) -> None:
         raise ValueError("; ".join(problems))
 
 
+def _strings(value: Any) -> list[str]:
+    """A field's strings: the value itself, or the strings of a list (nested objects check their own)."""
+    if isinstance(value, str):
+        return [value]
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
 def _refuse_card_numbers(data: Any) -> Any:
-    """Refuse a body whose strings (values or keys) hold a card number, naming only the field."""
+    """Refuse a body whose strings (values, list items or keys) hold a card number, naming only the field."""
     if isinstance(data, dict) and may_hold_card_number(
-        [*map(str, data), *(value for value in data.values() if isinstance(value, str))]
+        [*map(str, data), *(text for value in data.values() for text in _strings(value))]
     ):
         for key, value in data.items():
             if contains_card_number(str(key)):
                 raise ValueError(f"a field name holds what looks like a card number: {_NEVER_CARDS}")
-            if isinstance(value, str) and contains_card_number(value):
+            if any(contains_card_number(text) for text in _strings(value)):
                 raise ValueError(f"field {key!r} holds what looks like a card number: {_NEVER_CARDS}")
     return data
 
@@ -130,27 +209,32 @@ class AttemptIn(_In):
     contract_columns = ATTEMPT_COLUMNS
 
     attempt_id: Id = Field(description="Unique id of the attempt; the idempotency key.")
-    occurred_at: AwareDatetime = Field(description="When the attempt is made (with a time zone).")
+    occurred_at: Moment = Field(description=f"When the attempt is made: {TIME_RANGE_TEXT}, with an offset.")
     account_id: Id
     kind: AttemptKind
     plan_tier: PlanTier
     plan_period: PlanPeriod
-    amount: float = Field(gt=0, le=MAX_AMOUNT, description="Amount in major units, e.g. 12.99.")
-    currency: str = Field(min_length=3, max_length=3, description="ISO 4217 code.")
+    amount: Amount = Field(
+        description="Amount in major units, e.g. 12.99, with no more decimals than the currency's minor unit "
+        "(EUR 2, JPY 0, KWD 3): 14.999 EUR or 14.99 JPY is refused (422), as imports refuse it."
+    )
+    currency: CurrencyCode = Field(min_length=3, max_length=3, description="ISO 4217 code.")
     payment_method_id: Id = Field(
         description="Token or fingerprint of the payment method, never a card number."
     )
     method_type: MethodType
-    card_bin: str | None = Field(None, max_length=8)
+    card_bin: str | None = Field(None, max_length=8, pattern=_BIN.pattern)
     card_funding: CardFunding | None = None
-    card_country: str | None = Field(None, max_length=2)
-    card_exp: str | None = Field(None, max_length=7)
+    card_country: CountryCode | None = Field(None, max_length=2)
+    card_exp: str | None = Field(
+        None, max_length=7, pattern=r"^20[0-9]{2}-(?:0[1-9]|1[0-2])$", description="YYYY-MM, from 2000-01."
+    )
     device_id: Id | None = None
-    ip: str | None = Field(None, max_length=45)
-    ip_country: str | None = Field(None, max_length=2)
-    billing_country: str | None = Field(None, max_length=2)
+    ip: IpAddress | None = Field(None, description="IPv4 or IPv6 address.")
+    ip_country: CountryCode | None = Field(None, max_length=2)
+    billing_country: CountryCode | None = Field(None, max_length=2)
     invoice_id: Id | None = None
-    retry_number: int = Field(0, ge=0, le=1000)
+    retry_number: Count = 0
 
     @field_validator("occurred_at")
     @classmethod
@@ -164,20 +248,30 @@ class AttemptIn(_In):
             raise ValueError("amount must be a finite number")
         return value
 
+    @model_validator(mode="after")
+    def _minor_unit(self) -> Self:
+        if self.currency in MINOR_UNITS and not fits_minor_unit(self.amount, self.currency):
+            raise ValueError(
+                f"amount has more decimals than {self.currency}'s minor unit ({MINOR_UNITS[self.currency]})"
+            )
+        return self
+
     def as_event(self) -> dict[str, object]:
         """The attempt as the feature engine reads it (enum values as plain strings)."""
         return self.model_dump(mode="python")
 
 
 class ScoreOptions(_Body):
-    explain: bool = Field(False, description="Also return the full feature vector (for investigations).")
+    explain: bool = Field(
+        False, strict=True, description="Also return the full feature vector (for investigations)."
+    )
 
 
 class BatchIn(_Body):
     """Many attempts in one call (a renewal run); at most ``max_batch`` (see the service's settings)."""
 
     attempts: list[AttemptIn] = Field(min_length=1)
-    explain: bool = False
+    explain: bool = Field(False, strict=True)
 
 
 class OutcomeIn(_In):
@@ -185,10 +279,23 @@ class OutcomeIn(_In):
 
     contract_columns = OUTCOME_COLUMNS
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"properties": {"status": {"const": "declined"}, "decline_code": {"type": "string"}},
+                 "required": ["decline_code"]},
+                {"properties": {"status": {"const": "approved"}, "decline_code": {"type": "null"}}},
+                {"properties": {"status": {"const": "error"}}},
+            ]
+        }
+    )  # fmt: skip
+
     attempt_id: Id
-    occurred_at: AwareDatetime
+    occurred_at: Moment
     status: OutcomeStatus
-    decline_code: DeclineCode | None = None
+    decline_code: DeclineCode | None = Field(
+        None, description="Required when status is declined; null or absent when approved."
+    )
 
     @field_validator("occurred_at")
     @classmethod
@@ -211,7 +318,7 @@ class FraudReportIn(_In):
 
     report_id: Id
     attempt_id: Id
-    reported_at: AwareDatetime
+    reported_at: Moment
     report_type: ReportType
 
     @field_validator("reported_at")
@@ -223,6 +330,14 @@ class FraudReportIn(_In):
 class OutcomesIn(_Body):
     """Gateway outcomes and fraud reports, in any order, possibly repeated."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"outcomes": {"minItems": 1}}, "required": ["outcomes"]},
+                {"properties": {"fraud_reports": {"minItems": 1}}, "required": ["fraud_reports"]},
+            ]
+        }
+    )
     outcomes: list[OutcomeIn] = Field(default_factory=list)
     fraud_reports: list[FraudReportIn] = Field(default_factory=list)
 
@@ -325,20 +440,30 @@ class RecoveryCaseIn(_Body):
     """One invoice to plan: a declined attempt, or a renewal about to be charged (``decline_code`` null).
 
     Whether riskgate blocked the attempt as fraud is read from the decision log, never from the client.
+    What the schema cannot say is refused with 422: ``first_declined_at`` after ``declined_at``, a decline in
+    the future, a case the planner cannot plan (:class:`serving.errors.RecoveryCaseError`).
     """
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"decline_code": {"type": "string"}}, "required": ["decline_code"]},
+                {"properties": {"declined_at": {"type": "null"}, "first_declined_at": {"type": "null"}}},
+            ]
+        }
+    )
     attempt: AttemptIn = Field(description="The declined attempt, or the renewal about to be charged.")
     decline_code: DeclineCode | None = Field(
         None, description="The decline received (null: the renewal has not been charged yet)."
     )
-    declined_at: AwareDatetime | None = Field(
+    declined_at: Moment | None = Field(
         None, description="When it was declined (default: the attempt's occurred_at)."
     )
-    first_declined_at: AwareDatetime | None = Field(
+    first_declined_at: Moment | None = Field(
         None,
         description="The invoice's first decline, which opens the dunning window (default: declined_at).",
     )
-    card_retry_times: list[AwareDatetime] = Field(
+    card_retry_times: list[Moment] = Field(
         default_factory=list,
         max_length=MAX_CARD_RETRY_TIMES,
         description="The card's retries in the last 30 days, for the card network's retry caps.",

@@ -116,3 +116,98 @@ def test_unreadable_json_is_422(client: TestClient, path: str, content: bytes) -
 def test_routing_errors_have_the_error_shape(client: TestClient, method: str, path: str, status: int) -> None:
     response = client.request(method, path, headers=SCORE)
     assert_error_shape(response, status, {404: "not_found", 405: "method_not_allowed"}[status])
+
+
+# -- 4. every status documented, content types documented, value checks in the schema --------------------
+
+
+@pytest.fixture
+def spec(client: TestClient) -> dict[str, Any]:
+    document: dict[str, Any] = client.get("/openapi.json").json()
+    return document
+
+
+def test_every_error_status_is_documented_in_the_error_shape(spec: dict[str, Any]) -> None:
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            expected = {"500"} | ({"401", "403"} if operation.get("security") else set())
+            expected |= {"413"} if "requestBody" in operation else set()
+            expected |= {"422"} if operation.get("parameters") or "requestBody" in operation else set()
+            assert expected <= set(responses), (method, path)
+            assert all(responses[status]["content"] == error for status in expected), (method, path)
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+
+
+def test_csv_and_prometheus_answers_are_documented(client: TestClient, spec: dict[str, Any]) -> None:
+    assert "text/plain" in spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert client.get("/metrics").headers["content-type"].startswith("text/plain")
+    for path in ("/v1/trends", "/v1/drift"):
+        assert {"application/json", "text/csv"} <= set(
+            spec["paths"][path]["get"]["responses"]["200"]["content"]
+        )
+    assert set(spec["paths"]["/readyz"]["get"]["responses"]) >= {"200", "503"}
+
+
+def test_value_checks_are_stated_in_the_schema(spec: dict[str, Any]) -> None:
+    schemas = spec["components"]["schemas"]
+    attempt_in = schemas["AttemptIn"]["properties"]
+    assert "EUR" in attempt_in["currency"]["enum"]
+    assert "XXX" not in attempt_in["currency"]["enum"]
+    assert {"pattern": "^[0-9]{6,8}$"}.items() <= attempt_in["card_bin"]["anyOf"][0].items()
+    assert "DE" in attempt_in["card_country"]["anyOf"][0]["enum"]
+    assert attempt_in["occurred_at"]["pattern"].startswith("^")
+    assert attempt_in["retry_number"]["type"] == "integer"
+    declined = next(
+        b for b in schemas["OutcomeIn"]["oneOf"] if b["properties"]["status"] == {"const": "declined"}
+    )
+    assert declined["required"] == ["decline_code"]
+    assert "minor unit" in attempt_in["amount"]["description"]
+
+
+def test_a_missing_key_is_401_in_the_error_shape_where_documented(client: TestClient) -> None:
+    assert_error_shape(client.get("/v1/decisions/att-1"), 401, "unauthenticated")
+    assert_error_shape(client.post("/v1/outcomes", json={"outcomes": []}), 401, "unauthenticated")
+
+
+# -- 5. strict values ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ({"amount": True}, "amount"),
+        ({"amount": "14.99"}, "amount"),
+        ({"retry_number": "3"}, "retry_number"),
+        ({"retry_number": True}, "retry_number"),
+        ({"amount": 14.999}, "minor unit"),
+        ({"amount": 14.99, "currency": "JPY"}, "minor unit"),
+        ({"occurred_at": 1796652151103}, "occurred_at"),
+        ({"occurred_at": "1796652151103"}, "occurred_at"),
+    ],
+)
+def test_lax_values_are_refused(client: TestClient, change: dict[str, Any], where: str) -> None:
+    for path in ("/v1/score", "/v1/score/batch"):
+        body = attempt(3, **change) if path == "/v1/score" else {"attempts": [attempt(3, **change)]}
+        response = client.post(path, json=body, headers=SCORE)
+        assert where in response.text, response.text
+        assert_error_shape(response, 422, "invalid_request")
+
+
+def test_whole_amounts_and_counts_are_numbers_still(client: TestClient) -> None:
+    changes = ({"amount": 1500, "currency": "JPY"}, {"amount": 14.99}, {"retry_number": 3.0})
+    for n, change in enumerate(changes):
+        assert client.post("/v1/score", json=attempt(40 + n, **change), headers=SCORE).status_code == 200
+
+
+@pytest.mark.parametrize("field", ["declined_at", "first_declined_at", "card_retry_times"])
+def test_epoch_milliseconds_are_not_a_time_in_a_recovery_case(client: TestClient, field: str) -> None:
+    """A 13-digit Luhn-valid string was read as epoch milliseconds; now it is neither a time nor echoed."""
+    digits = "1796652151103"
+    assert luhn_valid(digits)
+    value: Any = [digits] if field == "card_retry_times" else digits
+    case = {"attempt": attempt(5), "decline_code": "insufficient_funds", field: value}
+    response = client.post("/v1/recovery-plan", json=case, headers=SCORE)
+    assert_error_shape(response, 422, "invalid_request")
+    assert digits not in response.text
