@@ -196,7 +196,11 @@ def test_lax_values_are_refused(client: TestClient, change: dict[str, Any], wher
 
 
 def test_whole_amounts_and_counts_are_numbers_still(client: TestClient) -> None:
-    changes = ({"amount": 1500, "currency": "JPY"}, {"amount": 14.99}, {"retry_number": 3.0})
+    changes: list[dict[str, Any]] = [
+        {"amount": 1500, "currency": "JPY"},
+        {"amount": 14.99},
+        {"retry_number": 3.0},
+    ]
     for n, change in enumerate(changes):
         assert client.post("/v1/score", json=attempt(40 + n, **change), headers=SCORE).status_code == 200
 
