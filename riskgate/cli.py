@@ -415,6 +415,7 @@ def serve(
     import uvicorn  # noqa: PLC0415
 
     from serving.app import create_app  # noqa: PLC0415
+    from serving.connections import LimitedHttpProtocol  # noqa: PLC0415
     from serving.errors import ConfigurationError  # noqa: PLC0415
 
     settings = get_settings()
@@ -444,7 +445,8 @@ def serve(
         log_config=None,  # keep the logging configured by the CLI (and by worker_app in worker processes)
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
         loop="uvloop",
-        http="httptools",
+        http=LimitedHttpProtocol,  # httptools, with limits on the request head's size and time
+        timeout_keep_alive=settings.keep_alive_seconds,
         server_header=False,  # name no server software to callers
         root_path=root_path,
     )
