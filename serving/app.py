@@ -32,7 +32,7 @@ from serving.errors import ServingError
 from serving.fastpath import ScoreFastPath
 from serving.metrics import ServiceMetrics
 from serving.recovery import RecoveryService, load_recovery_config
-from serving.routes import admin, dashboard, decisions, health, outcomes, recovery, score, trends
+from serving.routes import admin, dashboard, decisions, docs, health, outcomes, recovery, score, trends
 from serving.service import Service, build_service
 
 logger = logging.getLogger(__name__)
@@ -208,6 +208,8 @@ def create_app(
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served from shipped assets by serving.routes.docs (FastAPI's load from a CDN)
+        redoc_url=None,
         openapi_tags=[
             {"name": "scoring", "description": "Score attempts before they reach the gateway."},
             {"name": "outcomes", "description": "Gateway results and fraud reports."},
@@ -234,6 +236,7 @@ def create_app(
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
     app.include_router(dashboard.router)
+    app.include_router(docs.router)
     _install_error_handlers(app, built.metrics)
     app.openapi = _documenting(app.openapi)  # type: ignore[method-assign]
     app.add_middleware(ServiceMiddleware, service=built)
