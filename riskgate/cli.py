@@ -435,6 +435,7 @@ def serve(
         raise typer.Exit(2) from None
     if workers > 1:
         application.state.service.close()  # each worker process builds its own service
+    _exit_zero_after_a_graceful_stop()
     uvicorn.run(
         application if workers == 1 else "riskgate.cli:worker_app",
         factory=workers > 1,
@@ -450,6 +451,20 @@ def serve(
         server_header=False,  # name no server software to callers
         root_path=root_path,
     )
+
+
+def _exit_zero_after_a_graceful_stop() -> None:
+    """SIGTERM and Ctrl-C stop the service cleanly: uvicorn drains the requests in flight, then raises the
+    signal again for the handler in force before it ran; this one lets the command end with status 0 (not
+    143, which `make serve` reported as an error, nor a KeyboardInterrupt traceback)."""
+    import signal  # noqa: PLC0415
+
+    def stopped(signum: int, frame: object) -> None:
+        del frame
+        logging.getLogger(__name__).info("riskgate serve stopped by %s", signal.Signals(signum).name)
+
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, stopped)
 
 
 def worker_app() -> FastAPI:
