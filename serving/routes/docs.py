@@ -26,6 +26,13 @@ DOCS_ASSETS: Final[dict[str, tuple[str, str]]] = {
     "redoc.standalone.js": ("vendor/redoc.standalone.js", "text/javascript; charset=utf-8"),
 }
 TITLE: Final = "riskgate API"
+#: The pages may load from this origin only (their inline start-up script and styles aside, and ReDoc's
+#: search worker from a blob): ReDoc's footer logo, which it fetches from its makers' CDN, is not loaded.
+CONTENT_SECURITY_POLICY: Final = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -35,16 +42,24 @@ def _root(request: Request) -> str:
     return str(request.scope.get("root_path", "")).rstrip("/")
 
 
+def _local_only(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    page.headers["X-Content-Type-Options"] = "nosniff"
+    return page
+
+
 @router.get("/docs")
 def swagger_ui(request: Request) -> HTMLResponse:
     """Swagger UI over the service's OpenAPI document ("Try it out" sends requests with your key)."""
     root = _root(request)
-    return get_swagger_ui_html(
-        openapi_url=f"{root}{request.app.openapi_url}",
-        title=f"{TITLE} - Swagger UI",
-        swagger_js_url=f"{root}{DOCS_ASSETS_PATH}/swagger-ui-bundle.js",
-        swagger_css_url=f"{root}{DOCS_ASSETS_PATH}/swagger-ui.css",
-        swagger_favicon_url=f"{root}{DOCS_ASSETS_PATH}/favicon.png",
+    return _local_only(
+        get_swagger_ui_html(
+            openapi_url=f"{root}{request.app.openapi_url}",
+            title=f"{TITLE} - Swagger UI",
+            swagger_js_url=f"{root}{DOCS_ASSETS_PATH}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS_PATH}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS_PATH}/favicon.png",
+        )
     )
 
 
@@ -52,12 +67,14 @@ def swagger_ui(request: Request) -> HTMLResponse:
 def redoc(request: Request) -> HTMLResponse:
     """ReDoc over the service's OpenAPI document (reading only)."""
     root = _root(request)
-    return get_redoc_html(
-        openapi_url=f"{root}{request.app.openapi_url}",
-        title=f"{TITLE} - ReDoc",
-        redoc_js_url=f"{root}{DOCS_ASSETS_PATH}/redoc.standalone.js",
-        redoc_favicon_url=f"{root}{DOCS_ASSETS_PATH}/favicon.png",
-        with_google_fonts=False,
+    return _local_only(
+        get_redoc_html(
+            openapi_url=f"{root}{request.app.openapi_url}",
+            title=f"{TITLE} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_ASSETS_PATH}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_ASSETS_PATH}/favicon.png",
+            with_google_fonts=False,
+        )
     )
 
 

@@ -38,3 +38,11 @@ def test_an_unknown_docs_asset_is_404(client: TestClient) -> None:
     response = client.get("/docs/assets/4111111111111111")
     assert response.status_code == 404
     assert "4111" not in response.text
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_pages_may_load_from_their_origin_only(client: TestClient, page: str) -> None:
+    policy = client.get(page).headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "img-src 'self' data:" in policy  # ReDoc's footer logo from a CDN is blocked
+    assert "connect-src 'self'" in policy
