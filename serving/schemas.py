@@ -47,7 +47,9 @@ from events.schema import (
 from events.validate import COUNTRIES, is_ip
 from serving.policy import Action, FraudLevel
 
-Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"\S")]
+#: A character that is not white space (as Python's ``str.strip`` sees it: the contract's non-empty check).
+_NOT_SPACE: Final = r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+Id = Annotated[str, Field(min_length=1, max_length=128, pattern=_NOT_SPACE)]
 Text = Annotated[str, Field(min_length=1, max_length=256)]
 MAX_AMOUNT: Final = 1_000_000.0
 
