@@ -82,7 +82,10 @@ _TIME = re.compile(TIME_PATTERN)
 
 
 def _written_time(value: Any) -> Any:
-    """Only an RFC 3339 string is a time (not a number, not digits read as epoch seconds or milliseconds)."""
+    """In JSON, only an RFC 3339 string is a time (not a number, not digits read as epoch seconds or
+    milliseconds); Python callers (the backtest) may pass a ``datetime``."""
+    if isinstance(value, datetime):
+        return value
     if not isinstance(value, str) or _TIME.fullmatch(value) is None:
         raise ValueError(
             f"must be {TIME_RANGE_TEXT}, written in RFC 3339 with an offset: 2026-03-01T12:00:00Z"
