@@ -44,6 +44,13 @@ riskgate scores a payment attempt **before** it reaches the gateway: the probabi
 probability that the gateway declines it, and the action to take (approve / review / block / defer), with the
 reasons. Authenticate with an API key in the `X-API-Key` header (`score` scope for the billing system, `admin`
 for reloads and erasure). Card numbers are never accepted: send the payment method's token.
+
+Every error is answered as `{"error", "message"}` (`details` on a 422), never echoing a value. Rules the
+schema cannot state are checked too (422): an amount has no more decimals than its currency's minor unit
+(EUR 2, JPY 0, KWD 3); no string anywhere (field names included) may hold a card number: 13 to 19 digits in a
+row passing the Luhn check, or groups in a card network's grouping (4-4-4-4, 4-4-4-4-3, 4-6-5, 4-6-4, 4-4-5)
+joined by one space or dash; a recovery case's `first_declined_at` is not after `declined_at`, nor a decline
+in the future; a trends or drift range's start is before its end.
 """
 
 
