@@ -49,8 +49,9 @@ data: install ## Simulate the default IPTV billing world into data/ (once; `make
 
 run: data train promote serve ## Simulate, train, promote the champions, then serve them on 127.0.0.1:8000
 
-serve: install ## Run the scoring service on 127.0.0.1:8000 (models from the registry's @champion)
-	$(RUN) riskgate serve
+STATE_DIR ?=
+serve: install ## Serve the @champion models on 127.0.0.1:8000 (a backtest's log: make serve STATE_DIR=state/backtest)
+	$(RUN) riskgate serve $(if $(STATE_DIR),--state-dir $(STATE_DIR))
 
 BENCH ?=
 bench: install ## Run the benchmarks (10M-attempt training: ~1 h) into bench/results/; a subset: make bench BENCH="engine training"

@@ -1,16 +1,29 @@
 """Detection of card numbers (PANs) anywhere inside a value, so that none is ever stored or echoed.
 
-A value *holds a card number* when it contains 13 to 19 digits, written together or in groups joined by
-single spaces or dashes, that pass the Luhn check: ``4111111111111111``, ``4111 1111 1111 1111``,
-``4111-1111-1111-1111``, or buried in a token such as ``pm_4111111111111111``. Precisely: split the value
-into runs of ASCII digits; runs separated by exactly one space or dash form a *chain*; any consecutive runs
-of one chain whose digits number 13 to 19 and pass the Luhn check are a card number. (A run of more than
-19 digits on its own, such as a long numeric id, is not a card number: it is not split inside a run.)
+The rule, for integrators (the API and the imports apply it to every string, field names and paths included):
+
+* **Written together**: a run of 13 to 19 ASCII digits that passes the Luhn check is a card number, wherever
+  it is (``4111111111111111``, ``pm_4111111111111111``). A run of more than 19 digits is not split: it is a
+  long numeric id, not a card number.
+* **Written in groups**: digit groups joined by one and the same separator (a single space or a single dash)
+  are a card number when their lengths are one of the networks' usual groupings (:data:`GROUPINGS`:
+  4-4-4-4, 4-4-4-4-3, 4-6-5, 4-6-4, 4-4-5) and their digits together pass the Luhn check
+  (``4111 1111 1111 1111``, ``3782-822463-10005``), unless they are joined by dashes and a letter touches
+  the first or the last group (then the groups are part of a word, such as a UUID's
+  ``...e5467-8388-4332-8640-b49...``). Other groupings
+  are not joined: an id like ``kb1796652151-103`` (an epoch and a counter) holds runs of 10 and 3 digits,
+  neither of them a card number.
+
+So an id never collides with a card number unless it holds 13 to 19 digits in a row, or groups shaped like a
+card's; on a generated corpus of 1,000,000 realistic ids (UUIDs, ULIDs, epoch-plus-counter ids, order
+numbers, invoice ids; :mod:`bench.cardnumbers`) none is refused. An id that does hold 13 to 19 digits in a
+row (say, epoch milliseconds) passes the Luhn check one time in ten and is then refused as a card number: ids
+should not.
 
 Two entry points share that rule:
 
-* :func:`contains_card_number` for one string (the API checks every request field with it: a precompiled
-  pattern rejects strings without 13 digits in a row in well under a microsecond);
+* :func:`contains_card_number` for one string (a precompiled pattern rejects strings without a candidate in
+  well under a microsecond);
 * :func:`card_number_mask` for a whole column (pandas or Arrow): a regular-expression pass in Arrow
   finds the candidates, and a numpy pass over the candidates' bytes does the Luhn arithmetic, so millions
   of values take a fraction of a second.
@@ -21,6 +34,7 @@ booleans, spans or a masked copy (:func:`mask_card_numbers`).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 from typing import Final, TypeAlias
@@ -34,14 +48,27 @@ import pyarrow.compute as pc
 MIN_DIGITS: Final = 13
 MAX_DIGITS: Final = 19
 
+#: The networks' usual groupings of a card number written in groups (lengths of the groups, in order):
+#: 16 digits 4-4-4-4 (Visa, Mastercard, Discover, JCB, UnionPay), 19 digits 4-4-4-4-3 (Visa, Maestro,
+#: UnionPay), 15 digits 4-6-5 (American Express), 14 digits 4-6-4 (Diners Club), 13 digits 4-4-5 (Visa).
+GROUPINGS: Final[tuple[tuple[int, ...], ...]] = (
+    (4, 4, 4, 4),
+    (4, 4, 4, 4, 3),
+    (4, 6, 5),
+    (4, 6, 4),
+    (4, 4, 5),
+)
+_SEPARATORS: Final = frozenset(" -")
+
 #: What replaces a card number in a masked copy of a value.
 MASK: Final = "[card number removed]"
 
-#: 13 digits in a row, each optionally preceded by one separator: the cheap test every card number passes.
-_CANDIDATE_PATTERN: Final = r"[0-9](?:[ -]?[0-9]){12}"
+#: The cheap test every card number passes: 13 digits in a row, or the start of a grouping (4-4-4 or 4-6-4
+#: digits with separators; runs are maximal, so every grouping begins with one of them).
+_CANDIDATE_PATTERN: Final = r"[0-9]{13}|[0-9]{4}[ -][0-9]{4}(?:[0-9]{2})?[ -][0-9]{4}"
 _CANDIDATE = re.compile(_CANDIDATE_PATTERN)
-_CHAIN = re.compile(r"[0-9]+(?:[ -][0-9]+)*")
 _RUN = re.compile(r"[0-9]+")
+_LETTER = re.compile(r"[A-Za-z]")
 
 #: Luhn: the digit sum of twice each digit.
 _DOUBLED: Final[tuple[int, ...]] = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
@@ -59,28 +86,42 @@ def luhn_valid(digits: str) -> bool:
     return (sum(undoubled) - 48 * len(undoubled) + sum(doubled.translate(_DOUBLED_BYTES))) % 10 == 0
 
 
-def _spans_in_chain(chain: re.Match[str]) -> Iterator[tuple[int, int]]:
-    runs = [
-        (run.start() + chain.start(), run.end() + chain.start(), run.group())
-        for run in _RUN.finditer(chain.group())
-    ]
-    for first in range(len(runs)):
-        digits = ""
-        for last in range(first, len(runs)):
-            digits += runs[last][2]
-            if len(digits) > MAX_DIGITS:
-                break
-            if len(digits) >= MIN_DIGITS and luhn_valid(digits):
-                yield runs[first][0], runs[last][1]
+def _grouped(text: str, runs: list[re.Match[str]], first: int, grouping: tuple[int, ...]) -> bool:
+    """Whether the runs from ``first`` on have the lengths of ``grouping``, joined by one same separator."""
+    window = runs[first : first + len(grouping)]
+    if len(window) < len(grouping) or any(
+        len(run.group()) != size for run, size in zip(window, grouping, strict=True)
+    ):
+        return False
+    gaps = {text[a.end() : b.start()] for a, b in itertools.pairwise(window)}
+    before, after = text[window[0].start() - 1 : window[0].start()], text[window[-1].end() :][:1]
+    if len(gaps) != 1 or not gaps <= _SEPARATORS:
+        return False
+    return gaps != {"-"} or not (_LETTER.match(before) or _LETTER.match(after))
+
+
+def _spans(text: str) -> Iterator[tuple[int, int]]:
+    """The spans of the card numbers of ``text`` by the module's rule (possibly overlapping)."""
+    runs = list(_RUN.finditer(text))
+    for index, run in enumerate(runs):
+        digits = run.group()
+        if MIN_DIGITS <= len(digits) <= MAX_DIGITS and luhn_valid(digits):
+            yield run.start(), run.end()
+        if len(digits) != 4:  # every grouping starts with 4 digits
+            continue
+        for grouping in GROUPINGS:
+            if _grouped(text, runs, index, grouping):
+                last = runs[index + len(grouping) - 1]
+                if luhn_valid("".join(r.group() for r in runs[index : index + len(grouping)])):
+                    yield run.start(), last.end()
 
 
 def find_card_numbers(text: str) -> list[tuple[int, int]]:
     """The ``(start, end)`` character spans of the card numbers in ``text`` (overlapping spans merged)."""
     if len(text) < MIN_DIGITS or _CANDIDATE.search(text) is None:
         return []
-    spans = sorted(span for chain in _CHAIN.finditer(text) for span in _spans_in_chain(chain))
     merged: list[tuple[int, int]] = []
-    for start, end in spans:
+    for start, end in sorted(_spans(text)):
         if merged and start <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
         else:
@@ -92,29 +133,14 @@ def contains_card_number(text: str) -> bool:
     """Whether ``text`` holds a card number anywhere (see the module docstring for the exact rule)."""
     if len(text) < MIN_DIGITS or _CANDIDATE.search(text) is None:
         return False
-    return any(_chain_holds_card_number(chain) for chain in _CHAIN.findall(text))
+    return next(_spans(text), None) is not None
 
 
 def may_hold_card_number(texts: Iterable[str]) -> bool:
-    """Whether any of ``texts`` *could* hold a card number (13 digits with at most single separators in a
-    row): one pattern search over them all, joined by a character no chain crosses. False means none does;
-    True means check each with :func:`contains_card_number`."""
+    """Whether any of ``texts`` *could* hold a card number (the candidate pattern): one search over them
+    all, joined by a character no grouping crosses. False means none does; True means check each with
+    :func:`contains_card_number`."""
     return _CANDIDATE.search("\n".join(texts)) is not None
-
-
-def _chain_holds_card_number(chain: str) -> bool:
-    runs = chain.replace("-", " ").split(" ")
-    if len(runs) == 1:  # the usual case: one run of digits
-        return MIN_DIGITS <= len(chain) <= MAX_DIGITS and luhn_valid(chain)
-    for first in range(len(runs)):
-        digits = ""
-        for run in runs[first:]:
-            digits += run
-            if len(digits) > MAX_DIGITS:
-                break
-            if len(digits) >= MIN_DIGITS and luhn_valid(digits):
-                return True
-    return False
 
 
 def mask_card_numbers(text: str) -> str:
@@ -176,22 +202,29 @@ def _luhn_rows(strings: pa.Array) -> npt.NDArray[np.bool_]:
     row_of_byte = np.repeat(np.arange(len(strings)), np.diff(offsets))
     is_digit = (data >= 48) & (data <= 57)
     first_byte, last_byte = _digit_runs(is_digit, row_of_byte)
-    chained = _chained_to_next(data, row_of_byte, first_byte, last_byte)
-    chain_id = np.concatenate(([0], np.cumsum(~chained[:-1]))) if len(chained) else chained.astype(np.int64)
-    digit_values = data[is_digit].astype(np.int64) - 48
+    length = last_byte - first_byte + 1
+    joined, separator = _joins(data, row_of_byte, first_byte, last_byte)
+    lettered = _touches_letter(data, row_of_byte, first_byte, last_byte)
     digit_index = np.cumsum(is_digit) - 1  # compact index of each digit byte
     run_first, run_last = digit_index[first_byte], digit_index[last_byte]
-    sums = _LuhnPrefixSums(digit_values)
+    sums = _LuhnPrefixSums(data[is_digit].astype(np.int64) - 48)
     hits = np.zeros(len(strings), dtype=bool)
-    for span in range(MAX_DIGITS):  # windows of span + 1 consecutive runs
-        first = np.arange(len(run_first) - span)
-        last = first + span
-        length = run_last[last] - run_first[first] + 1
-        reachable = (chain_id[first] == chain_id[last]) & (length <= MAX_DIGITS)
-        if not reachable.any():
-            break  # every longer window contains one of these, so is longer still
-        window = reachable & (length >= MIN_DIGITS)
-        first, last = first[window], last[window]
+    alone = np.flatnonzero((length >= MIN_DIGITS) & (length <= MAX_DIGITS))
+    valid = sums.window_total(run_first[alone], run_last[alone]) % 10 == 0
+    hits[row_of_byte[first_byte[alone[valid]]]] = True
+    for grouping in GROUPINGS:
+        count = len(run_first) - len(grouping) + 1
+        if count <= 0:
+            continue
+        first = np.arange(count)
+        shaped = np.ones(count, dtype=bool)
+        for offset, size in enumerate(grouping):
+            shaped &= length[first + offset] == size
+            if offset < len(grouping) - 1:
+                shaped &= joined[first + offset] & (separator[first + offset] == separator[first])
+        last = first + len(grouping) - 1
+        shaped &= (separator[first] != 45) | ~(lettered[0][first] | lettered[1][last])
+        first, last = first[shaped], last[shaped]
         valid = sums.window_total(run_first[first], run_last[last]) % 10 == 0
         hits[row_of_byte[first_byte[first[valid]]]] = True
     return hits
@@ -208,24 +241,42 @@ def _digit_runs(
     return np.flatnonzero(is_digit & ~previous_digit), np.flatnonzero(is_digit & ~next_digit)
 
 
-def _chained_to_next(
+def _touches_letter(
     data: npt.NDArray[np.uint8],
     row_of_byte: npt.NDArray[np.int64],
     first_byte: npt.NDArray[np.int64],
     last_byte: npt.NDArray[np.int64],
-) -> npt.NDArray[np.bool_]:
-    """For each run, whether the next run follows it after exactly one space or dash in the same value."""
-    chained = np.zeros(len(first_byte), dtype=bool)
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """For each run, whether an ASCII letter of the same value directly precedes it, and follows it."""
+    upper = data | 0x20  # ASCII letters folded to lower case
+    is_letter = (upper >= 97) & (upper <= 122)
+    before = np.maximum(first_byte - 1, 0)
+    after = np.minimum(last_byte + 1, len(data) - 1)
+    return (
+        (first_byte > 0) & is_letter[before] & (row_of_byte[before] == row_of_byte[first_byte]),
+        (last_byte < len(data) - 1) & is_letter[after] & (row_of_byte[after] == row_of_byte[last_byte]),
+    )
+
+
+def _joins(
+    data: npt.NDArray[np.uint8],
+    row_of_byte: npt.NDArray[np.int64],
+    first_byte: npt.NDArray[np.int64],
+    last_byte: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint8]]:
+    """For each run, whether the next run follows it after exactly one space or dash in the same value, and
+    that separator's byte (0 where there is no next run)."""
+    joined = np.zeros(len(first_byte), dtype=bool)
+    separator = np.zeros(len(first_byte), dtype=np.uint8)
     if len(first_byte) < 2:
-        return chained
-    gap_ok = first_byte[1:] == last_byte[:-1] + 2
-    separator = data[np.minimum(last_byte[:-1] + 1, len(data) - 1)]
-    chained[:-1] = (
-        gap_ok
-        & ((separator == 32) | (separator == 45))
+        return joined, separator
+    separator[:-1] = data[np.minimum(last_byte[:-1] + 1, len(data) - 1)]
+    joined[:-1] = (
+        (first_byte[1:] == last_byte[:-1] + 2)
+        & ((separator[:-1] == 32) | (separator[:-1] == 45))
         & (row_of_byte[first_byte[1:]] == row_of_byte[last_byte[:-1]])
     )
-    return chained
+    return joined, separator
 
 
 class _LuhnPrefixSums:

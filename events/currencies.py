@@ -8,6 +8,7 @@ a payment in XAU is a data error, not a risk to score.
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 import pycountry
@@ -72,3 +73,10 @@ def minor_unit_exponent(code: str) -> int:
         raise UnknownCurrencyError(
             f"{code!r} is not an accepted ISO 4217 currency code (use an upper-case code such as EUR or USD)"
         ) from None
+
+
+def fits_minor_unit(amount: float, code: str) -> bool:
+    """Whether ``amount`` (major units) has no more decimals than ``code``'s minor unit: 14.99 EUR does,
+    14.999 EUR and 14.99 JPY do not (the tolerance of the imports' check: a float's rounding noise passes)."""
+    scaled = amount * 10.0 ** minor_unit_exponent(code)
+    return math.isclose(scaled, round(scaled), rel_tol=1e-12, abs_tol=1e-6)

@@ -563,6 +563,7 @@ def serve(
     import uvicorn  # noqa: PLC0415
 
     from serving.app import create_app  # noqa: PLC0415
+    from serving.connections import LimitedHttpProtocol  # noqa: PLC0415
     from serving.errors import ConfigurationError  # noqa: PLC0415
 
     settings = get_settings()
@@ -582,6 +583,7 @@ def serve(
         raise typer.Exit(2) from None
     if workers > 1:
         application.state.service.close()  # each worker process builds its own service
+    _exit_zero_after_a_graceful_stop()
     uvicorn.run(
         application if workers == 1 else "riskgate.cli:worker_app",
         factory=workers > 1,
@@ -592,10 +594,25 @@ def serve(
         log_config=None,  # keep the logging configured by the CLI (and by worker_app in worker processes)
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
         loop="uvloop",
-        http="httptools",
+        http=LimitedHttpProtocol,  # httptools, with limits on the request head's size and time
+        timeout_keep_alive=settings.keep_alive_seconds,
         server_header=False,  # name no server software to callers
         root_path=root_path,
     )
+
+
+def _exit_zero_after_a_graceful_stop() -> None:
+    """SIGTERM and Ctrl-C stop the service cleanly: uvicorn drains the requests in flight, then raises the
+    signal again for the handler in force before it ran; this one lets the command end with status 0 (not
+    143, which `make serve` reported as an error, nor a KeyboardInterrupt traceback)."""
+    import signal  # noqa: PLC0415
+
+    def stopped(signum: int, frame: object) -> None:
+        del frame
+        logging.getLogger(__name__).info("riskgate serve stopped by %s", signal.Signals(signum).name)
+
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, stopped)
 
 
 def worker_app() -> FastAPI:

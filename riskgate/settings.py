@@ -89,6 +89,13 @@ class Settings(BaseSettings):
         "for requests sent back to back).",
     )
     shutdown_grace_seconds: float = Field(10.0, ge=0, description="How long shutdown waits for requests.")
+    max_header_bytes: int = Field(
+        65_536, ge=4_096, description="Longest request line + headers; longer heads are answered 431."
+    )
+    request_head_seconds: float = Field(
+        10.0, gt=0, description="Time for a request head to arrive (from connecting, or its first byte): 408."
+    )
+    keep_alive_seconds: int = Field(5, ge=1, description="Idle keep-alive connections are closed after (s).")
     recovery_config: Path | None = Field(
         None, description="Dunning policy YAML for POST /v1/recovery-plan (None: recovery.config defaults)."
     )

@@ -10,23 +10,31 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from riskgate.settings import Settings, get_settings
-from serving.answers import body_too_large, declares_too_much, error_response, too_large_response
+from serving.answers import (
+    body_too_large,
+    declares_too_much,
+    document_errors,
+    error_response,
+    too_large_response,
+)
 from serving.attributes import describe_served
 from serving.errors import ServingError
 from serving.fastpath import ScoreFastPath
 from serving.jsonbody import document_bodies
 from serving.metrics import ServiceMetrics
 from serving.recovery import RecoveryService, load_recovery_config
-from serving.routes import admin, dashboard, decisions, health, outcomes, recovery, score, trends
+from serving.routes import admin, dashboard, decisions, docs, health, outcomes, recovery, score, trends
 from serving.schemas import BatchIn, RecoveryBatchIn, RecoveryCaseIn
 from serving.service import Service, build_service
 
@@ -39,6 +47,13 @@ riskgate scores a payment attempt **before** it reaches the gateway: the probabi
 probability that the gateway declines it, and the action to take (approve / review / block / defer), with the
 reasons. Authenticate with an API key in the `X-API-Key` header (`score` scope for the billing system, `admin`
 for reloads and erasure). Card numbers are never accepted: send the payment method's token.
+
+Every error is answered as `{"error", "message"}` (`details` on a 422), never echoing a value. Rules the
+schema cannot state are checked too (422): an amount has no more decimals than its currency's minor unit
+(EUR 2, JPY 0, KWD 3); no string anywhere (field names included) may hold a card number: 13 to 19 digits in a
+row passing the Luhn check, or groups in a card network's grouping (4-4-4-4, 4-4-4-4-3, 4-6-5, 4-6-4, 4-4-5)
+joined by one space or dash; a recovery case's `first_declined_at` is not after `declined_at`, nor a decline
+in the future; a trends or drift range's start is before its end.
 """
 
 
@@ -115,7 +130,20 @@ def _install_error_handlers(app: FastAPI, metrics: ServiceMetrics) -> None:
 
     app.add_exception_handler(ServingError, handle)
     app.add_exception_handler(RequestValidationError, handle)
+    app.add_exception_handler(StarletteHTTPException, handle)
     app.add_exception_handler(Exception, handle)
+
+
+def _documenting(build: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """FastAPI's OpenAPI document with every error status the service answers documented (once)."""
+    documented: list[dict[str, Any]] = []
+
+    def openapi() -> dict[str, Any]:
+        if not documented:
+            documented.append(document_errors(build()))
+        return documented[0]
+
+    return openapi
 
 
 async def _periodic_reload(service: Service) -> None:
@@ -190,6 +218,8 @@ def create_app(
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served from shipped assets by serving.routes.docs (FastAPI's load from a CDN)
+        redoc_url=None,
         openapi_tags=[
             {"name": "scoring", "description": "Score attempts before they reach the gateway."},
             {"name": "outcomes", "description": "Gateway results and fraud reports."},
@@ -216,9 +246,11 @@ def create_app(
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
     app.include_router(dashboard.router)
+    app.include_router(docs.router)
     served = built.engine.fields
     document_bodies(app, (BatchIn, RecoveryCaseIn, RecoveryBatchIn), lambda s: describe_served(s, served))
     _install_error_handlers(app, built.metrics)
+    app.openapi = _documenting(app.openapi)  # type: ignore[method-assign]
     app.add_middleware(ServiceMiddleware, service=built)
     if fast_path:  # added last: the outermost of the app's own middleware
         app.add_middleware(ScoreFastPath, service=built, path=API_PREFIX + score.SCORE_PATH)

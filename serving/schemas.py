@@ -17,6 +17,7 @@ from typing import Annotated, Any, ClassVar, Final, Literal, Self
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -26,7 +27,7 @@ from pydantic import (
 )
 
 from events.cardnumbers import contains_card_number, may_hold_card_number
-from events.currencies import MINOR_UNITS
+from events.currencies import MINOR_UNITS, fits_minor_unit
 from events.schema import (
     ATTEMPT_COLUMNS,
     FRAUD_REPORT_COLUMNS,
@@ -48,13 +49,81 @@ from events.validate import COUNTRIES, is_ip
 from serving.attributes import Attributes, InvalidAttributeError, attributes_schema, conform, served_fields
 from serving.policy import Action, FraudLevel
 
-Id = Annotated[str, Field(min_length=1, max_length=128)]
+#: A character that is not white space (as Python's ``str.strip`` sees it: the contract's non-empty check).
+_NOT_SPACE: Final = r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+Id = Annotated[str, Field(min_length=1, max_length=128, pattern=_NOT_SPACE)]
 Text = Annotated[str, Field(min_length=1, max_length=256)]
 MAX_AMOUNT: Final = 1_000_000.0
 
+_DAYS_31: Final = r"(?:0[1-9]|[12][0-9]|3[01])"
+_DAYS_30: Final = r"(?:0[1-9]|[12][0-9]|30)"
+_FEBRUARY: Final = r"02-(?:0[1-9]|1[0-9]|2[0-8])"
+_MONTH_DAY: Final = rf"(?:(?:0[13578]|1[02])-{_DAYS_31}|(?:0[469]|11)-{_DAYS_30}|{_FEBRUARY})"
+#: A calendar date of the contract's years (2000-2099), month lengths and leap days included, except the
+#: first and the last day, which :data:`TIME_PATTERN` writes with the offsets that keep them in range.
+DATE_PATTERN: Final = (
+    rf"(?:20(?:0[1-9]|[1-8][0-9]|9[0-8])-{_MONTH_DAY}|20(?:[02468][048]|[13579][26])-02-29"
+    rf"|2000-(?:01-(?:0[2-9]|[12][0-9]|3[01])|(?:0[3578]|1[02])-{_DAYS_31}|(?:0[469]|11)-{_DAYS_30}|{_FEBRUARY})"
+    rf"|2099-(?:(?:0[13578]|10)-{_DAYS_31}|12-{_DAYS_30}|(?:0[469]|11)-{_DAYS_30}|{_FEBRUARY}))"
+)
+_CLOCK: Final = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
+_HOURS: Final = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]"
+#: RFC 3339 offsets; on 2000-01-01 only those at or behind UTC, on 2099-12-31 only those at or ahead of it.
+_OFFSET: Final = rf"(?:Z|[+-]{_HOURS})"
+_FIRST_DAY: Final = rf"2000-01-01T{_CLOCK}(?:Z|[+-]00:00|-{_HOURS})"
+_LAST_DAY: Final = rf"2099-12-31T{_CLOCK}(?:Z|[+-]00:00|\+{_HOURS})"
+#: How a time is written in a request: RFC 3339 with an offset, in the contract's range
+#: (:data:`events.schema.TIME_RANGE_TEXT`); the schema states this pattern, the service applies it first.
+TIME_PATTERN: Final = rf"^(?:{DATE_PATTERN}T{_CLOCK}{_OFFSET}|{_FIRST_DAY}|{_LAST_DAY})$"
+#: A moment in a query (trends, drift): a date (its midnight, UTC) or a time, with an offset or in UTC.
+MOMENT_PATTERN: Final = (
+    rf"^(?:{DATE_PATTERN}(?:T{_CLOCK}{_OFFSET}?)?|2000-01-01(?:T{_CLOCK}(?:Z|[+-]00:00|-{_HOURS})?)?"
+    rf"|2099-12-31(?:T{_CLOCK}(?:Z|[+-]00:00|\+{_HOURS})?)?)$"
+)
+_TIME = re.compile(TIME_PATTERN)
+
+
+def _written_time(value: Any) -> Any:
+    """In JSON, only an RFC 3339 string is a time (not a number, not digits read as epoch seconds or
+    milliseconds); Python callers (the backtest) may pass a ``datetime``."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or _TIME.fullmatch(value) is None:
+        raise ValueError(
+            f"must be {TIME_RANGE_TEXT}, written in RFC 3339 with an offset: 2026-03-01T12:00:00Z"
+        )
+    return value
+
+
+Moment = Annotated[
+    AwareDatetime,
+    BeforeValidator(_written_time),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": TIME_PATTERN}),
+]
+
+
+def _json_number(value: Any) -> Any:
+    """A number as JSON writes it: not a boolean, not a string (``true`` is not 1, ``"3"`` is not 3)."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON number, not a boolean or a string")
+    return value
+
+
+Amount = Annotated[float, Field(strict=True, ge=0, le=MAX_AMOUNT)]
+#: A whole number (``3`` or ``3.0``, as JSON Schema's ``integer``), never a boolean or a string.
+Count = Annotated[int, Field(ge=0, le=1000), BeforeValidator(_json_number)]
+
 _NEVER_CARDS: Final = "riskgate never accepts card numbers; send the payment method's token instead"
-_BIN = re.compile(r"[0-9]{6,8}")
-_YEAR_MONTH = re.compile(r"[0-9]{4}-(?:0[1-9]|1[0-2])")
+_BIN = re.compile(r"^[0-9]{6,8}$")
+_YEAR_MONTH = re.compile(r"^[0-9]{4}-(?:0[1-9]|1[0-2])$")
+#: Codes the schema lists (the checks below apply them; the schema states them as enums).
+CountryCode = Annotated[str, WithJsonSchema({"type": "string", "enum": sorted(COUNTRIES)})]
+CurrencyCode = Annotated[str, WithJsonSchema({"type": "string", "enum": [*MINOR_UNITS]})]
+IpAddress = Annotated[
+    str,
+    Field(max_length=45),
+    WithJsonSchema({"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}),
+]
 
 
 #: What each contract check demands of a present value, and the message when it fails (never the value).
@@ -97,31 +166,44 @@ def _apply_checks(model: BaseModel, columns: tuple[Column, ...]) -> None:
         raise ValueError("; ".join(problems))
 
 
+def _strings(value: Any) -> list[str]:
+    """A field's strings: the value itself, or the strings of a list (nested objects check their own)."""
+    if isinstance(value, str):
+        return [value]
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
 def _refuse_card_numbers(data: Any, what: str = "field", article: str = "a") -> Any:
-    """Refuse a body whose strings (values or keys, also those of its ``attributes``) hold a card number,
-    naming only the field."""
+    """Refuse a body whose strings (values, list items or keys, also those of its ``attributes``) hold a card
+    number, naming only the field."""
     if isinstance(data, dict) and may_hold_card_number(
-        [*map(str, data), *(value for value in data.values() if isinstance(value, str))]
+        [*map(str, data), *(text for value in data.values() for text in _strings(value))]
     ):
         for key, value in data.items():
             if contains_card_number(str(key)):
                 raise ValueError(f"{article} {what} name holds what looks like a card number: {_NEVER_CARDS}")
-            if isinstance(value, str) and contains_card_number(value):
+            if any(contains_card_number(text) for text in _strings(value)):
                 raise ValueError(f"{what} {key!r} holds what looks like a card number: {_NEVER_CARDS}")
     if isinstance(data, dict) and isinstance(data.get("attributes"), dict):
         _refuse_card_numbers(data["attributes"], "attribute", "an")
     return data
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class _Body(BaseModel):
+    """A request body or part of one: no unknown field, and no card number in a field name or value."""
 
-    contract_columns: ClassVar[tuple[Column, ...]] = ()
+    model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
     def _no_card_numbers(cls, data: Any) -> Any:
         return _refuse_card_numbers(data)
+
+
+class _In(_Body):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    contract_columns: ClassVar[tuple[Column, ...]] = ()
 
     @model_validator(mode="after")
     def _contract_checks(self) -> Self:
@@ -159,35 +241,41 @@ class AttemptIn(_In):
     contract_columns = ATTEMPT_COLUMNS
 
     attempt_id: Id = Field(description="Unique id of the attempt; the idempotency key.")
-    occurred_at: AwareDatetime = Field(description="When the attempt is made (with a time zone).")
+    occurred_at: Moment = Field(description=f"When the attempt is made: {TIME_RANGE_TEXT}, with an offset.")
     account_id: Id
     kind: AttemptKind | None = Field(None, description="Why the charge is made." + _UNKNOWN)
     plan_tier: PlanTier | None = Field(None, description="Plan tier." + _UNKNOWN)
     plan_period: PlanPeriod | None = Field(None, description="Billing period of the plan." + _UNKNOWN)
-    amount: float = Field(
-        ge=0, le=MAX_AMOUNT, description="Amount in major units, e.g. 12.99 (0: as the contract allows)."
+    amount: Amount = Field(
+        description="Amount in major units, e.g. 12.99 (0: an authorisation check), with no more decimals "
+        "than the currency's minor unit (EUR 2, JPY 0, KWD 3): 14.999 EUR or 14.99 JPY is refused (422), as "
+        "imports refuse it."
     )
-    currency: str | None = Field(None, min_length=3, max_length=3, description="ISO 4217 code." + _UNKNOWN)
+    currency: CurrencyCode | None = Field(
+        None, min_length=3, max_length=3, description="ISO 4217 code." + _UNKNOWN
+    )
     payment_method_id: Id = Field(
         description="Token or fingerprint of the payment method, never a card number."
     )
     method_type: MethodType | None = Field(None, description="Payment method type." + _UNKNOWN)
-    card_bin: str | None = Field(None, max_length=8)
+    card_bin: str | None = Field(None, max_length=8, pattern=_BIN.pattern)
     card_funding: CardFunding | None = None
-    card_country: str | None = Field(None, max_length=2)
-    card_exp: str | None = Field(None, max_length=7)
-    device_id: Id | None = None
-    ip: str | None = Field(None, max_length=45)
-    ip_country: str | None = Field(None, max_length=2)
-    billing_country: str | None = Field(None, max_length=2)
-    invoice_id: Id | None = None
-    retry_number: int | None = Field(
-        None, ge=0, le=1000, description="0 for an invoice's first try, then 1, 2, ..." + _UNKNOWN
+    card_country: CountryCode | None = Field(None, max_length=2)
+    card_exp: str | None = Field(
+        None, max_length=7, pattern=r"^20[0-9]{2}-(?:0[1-9]|1[0-2])$", description="YYYY-MM, from 2000-01."
     )
-    account_created_at: AwareDatetime | None = Field(
+    device_id: Id | None = None
+    ip: IpAddress | None = Field(None, description="IPv4 or IPv6 address.")
+    ip_country: CountryCode | None = Field(None, max_length=2)
+    billing_country: CountryCode | None = Field(None, max_length=2)
+    invoice_id: Id | None = None
+    retry_number: Count | None = Field(
+        None, description="0 for an invoice's first try, then 1, 2, ..." + _UNKNOWN
+    )
+    account_created_at: Moment | None = Field(
         None, description="When the account was created (its known start), not after occurred_at."
     )
-    payment_method_first_used_at: AwareDatetime | None = Field(
+    payment_method_first_used_at: Moment | None = Field(
         None, description="When the payment method was first used (its known start), not after occurred_at."
     )
     attributes: Annotated[dict[str, Any] | None, WithJsonSchema(attributes_schema())] = None
@@ -226,6 +314,14 @@ class AttemptIn(_In):
             raise ValueError("amount must be a finite number")
         return value
 
+    @model_validator(mode="after")
+    def _minor_unit(self) -> Self:
+        if self.currency in MINOR_UNITS and not fits_minor_unit(self.amount, self.currency):
+            raise ValueError(
+                f"amount has more decimals than {self.currency}'s minor unit ({MINOR_UNITS[self.currency]})"
+            )
+        return self
+
     def as_event(self) -> dict[str, object]:
         """The attempt as the feature engine reads it (enum values as plain strings), its attributes as
         top-level keys."""
@@ -236,19 +332,17 @@ class AttemptIn(_In):
         return event
 
 
-class ScoreOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ScoreOptions(_Body):
+    explain: bool = Field(
+        False, strict=True, description="Also return the full feature vector (for investigations)."
+    )
 
-    explain: bool = Field(False, description="Also return the full feature vector (for investigations).")
 
-
-class BatchIn(BaseModel):
+class BatchIn(_Body):
     """Many attempts in one call (a renewal run); at most ``max_batch`` (see the service's settings)."""
 
-    model_config = ConfigDict(extra="forbid")
-
     attempts: list[AttemptIn] = Field(min_length=1)
-    explain: bool = False
+    explain: bool = Field(False, strict=True)
 
 
 class OutcomeIn(_In):
@@ -256,10 +350,23 @@ class OutcomeIn(_In):
 
     contract_columns = OUTCOME_COLUMNS
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"properties": {"status": {"const": "declined"}, "decline_code": {"type": "string"}},
+                 "required": ["decline_code"]},
+                {"properties": {"status": {"const": "approved"}, "decline_code": {"type": "null"}}},
+                {"properties": {"status": {"const": "error"}}},
+            ]
+        }
+    )  # fmt: skip
+
     attempt_id: Id
-    occurred_at: AwareDatetime
+    occurred_at: Moment
     status: OutcomeStatus
-    decline_code: DeclineCode | None = None
+    decline_code: DeclineCode | None = Field(
+        None, description="Required when status is declined; null or absent when approved."
+    )
 
     @field_validator("occurred_at")
     @classmethod
@@ -282,7 +389,7 @@ class FraudReportIn(_In):
 
     report_id: Id
     attempt_id: Id
-    reported_at: AwareDatetime
+    reported_at: Moment
     report_type: ReportType
 
     @field_validator("reported_at")
@@ -291,11 +398,17 @@ class FraudReportIn(_In):
         return _utc(value)
 
 
-class OutcomesIn(BaseModel):
+class OutcomesIn(_Body):
     """Gateway outcomes and fraud reports, in any order, possibly repeated."""
 
-    model_config = ConfigDict(extra="forbid")
-
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"outcomes": {"minItems": 1}}, "required": ["outcomes"]},
+                {"properties": {"fraud_reports": {"minItems": 1}}, "required": ["fraud_reports"]},
+            ]
+        }
+    )
     outcomes: list[OutcomeIn] = Field(default_factory=list)
     fraud_reports: list[FraudReportIn] = Field(default_factory=list)
 
@@ -397,26 +510,34 @@ class ErrorOut(BaseModel):
 MAX_CARD_RETRY_TIMES: Final = 100
 
 
-class RecoveryCaseIn(BaseModel):
+class RecoveryCaseIn(_Body):
     """One invoice to plan: a declined attempt, or a renewal about to be charged (``decline_code`` null).
 
     Whether riskgate blocked the attempt as fraud is read from the decision log, never from the client.
+    What the schema cannot say is refused with 422: ``first_declined_at`` after ``declined_at``, a decline in
+    the future, a case the planner cannot plan (:class:`serving.errors.RecoveryCaseError`).
     """
 
-    model_config = ConfigDict(extra="forbid")
-
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"decline_code": {"type": "string"}}, "required": ["decline_code"]},
+                {"properties": {"declined_at": {"type": "null"}, "first_declined_at": {"type": "null"}}},
+            ]
+        }
+    )
     attempt: AttemptIn = Field(description="The declined attempt, or the renewal about to be charged.")
     decline_code: DeclineCode | None = Field(
         None, description="The decline received (null: the renewal has not been charged yet)."
     )
-    declined_at: AwareDatetime | None = Field(
+    declined_at: Moment | None = Field(
         None, description="When it was declined (default: the attempt's occurred_at)."
     )
-    first_declined_at: AwareDatetime | None = Field(
+    first_declined_at: Moment | None = Field(
         None,
         description="The invoice's first decline, which opens the dunning window (default: declined_at).",
     )
-    card_retry_times: list[AwareDatetime] = Field(
+    card_retry_times: list[Moment] = Field(
         default_factory=list,
         max_length=MAX_CARD_RETRY_TIMES,
         description="The card's retries in the last 30 days, for the card network's retry caps.",
@@ -442,10 +563,8 @@ class RecoveryCaseIn(BaseModel):
         return self
 
 
-class RecoveryBatchIn(BaseModel):
+class RecoveryBatchIn(_Body):
     """Many cases in one call (a renewal run); at most ``max_batch`` (as ``POST /v1/score/batch``)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     cases: list[RecoveryCaseIn] = Field(min_length=1)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Security
@@ -12,11 +14,12 @@ from serving.decisions import DecisionReader
 from serving.drift import DriftModel, drift
 from serving.errors import ForbiddenError
 from serving.routes.deps import ServiceDep
-from serving.schemas import DriftOut, ErrorOut, TrendsOut
+from serving.schemas import MOMENT_PATTERN, DriftOut, ErrorOut, TrendsOut
 from serving.security import API_KEY_HEADER, Principal, Scope
 from serving.trends import (
     KEY_SEGMENT_TOP,
     SEGMENTS,
+    TrendQueryError,
     drift_csv,
     maturity_days,
     parse_moment,
@@ -26,7 +29,13 @@ from serving.trends import (
 )
 
 router = APIRouter(tags=["trends"])
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 403, 422)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+        "description": "JSON, or CSV (format=csv).",
+    },
+    **{code: {"model": ErrorOut} for code in (401, 403, 422)},
+}
 _api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="Your riskgate API key.")
 _READERS = frozenset({Scope.SCORE.value, Scope.ADMIN.value})
 
@@ -42,11 +51,17 @@ def read_key(service: ServiceDep, key: Annotated[str | None, Security(_api_key)]
 ReadKey = Annotated[Principal, Depends(read_key)]
 Start = Annotated[
     str | None,
-    Query(description="ISO 8601 date or time, UTC unless an offset is given (default: end - 30 days)."),
+    Query(
+        description="ISO 8601 date or time, UTC unless an offset is given (default: end - 30 days).",
+        json_schema_extra={"pattern": MOMENT_PATTERN},
+    ),
 ]
 End = Annotated[
     str | None,
-    Query(description="Exclusive end, ISO 8601 (default: just after the newest logged decision)."),
+    Query(
+        description="Exclusive end, ISO 8601 (default: just after the newest logged decision).",
+        json_schema_extra={"pattern": MOMENT_PATTERN},
+    ),
 ]
 Format = Annotated[Literal["json", "csv"], Query(description="json, or csv for export.")]
 Bucket = Annotated[Literal["hour", "day", "week"], Query(description="Calendar buckets in UTC.")]
@@ -59,6 +74,19 @@ Segment = Annotated[
         f"{KEY_SEGMENT_TOP} most frequent values in the range, then 'other').",
     ),
 ]
+
+
+def _moment(name: str, text: str | None) -> datetime | None:
+    """A ``start`` or ``end`` parameter as :func:`serving.trends.parse_moment` reads it, written as the
+    schema's pattern says (:data:`serving.schemas.MOMENT_PATTERN`: what the schema documents is what is
+    accepted)."""
+    moment = parse_moment(name, text)
+    if text is not None and re.fullmatch(MOMENT_PATTERN, text) is None:
+        raise TrendQueryError(
+            f"{name} must be written YYYY-MM-DD or YYYY-MM-DDThh:mm:ss, with an optional fraction of a "
+            "second and offset (Z or +hh:mm)"
+        )
+    return moment
 
 
 def _csv(text: str, name: str) -> Response:
@@ -87,7 +115,7 @@ def get_trends(  # noqa: PLR0917 (one parameter per query parameter)
     fraud = service.engine.holder.current.fraud
     service.engine.flush()  # every answered decision, also those still only in the journal
     with DecisionReader(service.engine.log.path) as reader:
-        span = resolve_range(reader, parse_moment("start", start), parse_moment("end", end))
+        span = resolve_range(reader, _moment("start", start), _moment("end", end))
         maturity = maturity_days(None if fraud is None else fraud.bundle)
         result = trends(reader, span, bucket, segment, maturity, service.engine.fields)
     return _csv(trends_csv(result), "riskgate-trends") if format == "csv" else JSONResponse(result)
@@ -106,6 +134,6 @@ def get_drift(
     models = {task: DriftModel.of(pair.get(task)) for task in ("fraud", "failure")}
     service.engine.flush()
     with DecisionReader(service.engine.log.path) as reader:
-        span = resolve_range(reader, parse_moment("start", start), parse_moment("end", end))
+        span = resolve_range(reader, _moment("start", start), _moment("end", end))
         result = drift(reader, span.start, span.end, models)
     return _csv(drift_csv(result), "riskgate-drift") if format == "csv" else JSONResponse(result)

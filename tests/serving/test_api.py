@@ -131,7 +131,7 @@ def test_card_number_in_an_unknown_field_name_or_outcome_is_refused(client: Test
         ({"currency": "XYZ"}, "ISO 4217"),
         ({"amount": -1}, "amount"),
         ({"account_created_at": "2099-01-01T00:00:00Z"}, "after occurred_at"),
-        ({"occurred_at": "2026-03-01T12:00:00"}, "timezone"),
+        ({"occurred_at": "2026-03-01T12:00:00"}, "with an offset"),
         ({"kind": "gift"}, "kind"),
         ({"card_bin": "12ab"}, "BIN"),
         ({"ip": "999.1.1.1"}, "IP"),

@@ -195,7 +195,7 @@ def test_sigterm_drains_the_request_in_flight(tmp_path: Path, bundles: dict[str,
         time.sleep(0.3)  # the batch is being scored
         process.send_signal(signal.SIGTERM)
         sender.join(timeout=60)
-        assert process.wait(timeout=30) in {0, -signal.SIGTERM}  # uvicorn re-raises the signal once drained
+        assert process.wait(timeout=30) == 0  # drained, then a clean exit (issue 16 item 8: not 143)
     assert result["response"].status_code == 200
     assert len(result["response"].json()["results"]) == 400
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from events.cardnumbers import luhn_valid
+from events.cardnumbers import GROUPINGS, luhn_valid
 from events.schema import ATTEMPT_COLUMNS, FRAUD_REPORT_COLUMNS, OUTCOME_COLUMNS, Column
 from serving.schemas import AttemptIn, FraudReportIn, OutcomeIn
 from tests.serving.factories import attempt
@@ -52,7 +54,9 @@ def test_any_card_number_in_any_text_field_is_refused_without_echo(
     length: int, prefix: str, field: str, separator: str
 ) -> None:
     pan = _pan(prefix, length)
-    written = separator.join(pan[i : i + 4] for i in range(0, len(pan), 4))
+    grouping = next((g for g in GROUPINGS if sum(g) == length), (length,))  # 17, 18: written together
+    cuts = list(itertools.accumulate(grouping, initial=0))
+    written = separator.join(pan[a:b] for a, b in itertools.pairwise(cuts))
     with pytest.raises(ValidationError) as raised:
         AttemptIn(**attempt(1, **{field: f"tok_{written}"}))
     errors = raised.value.errors(include_input=False, include_context=False)
