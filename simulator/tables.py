@@ -173,6 +173,7 @@ def _attempts_frame(sim: BlockSimulator, b: Batch, attempt_id: npt.NDArray[np.ob
             "billing_country": _names(COUNTRY_CODES, country),
             "invoice_id": ids("inv", sim.block, b["invoice"]),
             "retry_number": b["retry_number"].astype(np.int32),
+            "account_created_at": _utc(a["created_at"][b["account"]]),  # known start, before the export too
         }
     )
 

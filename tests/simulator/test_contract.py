@@ -185,3 +185,12 @@ def test_a_one_month_world_stays_inside_its_period(tmp_path: Path, start: date) 
     assert attempts["occurred_at"].min() >= pd.Timestamp(start, tz="UTC")
     assert attempts["occurred_at"].max() < end
     assert outcomes["occurred_at"].max() < end + pd.Timedelta(seconds=10)
+
+
+def test_each_attempt_carries_its_accounts_known_start(small_world: World, attempts: pd.DataFrame) -> None:
+    created = pd.to_datetime(attempts["account_created_at"], utc=True)
+    occurred = pd.to_datetime(attempts["occurred_at"], utc=True)
+    assert created.notna().all()
+    assert (created <= occurred).all()
+    assert (attempts.groupby("account_id")["account_created_at"].nunique() == 1).all()
+    assert (created < occurred.min()).any()  # subscribers who joined before the export began
