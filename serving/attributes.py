@@ -125,8 +125,9 @@ _JSON_TYPES: Final[dict[FieldType, dict[str, Any]]] = {
 }
 
 
-def attributes_schema(fields: Iterable[ExtensionField] = ()) -> dict[str, Any]:
-    """The JSON schema of ``attributes``: an object of text or numbers; with ``fields``, each one listed."""
+def attributes_schema(fields: Iterable[ExtensionField] = (), *, closed: bool = False) -> dict[str, Any]:
+    """The JSON schema of ``attributes``: an object of text or numbers; with ``fields``, each one listed, and
+    ``closed`` (the served set is known, maybe with no field at all) no other name allowed."""
     schema: dict[str, Any] = {
         "type": "object",
         "title": "Attributes",
@@ -143,6 +144,7 @@ def attributes_schema(fields: Iterable[ExtensionField] = ()) -> dict[str, Any]:
         properties[field.name] = {"anyOf": [described, {"type": "null"}]}
     if properties:
         schema["properties"] = properties
+    if properties or closed:
         schema["additionalProperties"] = False
     return schema
 
@@ -152,6 +154,6 @@ def describe_served(schemas: dict[str, Any], fields: Iterable[ExtensionField]) -
     attempt = schemas.get("AttemptIn")
     if attempt is not None:
         attempt["properties"]["attributes"] = {
-            "anyOf": [attributes_schema(fields), {"type": "null"}],
+            "anyOf": [attributes_schema(fields, closed=True), {"type": "null"}],
             "title": "Attributes",
         }

@@ -153,12 +153,14 @@ def test_csv_and_prometheus_answers_are_documented(client: TestClient, spec: dic
 def test_value_checks_are_stated_in_the_schema(spec: dict[str, Any]) -> None:
     schemas = spec["components"]["schemas"]
     attempt_in = schemas["AttemptIn"]["properties"]
-    assert "EUR" in attempt_in["currency"]["enum"]
-    assert "XXX" not in attempt_in["currency"]["enum"]
+    currencies = attempt_in["currency"]["anyOf"][0]["enum"]  # or null: optional in the contract
+    assert "EUR" in currencies
+    assert "XXX" not in currencies
     assert {"pattern": "^[0-9]{6,8}$"}.items() <= attempt_in["card_bin"]["anyOf"][0].items()
     assert "DE" in attempt_in["card_country"]["anyOf"][0]["enum"]
     assert attempt_in["occurred_at"]["pattern"].startswith("^")
-    assert attempt_in["retry_number"]["type"] == "integer"
+    assert attempt_in["retry_number"]["anyOf"][0]["type"] == "integer"
+    assert attempt_in["amount"]["minimum"] == 0  # a EUR 0 authorisation check
     declined = next(
         b for b in schemas["OutcomeIn"]["oneOf"] if b["properties"]["status"] == {"const": "declined"}
     )

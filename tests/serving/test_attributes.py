@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from events.schema import ATTEMPT_COLUMNS, Check
+from events.schema import ATTEMPT_COLUMNS
 from features.stores.sqlite import connect
 from serving.app import create_app
 from serving.attributes import InvalidAttributeError, conform, validation_context
@@ -268,26 +268,19 @@ OPTIONAL_OVER_HTTP = ("kind", "plan_tier", "plan_period", "method_type", "curren
 
 
 @pytest.fixture
-def relaxed_contract(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The contract as the parallel contract change declares it: those core fields optional, amount >= 0."""
-    columns = tuple(
-        replace(c, required=False)
-        if c.name in OPTIONAL_OVER_HTTP
-        else replace(c, checks=(Check.NON_NEGATIVE,))
-        if c.name == "amount"
-        else c
-        for c in ATTEMPT_COLUMNS
-    )
+def strict_contract(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A contract that requires ``kind`` (as the IPTV-only contract did): the API follows the declarations."""
+    columns = tuple(replace(c, required=True) if c.name == "kind" else c for c in ATTEMPT_COLUMNS)
     monkeypatch.setattr(AttemptIn, "contract_columns", columns)
 
 
+@pytest.mark.usefixtures("strict_contract")
 def test_absent_core_fields_are_refused_while_the_contract_requires_them(served: TestClient) -> None:
     body = attempt(30)
     del body["kind"]
     assert "kind is required by the contract" in json.dumps(_refused(served, "/v1/score", body))
 
 
-@pytest.mark.usefixtures("relaxed_contract")
 def test_an_attempt_without_the_optional_core_fields_is_scored_and_logged(served: TestClient) -> None:
     body = {k: v for k, v in attempt(31).items() if k not in OPTIONAL_OVER_HTTP}
     answer = _score(served, body)
@@ -298,7 +291,6 @@ def test_an_attempt_without_the_optional_core_fields_is_scored_and_logged(served
     assert [s["segment_value"] for s in trends["series"]] == [None]
 
 
-@pytest.mark.usefixtures("relaxed_contract")
 def test_a_zero_amount_authorisation_check_is_scored(client: TestClient) -> None:
     answer = _score(client, attempt(32, amount=0))
     assert answer["fraud"]["probability"] is not None
