@@ -1,14 +1,17 @@
 """schemathesis hooks of the suite's run (``SCHEMATHESIS_HOOKS=tests.serving.st_hooks``).
 
-One rule of the contract is documented in the schema's text but not stated as JSON Schema: an amount has no
+Two rules of the contract are documented in the schema's text but not stated as JSON Schema: an amount has no
 more decimals than its currency's minor unit (``multipleOf`` on floats is decided differently by each
-validator: 14.99 is not a multiple of 0.01 in binary floating point). Schema-valid bodies are generated with
-amounts rounded to their currency's minor unit, as a client that reads the documentation sends them;
+validator: 14.99 is not a multiple of 0.01 in binary floating point), and an attempt's known starts
+(``account_created_at``, ``payment_method_first_used_at``) are not after its ``occurred_at`` (a rule between
+two fields). Schema-valid bodies are generated with amounts rounded to their currency's minor unit and known
+starts moved back to the attempt's time when later, as a client that reads the documentation sends them;
 schema-violating bodies are left as generated.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import schemathesis
@@ -42,9 +45,35 @@ def round_amounts(value: Any) -> None:
             round_amounts(item)
 
 
+KNOWN_STARTS = ("account_created_at", "payment_method_first_used_at")
+
+
+def _moment(text: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
+def known_starts_before_use(value: Any) -> None:
+    """Every attempt's known start that lies after its ``occurred_at`` set to it, in place."""
+    if isinstance(value, list):
+        for item in value:
+            known_starts_before_use(item)
+    elif isinstance(value, dict):
+        occurred = _moment(value.get("occurred_at"))
+        for name in KNOWN_STARTS:
+            start = _moment(value.get(name))
+            if occurred is not None and start is not None and start > occurred:
+                value[name] = value["occurred_at"]
+        for item in value.values():
+            known_starts_before_use(item)
+
+
 @schemathesis.hook
 def map_case(context: schemathesis.HookContext, case: schemathesis.Case[Any]) -> schemathesis.Case[Any]:
     del context
     if _positive_body(case):
         round_amounts(case.body)
+        known_starts_before_use(case.body)
     return case
