@@ -12,6 +12,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from bench._models import synthetic_bundle
 from events.io import to_arrow, write_part
 from events.schema import EventKind
 from features.batch import build_data_dir, read_features
@@ -20,6 +21,8 @@ from riskgate import cli
 from riskgate.cli import app
 from riskgate.progress import Prefixed, RichProgress
 from riskgate.settings import get_settings
+from serving.backtest import run_backtest
+from serving.models import ModelPair, ServingModel
 from simulator import WorldConfig, simulate
 from tests.features.factory import random_history
 from tests.training.factories import CONTRACT, make_world
@@ -116,6 +119,19 @@ def test_simulate_counts_its_blocks(tmp_path: Path) -> None:
     assert recorder.done == [0, 3]
 
 
+def test_backtest_counts_the_periods_attempts(tmp_path: Path) -> None:
+    simulate(WorldConfig(accounts=300, months=2, seed=3), tmp_path / "data")
+    models = ModelPair(
+        ServingModel.from_bundle(synthetic_bundle("fraud"), "riskgate-fraud", "3", "test"),
+        ServingModel.from_bundle(synthetic_bundle("failure", seed=1), "riskgate-failure", "2", "test"),
+    )
+    recorder = Recorder()
+    summary = run_backtest(tmp_path / "data", tmp_path / "state", models, FEATURE_SET, progress=recorder)
+    replay = ("replay the period's attempts", summary.attempts)
+    assert recorder.stages == [("read events", None), ("load the history before the period", None), replay]
+    assert summary.attempts > 0
+
+
 def _terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
     """Make the CLI draw its bars on a terminal console writing to the returned buffer."""
     screen = io.StringIO()
@@ -140,6 +156,16 @@ def test_on_a_terminal_the_bars_name_the_stages_and_stdout_is_unchanged(
     assert drawn.exit_code == 0, drawn.output
     assert all(stage in screen.getvalue() for stage in STAGES_IN_MEMORY)
     assert drawn.stdout == plain.stdout
+
+
+def test_load_state_shows_its_stages_on_a_terminal(events: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RISKGATE_STATE_DIR", str(events / "state"))
+    screen = _terminal(monkeypatch)
+    result = CliRunner().invoke(app, ["features", "load-state", "--data-dir", str(events)])
+    assert result.exit_code == 0, result.output
+    for stage in ("read events", "order events", "load into the online store"):
+        assert stage in screen.getvalue()
+    assert result.stdout.startswith("loaded ")
 
 
 def test_quiet_draws_no_bar_even_on_a_terminal(events: Path, monkeypatch: pytest.MonkeyPatch) -> None:
