@@ -41,6 +41,7 @@ from features.definitions import (
 )
 from features.kernels import F64, I64, aggregate, initial_carry, order_by_code
 from features.plan import MISSING, GroupPlan, amount_milli, derive, hash_keys, in_range, plan, series_to_us
+from riskgate.progress import NO_PROGRESS, Progress
 
 logger = logging.getLogger(__name__)
 
@@ -318,7 +319,11 @@ def require_fields(feature_set: FeatureSet, recorded: tuple[ExtensionField, ...]
 
 
 def build_data_dir(
-    data_dir: Path, feature_set: FeatureSet, *, partition_attempts: int = PARTITION_ATTEMPTS
+    data_dir: Path,
+    feature_set: FeatureSet,
+    *,
+    partition_attempts: int = PARTITION_ATTEMPTS,
+    progress: Progress = NO_PROGRESS,
 ) -> list[Path]:
     """Build the feature table of the events under ``data_dir`` into ``data_dir/features/`` Parquet parts.
 
@@ -332,7 +337,8 @@ def build_data_dir(
     tables, bit for bit. One part per bucket of attempt ids; rows are not in the attempts' order (join on
     ``attempt_id``). Data that fits in one step (up to ``partition_attempts`` attempts) is built in memory,
     in one part. One entity's own history is never split: a single key holding a large share of all
-    events (a popular BIN) makes its partition that much larger.
+    events (a popular BIN) makes its partition that much larger. ``progress`` hears each step, counted in
+    buckets or partitions.
     """
     started = time.perf_counter()
     require_fields(feature_set, read_extension(data_dir))
@@ -341,8 +347,11 @@ def build_data_dir(
     attempts = sum(pq.read_metadata(path).num_rows for path in part_files(data_dir, EventKind.ATTEMPTS.value))
     layout = _Layout(data_dir / SCRATCH, max(1, -(-attempts // partition_attempts)), feature_set)
     if layout.partitions == 1:  # it fits in one step: no re-lay
+        progress.stage("read events")
         events, outcomes, reports = (read_events(data_dir, kind) for kind in EventKind)
+        progress.stage("build features")
         features = build_features(events, outcomes, reports, feature_set)
+        progress.stage("write features")
         _clear(data_dir)
         written = [_feature_part(data_dir, 0, features, feature_set)]
         logger.info("wrote %d feature rows to %s", attempts, written[0])
@@ -350,12 +359,18 @@ def build_data_dir(
     shutil.rmtree(layout.root, ignore_errors=True)
     _log_absent(pq.read_schema(part_files(data_dir, EventKind.ATTEMPTS.value)[0]).names, feature_set)
     try:
+        progress.stage("bucket events")
         _bucket_events(data_dir, layout, partition_attempts)
+        progress.stage("partition buckets by entity", layout.partitions)
         for bucket in range(layout.partitions):
             _spread_bucket(layout, bucket)
+            progress.advance()
+        progress.stage("build features per partition", len(layout.entity_sets) * layout.partitions)
         for entity in layout.entity_sets:
             for partition in range(layout.partitions):
                 _build_partition(layout, entity, partition)
+                progress.advance()
+        progress.stage("write features")
         written = _join_buckets(data_dir, layout)
     finally:
         shutil.rmtree(layout.root, ignore_errors=True)

@@ -30,6 +30,7 @@ from features.batch import require_fields
 from features.bulk import Arrivals, service_rows
 from features.kernels import I64
 from features.online import OnlineEngine
+from riskgate.progress import NO_PROGRESS, Progress
 
 logger = logging.getLogger(__name__)
 
@@ -125,13 +126,17 @@ def load_history(
     return Loaded(events=len(chosen), until_ns=limit)
 
 
-def load_data_dir(engine: OnlineEngine, data_dir: Path, until: datetime) -> Loaded:
+def load_data_dir(
+    engine: OnlineEngine, data_dir: Path, until: datetime, *, progress: Progress = NO_PROGRESS
+) -> Loaded:
     """:func:`load_history` of a data directory's :func:`event_stream`, in bulk, without building the
-    stream's per-event dicts (the tables go to the bulk loader as columns)."""
+    stream's per-event dicts (the tables go to the bulk loader as columns); ``progress`` hears each step."""
     require_fields(engine.feature_set, read_extension(data_dir))
     limit = ns_of(until)
     started = time.perf_counter()
+    progress.stage("read events")
     tables = _tables(data_dir)
+    progress.stage("order events")
     keys = {kind: _time_keys(frame, _TABLES[kind][1]) for kind, frame in tables.items()}
     times = np.concatenate(list(keys.values()))
     orders = np.concatenate([np.full(len(keys[kind]), _ORDER[kind]) for kind in keys])
@@ -143,6 +148,7 @@ def load_data_dir(engine: OnlineEngine, data_dir: Path, until: datetime) -> Load
         before = keys[kind] < limit
         arrivals.append(Arrivals(frame[before].reset_index(drop=True), positions[before]))
         offset += len(frame)
+    progress.stage("load into the online store")
     engine.load_bulk(*arrivals)
     count = sum(len(a.position) for a in arrivals)
     logger.info(

@@ -36,6 +36,7 @@ from recovery.learned import RetryModel, observed_attempts, retry_history
 from recovery.models import FailureModel, FloatArray, ProbabilityScorer
 from recovery.planner import Planner, RecoveryCase
 from recovery.rules import block_for
+from riskgate.progress import NO_PROGRESS, Progress
 from simulator.engine import World
 from simulator.replay import AttemptStates, attempt_states, load_world
 from simulator.truth import CAUSES, CODE_MIX, failure_probability
@@ -335,6 +336,7 @@ def evaluate(
     retry_model: RetryModel | None = None,
     test_start: datetime | None = None,
     feature_set: FeatureSet | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> Evaluation:
     """Fixed schedule vs planner (same maximum number of retries, same draws) on a world's test period.
 
@@ -345,7 +347,7 @@ def evaluate(
     online features are replayed from the world in time order (:mod:`recovery.replay`); the cases are then
     taken in time order too. ``retry_model``: the registered retry model of ``model='registered-retry'``
     (e.g. ``models:/riskgate-retry@champion``); one fitted on data from the test period is refused.
-    ``feature_set``: the features ``scorer`` reads (None: the default IPTV set).
+    ``feature_set``: the features ``scorer`` reads (None: the default IPTV set). ``progress`` hears each step.
     """
     started = time.perf_counter()
     if len(fixed_days) != config.max_attempts:
@@ -353,6 +355,7 @@ def evaluate(
             f"the fixed schedule has {len(fixed_days)} retries but the planner may make "
             f"{config.max_attempts}: compare them with the same maximum (set max_attempts or the schedule)"
         )
+    progress.stage("load the world")
     world = load_world(data_dir)
     trained_until = _trained_until(retry_model) if model is ModelChoice.REGISTERED_RETRY else None
     if test_start is None:
@@ -364,6 +367,7 @@ def evaluate(
             f"{trained_until:%Y-%m-%d %H:%M} on (the default for a registered model), or retrain it on data "
             "before the period"
         )
+    progress.stage("find the declined renewals")
     frame = observed_attempts(data_dir)
     population = load_population(data_dir, frame, world, test_start, config)
     if model is ModelChoice.RISKGATE:
@@ -371,6 +375,7 @@ def evaluate(
     if limit is not None:
         population = _head(population, limit)
     draws = np.random.default_rng(seed).random((len(population.cases), config.max_attempts, 3))
+    progress.stage(f"prepare the {model.value} model")
     failure_model = _model(
         model,
         frame=frame,
@@ -382,8 +387,11 @@ def evaluate(
         feature_set=feature_set,
     )
     planner = Planner(failure_model, config)
+    progress.stage(f"simulate the fixed schedule on {len(population.cases)} invoices")
     fixed = simulate_policy(population, fixed_schedule(fixed_days), config.max_attempts, draws)
+    progress.stage(f"simulate the planner on {len(population.cases)} invoices")
     planned = simulate_policy(population, planner_policy(planner), config.max_attempts, draws)
+    progress.stage("summarise and bootstrap")
     fixed_result, planned_result = summarise(fixed), summarise(planned)
     return Evaluation(
         data_dir=str(data_dir),

@@ -6,10 +6,12 @@ be called from a test). Heavy libraries are imported inside the commands so that
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -17,11 +19,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from pydantic import ValidationError
 
+from riskgate.progress import NO_PROGRESS, Progress, RichProgress
 from riskgate.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import pandas as pd
     from fastapi import FastAPI
+    from rich.console import Console
 
     from events.mapping import ColumnMapping
     from features.definitions import FeatureSet
@@ -46,9 +50,40 @@ def configure_logging(settings: Settings) -> None:
 
 
 @app.callback()
-def main() -> None:
+def main(
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="No progress bars (they are drawn on stderr only when it is a terminal)."
+        ),
+    ] = False,
+) -> None:
     """riskgate command line."""
+    del quiet  # the long commands read it from their context (see _progress)
     configure_logging(get_settings())
+
+
+def progress_console() -> Console | None:
+    """The console progress bars are drawn on: stderr when it is a terminal, else none (no bars and no
+    control characters in pipes, logs and tests; stdout is never touched)."""
+    if not sys.stderr.isatty():
+        return None
+    from rich.console import Console  # noqa: PLC0415 (keep --help fast)
+
+    return Console(stderr=True)
+
+
+@contextlib.contextmanager
+def _progress(context: typer.Context) -> Iterator[Progress]:
+    """Progress bars for the command of ``context`` while the block runs: none with ``riskgate --quiet`` or
+    without a terminal on stderr."""
+    quiet = bool(context.find_root().params.get("quiet"))
+    console = None if quiet else progress_console()
+    if console is None:
+        yield NO_PROGRESS
+        return
+    with RichProgress(console) as bars:
+        yield bars
 
 
 @app.command()
@@ -177,6 +212,7 @@ def import_(  # noqa: PLR0917 (a typer command: one parameter per option)
 
 @app.command()
 def simulate(
+    context: typer.Context,
     *,
     accounts: Annotated[
         int | None, typer.Option(help="Legitimate subscribers (default: the config's).")
@@ -201,7 +237,8 @@ def simulate(
     try:
         world = WorldConfig.from_yaml(config) if config else WorldConfig()
         world = world.with_overrides(accounts=accounts, months=months, seed=seed)
-        summary = run_simulation(world, out or settings.data_dir, overwrite=force)
+        with _progress(context) as progress:
+            summary = run_simulation(world, out or settings.data_dir, overwrite=force, progress=progress)
     except (OutputExistsError, ConfigFileError, ValidationError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=1) from error
@@ -248,14 +285,17 @@ def _settings_with(data_dir: Path | None) -> Settings:
 
 
 @features_app.command("build")
-def features_build(data_dir: DataDirOption = None, feature_set: FeatureSetOption = None) -> None:
+def features_build(
+    context: typer.Context, data_dir: DataDirOption = None, feature_set: FeatureSetOption = None
+) -> None:
     """Build the point-in-time feature table of the events in the data directory (DATA_DIR/features/)."""
     from events.io import EventTableMissingError  # noqa: PLC0415
     from features.batch import FeatureInputError, build_data_dir  # noqa: PLC0415
 
     chosen = _feature_set(feature_set)
     try:
-        written = build_data_dir(data_dir or get_settings().data_dir, chosen)
+        with _progress(context) as progress:
+            written = build_data_dir(data_dir or get_settings().data_dir, chosen, progress=progress)
     except (EventTableMissingError, FeatureInputError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error
@@ -276,6 +316,7 @@ def features_list(feature_set: FeatureSetOption = None) -> None:
 
 @features_app.command("load-state")
 def features_load_state(
+    context: typer.Context,
     until: Annotated[
         datetime | None,
         typer.Option("--until", help="Load the events strictly before this moment (UTC; default: all)."),
@@ -303,7 +344,9 @@ def features_load_state(
         raise typer.Exit(2) from error
     store = open_store(settings)
     try:
-        loaded = load_data_dir(OnlineEngine(store, chosen), data_dir or settings.data_dir, moment)
+        with _progress(context) as progress:
+            engine = OnlineEngine(store, chosen)
+            loaded = load_data_dir(engine, data_dir or settings.data_dir, moment, progress=progress)
     except (EventTableMissingError, BulkLoadError, FeatureInputError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error
@@ -364,17 +407,28 @@ def _split_overrides(overrides: list[str] | None, test_start: str | None, test_e
 
 def _echo_or_exit(work: Callable[[], str]) -> None:
     """Print what a training command returns; a training error is a clean message and exit code 1."""
+    _echo_with_progress_or_exit(lambda _: work())
+
+
+def _echo_with_progress_or_exit(
+    work: Callable[[Progress], str], context: typer.Context | None = None
+) -> None:
+    """:func:`_echo_or_exit` of a long command: ``work`` reports to the progress bars, which end before the
+    result is printed."""
     from training.errors import TrainingError  # noqa: PLC0415
 
     try:
-        typer.echo(work())
+        with contextlib.nullcontext(NO_PROGRESS) if context is None else _progress(context) as progress:
+            text = work(progress)
     except (TrainingError, FileNotFoundError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
+    typer.echo(text)
 
 
 @app.command()
 def train(  # noqa: PLR0917 (a typer command: one parameter per option)
+    context: typer.Context,
     config: ConfigOption = None,
     overrides: SetOption = None,
     task: TaskOption = None,
@@ -393,11 +447,16 @@ def train(  # noqa: PLR0917 (a typer command: one parameter per option)
 
     chosen = _chosen_feature_set(feature_set)
     sets = _split_overrides(overrides, test_start, test_end)
-    _echo_or_exit(lambda: commands.train(_settings_with(data_dir), chosen, config, sets, task or []))
+    settings = _settings_with(data_dir)
+    _echo_with_progress_or_exit(
+        lambda progress: commands.train(settings, chosen, config, sets, task or [], progress=progress),
+        context,
+    )
 
 
 @app.command("evaluate-rolling")
 def evaluate_rolling(  # noqa: PLR0917 (a typer command: one parameter per option)
+    context: typer.Context,
     folds: Annotated[int, typer.Option("--folds", min=1, help="How many consecutive test windows.")] = 3,
     config: ConfigOption = None,
     overrides: SetOption = None,
@@ -423,7 +482,12 @@ def evaluate_rolling(  # noqa: PLR0917 (a typer command: one parameter per optio
     chosen = _chosen_feature_set(feature_set)
     sets = _split_overrides(overrides, test_start, test_end)
     settings = _settings_with(data_dir)
-    _echo_or_exit(lambda: commands.evaluate_rolling(settings, chosen, config, sets, task or [], folds))
+    _echo_with_progress_or_exit(
+        lambda progress: commands.evaluate_rolling(
+            settings, chosen, config, sets, task or [], folds, progress=progress
+        ),
+        context,
+    )
 
 
 @app.command()
@@ -699,6 +763,7 @@ def _test_start_or_exit(text: str | None) -> datetime | None:
 
 @app.command("recovery-eval")
 def recovery_eval(
+    context: typer.Context,
     *,
     data_dir: Annotated[
         Path | None, typer.Option(help="A simulated world (default: the settings' data dir).")
@@ -767,19 +832,21 @@ def recovery_eval(
         retry_model = _registered_retry_model(uri)
         scorer = None if uri is None or retry_model is not None else _recovery_failure_model(uri, chosen)
         choice = ModelChoice(model) if uri is None else ModelChoice.RISKGATE
-        result = evaluate(
-            data_dir or get_settings().data_dir,
-            policy.model_copy(update={"max_attempts": len(days)}),
-            model=ModelChoice.REGISTERED_RETRY if retry_model is not None else choice,
-            fixed_days=days,
-            test_months=test_months,
-            limit=limit,
-            seed=seed,
-            scorer=scorer,
-            retry_model=retry_model,
-            test_start=start,
-            feature_set=chosen,
-        )
+        with _progress(context) as progress:
+            result = evaluate(
+                data_dir or get_settings().data_dir,
+                policy.model_copy(update={"max_attempts": len(days)}),
+                model=ModelChoice.REGISTERED_RETRY if retry_model is not None else choice,
+                fixed_days=days,
+                test_months=test_months,
+                limit=limit,
+                seed=seed,
+                scorer=scorer,
+                retry_model=retry_model,
+                test_start=start,
+                feature_set=chosen,
+                progress=progress,
+            )
     except (
         RecoveryConfigError,
         EvaluationError,
@@ -815,6 +882,7 @@ def _moment_or_exit(name: str, text: str | None) -> datetime | None:
 
 @app.command()
 def backtest(
+    context: typer.Context,
     *,
     data_dir: Annotated[
         Path | None, typer.Option(help="Events to replay (default: the settings' data dir).")
@@ -853,15 +921,17 @@ def backtest(
     chosen = _feature_set(feature_set)
     try:
         models = load_models(settings.tracking_uri, chosen, fraud_model, failure_model, settings.model_alias)
-        summary = run_backtest(
-            data_dir or settings.data_dir,
-            state_dir,
-            models,
-            chosen,
-            start=period[0],
-            end=period[1],
-            pseudonym_secret=settings.pseudonym_secret.get_secret_value(),
-        )
+        with _progress(context) as progress:
+            summary = run_backtest(
+                data_dir or settings.data_dir,
+                state_dir,
+                models,
+                chosen,
+                start=period[0],
+                end=period[1],
+                pseudonym_secret=settings.pseudonym_secret.get_secret_value(),
+                progress=progress,
+            )
     except (BacktestError, TrainingError, EventTableMissingError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None

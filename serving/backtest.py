@@ -15,6 +15,7 @@ directory that holds another log (a live service's, another backtest's) is refus
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import math
@@ -23,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
 
@@ -33,6 +35,7 @@ from features.definitions import FeatureSet
 from features.history import Event, Loaded, event_stream, load_history, ns_of
 from features.online import OnlineEngine
 from features.stores.sqlite import SQLiteStore
+from riskgate.progress import NO_PROGRESS, Progress
 from riskgate.settings import DEV_PSEUDONYM_SECRET
 from serving.decisions import DecisionLog
 from serving.engine import ScoringEngine, ThresholdOverrides
@@ -169,8 +172,11 @@ class _Tally:
     actions: Counter[str] = field(default_factory=Counter)
 
 
-def _replay(engine: ScoringEngine, events: Iterable[Event], period: Period) -> _Tally:
-    """Send the period's events to the engine in time order, as the API would have received them."""
+def _replay(
+    engine: ScoringEngine, events: Iterable[Event], period: Period, progress: Progress = NO_PROGRESS
+) -> _Tally:
+    """Send the period's events to the engine in time order, as the API would have received them;
+    ``progress`` hears every ``_PROGRESS_EVERY`` attempts."""
     start, end = ns_of(period.start), ns_of(period.end)
     tally = _Tally()
     extension = [field.name for field in engine.fields]
@@ -187,6 +193,7 @@ def _replay(engine: ScoringEngine, events: Iterable[Event], period: Period) -> _
             tally.actions[answer["decision"]["action"]] += 1
             tally.fallbacks += bool(answer["decision"]["fallback"])
             if tally.attempts % _PROGRESS_EVERY == 0:
+                progress.advance(_PROGRESS_EVERY)
                 logger.info("backtest: %d attempts scored (at %s)", tally.attempts, fields["occurred_at"])
         elif kind == "outcome":
             engine.record_outcomes([OutcomeIn.model_validate(_plain(fields))], [])
@@ -195,6 +202,14 @@ def _replay(engine: ScoringEngine, events: Iterable[Event], period: Period) -> _
             engine.record_outcomes([], [FraudReportIn.model_validate(_plain(fields))])
             tally.reports += 1
     return tally
+
+
+def _attempts_in(events: Sequence[Event], period: Period) -> int:
+    """How many of the (time-ordered) ``events`` are attempts in ``period``."""
+    start, end = ns_of(period.start), ns_of(period.end)
+    low = bisect.bisect_left(events, start, key=itemgetter(0))
+    high = bisect.bisect_left(events, end, key=itemgetter(0))
+    return sum(1 for event in events[low:high] if event[2] == "attempt")
 
 
 def _load_history_once(
@@ -226,13 +241,16 @@ def run_backtest(
     end: datetime | None = None,
     pseudonym_secret: str = DEV_PSEUDONYM_SECRET,
     overrides: ThresholdOverrides | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> BacktestSummary:
     """Replay ``[start, end)`` of ``data_dir`` (default: its last month) into ``state_dir`` with ``models``.
 
     ``models`` is the pair to score with (see :func:`load_models` for registered versions); its feature set
     must be ``feature_set``. ``pseudonym_secret`` should be the one of the service that will show the log
-    (``RISKGATE_PSEUDONYM_SECRET``), so that erasure finds the backtest's decisions too.
+    (``RISKGATE_PSEUDONYM_SECRET``), so that erasure finds the backtest's decisions too. ``progress`` hears
+    each step, the replay counted in attempts.
     """
+    progress.stage("read events")
     events = event_stream(data_dir)
     chosen = default_period(events)
     period = Period(start or chosen.start, end or chosen.end)
@@ -254,10 +272,12 @@ def run_backtest(
             fields=feature_set.fields,
         )
         began = time.perf_counter()
+        progress.stage("load the history before the period")
         loaded = _load_history_once(state_dir, features, events, period.start)
         loaded_at = time.perf_counter()
         logger.info("backtest: %d history events loaded in %.1f s", loaded.events, loaded_at - began)
-        tally = _replay(engine, events, period)
+        progress.stage("replay the period's attempts", _attempts_in(events, period))
+        tally = _replay(engine, events, period, progress)
         finished = time.perf_counter()
     finally:
         log.close()

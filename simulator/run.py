@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from events.io import write_part
 from events.schema import EventKind
+from riskgate.progress import NO_PROGRESS, Progress
 from simulator.catalog import build_bin_table
 from simulator.config import WorldConfig
 from simulator.engine import BlockSimulator, World
@@ -108,13 +109,18 @@ def block_sizes(config: WorldConfig) -> list[int]:
     return [config.chunk_accounts] * full + ([rest] if rest else [])
 
 
-def simulate(config: WorldConfig, out_dir: Path, *, overwrite: bool = False) -> SimulationSummary:
-    """Simulate the world of ``config`` into ``out_dir``; refuses a non-empty folder unless ``overwrite``."""
+def simulate(
+    config: WorldConfig, out_dir: Path, *, overwrite: bool = False, progress: Progress = NO_PROGRESS
+) -> SimulationSummary:
+    """Simulate the world of ``config`` into ``out_dir``; refuses a non-empty folder unless ``overwrite``.
+    ``progress`` hears one stage per step and one unit per block."""
     started = time.perf_counter()
     _prepare(out_dir, overwrite)
+    progress.stage("prepare the world")
     world = build_world(config)
     totals: Counter[str] = Counter()
     sizes = block_sizes(config)
+    progress.stage("simulate blocks of subscribers", len(sizes))
     for block, subscribers in enumerate(sizes):
         simulator = BlockSimulator(world, block, subscribers)
         tables = block_tables(simulator, simulator.run(), world.end)
@@ -135,6 +141,7 @@ def simulate(config: WorldConfig, out_dir: Path, *, overwrite: bool = False) -> 
             subscribers,
             tables.counts["attempts"],
         )
+        progress.advance()
     summary = _summary(config, totals, time.perf_counter() - started)
     (out_dir / SUMMARY_FILE).write_text(summary.model_dump_json(indent=2) + "\n")
     (out_dir / CONFIG_FILE).write_text(yaml.safe_dump(json.loads(config.model_dump_json()), sort_keys=False))

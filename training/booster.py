@@ -23,6 +23,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
+from riskgate.progress import NO_PROGRESS, Progress
 from training.config import ModelConfig, SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -170,8 +171,9 @@ def search(
     seed: int,
     feature_names: list[str],
     categorical: list[str],
+    progress: Progress = NO_PROGRESS,
 ) -> tuple[lgb.Booster, list[Trial]]:
-    """Run ``config.trials`` trials (the first with default parameters).
+    """Run ``config.trials`` trials (the first with default parameters); ``progress`` hears each trial.
 
     Returns the booster of the best trial (by validation score), refitted on every training row when the
     trials ran on a subsample, and every trial.
@@ -180,10 +182,13 @@ def search(
     searched = train if sample is None else train.rows(sample)
     if sample is not None:
         logger.info("search on %d of %d training rows, then a refit on all", len(sample), len(train.y))
+    progress.stage("bin the training data")
     train_set, valid_set = datasets(searched, valid, feature_names, categorical)
-    best, trials = _trials(train_set, valid_set, metric=metric, config=config, seed=seed)
+    progress.stage("search trials", config.trials)
+    best, trials = _trials(train_set, valid_set, metric=metric, config=config, seed=seed, progress=progress)
     if sample is None:
         return best, trials
+    progress.stage("refit on all rows")
     del train_set
     winner = max(trials, key=lambda trial: trial.score)
     full_set, valid_set = datasets(train, valid, feature_names, categorical)
@@ -201,7 +206,13 @@ def search(
 
 
 def _trials(
-    train_set: lgb.Dataset, valid_set: lgb.Dataset, *, metric: str, config: ModelConfig, seed: int
+    train_set: lgb.Dataset,
+    valid_set: lgb.Dataset,
+    *,
+    metric: str,
+    config: ModelConfig,
+    seed: int,
+    progress: Progress,
 ) -> tuple[lgb.Booster, list[Trial]]:
     rng = np.random.default_rng(seed)
     best: lgb.Booster | None = None
@@ -216,6 +227,7 @@ def _trials(
         logger.info("trial %d: %s %.4f at %d rounds", number, metric, score, booster.best_iteration)
         if best is None or score > max(trial.score for trial in trials[:-1]):
             best = booster
+        progress.advance()
     if best is None:  # config.trials >= 1 is validated; this keeps the type checker honest
         raise ValueError("the search ran no trial")
     return best, trials

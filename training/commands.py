@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from riskgate.progress import NO_PROGRESS, Progress
 from riskgate.settings import Settings
 from training import rolling
 from training.baselines import choose
@@ -90,11 +91,14 @@ def train(
     config: Path | None,
     overrides: list[str],
     task_names: list[str],
+    *,
+    progress: Progress = NO_PROGRESS,
 ) -> str:
     chosen = training_config(config, overrides)
     boosted, with_retry = split_tasks(task_names)
     texts, reference = [], None
     if boosted:
+        progress.stage("load events and features")
         inputs = inputs_of(settings, features, chosen)
         results = train_models(
             inputs,
@@ -102,6 +106,7 @@ def train(
             tracking_uri=settings.tracking_uri,
             artifact_root=settings.artifact_root,
             tasks=boosted,
+            progress=progress,
         )
         texts = [
             format_report(
@@ -125,6 +130,7 @@ def train(
                 chosen.split.test_days,
             )
     if with_retry:
+        progress.stage("retry model")
         reference = reference or champion_reference(settings, features, chosen)
         texts.append(_train_retry(settings, chosen, reference))
     return "\n\n".join(texts)
@@ -249,15 +255,20 @@ def evaluate_rolling(  # noqa: PLR0917 (the command's options)
     overrides: list[str],
     task_names: list[str],
     folds: int,
+    *,
+    progress: Progress = NO_PROGRESS,
 ) -> str:
     chosen = training_config(config, overrides)
     boosted = tasks(task_names)
+    progress.stage("load events and features")
+    inputs = inputs_of(settings, features, chosen)
     result = rolling.evaluate_rolling(
-        inputs_of(settings, features, chosen),
+        inputs,
         chosen,
         folds=folds,
         tracking_uri=settings.tracking_uri,
         artifact_root=settings.artifact_root,
         tasks=boosted,
+        progress=progress,
     )
     return rolling.format_rolling(result, boosted)

@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from riskgate.progress import NO_PROGRESS, Prefixed, Progress
 from training.bundle import FeatureContract
 from training.config import Task, TrainingConfig
 from training.dataset import TaskData, task_data
@@ -75,15 +76,20 @@ def train_models(
     tracking_uri: str,
     artifact_root: Path,
     tasks: tuple[Task, ...] = (Task.FRAUD, Task.FAILURE),
+    progress: Progress = NO_PROGRESS,
 ) -> list[TrainResult]:
-    """Train, evaluate, log and register each task's model."""
+    """Train, evaluate, log and register each task's model; ``progress`` hears each model's steps (prefixed
+    with its task) and its search trials."""
     results = []
     with tracking_store(tracking_uri) as client:
         experiment_id = ensure_experiment(client, config.experiment, artifact_root)
         for task in tasks:
             started = time.perf_counter()
+            steps = Prefixed(progress, f"{task.value}: ")
+            steps.stage("windows")
             data = task_data(inputs.frame, task, inputs.contract, config)
-            model = train_task(data, config)
+            model = train_task(data, config, progress=steps)
+            steps.stage("log and register")
             logged = log_training_run(
                 model,
                 config=config,

@@ -23,6 +23,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 
+from riskgate.progress import NO_PROGRESS, Prefixed, Progress
 from training.config import Task, TrainingConfig
 from training.dataset import plan_for, task_data
 from training.errors import ConfigError
@@ -97,8 +98,10 @@ def evaluate_rolling(
     tracking_uri: str,
     artifact_root: Path,
     tasks: tuple[Task, ...] = (Task.FRAUD, Task.FAILURE),
+    progress: Progress = NO_PROGRESS,
 ) -> RollingResult:
-    """Train and evaluate one model per task and fold; log the parent run and the nested fold runs."""
+    """Train and evaluate one model per task and fold; log the parent run and the nested fold runs.
+    ``progress`` hears each fold's steps, prefixed with its task and number."""
     done: list[Fold] = []
     with tracking_store(tracking_uri) as client:
         experiment_id = ensure_experiment(client, config.experiment, artifact_root)
@@ -115,7 +118,7 @@ def evaluate_rolling(
             )
             for task in tasks:
                 task_folds = [
-                    _fold(inputs, task, fold_config, number, experiment_id)
+                    _fold(inputs, task, fold_config, number, experiment_id, progress)
                     for number, fold_config in enumerate(fold_configs(inputs, task, config, folds), start=1)
                 ]
                 summary = summarise([fold.report for fold in task_folds])
@@ -126,9 +129,13 @@ def evaluate_rolling(
     return RollingResult(parent.info.run_id, tuple(done))
 
 
-def _fold(inputs: Inputs, task: Task, config: TrainingConfig, number: int, experiment_id: str) -> Fold:
+def _fold(  # noqa: PLR0917 (one fold's inputs)
+    inputs: Inputs, task: Task, config: TrainingConfig, number: int, experiment_id: str, progress: Progress
+) -> Fold:
+    steps = Prefixed(progress, f"{task.value} fold {number}: ")
+    steps.stage("windows")
     data = task_data(inputs.frame, task, inputs.contract, config)
-    model = train_task(data, config)
+    model = train_task(data, config, progress=steps)
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{task.value}-fold-{number}", nested=True):
         mlflow.set_tags({"task": task.value, "fold": str(number)})
         mlflow.log_params({**data.plan.to_params(), "fold": str(number)})

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from riskgate.progress import NO_PROGRESS, Progress
 from training.booster import Trial, search
 from training.bundle import ModelBundle, Thresholds
 from training.calibration import IsotonicCalibrator
@@ -64,8 +65,8 @@ def reference_distributions(
     }
 
 
-def train_task(data: TaskData, config: TrainingConfig) -> TrainedModel:
-    """Fit, calibrate, set thresholds and evaluate one task's model."""
+def train_task(data: TaskData, config: TrainingConfig, *, progress: Progress = NO_PROGRESS) -> TrainedModel:
+    """Fit, calibrate, set thresholds and evaluate one task's model; ``progress`` hears each step."""
     task = data.task
     metric = config.primary_metric(task)
     booster, trials = search(
@@ -76,7 +77,9 @@ def train_task(data: TaskData, config: TrainingConfig) -> TrainedModel:
         seed=config.seed,
         feature_names=list(data.contract.names),
         categorical=list(data.contract.categorical),
+        progress=progress,
     )
+    progress.stage("calibrate, set thresholds and evaluate")
     raw_validation = np.asarray(
         booster.predict(data.validation.matrix.X, num_threads=config.model.num_threads), dtype=float
     )
