@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import feather
 
+from core.progress import NO_PROGRESS, Progress
 from events.io import iter_parts, part_files, read_events, read_extension, table_dir, write_part
 from events.schema import EventKind, ExtensionField, column_names
 from features import request
@@ -41,7 +42,6 @@ from features.definitions import (
 )
 from features.kernels import F64, I64, aggregate, initial_carry, order_by_code
 from features.plan import MISSING, GroupPlan, amount_milli, derive, hash_keys, in_range, plan, series_to_us
-from riskgate.progress import NO_PROGRESS, Progress
 
 logger = logging.getLogger(__name__)
 

@@ -24,13 +24,13 @@ from typing import Any, Final, Literal
 import numpy as np
 import pandas as pd
 
+from core.progress import NO_PROGRESS, Progress
 from events.io import read_events, read_extension
 from events.schema import EventKind
 from features.batch import require_fields
 from features.bulk import Arrivals, service_rows
 from features.kernels import I64
 from features.online import OnlineEngine
-from riskgate.progress import NO_PROGRESS, Progress
 
 logger = logging.getLogger(__name__)
 

@@ -30,13 +30,13 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel
 
+from core.progress import NO_PROGRESS, Progress
 from events.schema import DECLINE_CODES, AttemptKind, DeclineCode
 from recovery.config import FIXED_RETRY_DAYS, RecoveryConfig
 from recovery.learned import RetryModel, observed_attempts, retry_history
 from recovery.models import FailureModel, FloatArray, ProbabilityScorer
 from recovery.planner import Planner, RecoveryCase
 from recovery.rules import block_for
-from riskgate.progress import NO_PROGRESS, Progress
 from simulator.engine import World
 from simulator.replay import AttemptStates, attempt_states, load_world
 from simulator.truth import CAUSES, CODE_MIX, failure_probability

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from pydantic import ValidationError
 
-from riskgate.progress import NO_PROGRESS, Progress, RichProgress
+from core.progress import NO_PROGRESS, Progress
+from riskgate.progress import RichProgress
 from riskgate.settings import Settings, get_settings
 
 if TYPE_CHECKING:

@@ -1,16 +1,10 @@
-"""Progress of long commands: a tiny interface library code reports to, and the CLI's rich bars.
-
-Library functions take ``progress: Progress = NO_PROGRESS`` and call :meth:`Progress.stage` when a named step
-starts (with its count of units when known) and :meth:`Progress.advance` per unit done: per stage, block,
-partition, fold, model or trial, never per event, so the default no-op costs nothing measurable. Library code
-never prints: only :class:`RichProgress`, created by the CLI, draws bars (on stderr).
-"""
+"""The CLI's progress bars (rich, on stderr) behind the interface of :mod:`core.progress`."""
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -19,30 +13,6 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress as RichBars
     from rich.progress import TaskID
-
-
-class Progress(Protocol):
-    """Where a long function reports its steps."""
-
-    def stage(self, name: str, total: int | None = None) -> None:
-        """A named step starts; ``total`` units of it (None: unknown, a spinner)."""
-
-    def advance(self, n: int = 1) -> None:
-        """``n`` units of the current step are done."""
-
-
-class NoProgress:
-    """The default: reports go nowhere."""
-
-    def stage(self, name: str, total: int | None = None) -> None:
-        """Ignore the step."""
-
-    def advance(self, n: int = 1) -> None:
-        """Ignore the units."""
-
-
-#: The shared no-op default of every ``progress`` keyword argument.
-NO_PROGRESS: Progress = NoProgress()
 
 
 class RichProgress:
@@ -115,19 +85,3 @@ class RichProgress:
         for handler, stream in self._moved:
             handler.setStream(stream)
         self._bars.stop()
-
-
-class Prefixed:
-    """Another progress's stages under a common prefix, e.g. ``fraud: search trials``."""
-
-    def __init__(self, inner: Progress, prefix: str) -> None:
-        self._inner = inner
-        self._prefix = prefix
-
-    def stage(self, name: str, total: int | None = None) -> None:
-        """The inner progress's stage ``prefix + name``."""
-        self._inner.stage(f"{self._prefix}{name}", total)
-
-    def advance(self, n: int = 1) -> None:
-        """Advance the inner progress."""
-        self._inner.advance(n)

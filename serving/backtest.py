@@ -30,12 +30,12 @@ from typing import Any, Final
 
 import pandas as pd
 
+from core.progress import NO_PROGRESS, Progress
 from features.bulk import BulkLoadError
 from features.definitions import FeatureSet
 from features.history import Event, Loaded, event_stream, load_history, ns_of
 from features.online import OnlineEngine
 from features.stores.sqlite import SQLiteStore
-from riskgate.progress import NO_PROGRESS, Progress
 from riskgate.settings import DEV_PSEUDONYM_SECRET
 from serving.decisions import DecisionLog
 from serving.engine import ScoringEngine, ThresholdOverrides

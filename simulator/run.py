@@ -15,9 +15,9 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.progress import NO_PROGRESS, Progress
 from events.io import write_part
 from events.schema import EventKind
-from riskgate.progress import NO_PROGRESS, Progress
 from simulator.catalog import build_bin_table
 from simulator.config import WorldConfig
 from simulator.engine import BlockSimulator, World

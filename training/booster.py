@@ -23,7 +23,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
-from riskgate.progress import NO_PROGRESS, Progress
+from core.progress import NO_PROGRESS, Progress
 from training.config import ModelConfig, SearchSpace
 
 logger = logging.getLogger(__name__)

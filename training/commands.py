@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from riskgate.progress import NO_PROGRESS, Progress
+from core.progress import NO_PROGRESS, Progress
 from riskgate.settings import Settings
 from training import rolling
 from training.baselines import choose

@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from riskgate.progress import NO_PROGRESS, Prefixed, Progress
+from core.progress import NO_PROGRESS, Prefixed, Progress
 from training.bundle import FeatureContract
 from training.config import Task, TrainingConfig
 from training.dataset import TaskData, task_data

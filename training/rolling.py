@@ -23,7 +23,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 
-from riskgate.progress import NO_PROGRESS, Prefixed, Progress
+from core.progress import NO_PROGRESS, Prefixed, Progress
 from training.config import Task, TrainingConfig
 from training.dataset import plan_for, task_data
 from training.errors import ConfigError

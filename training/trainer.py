@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from riskgate.progress import NO_PROGRESS, Progress
+from core.progress import NO_PROGRESS, Progress
 from training.booster import Trial, search
 from training.bundle import ModelBundle, Thresholds
 from training.calibration import IsotonicCalibrator

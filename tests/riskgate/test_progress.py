@@ -13,13 +13,14 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from bench._models import synthetic_bundle
+from core.progress import Prefixed
 from events.io import to_arrow, write_part
 from events.schema import EventKind
 from features.batch import build_data_dir, read_features
 from features.iptv import FEATURE_SET
 from riskgate import cli
 from riskgate.cli import app
-from riskgate.progress import Prefixed, RichProgress
+from riskgate.progress import RichProgress
 from riskgate.settings import get_settings
 from serving.backtest import run_backtest
 from serving.models import ModelPair, ServingModel
