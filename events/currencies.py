@@ -8,9 +8,10 @@ a payment in XAU is a data error, not a risk to score.
 
 from __future__ import annotations
 
-import math
 from typing import Final
 
+import numpy as np
+import numpy.typing as npt
 import pycountry
 
 #: Currencies whose minor unit is not 2 decimals.
@@ -75,8 +76,19 @@ def minor_unit_exponent(code: str) -> int:
         ) from None
 
 
+def fits_minor_units(amounts: npt.ArrayLike, exponents: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    """Whether each amount (major units) has no more decimals than its minor unit (``exponents``: decimals,
+    NaN where unknown: those pass). The one definition, over a column (imports) and one value (the API):
+    a float's rounding noise passes (``rtol`` 1e-12, ``atol`` 1e-6 of a minor unit); NaN and infinite
+    amounts pass (other checks refuse those)."""
+    scaled = np.asarray(amounts, dtype="float64") * 10.0 ** np.asarray(exponents, dtype="float64")
+    finite = np.isfinite(scaled)
+    safe = np.where(finite, scaled, 0.0)
+    fits: npt.NDArray[np.bool_] = ~finite | np.isclose(safe, np.round(safe), rtol=1e-12, atol=1e-6)
+    return fits
+
+
 def fits_minor_unit(amount: float, code: str) -> bool:
     """Whether ``amount`` (major units) has no more decimals than ``code``'s minor unit: 14.99 EUR does,
-    14.999 EUR and 14.99 JPY do not (the tolerance of the imports' check: a float's rounding noise passes)."""
-    scaled = amount * 10.0 ** minor_unit_exponent(code)
-    return math.isclose(scaled, round(scaled), rel_tol=1e-12, abs_tol=1e-6)
+    14.999 EUR and 14.99 JPY do not (:func:`fits_minor_units` on one value)."""
+    return bool(fits_minor_units([amount], [minor_unit_exponent(code)])[0])

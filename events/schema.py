@@ -184,7 +184,7 @@ def in_time_range(moment: datetime) -> bool:
 
 
 class Check(StrEnum):
-    """Value checks beyond the type. Each is implemented once, in :mod:`events.validate`."""
+    """Value checks beyond the type. Each is declared once, in :data:`events.checks.VALUE_CHECKS`."""
 
     NON_EMPTY = "non_empty"
     UNIQUE = "unique"

@@ -24,7 +24,7 @@ def test_request_schemas_have_exactly_the_contract_fields() -> None:
 @pytest.mark.parametrize("column", ATTEMPT_COLUMNS, ids=lambda c: c.name)
 def test_an_attempt_may_leave_out_exactly_what_the_contract_declares_optional(column: Column) -> None:
     body = attempt(1)
-    del body[column.name]
+    body.pop(column.name, None)  # the factory leaves some optional columns out already
     if column.required and column.name != "retry_number":  # retry_number: 0 while the contract requires it
         with pytest.raises(ValidationError, match=column.name):
             AttemptIn(**body)
