@@ -8,10 +8,9 @@ a payment in XAU is a data error, not a risk to score.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
-import numpy.typing as npt
 import pycountry
 
 #: Currencies whose minor unit is not 2 decimals.
@@ -76,19 +75,23 @@ def minor_unit_exponent(code: str) -> int:
         ) from None
 
 
-def fits_minor_units(amounts: npt.ArrayLike, exponents: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+#: How far from a whole number of minor units an amount may be: a float's rounding noise (as ``np.isclose``).
+_RTOL: Final = 1e-12
+_ATOL: Final = 1e-6
+
+
+def fits_minor_units(amounts: Any, exponents: Any) -> Any:
     """Whether each amount (major units) has no more decimals than its minor unit (``exponents``: decimals,
-    NaN where unknown: those pass). The one definition, over a column (imports) and one value (the API):
-    a float's rounding noise passes (``rtol`` 1e-12, ``atol`` 1e-6 of a minor unit); NaN and infinite
-    amounts pass (other checks refuse those)."""
-    scaled = np.asarray(amounts, dtype="float64") * 10.0 ** np.asarray(exponents, dtype="float64")
-    finite = np.isfinite(scaled)
-    safe = np.where(finite, scaled, 0.0)
-    fits: npt.NDArray[np.bool_] = ~finite | np.isclose(safe, np.round(safe), rtol=1e-12, atol=1e-6)
-    return fits
+    NaN where unknown: those pass). The one definition, over a column (numpy arrays: imports) and for one
+    value (floats: the API): a float's rounding noise passes; NaN and infinite amounts pass (other checks
+    refuse those)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = amounts * 10.0**exponents
+        whole = np.round(scaled)
+        return np.logical_not(abs(scaled - whole) > _ATOL + _RTOL * abs(whole))
 
 
 def fits_minor_unit(amount: float, code: str) -> bool:
     """Whether ``amount`` (major units) has no more decimals than ``code``'s minor unit: 14.99 EUR does,
     14.999 EUR and 14.99 JPY do not (:func:`fits_minor_units` on one value)."""
-    return bool(fits_minor_units([amount], [minor_unit_exponent(code)])[0])
+    return bool(fits_minor_units(float(amount), float(minor_unit_exponent(code))))

@@ -8,6 +8,7 @@ added to the contract applies here too. Every string in a request is searched fo
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Final, Literal, Self
@@ -149,20 +150,17 @@ def _apply_checks(model: BaseModel, columns: tuple[Column, ...]) -> None:
             continue
         for check in _checks_of(column):
             other = getattr(model, check.against) if check.against is not None else None
-            if not check.import_only and not check.accepts_value(value, other):
+            if not check.accepts_value(value, other):
                 problems.append(f"{column.name} {check.requirement}")
     if problems:
         raise ValueError("; ".join(problems))
 
 
-def _checks_of(column: Column) -> list[ValueCheck]:
-    """A column's declared checks, with those each includes first (once each)."""
-    checks: list[ValueCheck] = []
-    for name in column.checks:
-        for included in (*VALUE_CHECKS[name].includes, name):
-            if VALUE_CHECKS[included] not in checks:
-                checks.append(VALUE_CHECKS[included])
-    return checks
+@functools.cache
+def _checks_of(column: Column) -> tuple[ValueCheck, ...]:
+    """A column's declared checks, with those each includes first (once each), for one value."""
+    names = (included for name in column.checks for included in (*VALUE_CHECKS[name].includes, name))
+    return tuple(VALUE_CHECKS[name] for name in dict.fromkeys(names) if not VALUE_CHECKS[name].import_only)
 
 
 def _strings(value: Any) -> list[str]:
