@@ -8,9 +8,9 @@ a payment in XAU is a data error, not a risk to score.
 
 from __future__ import annotations
 
-import math
-from typing import Final
+from typing import Any, Final
 
+import numpy as np
 import pycountry
 
 #: Currencies whose minor unit is not 2 decimals.
@@ -75,8 +75,23 @@ def minor_unit_exponent(code: str) -> int:
         ) from None
 
 
+#: How far from a whole number of minor units an amount may be: a float's rounding noise (as ``np.isclose``).
+_RTOL: Final = 1e-12
+_ATOL: Final = 1e-6
+
+
+def fits_minor_units(amounts: Any, exponents: Any) -> Any:
+    """Whether each amount (major units) has no more decimals than its minor unit (``exponents``: decimals,
+    NaN where unknown: those pass). The one definition, over a column (numpy arrays: imports) and for one
+    value (floats: the API): a float's rounding noise passes; NaN and infinite amounts pass (other checks
+    refuse those)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = amounts * 10.0**exponents
+        whole = np.round(scaled)
+        return np.logical_not(abs(scaled - whole) > _ATOL + _RTOL * abs(whole))
+
+
 def fits_minor_unit(amount: float, code: str) -> bool:
     """Whether ``amount`` (major units) has no more decimals than ``code``'s minor unit: 14.99 EUR does,
-    14.999 EUR and 14.99 JPY do not (the tolerance of the imports' check: a float's rounding noise passes)."""
-    scaled = amount * 10.0 ** minor_unit_exponent(code)
-    return math.isclose(scaled, round(scaled), rel_tol=1e-12, abs_tol=1e-6)
+    14.999 EUR and 14.99 JPY do not (:func:`fits_minor_units` on one value)."""
+    return bool(fits_minor_units(float(amount), float(minor_unit_exponent(code))))

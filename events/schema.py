@@ -184,7 +184,7 @@ def in_time_range(moment: datetime) -> bool:
 
 
 class Check(StrEnum):
-    """Value checks beyond the type. Each is implemented once, in :mod:`events.validate`."""
+    """Value checks beyond the type. Each is declared once, in :data:`events.checks.VALUE_CHECKS`."""
 
     NON_EMPTY = "non_empty"
     UNIQUE = "unique"
@@ -194,7 +194,7 @@ class Check(StrEnum):
     CURRENCY = "currency"  # an ISO 4217 code, and the amount has no more decimals than its minor unit
     COUNTRY = "country"  # an ISO 3166-1 alpha-2 code
     BIN = "bin"  # 6 to 8 digits
-    YEAR_MONTH = "year_month"  # YYYY-MM
+    YEAR_MONTH = "year_month"  # YYYY-MM, from 2000-01 to 2099-12 (the years of the event times)
     IP = "ip"  # an IPv4 or IPv6 address
     TIME_RANGE = "time_range"  # within [EARLIEST_TIME, LATEST_TIME)
     NOT_AFTER_EVENT = "not_after_event"  # not after the event's own time (an attempt's occurred_at)
@@ -383,7 +383,13 @@ ATTEMPT_COLUMNS: Final[tuple[Column, ...]] = (
         "Card issuing country (ISO 3166-1 alpha-2).",
         checks=(Check.COUNTRY,),
     ),
-    Column("card_exp", ColumnType.STRING, False, "Card expiry, YYYY-MM.", checks=(Check.YEAR_MONTH,)),
+    Column(
+        "card_exp",
+        ColumnType.STRING,
+        False,
+        "Card expiry, YYYY-MM, from 2000-01 to 2099-12.",
+        checks=(Check.YEAR_MONTH,),
+    ),
     Column("device_id", ColumnType.STRING, False, "Device the attempt comes from."),
     Column("ip", ColumnType.STRING, False, "IP address the attempt comes from.", checks=(Check.IP,)),
     Column(

@@ -4,10 +4,10 @@
 :class:`~events.mapping.TableMapping`) and checks everything the contract declares, a column at a time
 over the whole file (pandas / Arrow, no per-row Python): the columns (missing, unexpected), card numbers
 in any column, the types (numbers, integers, timestamps with their UTC offset or the mapping's time
-zone), required values, allowed values, each :class:`~events.schema.Check` (implemented once, in
-:data:`CHECKS`), the rules between columns (a declined outcome has a decline code, an approved one has
-none) and between tables (ids already imported, outcomes and fraud reports of unknown attempts, reports
-dated before their attempt).
+zone), required values, allowed values, each :class:`~events.schema.Check` (declared once, in
+:data:`events.checks.VALUE_CHECKS`), the rules between columns (a declined outcome has a decline code, an
+approved one has none) and between tables (ids already imported, outcomes and fraud reports of unknown
+attempts, reports dated before their attempt).
 
 The result, a :class:`Validation`, holds the typed contract columns, the problems (see
 :mod:`events.problems` for row numbering) and which cells hold card numbers, so that the importer can write
@@ -16,7 +16,6 @@ the good rows and quarantine the bad ones without reading or checking anything t
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,18 +25,15 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import pycountry
 
 from events.cardnumbers import MASK, card_number_mask
-from events.currencies import MINOR_UNITS
+from events.checks import VALUE_CHECKS, ValueCheck, too_many_decimals_problem
+from events.currencies import MINOR_UNITS, fits_minor_units
 from events.io import EventTableMissingError, merge_extension, read_extension, read_table
 from events.mapping import ISO8601, ColumnMapping, Derivation, Scalar, TableMapping, TimestampFormat
 from events.problems import ProblemCode, ProblemLog, bad_positions, file_level, summarize
 from events.schema import (
     COLUMNS,
-    EARLIEST_TIME,
-    LATEST_TIME,
-    TIME_RANGE_TEXT,
     Check,
     Column,
     ColumnType,
@@ -50,8 +46,6 @@ from events.sources import Source, read_source
 
 logger = logging.getLogger(__name__)
 
-COUNTRIES: Final[frozenset[str]] = frozenset(country.alpha_2 for country in pycountry.countries)
-
 #: How much of a bad value a message quotes (card numbers are always masked first).
 ECHO_CHARS: Final = 40
 
@@ -59,8 +53,6 @@ _TIMESTAMP_DTYPE: Final = "datetime64[us, UTC]"
 _OFFSET_AT_END: Final = (
     r"[Tt ][0-9]{2}(?::?[0-9]{2}){0,2}(?:[.,][0-9]+)? ?(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)$"
 )
-_IPV4_OCTET: Final = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_IPV4: Final = rf"{_IPV4_OCTET}(?:\.{_IPV4_OCTET}){{3}}"
 _INT32_MAX: Final = 2**31 - 1
 
 #: Per kind, the time column compared with the attempt's ``occurred_at``.
@@ -580,13 +572,22 @@ def _check_column(run: _Run, column: Column, known: Known) -> None:
             ),
         )
     for check in column.checks:
-        CHECKS[check](run, column, typed, known)
+        _apply(run, column, VALUE_CHECKS[check], typed, known)
 
 
-def _check_non_empty(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
-    run.add(
-        values.notna() & (values.str.strip() == ""), column.name, ProblemCode.EMPTY_VALUE, "value is blank"
-    )
+def _apply(run: _Run, column: Column, check: ValueCheck, values: pd.Series, known: Known) -> None:
+    """One declared check over a column (those it includes first), and what is specific to imports: ids
+    repeated in the file or imported before, an amount's decimals against its currency."""
+    for included in check.includes:
+        _apply(run, column, VALUE_CHECKS[included], values, known)
+    if check.check is Check.UNIQUE:
+        _check_unique(run, column, values, known)
+        return
+    other = run.typed[check.against] if check.against is not None else None
+    message = Quoted(values, check.problem) if check.quote else check.problem
+    run.add(~check.accepts(values, other), column.name, check.code, message)
+    if check.check is Check.CURRENCY:
+        _check_minor_units(run, values)
 
 
 def _check_unique(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
@@ -610,117 +611,18 @@ def _check_unique(run: _Run, column: Column, values: pd.Series, known: Known) ->
     )
 
 
-def _check_finite(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
-    infinite = np.isinf(values.to_numpy(dtype="float64", na_value=np.nan))
-    run.add(infinite, column.name, ProblemCode.NOT_FINITE, "value is infinite")
-
-
-def _check_positive(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
-    _check_finite(run, column, values, known)
-    run.add(
-        values.notna() & (values <= 0), column.name, ProblemCode.NOT_POSITIVE, Quoted(values, " is not > 0")
-    )
-
-
-def _check_non_negative(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
-    _check_finite(run, column, values, known)
-    run.add(values.notna() & (values < 0), column.name, ProblemCode.NEGATIVE, Quoted(values, " is negative"))
-
-
-def _check_not_after_event(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
-    event_time = run.typed["occurred_at"]
-    run.add(
-        values.notna() & event_time.notna() & (values > event_time),
-        column.name,
-        ProblemCode.AFTER_EVENT,
-        Quoted(values, " is after the attempt's occurred_at (a start cannot follow the attempt)"),
-    )
-
-
-def _check_time_range(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
-    outside = values.notna() & ((values < EARLIEST_TIME) | (values >= LATEST_TIME))
-    run.add(outside, column.name, ProblemCode.TIME_OUT_OF_RANGE, Quoted(values, f" is not {TIME_RANGE_TEXT}"))
-
-
-def _check_currency(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
-    accepted = values.isin(MINOR_UNITS)
-    run.add(
-        values.notna() & ~accepted,
-        column.name,
-        ProblemCode.UNKNOWN_CURRENCY,
-        Quoted(values, " is not an ISO 4217 currency code (upper case, e.g. EUR, USD, GBP)"),
-    )
+def _check_minor_units(run: _Run, currency: pd.Series) -> None:
+    """Amounts in major units with more decimals than their currency's minor unit (the ``currency`` check's
+    second half; amounts given in minor units were checked whole when converted)."""
     amount = run.typed.get("amount")
     if amount is None or run.mapping.amount_unit == "minor":
         return
-    exponent = values.map(MINOR_UNITS).astype("float64")
-    scaled = (amount * 10.0**exponent).to_numpy(dtype="float64", na_value=np.nan)
-    finite = np.isfinite(scaled)
-    rounded = np.round(np.where(finite, scaled, 0.0))
-    excess = finite & ~np.isclose(np.where(finite, scaled, 0.0), rounded, rtol=1e-12, atol=1e-6)
+    exponent = currency.map(MINOR_UNITS).astype("float64")
+    excess = ~fits_minor_units(amount.to_numpy(dtype="float64", na_value=np.nan), exponent.to_numpy())
     if excess.any():
         decimals = exponent.astype("Int64").astype("str")
-        suffix = " has more decimals than its currency's minor unit (" + decimals + ")"
-        run.add(excess, "amount", ProblemCode.TOO_MANY_DECIMALS, Quoted(amount, suffix))
-
-
-def _pattern_check(
-    pattern: str, code: ProblemCode, expected: str
-) -> Callable[[_Run, Column, pd.Series, Known], None]:
-    def check(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
-        matches = values.str.fullmatch(pattern, na=True)
-        run.add(values.notna() & ~matches, column.name, code, Quoted(values, f" is not {expected}"))
-
-    return check
-
-
-def _check_country(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
-    run.add(
-        values.notna() & ~values.isin(COUNTRIES),
-        column.name,
-        ProblemCode.UNKNOWN_COUNTRY,
-        Quoted(values, " is not an ISO 3166-1 alpha-2 country code (upper case, e.g. DE, US, GB)"),
-    )
-
-
-def _check_ip(run: _Run, column: Column, values: pd.Series, known: Known) -> None:
-    candidates = values.notna() & ~values.str.fullmatch(_IPV4, na=True)
-    others = values[candidates].unique()
-    invalid = {value for value in others if not is_ip(str(value))}
-    run.add(
-        candidates & values.isin(invalid),
-        column.name,
-        ProblemCode.BAD_IP,
-        Quoted(values, " is not an IPv4 or IPv6 address"),
-    )
-
-
-def is_ip(text: str) -> bool:
-    """Whether ``text`` is an IPv4 or IPv6 address (the contract's ``ip`` check, one value)."""
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-#: The one implementation of each value check the contract declares.
-CHECKS: Final[dict[Check, Callable[[_Run, Column, pd.Series, Known], None]]] = {
-    Check.NON_EMPTY: _check_non_empty,
-    Check.UNIQUE: _check_unique,
-    Check.POSITIVE: _check_positive,
-    Check.NON_NEGATIVE: _check_non_negative,
-    Check.FINITE: _check_finite,
-    Check.CURRENCY: _check_currency,
-    Check.COUNTRY: _check_country,
-    Check.BIN: _pattern_check(r"[0-9]{6,8}", ProblemCode.BAD_BIN, "a BIN of 6 to 8 digits"),
-    Check.YEAR_MONTH: _pattern_check(
-        r"[0-9]{4}-(?:0[1-9]|1[0-2])", ProblemCode.BAD_YEAR_MONTH, "a YYYY-MM month"
-    ),
-    Check.IP: _check_ip,
-    Check.TIME_RANGE: _check_time_range,
-    Check.NOT_AFTER_EVENT: _check_not_after_event,
-}
+        problem = too_many_decimals_problem(decimals)
+        run.add(excess, "amount", ProblemCode.TOO_MANY_DECIMALS, Quoted(amount, problem))
 
 
 # --- rules between columns and tables ----------------------------------------------------------------

@@ -8,13 +8,13 @@ added to the contract applies here too. Every string in a request is searched fo
 
 from __future__ import annotations
 
-import math
+import functools
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Final, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -27,6 +27,14 @@ from pydantic import (
 )
 
 from events.cardnumbers import contains_card_number, may_hold_card_number
+from events.checks import (
+    BIN_PATTERN,
+    COUNTRIES,
+    VALUE_CHECKS,
+    YEAR_MONTH_PATTERN,
+    ValueCheck,
+    too_many_decimals_requirement,
+)
 from events.currencies import MINOR_UNITS, fits_minor_unit
 from events.schema import (
     ATTEMPT_COLUMNS,
@@ -35,7 +43,6 @@ from events.schema import (
     TIME_RANGE_TEXT,
     AttemptKind,
     CardFunding,
-    Check,
     Column,
     DeclineCode,
     MethodType,
@@ -45,7 +52,6 @@ from events.schema import (
     ReportType,
     in_time_range,
 )
-from events.validate import COUNTRIES, is_ip
 from serving.attributes import Attributes, InvalidAttributeError, attributes_schema, conform, served_fields
 from serving.policy import Action, FraudLevel
 
@@ -80,7 +86,10 @@ MOMENT_PATTERN: Final = (
     rf"^(?:{DATE_PATTERN}(?:T{_CLOCK}{_OFFSET}?)?|2000-01-01(?:T{_CLOCK}(?:Z|[+-]00:00|-{_HOURS})?)?"
     rf"|2099-12-31(?:T{_CLOCK}(?:Z|[+-]00:00|\+{_HOURS})?)?)$"
 )
-_TIME = re.compile(TIME_PATTERN)
+#: What the service reads as a written time: RFC 3339 with an offset, any date; the range is then checked on
+#: the instant (:func:`_in_range`), so every time of the range is accepted, also those that the schema's
+#: pattern, which must allow only in-range times, leaves out on its two edge days.
+_WRITTEN = re.compile(rf"^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}T{_CLOCK}{_OFFSET}$")
 
 
 def _written_time(value: Any) -> Any:
@@ -88,16 +97,25 @@ def _written_time(value: Any) -> Any:
     milliseconds); Python callers (the backtest) may pass a ``datetime``."""
     if isinstance(value, datetime):
         return value
-    if not isinstance(value, str) or _TIME.fullmatch(value) is None:
+    if not isinstance(value, str) or _WRITTEN.fullmatch(value) is None:
         raise ValueError(
             f"must be {TIME_RANGE_TEXT}, written in RFC 3339 with an offset: 2026-03-01T12:00:00Z"
         )
     return value
 
 
+def _in_range(value: datetime) -> datetime:
+    """The instant, in UTC, if the contract's range holds it."""
+    utc = _utc(value)
+    if not in_time_range(utc):
+        raise ValueError(f"must be {TIME_RANGE_TEXT}")
+    return utc
+
+
 Moment = Annotated[
     AwareDatetime,
     BeforeValidator(_written_time),
+    AfterValidator(_in_range),
     WithJsonSchema({"type": "string", "format": "date-time", "pattern": TIME_PATTERN}),
 ]
 
@@ -114,8 +132,6 @@ Amount = Annotated[float, Field(strict=True, ge=0, le=MAX_AMOUNT)]
 Count = Annotated[int, Field(ge=0, le=1000), BeforeValidator(_json_number)]
 
 _NEVER_CARDS: Final = "riskgate never accepts card numbers; send the payment method's token instead"
-_BIN = re.compile(r"^[0-9]{6,8}$")
-_YEAR_MONTH = re.compile(r"^[0-9]{4}-(?:0[1-9]|1[0-2])$")
 #: Codes the schema lists (the checks below apply them; the schema states them as enums).
 CountryCode = Annotated[str, WithJsonSchema({"type": "string", "enum": sorted(COUNTRIES)})]
 CurrencyCode = Annotated[str, WithJsonSchema({"type": "string", "enum": [*MINOR_UNITS]})]
@@ -126,29 +142,14 @@ IpAddress = Annotated[
 ]
 
 
-#: What each contract check demands of a present value, and the message when it fails (never the value).
-_CHECKS: Final[dict[Check, tuple[Callable[[Any], bool], str]]] = {
-    Check.NON_EMPTY: (lambda v: bool(str(v).strip()), "must not be empty"),
-    Check.UNIQUE: (lambda v: True, ""),  # one attempt per request; idempotency handles repeats
-    Check.POSITIVE: (lambda v: v > 0, "must be greater than 0"),
-    Check.NON_NEGATIVE: (lambda v: v >= 0, "must not be negative"),
-    Check.CURRENCY: (lambda v: v in MINOR_UNITS, "must be an ISO 4217 currency code (upper case, e.g. EUR)"),
-    Check.COUNTRY: (lambda v: v in COUNTRIES, "must be an ISO 3166-1 alpha-2 country code (e.g. DE)"),
-    Check.BIN: (lambda v: _BIN.fullmatch(v) is not None, "must be a BIN of 6 to 8 digits"),
-    Check.YEAR_MONTH: (lambda v: _YEAR_MONTH.fullmatch(v) is not None, "must be a YYYY-MM month"),
-    Check.IP: (is_ip, "must be an IPv4 or IPv6 address"),
-    Check.TIME_RANGE: (in_time_range, f"must be {TIME_RANGE_TEXT}"),
-    Check.FINITE: (math.isfinite, "must be a finite number"),
-    Check.NOT_AFTER_EVENT: (lambda v: True, ""),  # needs the event's own time: see _not_after_event
-}
-
-
 #: What an optional-over-HTTP core field means when absent while the contract still requires it (absent
 #: while the contract has it optional: unknown, ``None``).
 _REQUIRED_DEFAULTS: Final[dict[str, object]] = {"retry_number": 0}
 
 
 def _apply_checks(model: BaseModel, columns: tuple[Column, ...]) -> None:
+    """The contract's checks of each present value, as declared in :data:`events.checks.VALUE_CHECKS` (the
+    rules imports apply over whole columns)."""
     problems = []
     for column in columns:
         value = getattr(model, column.name)
@@ -158,12 +159,21 @@ def _apply_checks(model: BaseModel, columns: tuple[Column, ...]) -> None:
                 continue
             value = _REQUIRED_DEFAULTS[column.name]
             setattr(model, column.name, value)
-        for check in column.checks:
-            accepts, message = _CHECKS[check]
-            if value is not None and not accepts(value):
-                problems.append(f"{column.name} {message}")
+        if value is None:
+            continue
+        for check in _checks_of(column):
+            other = getattr(model, check.against) if check.against is not None else None
+            if not check.accepts_value(value, other):
+                problems.append(f"{column.name} {check.requirement}")
     if problems:
         raise ValueError("; ".join(problems))
+
+
+@functools.cache
+def _checks_of(column: Column) -> tuple[ValueCheck, ...]:
+    """A column's declared checks, with those each includes first (once each), for one value."""
+    names = (included for name in column.checks for included in (*VALUE_CHECKS[name].includes, name))
+    return tuple(VALUE_CHECKS[name] for name in dict.fromkeys(names) if not VALUE_CHECKS[name].import_only)
 
 
 def _strings(value: Any) -> list[str]:
@@ -258,11 +268,14 @@ class AttemptIn(_In):
         description="Token or fingerprint of the payment method, never a card number."
     )
     method_type: MethodType | None = Field(None, description="Payment method type." + _UNKNOWN)
-    card_bin: str | None = Field(None, max_length=8, pattern=_BIN.pattern)
+    card_bin: str | None = Field(None, max_length=8, pattern=rf"^{BIN_PATTERN}$")
     card_funding: CardFunding | None = None
     card_country: CountryCode | None = Field(None, max_length=2)
     card_exp: str | None = Field(
-        None, max_length=7, pattern=r"^20[0-9]{2}-(?:0[1-9]|1[0-2])$", description="YYYY-MM, from 2000-01."
+        None,
+        max_length=7,
+        pattern=rf"^{YEAR_MONTH_PATTERN}$",
+        description="Card expiry, YYYY-MM, from 2000-01 to 2099-12 (the years of the contract's times).",
     )
     device_id: Id | None = None
     ip: IpAddress | None = Field(None, description="IPv4 or IPv6 address.")
@@ -297,29 +310,9 @@ class AttemptIn(_In):
         return None if value is None else _utc(value)
 
     @model_validator(mode="after")
-    def _not_after_event(self) -> Self:
-        late = [
-            name
-            for name in ("account_created_at", "payment_method_first_used_at")
-            if (moment := getattr(self, name)) is not None and moment > self.occurred_at
-        ]
-        if late:
-            raise ValueError(f"{', '.join(late)} must not be after occurred_at (a known start precedes use)")
-        return self
-
-    @field_validator("amount")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("amount must be a finite number")
-        return value
-
-    @model_validator(mode="after")
     def _minor_unit(self) -> Self:
         if self.currency in MINOR_UNITS and not fits_minor_unit(self.amount, self.currency):
-            raise ValueError(
-                f"amount has more decimals than {self.currency}'s minor unit ({MINOR_UNITS[self.currency]})"
-            )
+            raise ValueError(f"amount {too_many_decimals_requirement(self.currency)}")
         return self
 
     def as_event(self) -> dict[str, object]:

@@ -7,6 +7,12 @@ from typing import Any
 
 import pandas as pd
 
+from events.mapping import TableMapping
+from events.problems import ProblemLog
+from events.schema import EventKind
+from events.sources import Source
+from events.validate import Known, Validation, validate_source
+
 #: A card number that passes the Luhn check (a well-known test PAN); it must never appear in any output.
 TEST_PAN = "4111111111111111"
 
@@ -70,6 +76,17 @@ def with_value(frame: pd.DataFrame, row: int, column: str, value: Any) -> pd.Dat
     changed[column] = changed[column].astype(object)
     changed.loc[row, column] = value
     return changed
+
+
+def validate_frame(
+    frame: pd.DataFrame,
+    kind: EventKind = EventKind.ATTEMPTS,
+    mapping: TableMapping | None = None,
+    known: Known | None = None,
+) -> Validation:
+    """Validate a frame of text as if read from a CSV file."""
+    source = Source("export.csv", frame.astype("str").where(frame.notna()), ProblemLog("export.csv"))
+    return validate_source(source, kind, mapping or TableMapping(), known)
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:

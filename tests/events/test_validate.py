@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from events.mapping import Derivation, TableMapping, TimestampFormat, load_mapping
-from events.problems import ProblemCode, ProblemLog, as_problems
+from events.problems import ProblemCode, as_problems
 from events.schema import EventKind, ExtensionField, FieldType
-from events.sources import Source, read_source
+from events.sources import read_source
 from events.validate import Known, Validation, guess_kind, validate_source
 from tests.events.factories import (
     CARD_MAPPING,
@@ -21,17 +21,9 @@ from tests.events.factories import (
     with_value,
     write_csv,
 )
-
-
-def validate(
-    frame: pd.DataFrame,
-    kind: EventKind = EventKind.ATTEMPTS,
-    mapping: TableMapping | None = None,
-    known: Known | None = None,
-) -> Validation:
-    """Validate a frame of text as if read from a CSV file."""
-    source = Source("export.csv", frame.astype("str").where(frame.notna()), ProblemLog("export.csv"))
-    return validate_source(source, kind, mapping or TableMapping(), known)
+from tests.events.factories import (
+    validate_frame as validate,
+)
 
 
 def codes(validation: Validation) -> set[tuple[int | None, str | None, str]]:

@@ -360,3 +360,19 @@ def test_a_broken_feature_store_never_stalls_scoring(client: TestClient) -> None
     assert response.status_code == 503
     assert "retry later" in response.json()["message"]
     assert 'riskgate_errors_total{kind="feature_store"}' in client.get("/metrics").text
+
+
+@pytest.mark.parametrize(
+    ("written", "status"),
+    [
+        ("2000-01-01T01:00:00+01:00", 200),  # the range's first instant, written an hour ahead of UTC
+        ("1999-12-31T23:30:00-01:00", 200),  # in range, though its written date is before it
+        ("2000-01-01T00:30:00+01:00", 422),  # 1999-12-31T23:30Z
+        ("2099-12-31T23:30:00-01:00", 422),  # 2100-01-01T00:30Z
+    ],
+)
+def test_every_time_of_the_range_is_accepted_whatever_its_offset(
+    client: TestClient, written: str, status: int
+) -> None:
+    body = attempt(97_000, attempt_id=f"edge-{uuid.uuid4().hex}", occurred_at=written)
+    assert client.post("/v1/score", json=body, headers=SCORE).status_code == status
