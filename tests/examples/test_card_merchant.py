@@ -103,6 +103,7 @@ def test_the_scored_test_window_finds_the_fraud(worked: dict[str, object]) -> No
     assert isinstance(work, Path)
     assert "riskgate-fraud v1" in str(worked["trained"])
     fraud_report = str(worked["trained"]).split("riskgate-fraud v1")[1]
+    print(f"riskgate-fraud v1{fraud_report}")  # the test window on reported labels (README's figures)
     assert "baseline" not in fraud_report  # no IPTV rules on card data
     scores = pd.read_parquet(work / "scores.parquet")
     assert {"p_fraud", "score_raw", "fraud_level"} <= set(scores.columns)
