@@ -78,8 +78,9 @@ _HOURS: Final = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]"
 _OFFSET: Final = rf"(?:Z|[+-]{_HOURS})"
 _FIRST_DAY: Final = rf"2000-01-01T{_CLOCK}(?:Z|[+-]00:00|-{_HOURS})"
 _LAST_DAY: Final = rf"2099-12-31T{_CLOCK}(?:Z|[+-]00:00|\+{_HOURS})"
-#: How a time is written in a request: RFC 3339 with an offset, in the contract's range
-#: (:data:`events.schema.TIME_RANGE_TEXT`); the schema states this pattern, the service applies it first.
+#: How the OpenAPI document states a request's time: RFC 3339 with an offset, in the contract's range
+#: (:data:`events.schema.TIME_RANGE_TEXT`); on the range's two edge days it is a tighter subset of what the
+#: service accepts (:data:`_WRITTEN`, then the range on the instant).
 TIME_PATTERN: Final = rf"^(?:{DATE_PATTERN}T{_CLOCK}{_OFFSET}|{_FIRST_DAY}|{_LAST_DAY})$"
 #: A moment in a query (trends, drift): a date (its midnight, UTC) or a time, with an offset or in UTC.
 MOMENT_PATTERN: Final = (
