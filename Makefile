@@ -67,7 +67,7 @@ clean: ## Remove generated data, state and caches (not .venv)
 .PHONY: train evaluate promote ui
 TRAIN_ARGS ?=
 UI_PORT ?= 5000
-SETTING = $(RUN) python -c 'from riskgate.settings import get_settings as g; print(g().$(1))'
+SETTING = $(RUN) python -c 'from core.settings import get_settings as g; print(g().$(1))'
 
 train: install ## Train fraud, failure and retry models from data/ (simulated if missing), log + register in MLflow
 	@test -d "$$($(call SETTING,data_dir))/attempts" || $(MAKE) data

@@ -17,9 +17,9 @@ import numpy as np
 
 from features.definitions import FeatureSet
 from features.iptv import FEATURE_SET
-from serving.models import MODEL_NAMES
-from training.bundle import FeatureContract, ModelBundle, Thresholds
-from training.calibration import IsotonicCalibrator
+from registry.bundle import FeatureContract, ModelBundle, Thresholds
+from registry.calibration import IsotonicCalibrator
+from serving.scoring.models import MODEL_NAMES
 from training.trainer import reference_distributions
 
 
@@ -73,7 +73,7 @@ def synthetic_bundle(
 
 def register(tracking_uri: str, artifact_root: Path, bundle: ModelBundle, champion: bool = True) -> str:
     """Log ``bundle`` as training does (pyfunc model + bundle artifact), register it, set ``@champion``."""
-    from training.pyfunc import BUNDLE_ARTIFACT, RiskgateModel  # noqa: PLC0415 - MLflow is slow to import
+    from registry.pyfunc import BUNDLE_ARTIFACT, RiskgateModel  # noqa: PLC0415 - MLflow is slow to import
 
     return register_pyfunc(
         tracking_uri,

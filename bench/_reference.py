@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 from fastapi import FastAPI, Request, Response
 
-from serving.models import MODEL_NAMES
+from serving.scoring.models import MODEL_NAMES
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 _JSON = [(b"content-type", b"application/json")]

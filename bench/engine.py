@@ -34,12 +34,12 @@ from features.iptv import FEATURE_SET
 from features.online import OnlineEngine
 from features.stores.memory import MemoryStore
 from features.stores.sqlite import SQLiteStore
-from serving.decisions import DecisionLog
-from serving.engine import ScoringEngine
-from serving.models import ModelHolder, ModelPair, ServingModel
-from serving.schemas import AttemptIn
-from serving.security import Pseudonymiser
-from serving.upkeep import Checkpointer
+from serving.scoring.engine import ScoringEngine
+from serving.scoring.models import ModelHolder, ModelPair, ServingModel
+from serving.scoring.schemas import AttemptIn
+from serving.store.decisions import DecisionLog
+from serving.store.pseudonyms import Pseudonymiser
+from serving.store.upkeep import Checkpointer
 
 logger = logging.getLogger(__name__)
 

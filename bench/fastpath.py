@@ -1,4 +1,4 @@
-"""Benchmark of the HTTP layer of ``POST /v1/score``: the fast path (:mod:`serving.fastpath`) against the
+"""Benchmark of the HTTP layer of ``POST /v1/score``: the fast path (:mod:`serving.api.fastpath`) against the
 FastAPI route, in one process, side by side.
 
 Two apps are built from the same models over state directories of their own, one with the fast path and one
@@ -33,10 +33,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from bench._models import register_production_size
-from riskgate.settings import Settings
-from serving.app import create_app
-from serving.engine import WARM_UP_ATTEMPT
-from serving.schemas import AttemptIn
+from core.settings import Settings
+from serving.api.app import create_app
+from serving.scoring.engine import WARM_UP_ATTEMPT
+from serving.scoring.schemas import AttemptIn
 
 logger = logging.getLogger(__name__)
 

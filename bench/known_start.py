@@ -5,7 +5,8 @@ back, not the customer: they grow with the export's age, and a model's reference
 validation window) never matches later months. The default IPTV world now exports each account's known start
 (``account_created_at``, before the export for subscribers who joined earlier), and an ``AGE`` request feature
 reads it. This benchmark simulates the default world, builds both kinds of feature with the batch engine, and
-measures the population stability index (PSI, :func:`serving.drift.psi`, on the reference quantiles training
+measures the population stability index (PSI, :func:`serving.readers.drift.psi`, on the reference quantiles
+training
 saves, :data:`training.trainer.REFERENCE_QUANTILES`) of the last 28 days (what a backtest of the last month
 serves) against the default fraud model's validation window (21 days ending 28 + 80 days before the data's
 end: the test window and the 80-day label delay after it). Below 0.1 is stable, from 0.25 significant.
@@ -52,7 +53,7 @@ def _feature_set() -> Any:
 
 
 def _psi(reference: pd.Series, current: pd.Series) -> dict[str, Any]:
-    from serving.drift import Bins, band, psi  # noqa: PLC0415
+    from serving.readers.drift import Bins, band, psi  # noqa: PLC0415
     from training.trainer import REFERENCE_QUANTILES  # noqa: PLC0415
 
     finite = reference[np.isfinite(reference)]

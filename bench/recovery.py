@@ -1,7 +1,7 @@
 """Recovery planner vs the fixed retry schedule on the default world (issue 7's target: ≥ 15% more revenue).
 
 Simulates the default world into the scratch folder (or uses ``BENCH_RECOVERY_DATA`` if it names a world),
-then runs :func:`recovery.evaluate.evaluate` on the same declined renewals and draws per period:
+then runs :func:`simulator.recovery_eval.evaluate` on the same declined renewals and draws per period:
 
 * ``served``: the planner with the retry model as the service serves it: trained, registered and promoted as
   ``riskgate train`` / ``riskgate promote`` do (into a scratch MLflow store, its own held-out window
@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from recovery.config import RecoveryConfig
-from recovery.evaluate import Evaluation, ModelChoice, evaluate
 from simulator import WorldConfig, simulate
+from simulator.recovery_eval import Evaluation, ModelChoice, evaluate
 from training.config import load_config
 from training.retry import load_retry_model, promote_retry_model, train_retry_model
 from training.tracking import tracking_store

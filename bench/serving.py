@@ -52,7 +52,7 @@ from typing import Any
 import httpx
 
 from bench._models import PRODUCTION_SIZE, register_production_size
-from riskgate.settings import Settings
+from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -61,8 +61,8 @@ def simulate_world(attempts: int, data_dir: Path) -> dict[str, Any]:
 
 def train_world(data_dir: Path, mlruns_dir: Path, trials: int) -> dict[str, Any]:
     """Load (features included) and train both models on ``data_dir`` in this process; return timings."""
+    from core.settings import Settings  # noqa: PLC0415
     from features.registry import DEFAULT_SPEC  # noqa: PLC0415
-    from riskgate.settings import Settings  # noqa: PLC0415
     from training.baselines import IPTV_BASELINES  # noqa: PLC0415
     from training.config import load_config  # noqa: PLC0415
     from training.data import ChosenFeatureSet, load_inputs  # noqa: PLC0415

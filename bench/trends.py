@@ -1,6 +1,7 @@
 """How fast the trends and drift queries answer over a year of decisions (the default world's size).
 
-A decision log of a year is written through :meth:`serving.decisions.DecisionLog.record` (the service's own
+A decision log of a year is written through :meth:`serving.store.decisions.DecisionLog.record` (the service's
+own
 path): 330,000 decisions spread over 365 days like the default world's (plans, methods, card countries and
 currencies, kinds), with synthetic scores, gateway outcomes for every attempt not blocked, fraud reports
 arriving 20 to 120 days later, and a feature vector per decision. Then each query is timed several times
@@ -26,9 +27,9 @@ import numpy as np
 
 from bench._models import synthetic_bundle
 from features.iptv import FEATURE_SET
-from serving.decisions import DecisionLog, DecisionReader, DecisionRecord
-from serving.drift import DriftModel, drift
-from serving.trends import Range, trends
+from serving.readers.drift import DriftModel, drift
+from serving.readers.trends import Range, trends
+from serving.store.decisions import DecisionLog, DecisionReader, DecisionRecord
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,8 @@
 
 A :class:`ValueCheck` holds one rule and the words for a value it refuses. The rule is applied over a
 whole column by imports (:mod:`events.validate`, pandas, no per-row Python) and to one value by the API
-(:mod:`serving.schemas`): :meth:`ValueCheck.accepts` and :meth:`ValueCheck.accepts_value` are built from
+(:mod:`serving.scoring.schemas`): :meth:`ValueCheck.accepts` and :meth:`ValueCheck.accepts_value` are built
+from
 the same definition (one expression that works on a column and on a value, one pattern, one set of codes),
 so the two paths cannot drift apart; ``tests/events/test_checks.py`` sends the same values through both.
 

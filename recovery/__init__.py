@@ -11,6 +11,6 @@
   features + calibrated scorer); :mod:`recovery.learned`: the retry model learned from observed outcomes
   (trained, registered as ``riskgate-retry`` and promoted by ``training.retry``; the service plans declines
   with ``riskgate-retry@champion`` when it has one);
-* :mod:`recovery.evaluate`: the fixed schedule against the planner on a simulated world, with the
+* :mod:`simulator.recovery_eval`: the fixed schedule against the planner on a simulated world, with the
   simulator's true approval probabilities as the oracle.
 """

@@ -43,7 +43,7 @@ class FeatureSource(Protocol):
 
 
 class ProbabilityScorer(Protocol):
-    """Calibrated probabilities of feature rows (e.g. ``training.bundle.ModelBundle``)."""
+    """Calibrated probabilities of feature rows (e.g. ``registry.bundle.ModelBundle``)."""
 
     def predict_proba(self, x: FloatArray) -> FloatArray: ...
 

@@ -20,8 +20,8 @@ import typer
 from pydantic import ValidationError
 
 from core.progress import NO_PROGRESS, Progress
+from core.settings import Settings, get_settings
 from riskgate.progress import RichProgress
-from riskgate.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from events.mapping import ColumnMapping
     from features.definitions import FeatureSet
     from recovery.learned import RetryModel
-    from training.bundle import ModelBundle
+    from registry.bundle import ModelBundle
     from training.data import ChosenFeatureSet
 
 app = typer.Typer(
@@ -332,8 +332,8 @@ def features_load_state(
     from features.bulk import BulkLoadError  # noqa: PLC0415
     from features.history import load_data_dir  # noqa: PLC0415
     from features.online import OnlineEngine  # noqa: PLC0415
-    from serving.journal import JournalError, shared_lock  # noqa: PLC0415
-    from serving.service import journal_dir, open_store  # noqa: PLC0415
+    from serving.api.service import journal_dir, open_store  # noqa: PLC0415
+    from serving.store.journal import JournalError, shared_lock  # noqa: PLC0415
 
     chosen = _feature_set(feature_set)
     settings = get_settings()
@@ -627,8 +627,8 @@ def serve(
     """Run the scoring service (uvicorn) until Ctrl-C or SIGTERM, draining in-flight requests."""
     import uvicorn  # noqa: PLC0415
 
-    from serving.app import create_app  # noqa: PLC0415
-    from serving.connections import LimitedHttpProtocol  # noqa: PLC0415
+    from serving.api.app import create_app  # noqa: PLC0415
+    from serving.api.connections import LimitedHttpProtocol  # noqa: PLC0415
     from serving.errors import ConfigurationError  # noqa: PLC0415
 
     settings = get_settings()
@@ -683,7 +683,7 @@ def _exit_zero_after_a_graceful_stop() -> None:
 def worker_app() -> FastAPI:
     """The application in one worker process of ``riskgate serve --workers N`` (uvicorn calls this factory
     in each process it starts): logging configured, then the app built from the same settings."""
-    from serving.app import create_app  # noqa: PLC0415
+    from serving.api.app import create_app  # noqa: PLC0415
 
     settings = get_settings()
     configure_logging(settings)
@@ -698,7 +698,7 @@ def api_key(
     """Create an API key: prints the key once, and the entry to add to RISKGATE_API_KEYS (its hash only)."""
     import json  # noqa: PLC0415
 
-    from serving.security import Scope, new_key  # noqa: PLC0415
+    from serving.api.security import Scope, new_key  # noqa: PLC0415
 
     unknown = sorted(set(scope) - {s.value for s in Scope})
     if unknown:
@@ -713,7 +713,7 @@ def api_key(
 
 def _recovery_failure_model(uri: str, feature_set: FeatureSet) -> ModelBundle:
     """The registered failure bundle at ``uri``, checked against the chosen feature set."""
-    from recovery.evaluate import EvaluationError  # noqa: PLC0415
+    from simulator.recovery_eval import EvaluationError  # noqa: PLC0415
     from training.tracking import load_bundle, tracking_store  # noqa: PLC0415
 
     with tracking_store(get_settings().tracking_uri) as client:
@@ -728,7 +728,7 @@ def _recovery_model_uri(model: str) -> str | None:
     """The registry URI ``--model`` names: 'champion' is the retry model the service serves,
     'failure-champion' the LightGBM failure model; None for the evaluation's own models ('retry',
     'oracle')."""
-    from serving.models import MODEL_NAMES, RETRY_MODEL_NAME  # noqa: PLC0415
+    from serving.scoring.models import MODEL_NAMES, RETRY_MODEL_NAME  # noqa: PLC0415
 
     alias = get_settings().model_alias
     if model == "champion":
@@ -740,7 +740,7 @@ def _recovery_model_uri(model: str) -> str | None:
 
 def _registered_retry_model(uri: str | None) -> RetryModel | None:
     """The registered retry model at ``uri`` (None when ``uri`` names no riskgate-retry version)."""
-    from serving.models import RETRY_MODEL_NAME  # noqa: PLC0415
+    from serving.scoring.models import RETRY_MODEL_NAME  # noqa: PLC0415
 
     if uri is None or not uri.removeprefix("models:/").startswith(RETRY_MODEL_NAME):
         return None
@@ -812,8 +812,8 @@ def recovery_eval(
     """
     from events.io import EventTableMissingError  # noqa: PLC0415
     from recovery.config import RecoveryConfig, RecoveryConfigError  # noqa: PLC0415
-    from recovery.evaluate import EvaluationError, ModelChoice, evaluate  # noqa: PLC0415
     from recovery.learned import RetryModelFormatError  # noqa: PLC0415
+    from simulator.recovery_eval import EvaluationError, ModelChoice, evaluate  # noqa: PLC0415
     from training.errors import TrainingError  # noqa: PLC0415
 
     choices = ["champion", "failure-champion", ModelChoice.RETRY.value, ModelChoice.ORACLE.value]
@@ -866,13 +866,13 @@ def recovery_eval(
     typer.echo(result.headline())
 
 
-# --- trends: backtest and report (the work is in serving.backtest and serving.report) ---------------------
+# --- trends: backtest and report (the work is in serving.readers.backtest and serving.readers.report)
 
 BACKTEST_DIR = Path("state/backtest")
 
 
 def _moment_or_exit(name: str, text: str | None) -> datetime | None:
-    from serving.trends import TrendQueryError, parse_moment  # noqa: PLC0415
+    from serving.readers.trends import TrendQueryError, parse_moment  # noqa: PLC0415
 
     try:
         return parse_moment(name, text)
@@ -914,7 +914,7 @@ def backtest(
     Running it again with the same options resumes. Exit code: 0 done, 2 unusable options, data or models.
     """
     from events.io import EventTableMissingError  # noqa: PLC0415
-    from serving.backtest import BacktestError, load_models, run_backtest  # noqa: PLC0415
+    from serving.readers.backtest import BacktestError, load_models, run_backtest  # noqa: PLC0415
     from training.errors import TrainingError  # noqa: PLC0415
 
     settings = get_settings()
@@ -969,9 +969,9 @@ def report(
 
     Exit code: 0 written, 2 no decision log there or bad options.
     """
-    from serving.decisions import LogNotFoundError  # noqa: PLC0415
-    from serving.report import ReportInput, registered_models, write_report  # noqa: PLC0415
-    from serving.trends import FALLBACK_FRAUD_MATURITY_DAYS, TrendQueryError  # noqa: PLC0415
+    from serving.readers.report import ReportInput, registered_models, write_report  # noqa: PLC0415
+    from serving.readers.trends import FALLBACK_FRAUD_MATURITY_DAYS, TrendQueryError  # noqa: PLC0415
+    from serving.store.decisions import LogNotFoundError  # noqa: PLC0415
 
     settings = get_settings()
     chosen = state_dir or settings.state_dir

@@ -1,4 +1,4 @@
-"""The service's errors, each knowing its HTTP status; one handler in :mod:`serving.app` maps them.
+"""The service's errors, each knowing its HTTP status; one handler in :mod:`serving.api.app` maps them.
 
 Messages say what went wrong and what to do, and never carry request values (they may hold personal data).
 """

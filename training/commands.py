@@ -16,7 +16,7 @@ import pandas as pd
 import yaml
 
 from core.progress import NO_PROGRESS, Progress
-from riskgate.settings import Settings
+from core.settings import Settings
 from training import rolling
 from training.baselines import choose
 from training.config import Task, TrainingConfig, load_config

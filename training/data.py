@@ -40,9 +40,9 @@ from features.batch import (
 )
 from features.definitions import FeatureSet
 from features.registry import load_feature_set
+from registry.bundle import FeatureContract
 from training.baselines import Baselines
 from training.booster import FEATURE_DTYPE
-from training.bundle import FeatureContract
 from training.dataset import TRUE_FRAUD_COLUMN, TRUTH_COLUMNS, assemble, attempt_columns
 from training.errors import DatasetError
 from training.pipeline import Inputs

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from registry.bundle import FeatureContract
 from training.baselines import (
     DECLINED_LAST_TIME_COLUMN,
     FRAUD_RULES_COLUMN,
@@ -33,7 +34,6 @@ from training.baselines import (
     rules_fired,
 )
 from training.booster import FEATURE_DTYPE, Matrix
-from training.bundle import FeatureContract
 from training.config import Task, TrainingConfig
 from training.costs import Stakes, stakes_for
 from training.errors import DatasetError

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.bundle import ModelBundle
+from registry.bundle import ModelBundle
 from training.config import Task, TrainingConfig
 from training.costs import best_threshold, money
 from training.dataset import BASELINE_COLUMNS, TRUE_FRAUD_COLUMN, TRUTH_COLUMNS, TaskData, WindowData

@@ -20,13 +20,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.progress import NO_PROGRESS, Prefixed, Progress
-from training.bundle import FeatureContract
+from registry.bundle import FeatureContract
+from registry.pyfunc import feature_matrix
 from training.config import Task, TrainingConfig
 from training.dataset import TaskData, task_data
 from training.errors import DatasetError
 from training.evaluation import evaluate_bundle
 from training.promotion import PromotionDecision, Rescorer, promote
-from training.pyfunc import feature_matrix
 from training.tracking import (
     INPUT_EXAMPLE_ROWS,
     LoggedModel,

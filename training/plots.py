@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from training.bundle import ModelBundle
+from registry.bundle import ModelBundle
 from training.metrics import reliability
 
 

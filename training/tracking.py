@@ -1,6 +1,6 @@
 """MLflow: the one tracking store, run logging, the model registry and the promotion gate.
 
-Nothing here runs at import. Every function takes the tracking URI (from :class:`riskgate.settings.Settings`)
+Nothing here runs at import. Every function takes the tracking URI (from :class:`core.settings.Settings`)
 explicitly; :func:`tracking_store` points MLflow's fluent API at it for the duration of a ``with`` block
 (model logging needs the fluent API) and restores what was there before.
 """
@@ -26,12 +26,12 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from training.bundle import ModelBundle
+from registry.bundle import ModelBundle
+from registry.pyfunc import BUNDLE_ARTIFACT, RiskgateModel, bundle_from_model_dir, predict_frame
 from training.config import Task, TrainingConfig
 from training.errors import RegistryError
 from training.evaluation import flatten
 from training.plots import close, evaluation_figures
-from training.pyfunc import BUNDLE_ARTIFACT, RiskgateModel, bundle_from_model_dir, predict_frame
 from training.trainer import TrainedModel
 
 logger = logging.getLogger(__name__)

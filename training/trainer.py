@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.progress import NO_PROGRESS, Progress
+from registry.bundle import ModelBundle, Thresholds
+from registry.calibration import IsotonicCalibrator
 from training.booster import Trial, search
-from training.bundle import ModelBundle, Thresholds
-from training.calibration import IsotonicCalibrator
 from training.config import Task, TrainingConfig
 from training.costs import NEVER, best_threshold
 from training.dataset import TaskData

@@ -5,7 +5,8 @@ readers never block writers (WAL). Expiry times are event times, indexed for the
 
 Checkpoints: SQLite copies the write-ahead log back into the database from inside whichever commit pushes the
 log past ``wal_autocheckpoint`` pages (an fsync: milliseconds in one unlucky request). The service checkpoints
-its files from a background thread (:mod:`serving.upkeep`), so the automatic one is only a backstop here, set
+its files from a background thread (:mod:`serving.store.upkeep`), so the automatic one is only a backstop
+here, set
 far above what that thread lets the log reach (:data:`BACKSTOP_CHECKPOINT_PAGES`).
 
 Waiting for another process's write lock (``riskgate serve --workers N`` shares the file): SQLite's own busy

@@ -3,13 +3,14 @@
 Units of work read and write memory: what they write is *dirty* until :meth:`WriteBehindStore.flush` sends
 it to SQLite in one transaction, together with a *marker*, the position in the caller's journal whose effects
 that transaction completes. A unit of work therefore costs dictionary lookups instead of SQLite statements
-and a commit; durability is the caller's journal (``serving.journal``): after a crash, the records after the
+and a commit; durability is the caller's journal (``serving.store.journal``): after a crash, the records
+after the
 marker are applied again (the online engine's units of work are idempotent by id, so a record whose effects
 were flushed before its position was is harmless to apply twice).
 
 Reads see, newest first: the unit's own writes, dirty writes, writes being flushed, then a bounded cache of
 clean values (least recently used beyond ``cache_bytes``), then SQLite. Only one process may write the file
-this way: the service holds the journal's lock while it runs (see ``serving.journal.Journal``).
+this way: the service holds the journal's lock while it runs (see ``serving.store.journal.Journal``).
 """
 
 from __future__ import annotations

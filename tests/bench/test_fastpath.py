@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bench import fastpath
-from riskgate.settings import ApiKey
-from serving.app import create_app
+from core.settings import ApiKey
+from serving.api.app import create_app
 from tests.serving.factories import service_for
 
 

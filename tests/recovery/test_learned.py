@@ -85,8 +85,8 @@ def test_a_candidate_without_a_previous_decline_gets_no_family_terms() -> None:
         retry_features(frame.drop(columns="last_declined_at"))
 
 
-def test_retry_history_takes_rows_of_the_period_with_context_from_before(small_world: Path) -> None:
-    frame = observed_attempts(small_world)
+def test_retry_history_takes_rows_of_the_period_with_context_from_before(recovery_world: Path) -> None:
+    frame = observed_attempts(recovery_world)
     middle = pd.Timestamp(frame["occurred_at"].sort_values().iloc[len(frame) // 2])
     before, failed_before = retry_history(frame, middle)
     inside, failed_inside = retry_history(frame, middle + timedelta(days=30), since=middle)

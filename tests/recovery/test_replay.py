@@ -12,18 +12,18 @@ import pytest
 from typer.testing import CliRunner
 
 from bench._models import synthetic_bundle
+from core.settings import get_settings
 from events.io import read_events
 from events.schema import EventKind
 from features.history import event_stream
 from features.iptv import FEATURE_SET
 from recovery.config import RecoveryConfig
-from recovery.evaluate import EvaluationError, ModelChoice, evaluate
 from recovery.models import FloatArray
 from recovery.planner import candidate_frame
 from recovery.replay import ReplayedFailureModel
 from recovery.rules import decline_code
 from riskgate.cli import app
-from riskgate.settings import get_settings
+from simulator.recovery_eval import EvaluationError, ModelChoice, evaluate
 
 
 class _Recording:
@@ -37,16 +37,16 @@ class _Recording:
         return np.full(len(x), 0.4)
 
 
-def test_a_case_sees_the_history_up_to_its_decline_and_nothing_after(small_world: Path) -> None:
-    attempts = read_events(small_world, EventKind.ATTEMPTS)
-    outcomes = read_events(small_world, EventKind.OUTCOMES)
+def test_a_case_sees_the_history_up_to_its_decline_and_nothing_after(recovery_world: Path) -> None:
+    attempts = read_events(recovery_world, EventKind.ATTEMPTS)
+    outcomes = read_events(recovery_world, EventKind.OUTCOMES)
     declined = attempts.merge(
         outcomes[outcomes["status"] == "declined"], on="attempt_id", suffixes=("", "_o")
     )
     case = declined.sort_values("occurred_at").iloc[len(declined) // 2]
     at = pd.Timestamp(case["occurred_at_o"]).to_pydatetime()
     scorer = _Recording()
-    model = ReplayedFailureModel(small_world, FEATURE_SET, scorer)
+    model = ReplayedFailureModel(recovery_world, FEATURE_SET, scorer)
     attempt = {str(k): v for k, v in case.drop(labels=[c for c in case.index if c.endswith("_o")]).items()}
     code = decline_code(str(case["decline_code"]))
     frame = candidate_frame(
@@ -58,7 +58,7 @@ def test_a_case_sees_the_history_up_to_its_decline_and_nothing_after(small_world
     )
     p = model(frame)
     assert p.tolist() == [0.4, 0.4]
-    times = np.array([t for t, *_ in event_stream(small_world)])
+    times = np.array([t for t, *_ in event_stream(recovery_world)])
     seen = int((times <= pd.Timestamp(at).as_unit("ns").value).sum())
     assert model.replayed == seen  # the history up to the decline, not after
     since_decline = FEATURE_SET.names.index("card_outcomes_declined_since_last_hours")
@@ -68,10 +68,10 @@ def test_a_case_sees_the_history_up_to_its_decline_and_nothing_after(small_world
     assert model.replayed == seen  # the same case again: no further replay
 
 
-def test_the_evaluation_plans_with_a_failure_bundle(small_world: Path) -> None:
+def test_the_evaluation_plans_with_a_failure_bundle(recovery_world: Path) -> None:
     bundle = synthetic_bundle("failure", seed=3)
     result = evaluate(
-        small_world,
+        recovery_world,
         RecoveryConfig(grid_hours=12.0, attempt_cost=0.0),  # any chance of success is worth a retry
         model=ModelChoice.RISKGATE,
         test_months=2,
@@ -83,7 +83,7 @@ def test_the_evaluation_plans_with_a_failure_bundle(small_world: Path) -> None:
     assert result.fixed.retries > 0
     assert result.planner.retries == 0  # this synthetic bundle forecasts every retry to fail: none pays
     with pytest.raises(EvaluationError, match="needs the failure bundle"):
-        evaluate(small_world, RecoveryConfig(), model=ModelChoice.RISKGATE, test_months=2, limit=2)
+        evaluate(recovery_world, RecoveryConfig(), model=ModelChoice.RISKGATE, test_months=2, limit=2)
 
 
 @pytest.fixture
@@ -95,9 +95,9 @@ def empty_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 def test_champion_without_a_registered_model_exits_2_with_what_to_do(
-    small_world: Path, empty_registry: Path
+    recovery_world: Path, empty_registry: Path
 ) -> None:
-    args = ["recovery-eval", "--data-dir", str(small_world), "--test-months", "2"]
+    args = ["recovery-eval", "--data-dir", str(recovery_world), "--test-months", "2"]
     result = CliRunner().invoke(app, [*args, "--model", "failure-champion"])
     assert result.exit_code == 2, result.output
     assert "models:/riskgate-failure@champion" in result.output

@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from core.settings import get_settings
 from events.io import to_arrow, write_part
 from events.schema import EventKind
 from features.batch import read_features
 from features.iptv import FEATURE_SET
 from riskgate.cli import app
-from riskgate.settings import get_settings
-from serving.journal import Journal
+from serving.store.journal import Journal
 from tests.features.factory import random_history
 
 

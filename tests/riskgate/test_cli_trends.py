@@ -9,10 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from bench._models import register, synthetic_bundle
+from core.settings import get_settings
 from riskgate.cli import app
-from riskgate.settings import get_settings
 from simulator import simulate
-from tests.serving.test_backtest import TINY
+from tests.serving.readers.test_backtest import TINY
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from bench._models import synthetic_bundle
 from core.progress import Prefixed
+from core.settings import get_settings
 from events.io import to_arrow, write_part
 from events.schema import EventKind
 from features.batch import build_data_dir, read_features
@@ -21,9 +22,8 @@ from features.iptv import FEATURE_SET
 from riskgate import cli
 from riskgate.cli import app
 from riskgate.progress import RichProgress
-from riskgate.settings import get_settings
-from serving.backtest import run_backtest
-from serving.models import ModelPair, ServingModel
+from serving.readers.backtest import run_backtest
+from serving.scoring.models import ModelPair, ServingModel
 from simulator import WorldConfig, simulate
 from tests.features.factory import random_history
 from tests.training.factories import CONTRACT, make_world

@@ -7,9 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bench._models import synthetic_bundle as make_bundle
-from serving.app import create_app
+from registry.bundle import ModelBundle
+from serving.api.app import create_app
 from tests.serving.factories import seed_cache, service_for
-from training.bundle import ModelBundle
 
 
 @pytest.fixture(scope="session")

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from bench._models import register_pyfunc
+from core.settings import Settings
 from events.schema import ExtensionField, FieldType
 from features.iptv import FEATURE_SET
 from recovery.learned import RetryModel
-from riskgate.settings import Settings
-from serving.models import MODEL_NAMES, RETRY_MODEL_NAME, ModelLoader, ServingModel, ServingRetryModel
-from serving.service import Service, build_service
-from training.bundle import ModelBundle
+from registry.bundle import ModelBundle
+from serving.api.service import Service, build_service
+from serving.scoring.models import MODEL_NAMES, RETRY_MODEL_NAME, ModelLoader, ServingModel, ServingRetryModel
 
 SCORE_KEY = "rg-dev-score-key"
 ADMIN_KEY = "rg-dev-admin-key"

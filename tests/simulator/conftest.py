@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 
 from simulator import SimulationSummary, WorldConfig, simulate
+from tests.worlds import recovery_world
+
+__all__ = ["recovery_world", "small_world"]
 
 SMALL = WorldConfig(accounts=4000, months=6, seed=7, chunk_accounts=2000)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from core.settings import get_settings
 from events.io import read_table
 from riskgate.cli import app
-from riskgate.settings import get_settings
 
 runner = CliRunner()
 

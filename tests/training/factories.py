@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from training.bundle import FeatureContract
+from registry.bundle import FeatureContract
 
 START = pd.Timestamp("2026-01-01", tz="UTC")
 FEATURES = ("f_risk", "f_declines", "f_noise", "f_tier")

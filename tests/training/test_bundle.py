@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis.extra.numpy import arrays
 from sklearn.isotonic import IsotonicRegression
 
+from registry.bundle import ModelBundle
+from registry.calibration import IsotonicCalibrator
 from tests.training.factories import CONTRACT, make_world
 from training.baselines import IPTV_BASELINES
 from training.booster import FEATURE_DTYPE, Matrix, search
-from training.bundle import ModelBundle
-from training.calibration import IsotonicCalibrator
 from training.config import ModelConfig, SearchSpace, Task, load_config
 from training.dataset import assemble, task_data
 from training.errors import DatasetError, FeatureContractError

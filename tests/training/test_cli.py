@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from core.settings import get_settings
 from features.batch import build_data_dir
 from features.registry import load_feature_set
 from riskgate.cli import app
-from riskgate.settings import get_settings
 from tests.training.conftest import SMALL_WORLD_OVERRIDES
 
 SETS = [arg for key, value in SMALL_WORLD_OVERRIDES.items() for arg in ("--set", f"{key}={value}")]

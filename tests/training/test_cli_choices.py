@@ -14,9 +14,9 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 from typer.testing import CliRunner
 
+from core.settings import get_settings
 from features.batch import FEATURES_TABLE
 from riskgate.cli import app
-from riskgate.settings import get_settings
 from tests.training.tiny_features import FEATURE_SET as TINY
 from training.data import FEATURE_SET_METADATA
 

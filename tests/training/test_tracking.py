@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from registry.bundle import FeatureContract
 from tests.training.factories import FEATURES
-from training.bundle import FeatureContract
 from training.config import Task, TrainingConfig, load_config
 from training.pipeline import Inputs, evaluate_model, promote_models, score_file, train_models
 from training.tracking import CHAMPION, MODEL_NAMES, tracking_store

@@ -1,0 +1,200 @@
+"""The service's parts, built once from the settings: online features, models, decision log, keys, metrics."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from core.settings import Settings
+from features.stores.writebehind import WriteBehindStore
+from serving.api.security import KeyRing, check_production_secrets
+from serving.metrics import ServiceMetrics
+from serving.scoring.engine import FeatureSource, ScoringEngine, ThresholdOverrides
+from serving.scoring.models import LoadResult, ModelHolder, ModelLoader
+from serving.store.decisions import DecisionLog
+from serving.store.journal import Journal, shared_lock
+from serving.store.pseudonyms import Pseudonymiser
+from serving.store.upkeep import Checkpointer
+from serving.store.writebehind import WriteBehind
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Limits:
+    max_batch: int = 500
+    max_body_bytes: int = 1_048_576
+    reload_seconds: float = 60.0
+
+
+@dataclass
+class Service:
+    """Everything a request needs; routes reach it as ``request.app.state.service``."""
+
+    engine: ScoringEngine
+    loader: ModelLoader
+    keys: KeyRing
+    limits: Limits
+    store: Any = None  # the online store, closed on shutdown
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    sqlite_files: list[Path] = field(default_factory=list)  # checkpointed in the background while running
+    scratch_features: FeatureSource | None = None  # a throwaway engine for the start-up warm-up
+    write_behind: WriteBehind | None = None
+    journal_lock: int | None = None  # without write-behind: the journal's lock, held shared
+    _checkpointers: list[Checkpointer] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Start-up: apply what the journal holds, load the models, warm the one-row path, start background
+        flushes and checkpoints."""
+        if self.write_behind is not None:
+            self.write_behind.recover(self.engine.features)
+            self.write_behind.start()
+        self.reload()
+        self.engine.warm_up(self.scratch_features)
+        self._checkpointers = [Checkpointer(path).start() for path in self.sqlite_files]
+
+    def reload(self) -> list[LoadResult]:
+        """Load what ``@alias`` points at now; swap the pair in one step if anything changed."""
+        holder = self.engine.holder
+        with holder.reload_lock:
+            pair, results = self.loader.load_pair(holder.current)
+            if pair is not holder.current:
+                holder.swap(pair)
+                self.metrics.reloads.labels("swapped").inc()
+                logger.info("models now served: %s", _describe(results))
+            else:
+                self.metrics.reloads.labels("unchanged").inc()
+            served = [(r.task, r.model.name, r.model.version, r.model.source) for r in results if r.model]
+            self.metrics.show_models(served)
+        return results
+
+    def ready(self) -> dict[str, bool]:
+        pair = self.engine.holder.current
+        checks = {"fraud_model": pair.fraud is not None, "failure_model": pair.failure is not None}
+        checks["decision_log"] = self.engine.log.ping()
+        checks["online_store"] = _store_alive(self.store)
+        if self.write_behind is not None:
+            checks["write_behind"] = not self.write_behind.failing
+        return checks
+
+    def close(self) -> None:
+        if self.write_behind is not None:
+            self.write_behind.close()  # the last flush: SQLite holds everything, the journal is empty
+        for checkpointer in self._checkpointers:
+            checkpointer.stop()
+        self.engine.log.close()
+        if self.store is not None:
+            self.store.close()
+        if self.journal_lock is not None:
+            os.close(self.journal_lock)
+
+
+def _describe(results: list[LoadResult]) -> str:
+    return ", ".join(
+        f"{r.task}={'none' if r.model is None else f'{r.model.name}/{r.model.version} ({r.model.source})'}"
+        for r in results
+    )
+
+
+def journal_dir(settings: Settings) -> Path:
+    """Where the service keeps its journal (and the lock that keeps writers of the state directory apart)."""
+    return settings.state_dir / "journal"
+
+
+def _store_alive(store: Any) -> bool:
+    if store is None:
+        return True
+    backend = (
+        store.inner if isinstance(store, WriteBehindStore) else store
+    )  # the cache would answer from memory
+    try:
+        backend.get_many(["rg:readiness-probe"])
+    except Exception:  # any failure means: not ready
+        logger.exception("online store readiness probe failed")
+        return False
+    return True
+
+
+def open_store(settings: Settings, write_behind: bool = False) -> Any:
+    """The online store the settings name: SQLite in the state directory (behind a write-behind cache with
+    ``write_behind``: only for the service, which holds the journal), or Redis at a redis:// URL."""
+    if settings.online_store.startswith(("redis://", "rediss://", "unix://")):
+        from features.stores.redis import RedisStore  # noqa: PLC0415
+
+        return RedisStore(settings.online_store)
+    if settings.online_store != "sqlite":
+        from serving.errors import ConfigurationError  # noqa: PLC0415
+
+        raise ConfigurationError(
+            f"RISKGATE_ONLINE_STORE={settings.online_store!r}: use 'sqlite' or a redis:// URL"
+        )
+    from features.stores.sqlite import SQLiteStore  # noqa: PLC0415
+
+    path = settings.state_dir / "online.sqlite"
+    if write_behind:
+        return WriteBehindStore(SQLiteStore(path), writer=SQLiteStore(path))
+    return SQLiteStore(path)
+
+
+def build_service(settings: Settings, features: FeatureSource | None = None, store: Any = None) -> Service:
+    """Build the service from the settings (models are loaded by :meth:`Service.reload` at start-up)."""
+    from features.online import OnlineEngine  # noqa: PLC0415
+    from features.registry import load_feature_set  # noqa: PLC0415
+    from features.stores.memory import MemoryStore  # noqa: PLC0415
+
+    check_production_secrets(settings)
+    feature_set = load_feature_set(settings.feature_set)
+    directory = journal_dir(settings)
+    journal = Journal(directory, settings.decision_log_sync == "FULL") if settings.write_behind else None
+    journal_lock = None if journal is not None else shared_lock(directory)
+    if features is None:
+        store = open_store(settings, write_behind=journal is not None)
+        features = OnlineEngine(store, feature_set)
+    log = DecisionLog(settings.state_dir / "decisions.sqlite", settings.decision_log_sync, journal=journal)
+    metrics = ServiceMetrics()
+    behind = None
+    if journal is not None:
+        buffered = store if isinstance(store, WriteBehindStore) else None
+        failed = partial(metrics.count_error, "write_behind")
+        behind = WriteBehind(journal, log, buffered, settings.write_behind_ms / 1000, on_failure=failed)
+    engine = ScoringEngine(
+        features=features,
+        feature_names=feature_set.names,
+        holder=ModelHolder(),
+        log=log,
+        pseudonymise=Pseudonymiser(settings.pseudonym_secret.get_secret_value()),
+        overrides=ThresholdOverrides(
+            settings.fraud_elevated_threshold,
+            settings.fraud_highest_threshold,
+            settings.failure_defer_threshold,
+        ),
+        metrics=metrics,
+        flush=None if behind is None else behind.flush,
+        fields=feature_set.fields,
+    )
+    loader = ModelLoader(
+        settings.tracking_uri,
+        settings.state_dir / "models",
+        feature_set.names,
+        feature_set.hash,
+        alias=settings.model_alias,
+    )
+    limits = Limits(settings.max_batch, settings.max_body_bytes, settings.model_reload_seconds)
+    files = [engine.log.path] + ([Path(store.path)] if hasattr(store, "path") else [])
+    scratch = OnlineEngine(MemoryStore(), feature_set)
+    return Service(
+        engine,
+        loader,
+        KeyRing(settings.api_keys),
+        limits,
+        store,
+        metrics,
+        files,
+        scratch,
+        behind,
+        journal_lock,
+    )

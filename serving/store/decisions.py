@@ -1,0 +1,943 @@
+"""The durable decision log and label store: one SQLite file (WAL) in the service's state directory.
+
+* ``decisions``: every answered decision, committed *before* the answer leaves the service, so a crash (even
+  ``kill -9``) never loses a decision the billing system acted on. Ids of people are stored only as keyed
+  pseudonyms; the full answer (reasons, model versions, feature vector) is kept as JSON for audits.
+* ``outcomes`` and ``fraud_reports``: gateway results and fraud reports as received, idempotent by id, kept
+  for retraining and monitoring, and read back as each payment method's decline history.
+* ``erasures``: which pseudonymised account was erased when, and how much (the audit trail of erasure).
+
+Besides the answer, each decision keeps what trends and drift read without parsing JSON
+(:mod:`serving.readers.trends`, :mod:`serving.readers.drift`): the attempt's segments (plan, payment method
+type, card
+funding and country, amount and currency), the fraud level, the model versions (``riskgate-fraud/3``), the
+time as integer microseconds since the epoch (``occurred_us``, indexed for time ranges) and the feature
+vector as float32 bytes in model order (``features``). A log written by an older riskgate gains these columns
+when it is opened (:func:`migrate`); what its rows can still tell (time, level, model versions, feature
+vector) is filled in from their answers.
+
+With ``synchronous=NORMAL`` (the default) a committed decision survives the process being killed; ``FULL``
+also survives a power loss, at the price of an fsync per decision. Checkpoints of the log run in the
+background (:mod:`serving.store.upkeep`); the automatic one is only a backstop (as for the online store).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import math
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from events.schema import FIELD_NAME_PATTERN
+from features.stores.sqlite import BACKSTOP_CHECKPOINT_PAGES, connect, retry_locked
+from features.stores.writebehind import Staged
+from serving.errors import NotReadyError
+from serving.store.journal import Journal
+
+logger = logging.getLogger(__name__)
+
+_SCHEMA: Final = (
+    """CREATE TABLE IF NOT EXISTS decisions (
+        attempt_id TEXT PRIMARY KEY,
+        decided_at TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        account_key TEXT,
+        method_key TEXT,
+        kind TEXT,
+        fingerprint TEXT,
+        action TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        fallback INTEGER NOT NULL,
+        fraud_probability REAL,
+        failure_probability REAL,
+        answer TEXT NOT NULL,
+        erased_at TEXT
+    )""",  # segment columns are added by migrate(), for new and old logs alike
+    "CREATE INDEX IF NOT EXISTS decisions_account ON decisions (account_key) WHERE account_key IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS decisions_method ON decisions (method_key) WHERE method_key IS NOT NULL",
+    """CREATE TABLE IF NOT EXISTS outcomes (
+        attempt_id TEXT PRIMARY KEY,
+        occurred_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        decline_code TEXT,
+        received_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS fraud_reports (
+        report_id TEXT PRIMARY KEY,
+        attempt_id TEXT NOT NULL,
+        reported_at TEXT NOT NULL,
+        report_type TEXT NOT NULL,
+        received_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS fraud_reports_attempt ON fraud_reports (attempt_id)",
+    """CREATE TABLE IF NOT EXISTS erasures (
+        account_key TEXT NOT NULL,
+        erased_at TEXT NOT NULL,
+        decisions INTEGER NOT NULL,
+        online_events INTEGER NOT NULL
+    )""",
+)
+
+
+#: Columns the decisions table gained after its first version (name -> SQL type), added at open when missing.
+ADDED_COLUMNS: Final[dict[str, str]] = {
+    "occurred_us": "INTEGER",  # occurred_at as microseconds since the epoch (UTC), for time ranges
+    "plan_tier": "TEXT",
+    "plan_period": "TEXT",
+    "method_type": "TEXT",
+    "card_funding": "TEXT",
+    "card_country": "TEXT",
+    "amount": "REAL",
+    "currency": "TEXT",
+    "fraud_level": "TEXT",
+    "fraud_model": "TEXT",  # "riskgate-fraud/3": the version that scored it (NULL: no model)
+    "failure_model": "TEXT",
+    "features": "BLOB",  # float32 feature vector in the model's order (NULL: no features); erased as personal
+    "attributes": "TEXT",  # the attempt's attributes as a JSON object (NULL: none); erased as personal
+}
+#: The log's schema version (SQLite's ``user_version``): 2 = ``kind`` may be NULL (an attempt without a kind)
+#: and ``attributes`` exists. :func:`migrate` brings an older file up to it.
+LOG_VERSION: Final = 2
+#: Time ranges, and a covering index for the trends query: it holds every column trends read, so a year of
+#: decisions is read without touching the wide rows (answer JSON, feature vector).
+_INDEXES: Final = (
+    "CREATE INDEX IF NOT EXISTS decisions_trends ON decisions (occurred_us, action, fraud_probability, "
+    "failure_probability, amount, currency, kind, plan_tier, plan_period, method_type, card_funding, "
+    "card_country, fraud_model, failure_model, attempt_id)",
+)
+_MIGRATION_BATCH: Final = 5_000
+VECTOR_SAMPLE: Final = 50_000  # drift reads at most about this many feature vectors per model
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_us(moment: datetime) -> int:
+    """A timezone-aware moment as integer microseconds since the epoch (the log's ``occurred_us``)."""
+    if moment.tzinfo is None:
+        raise ValueError(f"moment {moment.isoformat()} has no timezone; the decision log keeps UTC times")
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def features_blob(row: Any) -> bytes | None:
+    """A feature vector as the log stores it: float32 bytes in model order (NaN: missing)."""
+    if row is None:
+        return None
+    return np.asarray(row, dtype=np.float32).tobytes()
+
+
+def model_ref(part: Any) -> str | None:
+    """``name/version`` of an answer's model part (``{"name", "version", "source"}``), None without one."""
+    if not isinstance(part, dict) or not part.get("name"):
+        return None
+    return f"{part['name']}/{part['version']}"
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One decision as logged. ``answer`` is the JSON-ready response body.
+
+    The fields after ``answer`` are the attempt's segments and the scoring's facts that trends and drift read;
+    they default to unknown so that a caller that does not know them still logs the decision.
+    """
+
+    attempt_id: str
+    occurred_at: datetime
+    account_key: str | None
+    method_key: str | None
+    kind: str | None
+    fingerprint: str
+    action: str
+    rule: str
+    fallback: bool
+    fraud_probability: float | None
+    failure_probability: float | None
+    answer: dict[str, Any]
+    plan_tier: str | None = None
+    plan_period: str | None = None
+    method_type: str | None = None
+    card_funding: str | None = None
+    card_country: str | None = None
+    amount: float | None = None
+    currency: str | None = None
+    fraud_level: str | None = None
+    fraud_model: str | None = None
+    failure_model: str | None = None
+    features: bytes | None = None
+    attributes: dict[str, str | float] | None = None  # JSON values, times as ISO 8601 (UTC)
+
+
+@dataclass(frozen=True)
+class LoggedDecision:
+    attempt_id: str
+    decided_at: datetime
+    fingerprint: str | None
+    answer: dict[str, Any]
+    erased: bool
+    attributes: dict[str, str | float] | None = None
+
+
+@dataclass(frozen=True)
+class Erasure:
+    decisions: int
+    outcomes_kept: int
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+_INSERT: Final = (
+    "INSERT OR IGNORE INTO decisions (attempt_id, decided_at, occurred_at, account_key, method_key, kind, "
+    "fingerprint, action, rule, fallback, fraud_probability, failure_probability, answer, occurred_us, "
+    "plan_tier, plan_period, method_type, card_funding, card_country, amount, currency, fraud_level, "
+    "fraud_model, failure_model, features, attributes) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _row(decision: DecisionRecord, decided_at: str, answer: bytes | None = None) -> tuple[object, ...]:
+    """The ``decisions`` row of a decision (the parameters of :data:`_INSERT`); ``answer``: its JSON if the
+    caller has it already."""
+    d = decision
+    return (
+        d.attempt_id, decided_at, d.occurred_at.isoformat(), d.account_key, d.method_key, d.kind,
+        d.fingerprint, d.action, d.rule, int(d.fallback), d.fraud_probability, d.failure_probability,
+        (orjson.dumps(d.answer) if answer is None else answer).decode(),  # compact JSON, as before
+        epoch_us(d.occurred_at), d.plan_tier, d.plan_period, d.method_type, d.card_funding, d.card_country,
+        d.amount, d.currency, d.fraud_level, d.fraud_model, d.failure_model, d.features,
+        None if d.attributes is None else orjson.dumps(d.attributes).decode(),
+    )  # fmt: skip
+
+
+#: a decision held in memory: the record, when it was decided, its answer as JSON (written to the journal)
+_Held = tuple[DecisionRecord, str, bytes]
+
+
+def _logged(decision: DecisionRecord, decided_at: str) -> LoggedDecision:
+    return LoggedDecision(
+        decision.attempt_id,
+        datetime.fromisoformat(decided_at),
+        decision.fingerprint,
+        decision.answer,
+        False,
+        decision.attributes,
+    )
+
+
+_RECORD_FIELDS: Final = tuple(f.name for f in fields(DecisionRecord))
+
+
+def journal_payload(
+    decision: DecisionRecord, decided_at: str, attempt: Mapping[str, object] | None, answer: bytes
+) -> bytes:
+    """A decision (``answer``: its answer as JSON) and the attempt it answered, as one journal record."""
+    values: dict[str, Any] = {name: getattr(decision, name) for name in _RECORD_FIELDS}
+    values["answer"] = orjson.Fragment(answer)
+    if decision.features is not None:
+        values["features"] = base64.b64encode(decision.features).decode()
+    record: dict[str, Any] = {"decided_at": decided_at, "decision": values, "attempt": attempt}
+    if attempt is not None:  # the attempt's times (occurred_at, time attributes) come back as datetimes
+        times = [name for name, value in attempt.items() if isinstance(value, datetime)]
+        if times != _ATTEMPT_TIMES:
+            record["times"] = times
+    return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+_ATTEMPT_TIMES: Final = ["occurred_at"]  # an attempt's times unless its record lists them ("times")
+
+
+def from_journal(payload: bytes) -> tuple[DecisionRecord, str, dict[str, Any] | None]:
+    """``(decision, decided_at, attempt)`` of a journal record (the attempt's times as datetimes)."""
+    record = orjson.loads(payload)
+    values = dict(record["decision"])
+    values["occurred_at"] = datetime.fromisoformat(values["occurred_at"])
+    if values.get("features") is not None:
+        values["features"] = base64.b64decode(values["features"])
+    attempt = record.get("attempt")
+    if attempt is not None:
+        for name in record.get("times", _ATTEMPT_TIMES):
+            attempt[name] = datetime.fromisoformat(attempt[name])
+    return DecisionRecord(**values), str(record["decided_at"]), attempt
+
+
+def _journal_position(db: sqlite3.Connection) -> int:
+    """The journal position the file's decisions include (a one-row table, created at 0)."""
+    db.execute("CREATE TABLE IF NOT EXISTS journal_position (position INTEGER NOT NULL)")
+    row = db.execute("SELECT position FROM journal_position").fetchone()
+    if row is None:
+        db.execute("INSERT INTO journal_position (position) VALUES (0)")
+        return 0
+    return int(row[0])
+
+
+class DecisionLog:
+    """The SQLite decision log; safe to share between threads (one connection behind a lock).
+
+    With a ``journal`` (write-behind, :mod:`serving.store.writebehind`), :meth:`record` appends the decision
+    to the journal and holds it in memory (durable from then on: the journal survives a kill) instead of
+    committing it; :meth:`flush` writes what is held into SQLite in one transaction on a connection of its
+    own, with the journal position it completes (:attr:`applied`). Reads of one decision see what is held; the
+    readers of whole ranges (trends, drift, reports) read SQLite, so the service flushes before them.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        autocheckpoint_pages: int = BACKSTOP_CHECKPOINT_PAGES,
+        busy_timeout_s: float = 10.0,
+        *,
+        journal: Journal | None = None,
+        max_held: int = 100_000,
+    ) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._timeout_s = busy_timeout_s
+        self._db = connect(path)  # several worker processes share the file: see retry_locked
+        pragmas = (
+            "PRAGMA journal_mode=WAL",
+            f"PRAGMA synchronous={synchronous}",
+            f"PRAGMA wal_autocheckpoint={int(autocheckpoint_pages)}",
+        )
+        for statement in (*pragmas, *_SCHEMA):
+            self._execute(statement)
+        migrate(self._db, path)
+        self._lock = threading.Lock()
+        self.journal = journal
+        self.max_held = max_held  # beyond this many unflushed decisions, scoring is refused (SQLite failing)
+        self._held_lock = threading.Lock()
+        self._held: Staged[_Held] = Staged(self._held_lock)  # journaled, not yet in SQLite
+        self._flush_lock = threading.Lock()
+        self._writer: sqlite3.Connection | None = None
+        if journal is not None:
+            writer = self._writer = connect(path)
+            for statement in pragmas:
+                retry_locked(partial(writer.execute, statement), busy_timeout_s)
+            self._held.applied = _journal_position(writer)
+        logger.info(
+            "decision log: SQLite (WAL, synchronous=%s%s) at %s",
+            synchronous,
+            ", write-behind" if journal is not None else "",
+            path,
+        )
+
+    def _execute(self, sql: str, parameters: Sequence[object] = ()) -> sqlite3.Cursor:
+        """One statement, retried while another process holds the write lock (the caller holds ``_lock``)."""
+        return retry_locked(lambda: self._db.execute(sql, parameters), self._timeout_s)
+
+    # -- decisions ------------------------------------------------------------------------------------------
+
+    def get(self, attempt_id: str) -> LoggedDecision | None:
+        if self.journal is not None:
+            with self._held_lock:
+                held = self._held.get(attempt_id)
+            if held is not None:
+                return _logged(held[0], held[1])
+        return self._stored(attempt_id)
+
+    def _stored(self, attempt_id: str) -> LoggedDecision | None:
+        with self._lock:
+            row = self._execute(
+                "SELECT attempt_id, decided_at, fingerprint, answer, erased_at, attributes FROM decisions "
+                "WHERE attempt_id = ?",
+                (attempt_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return LoggedDecision(
+            row[0],
+            datetime.fromisoformat(row[1]),
+            row[2],
+            orjson.loads(row[3]),
+            row[4] is not None,
+            None if row[5] is None else orjson.loads(row[5]),
+        )
+
+    def record(
+        self, decision: DecisionRecord, attempt: Mapping[str, object] | None = None, first: bool = False
+    ) -> LoggedDecision:
+        """Log a decision durably; if the attempt was decided before, that logged decision wins.
+
+        With a journal, ``attempt`` (the scored event) travels in the same record, so that a restart can
+        record it in the online store again if the store had not flushed it; ``first`` says the caller
+        looked the attempt up (:meth:`get`) before deciding and then recorded it first in the online store,
+        so no other decision for it can have reached SQLite since (the lookup in SQLite is skipped).
+        """
+        if self.journal is not None:
+            return self._journaled(self.journal, decision, attempt, first)
+        decided_at = _now()
+        with self._lock:
+            inserted = self._execute(_INSERT, _row(decision, decided_at)).rowcount == 1
+        if inserted:
+            return _logged(decision, decided_at)
+        existing = self.get(decision.attempt_id)
+        if existing is None:  # pragma: no cover - the row was there a moment ago and is never deleted
+            raise RuntimeError(f"decision log {self.path}: a decision vanished between insert and read")
+        return existing
+
+    def _journaled(
+        self, journal: Journal, decision: DecisionRecord, attempt: Mapping[str, object] | None, first: bool
+    ) -> LoggedDecision:
+        with self._held_lock:  # held or flushing until committed, so one of the three sees every decision
+            held = self._held.get(decision.attempt_id)
+            if held is not None:
+                return _logged(held[0], held[1])
+            stored = None if first else self._stored(decision.attempt_id)
+            if stored is not None:
+                return stored
+            if len(self._held) >= self.max_held:
+                raise NotReadyError(
+                    f"{self.max_held} decisions wait for the decision log {self.path}, which is not taking "
+                    "writes (see the service's log): retry later"
+                )
+            decided_at = _now()
+            answer = orjson.dumps(decision.answer)  # once, for the journal and (at flush) the row
+            journal.append(journal_payload(decision, decided_at, attempt, answer))
+            self._held.new[decision.attempt_id] = (decision, decided_at, answer)
+        return _logged(decision, decided_at)
+
+    def restore(self, decision: DecisionRecord, decided_at: str) -> None:
+        """Hold a decision read back from the journal (a restart), to be flushed like a new one."""
+        with self._held_lock:
+            self._held.new.setdefault(
+                decision.attempt_id, (decision, decided_at, orjson.dumps(decision.answer))
+            )
+
+    @property
+    def held(self) -> int:
+        """How many decisions are journaled but not yet in SQLite."""
+        with self._held_lock:
+            return len(self._held)
+
+    def flush(self, marker: int | None = None) -> int:
+        """Write the held decisions into SQLite in one transaction, with ``marker`` (if newer than
+        :attr:`applied`): the journal position read before calling. Returns how many were written; on
+        failure they stay held (a later flush retries) and the error propagates."""
+        if self._writer is None:
+            return 0
+        with self._flush_lock:
+            return self._held.flush(marker, self._insert_held)
+
+    def _insert_held(self, batch: dict[str, _Held], marker: int | None) -> None:
+        writer = self._writer
+        if writer is None:  # pragma: no cover - flush() checks it
+            raise RuntimeError("the decision log has no journal to flush")
+        retry_locked(lambda: writer.execute("BEGIN IMMEDIATE"), self._timeout_s)
+        try:
+            writer.executemany(_INSERT, [_row(*held) for held in batch.values()])
+            if marker is not None:
+                writer.execute("UPDATE journal_position SET position = ?", (marker,))
+            writer.execute("COMMIT")
+        except BaseException:
+            writer.execute("ROLLBACK")
+            raise
+
+    @property
+    def applied(self) -> int:
+        """The journal position the SQLite file holds every decision up to."""
+        return self._held.applied
+
+    def last_outcome_of_method(self, method_key: str | None) -> tuple[str | None, str | None]:
+        """``(status, decline_code)`` of the latest known outcome of any attempt made with this method."""
+        if method_key is None:
+            return None, None
+        with self._lock:
+            row = self._execute(
+                "SELECT o.status, o.decline_code FROM decisions d "
+                "JOIN outcomes o ON o.attempt_id = d.attempt_id "
+                "WHERE d.method_key = ? ORDER BY o.occurred_at DESC LIMIT 1",
+                (method_key,),
+            ).fetchone()
+        return (None, None) if row is None else (row[0], row[1])
+
+    def ping(self) -> bool:
+        try:
+            with self._lock:
+                self._execute("SELECT 1").fetchone()
+        except sqlite3.Error:
+            return False
+        return True
+
+    def count(self) -> int:
+        with self._flush_lock, self._lock:  # no decision moves from held to SQLite while counting
+            (total,) = self._execute("SELECT count(*) FROM decisions").fetchone()
+            return int(total) + self.held
+
+    # -- labels ---------------------------------------------------------------------------------------------
+
+    def record_outcome(
+        self, attempt_id: str, occurred_at: datetime, status: str, decline_code: str | None
+    ) -> bool:
+        """Keep a gateway outcome; False if this attempt's outcome was already received."""
+        with self._lock:
+            cursor = self._execute(
+                "INSERT OR IGNORE INTO outcomes (attempt_id, occurred_at, status, decline_code, received_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (attempt_id, occurred_at.isoformat(), status, decline_code, _now()),
+            )
+        return cursor.rowcount == 1
+
+    def record_report(self, report_id: str, attempt_id: str, reported_at: datetime, report_type: str) -> bool:
+        """Keep a fraud report; False if this report was already received."""
+        with self._lock:
+            cursor = self._execute(
+                "INSERT OR IGNORE INTO fraud_reports "
+                "(report_id, attempt_id, reported_at, report_type, received_at) VALUES (?, ?, ?, ?, ?)",
+                (report_id, attempt_id, reported_at.isoformat(), report_type, _now()),
+            )
+        return cursor.rowcount == 1
+
+    # -- erasure --------------------------------------------------------------------------------------------
+
+    def erase_account(self, account_key: str, online_events: int) -> Erasure:
+        """Unlink an account's decisions and drop their personal content; keep scores, actions and labels.
+
+        What stays: per decision the attempt id, times, kind, scores, action, rule and model versions, and the
+        gateway outcomes and fraud reports (aggregates for monitoring and retraining, linked to no person).
+        What goes: the account and payment-method pseudonyms, the payload fingerprint, the feature vector
+        (in the answer and as the ``features`` blob), the values of the reason codes and the attempt's
+        attributes (a provider's own fields may identify a person: a set-top box, an e-mail domain). The
+        segments (plan,
+        method type, card funding and country, amount, currency) stay: they describe a payment, not a
+        person, once the decision is unlinked.
+        """
+        erased_at = _now()
+        with self._lock:
+            self._execute("BEGIN IMMEDIATE")
+            try:
+                rows = self._execute(
+                    "SELECT attempt_id, answer FROM decisions WHERE account_key = ?", (account_key,)
+                ).fetchall()
+                for attempt_id, answer in rows:
+                    self._execute(
+                        "UPDATE decisions SET account_key = NULL, method_key = NULL, fingerprint = NULL, "
+                        "features = NULL, attributes = NULL, answer = ?, erased_at = ? WHERE attempt_id = ?",
+                        (json.dumps(_without_personal_data(json.loads(answer))), erased_at, attempt_id),
+                    )
+                (outcomes,) = self._execute(
+                    f"SELECT count(*) FROM outcomes WHERE attempt_id IN ({','.join('?' * len(rows))})",
+                    tuple(r[0] for r in rows),
+                ).fetchone()
+                self._execute(
+                    "INSERT INTO erasures (account_key, erased_at, decisions, online_events) "
+                    "VALUES (?, ?, ?, ?)",
+                    (account_key, erased_at, len(rows), online_events),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return Erasure(decisions=len(rows), outcomes_kept=int(outcomes))
+
+    def close(self) -> None:
+        self.flush()
+        with self._lock:
+            self._db.close()
+        if self._writer is not None:
+            self._writer.close()
+
+
+def _without_personal_data(answer: dict[str, Any]) -> dict[str, Any]:
+    """The logged answer without the feature vector and the reason values."""
+    cleaned = {key: value for key, value in answer.items() if key != "features"}
+    for model in ("fraud", "failure"):
+        part = cleaned.get(model)
+        if isinstance(part, dict) and isinstance(part.get("reasons"), list):
+            part["reasons"] = [{**reason, "value": None} for reason in part["reasons"]]
+    return cleaned
+
+
+# -- migration of an older log ------------------------------------------------------------------------------
+
+
+def migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Add the columns and indexes a log written by an older riskgate lacks; never drops or loses a row.
+
+    Rows logged before the columns existed get what their answer still tells: the time (``occurred_us``),
+    the fraud level, the model versions and the feature vector. Their segments (plan, method, card, amount)
+    were never logged and stay NULL (unknown), which trends report as their own segment value.
+    """
+    missing = _missing_columns(db)
+    if missing:  # under the write lock, checked again: worker processes may open the log together
+        _in_write_transaction(db, partial(_add_columns, db))
+    for statement in _INDEXES:
+        db.execute(statement)
+    if missing:
+        filled = _backfill(db)
+        if filled:
+            logger.info(
+                "decision log %s: added columns %s; filled %d earlier decisions", path, missing, filled
+            )
+    if _version(db) < LOG_VERSION:
+        _in_write_transaction(db, partial(_to_version_2, db, path))
+
+
+#: How long opening a log waits for another process that migrates it (a rebuild copies every row).
+MIGRATION_WAIT_S: Final = 600.0
+
+
+def _in_write_transaction(db: sqlite3.Connection, work: Callable[[], object]) -> None:
+    """Run ``work`` in one write transaction (waiting while another connection holds the write lock)."""
+    retry_locked(lambda: db.execute("BEGIN IMMEDIATE"), MIGRATION_WAIT_S)
+    try:
+        work()
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _missing_columns(db: sqlite3.Connection) -> list[str]:
+    present = {str(row[1]) for row in db.execute("PRAGMA table_info(decisions)")}
+    return [name for name in ADDED_COLUMNS if name not in present]
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    for name in _missing_columns(db):
+        db.execute(f"ALTER TABLE decisions ADD COLUMN {name} {ADDED_COLUMNS[name]}")
+
+
+def _version(db: sqlite3.Connection) -> int:
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    return int(version)
+
+
+def _to_version_2(db: sqlite3.Connection, path: Path) -> None:
+    """Let ``kind`` be NULL (an attempt that does not say why it is charged). SQLite cannot drop a NOT NULL
+    constraint in place, so a log created with it is rebuilt once (in the caller's transaction): the table is
+    copied under the same definition without the constraint, and its indexes are made again. Another process
+    opening the log at the same time waits for the lock, then finds the version done."""
+    if _version(db) >= LOG_VERSION:
+        return
+    columns = db.execute("PRAGMA table_info(decisions)").fetchall()
+    if any(row[1] == "kind" and row[3] for row in columns):
+        _rebuild_without_kind_constraint(db)
+        logger.info("decision log %s: 'kind' may now be missing (table rebuilt once)", path)
+    db.execute(f"PRAGMA user_version = {LOG_VERSION}")
+
+
+def _rebuild_without_kind_constraint(db: sqlite3.Connection) -> None:
+    (definition,) = db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'decisions'"
+    ).fetchone()
+    relaxed, found = re.subn(r"\bkind\s+TEXT\s+NOT\s+NULL", "kind TEXT", str(definition), count=1)
+    renamed, named = re.subn(
+        r"^CREATE TABLE\s+\"?decisions\"?", "CREATE TABLE decisions_v2", relaxed, count=1
+    )
+    if not (found and named):  # pragma: no cover - every riskgate log was created by _SCHEMA
+        raise RuntimeError(f"decision log: unexpected definition of the decisions table: {definition}")
+    db.execute("DROP TABLE IF EXISTS decisions_v2")
+    db.execute(renamed)
+    db.execute("INSERT INTO decisions_v2 SELECT * FROM decisions")
+    db.execute("DROP TABLE decisions")
+    db.execute("ALTER TABLE decisions_v2 RENAME TO decisions")
+    for statement in (*_SCHEMA, *_INDEXES):
+        db.execute(statement)
+
+
+def _backfill(db: sqlite3.Connection) -> int:
+    """Fill the derived columns of rows that predate them, in batches of one transaction each."""
+    filled = 0
+    while True:
+        rows = db.execute(
+            "SELECT attempt_id, occurred_at, answer, erased_at FROM decisions "
+            "WHERE occurred_us IS NULL LIMIT ?",
+            (_MIGRATION_BATCH,),
+        ).fetchall()
+        if not rows:
+            return filled
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(
+                "UPDATE decisions SET occurred_us = ?, fraud_level = ?, fraud_model = ?, failure_model = ?, "
+                "features = ? WHERE attempt_id = ?",
+                [_derived(*row) for row in rows],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        filled += len(rows)
+
+
+def _derived(
+    attempt_id: str, occurred_at: str, answer_text: str, erased_at: str | None
+) -> tuple[int, str | None, str | None, str | None, bytes | None, str]:
+    answer: dict[str, Any] = json.loads(answer_text)
+    fraud, failure = answer.get("fraud") or {}, answer.get("failure") or {}
+    vector = answer.get("features")
+    blob = None
+    if isinstance(vector, dict) and erased_at is None:
+        blob = features_blob([math.nan if value is None else float(value) for value in vector.values()])
+    return (
+        epoch_us(datetime.fromisoformat(occurred_at)),
+        fraud.get("level"),
+        model_ref(fraud.get("model")),
+        model_ref(failure.get("model")),
+        blob,
+        attempt_id,
+    )
+
+
+# -- read queries for trends, drift and reports -----------------------------------------------------------
+
+#: Columns trends may segment by (a whitelist: the name is put into SQL).
+SEGMENT_COLUMNS: Final = (
+    "plan_tier", "method_type", "card_funding", "card_country", "kind", "action",
+    "fraud_model", "failure_model",
+)  # fmt: skip
+
+
+#: The segment value of the attributes outside a key segment's top values.
+OTHER: Final = "other"
+
+
+@dataclass(frozen=True)
+class AttributeSegment:
+    """Trends segmented by one of the attempts' attributes (a declared category or key field).
+
+    ``top``: a key's values are many (terminals, resellers), so only the ``top`` values by volume in the range
+    are series of their own and every other value is :data:`OTHER`; ``None`` (a category): every value.
+    """
+
+    name: str
+    top: int | None = None
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(FIELD_NAME_PATTERN, self.name):  # the name is put into SQL
+            raise ValueError(f"segment {self.name!r}: not an attribute name (lower snake case)")
+        if self.top is not None and self.top < 1:
+            raise ValueError(f"segment {self.name!r}: top must be at least 1")
+
+    @property
+    def sql(self) -> str:
+        """The attribute's value in a decision row ``d`` (NULL: the attempt had none)."""
+        return f"json_extract(d.attributes, '$.{self.name}')"
+
+
+ACTION_CODES: Final = ("approve", "review", "block", "defer")
+STATUS_CODES: Final = (None, "approved", "declined", "error")  # code 0: no outcome known
+
+
+@dataclass(frozen=True)
+class TrendColumns:
+    """The decisions of a time range as numeric columns (one entry per decision), for
+    :mod:`serving.readers.trends`.
+
+    Text columns come as codes: ``action`` indexes :data:`ACTION_CODES`, ``status`` :data:`STATUS_CODES`,
+    ``currency`` and ``segment`` their ``..._values`` (-1: the decision has none; ``segment`` is all -1
+    without a segment). ``reported``: a fraud report names the attempt. NaN: no such probability or amount.
+    """
+
+    occurred_us: npt.NDArray[np.int64]
+    action: npt.NDArray[np.int64]
+    fraud: npt.NDArray[np.float64]
+    failure: npt.NDArray[np.float64]
+    amount: npt.NDArray[np.float64]
+    currency: npt.NDArray[np.int64]
+    currency_values: list[str]
+    status: npt.NDArray[np.int64]
+    reported: npt.NDArray[np.bool_]
+    segment: npt.NDArray[np.int64]
+    segment_values: list[str]
+
+
+def _case(column: str, values: Sequence[str], first: int = 0, missing: int = -1) -> str:
+    """SQL mapping ``column``'s values to their position (+ ``first``) in ``values`` (bound as parameters)."""
+    if not values:
+        return str(missing)
+    whens = " ".join(f"WHEN ? THEN {first + i}" for i in range(len(values)))
+    return f"CASE {column} {whens} ELSE {missing} END"
+
+
+class LogNotFoundError(FileNotFoundError):
+    """There is no decision log at the given path."""
+
+
+class DecisionReader:
+    """Read-only queries over a decision log, on a connection of their own.
+
+    Long reads (a year of decisions) never take the lock the scoring path writes under; in WAL mode they see
+    the log as of their start while decisions keep being written. Opening a log written by an older riskgate
+    migrates it first (as :class:`DecisionLog` would), so every query finds its columns and indexes.
+    """
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise LogNotFoundError(
+                f"no decision log at {path}: give the state directory of a service or of a backtest "
+                "(the log is STATE_DIR/decisions.sqlite)"
+            )
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=10.0, check_same_thread=False)
+        for statement in _SCHEMA:  # a log no current DecisionLog has opened yet: bring it up to date once
+            self._db.execute(statement)
+        migrate(self._db, path)
+        self._db.execute("PRAGMA query_only = ON")
+
+    def __enter__(self) -> DecisionReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def occurred_bounds(self) -> tuple[int, int] | None:
+        """``(first, last)`` ``occurred_us`` of the logged decisions, None for an empty log."""
+        low, high = self._db.execute("SELECT min(occurred_us), max(occurred_us) FROM decisions").fetchone()
+        return None if low is None else (int(low), int(high))
+
+    def labels_as_of(self) -> datetime | None:
+        """The newest outcome or fraud-report time the log knows: labels are judged as of it."""
+        (outcome,) = self._db.execute("SELECT max(occurred_at) FROM outcomes").fetchone()
+        (report,) = self._db.execute("SELECT max(reported_at) FROM fraud_reports").fetchone()
+        times = [datetime.fromisoformat(t).astimezone(UTC) for t in (outcome, report) if t is not None]
+        return max(times) if times else None
+
+    def distinct(self, start_us: int, end_us: int, column: str) -> list[str]:
+        """The values a segment column takes in the range (sorted; NULL left out), read from the index."""
+        if column not in (*SEGMENT_COLUMNS, "currency"):
+            raise ValueError(f"unknown segment {column!r}: use one of {SEGMENT_COLUMNS}")
+        rows = self._db.execute(
+            f"SELECT DISTINCT {column} FROM decisions "
+            f"WHERE occurred_us >= ? AND occurred_us < ? AND {column} IS NOT NULL",
+            (start_us, end_us),
+        ).fetchall()
+        return sorted(str(row[0]) for row in rows)
+
+    def attribute_values(self, start_us: int, end_us: int, segment: AttributeSegment) -> list[str]:
+        """The values an attribute takes in the range: all of them (sorted), or for a ``top`` segment the
+        ``top`` most frequent (most first, ties by value) and :data:`OTHER` last if there are more."""
+        where = f"WHERE d.occurred_us >= ? AND d.occurred_us < ? AND {segment.sql} IS NOT NULL"
+        if segment.top is None:
+            rows = self._db.execute(
+                f"SELECT DISTINCT {segment.sql} FROM decisions d {where}", (start_us, end_us)
+            ).fetchall()
+            return sorted(str(row[0]) for row in rows)
+        rows = self._db.execute(
+            f"SELECT {segment.sql} AS v, count(*) AS n FROM decisions d {where} "
+            "GROUP BY v ORDER BY n DESC, v LIMIT ?",
+            (start_us, end_us, segment.top + 2),  # + 2: a real value "other" may be among them
+        ).fetchall()
+        values = [str(row[0]) for row in rows if str(row[0]) != OTHER]
+        return values[: segment.top] + ([OTHER] if len(rows) > len(values[: segment.top]) else [])
+
+    def _segment(
+        self, start_us: int, end_us: int, segment: str | AttributeSegment | None
+    ) -> tuple[str, list[str], list[str]]:
+        """SQL for a decision's segment code + 1 (0: no value), its parameters, and the segment values."""
+        if segment is None:
+            return "0", [], []
+        if isinstance(segment, str):
+            values = self.distinct(start_us, end_us, segment)
+            return f"({_case(f'd.{segment}', values)} + 1)", values, values
+        values = self.attribute_values(start_us, end_us, segment)
+        if OTHER not in values or segment.top is None:
+            return f"({_case(segment.sql, values)} + 1)", values, values
+        known = values[:-1]  # every value not among them (and not NULL) is "other", the last code
+        whens = " ".join(f"WHEN ? THEN {i + 1}" for i in range(len(known)))
+        other = f"CASE WHEN {segment.sql} IS NULL THEN 0 ELSE {len(values)} END"
+        return f"(CASE {segment.sql} {whens} ELSE {other} END)", known, values
+
+    def trend_columns(
+        self, start_us: int, end_us: int, segment: str | AttributeSegment | None
+    ) -> TrendColumns:
+        """Every decision with ``start_us <= occurred_us < end_us``, with its outcome and report flag.
+
+        ``segment``: a segment column's name, an attribute (:class:`AttributeSegment`), or None.
+
+        One query, answered from the ``decisions_trends`` covering index (the wide answer and feature blobs
+        are never read). Python's cost is per cell, so the query returns five numbers per decision: the
+        time, both probabilities, the amount, and one integer packing the codes of the action, outcome,
+        report flag, currency and segment; the rows become one float array in a single C call.
+        """
+        currencies = self.distinct(start_us, end_us, "currency")
+        segment_code, parameters, values = self._segment(start_us, end_us, segment)
+        c, v = len(currencies) + 1, len(values) + 1  # +1: the "none" code (-1 shifted to 0)
+        rows = self._db.execute(
+            "SELECT d.occurred_us, d.fraud_probability, d.failure_probability, d.amount, "
+            f"{_case('d.action', ACTION_CODES)} "
+            f"+ 4 * {_case('o.status', STATUS_CODES[1:], first=1, missing=0)} "
+            "+ 16 * EXISTS (SELECT 1 FROM fraud_reports r WHERE r.attempt_id = d.attempt_id) "
+            f"+ 32 * ({_case('d.currency', currencies)} + 1) + {32 * c} * {segment_code} "
+            "FROM decisions d INDEXED BY decisions_trends "
+            "LEFT JOIN outcomes o ON o.attempt_id = d.attempt_id "
+            "WHERE d.occurred_us >= ? AND d.occurred_us < ?",
+            (*ACTION_CODES, *STATUS_CODES[1:], *currencies, *parameters, start_us, end_us),
+        ).fetchall()
+        table = np.array(rows, dtype=np.float64).reshape(len(rows), 5)  # None -> NaN
+        packed = table[:, 4].astype(np.int64)
+        return TrendColumns(
+            occurred_us=table[:, 0].astype(np.int64),  # µs since 1970 are exact in float64 (< 2**53)
+            action=packed % 4,
+            fraud=table[:, 1],
+            failure=table[:, 2],
+            amount=table[:, 3],
+            currency=packed // 32 % c - 1,
+            currency_values=currencies,
+            status=packed // 4 % 4,
+            reported=packed // 16 % 2 == 1,
+            segment=packed // (32 * c) % v - 1,
+            segment_values=values,
+        )
+
+    def scored_by(
+        self, start_us: int, end_us: int, task: str, model: str, width: int, *, sample: int = VECTOR_SAMPLE
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32]]:
+        """Probabilities and feature vectors (rows of ``width``) of the range's decisions ``model`` scored.
+
+        Every probability (read from the covering index); feature vectors of at most about ``sample``
+        decisions, evenly spread over the range (every k-th decision logged), since reading a year of vectors
+        costs seconds and a PSI over 50,000 values is as precise as the bands need. Decisions without a stored
+        vector (erased, or scored without features) are left out of the vectors.
+        """
+        if task not in ("fraud", "failure"):
+            raise ValueError(f"unknown task {task!r}: use 'fraud' or 'failure'")
+        where = (
+            f"WHERE occurred_us >= ? AND occurred_us < ? AND {task}_model = ? "
+            f"AND {task}_probability IS NOT NULL"
+        )
+        scores = np.fromiter(
+            (row[0] for row in self._db.execute(
+                f"SELECT {task}_probability FROM decisions INDEXED BY decisions_trends {where}",
+                (start_us, end_us, model),
+            )),
+            dtype=np.float64,
+        )  # fmt: skip
+        step = max(1, -(-len(scores) // sample))
+        blobs = [
+            blob
+            for (blob,) in self._db.execute(
+                f"SELECT features FROM decisions INDEXED BY decisions_trends {where} AND rowid % ? = 0",
+                (start_us, end_us, model, step),
+            )
+            if blob is not None and len(blob) == 4 * width
+        ]
+        vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), width)
+        return scores, vectors
+
+    def models_used(self, start_us: int, end_us: int, task: str) -> list[tuple[str, int]]:
+        """The model versions that scored the range's decisions for ``task``, most decisions first."""
+        if task not in ("fraud", "failure"):
+            raise ValueError(f"unknown task {task!r}: use 'fraud' or 'failure'")
+        rows = self._db.execute(
+            f"SELECT {task}_model, count(*) FROM decisions WHERE occurred_us >= ? AND occurred_us < ? "
+            f"AND {task}_model IS NOT NULL GROUP BY {task}_model ORDER BY count(*) DESC",
+            (start_us, end_us),
+        ).fetchall()
+        return [(str(name), int(count)) for name, count in rows]
