@@ -27,10 +27,11 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock
 
 install: $(VENV)/.installed ## Create .venv with the locked dependencies (uv.lock)
 
-lint: install ## ruff (lint + format check) and mypy
+lint: install ## ruff (lint + format check), mypy and the layers (import-linter, contracts in pyproject.toml)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy .
+	$(RUN) lint-imports --no-cache
 
 test: lint system-deps ## Install, lint, type-check and run the test suite with coverage
 	$(RUN) pytest --cov --cov-report=term --cov-fail-under=$(COV_FLOOR) --durations=10

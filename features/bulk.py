@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -41,7 +40,7 @@ from numba import njit
 from features.definitions import DECLINE_FAMILY_OF, AnyFilter, Entity, Source
 from features.kernels import I64, fold_groups, initial_carry
 from features.plan import MISSING, GroupPlan, amount_milli, hash_keys, number_or_none, series_to_us
-from features.state import FIRST_MASK, MAGIC
+from features.state import FIRST_MASK, MAGIC, json_strings
 from features.stores.base import Write
 
 if TYPE_CHECKING:
@@ -614,14 +613,6 @@ def _concat(columns: list[ObjectArray]) -> ObjectArray:
 def _text_array(before: str, numbers: I64, after: str) -> ObjectArray:
     """``before + str(n) + after`` for each integer."""
     return np.array([before + str(n) + after for n in numbers.tolist()], dtype=object)
-
-
-_UNSAFE: Final = re.compile(r'[^\x20-\x7e]|["\\]')
-
-
-def json_strings(texts: list[str]) -> list[str]:
-    """``json.dumps`` of each string; plain printable ASCII (most ids) is quoted without the encoder."""
-    return [json.dumps(text) if _UNSAFE.search(text) else '"' + text + '"' for text in texts]
 
 
 def service_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ from events.io import read_events, read_extension
 from events.schema import EventKind
 from features.batch import require_fields
 from features.bulk import Arrivals, service_rows
+from features.bulk import load as load_in_bulk
 from features.kernels import I64
 from features.online import OnlineEngine
 
@@ -118,7 +119,7 @@ def load_history(
     started = time.perf_counter()
     chosen = list(_before(events, limit))
     if bulk:
-        engine.load_bulk(*_arrivals(chosen))
+        load_in_bulk(engine, *_arrivals(chosen))
     else:
         for event in chosen:
             record(engine, event)
@@ -149,7 +150,7 @@ def load_data_dir(
         arrivals.append(Arrivals(frame[before].reset_index(drop=True), positions[before]))
         offset += len(frame)
     progress.stage("load into the online store")
-    engine.load_bulk(*arrivals)
+    load_in_bulk(engine, *arrivals)
     count = sum(len(a.position) for a in arrivals)
     logger.info(
         "loaded %d events of %s before %s in %.1f s", count, data_dir, until, time.perf_counter() - started

@@ -26,7 +26,7 @@ that the batch engine uses, so an attempt scored online gets the features the ba
   events expire after ``label_horizon``; an entity idle for ``entity_ttl`` is dropped (its whole-history
   features restart).
 * Keys are namespaced by the feature-set hash: a changed definition starts from fresh state.
-* :meth:`OnlineEngine.load_bulk` writes a whole history into an empty store at once (:mod:`features.bulk`):
+* :func:`features.bulk.load` writes a whole history into an empty store at once (:mod:`features.bulk`):
   the same keys, values and expiry times as recording its events one by one, about 15-25 times faster.
 """
 
@@ -42,8 +42,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from features import bulk, request
-from features.bulk import Arrivals, json_strings
+from features import request
 from features.definitions import (
     DECLINE_FAMILY_OF,
     DERIVED,
@@ -65,7 +64,7 @@ from features.plan import (
     plan,
     to_us,
 )
-from features.state import SOURCE_CODE, EventColumns, GroupState, Layout, Scan, decode, encode
+from features.state import SOURCE_CODE, EventColumns, GroupState, Layout, Scan, decode, encode, json_strings
 from features.stores.base import OnlineStore, Transaction
 
 logger = logging.getLogger(__name__)
@@ -340,13 +339,6 @@ class OnlineEngine:
         """Add a fraud report (counted from its ``reported_at``); False if already recorded."""
         attempt_id, payload = self._report_payload(report)
         return self.store.transact(lambda tx: self._apply_label(tx, attempt_id, payload))
-
-    def load_bulk(self, attempts: Arrivals, outcomes: Arrivals, reports: Arrivals) -> int:
-        """Record a whole history into an empty store at once: the state (keys, values, expiry times) that
-        recording the events one by one in arrival order leaves, built per entity in one pass
-        (:mod:`features.bulk`). Refuses a store that holds state for this feature set already. Returns the
-        number of keys written."""
-        return bulk.load(self, attempts, outcomes, reports)
 
     def expire(self, now: datetime) -> int:
         """Drop attempt records, pending events and idle entities past their retention; returns how many."""

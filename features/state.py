@@ -18,6 +18,8 @@ format as Python objects, for erasure and inspection.
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -474,3 +476,11 @@ def _latest(  # noqa: PLR0917
             return now if last == _NO_TIME else last
         latest = max(latest, last)
     return now if latest == _NO_TIME else latest
+
+
+_UNSAFE: Final = re.compile(r'[^\x20-\x7e]|["\\]')
+
+
+def json_strings(texts: list[str]) -> list[str]:
+    """``json.dumps`` of each string; plain printable ASCII (most ids) is quoted without the encoder."""
+    return [json.dumps(text) if _UNSAFE.search(text) else '"' + text + '"' for text in texts]

@@ -7,15 +7,12 @@ contract's strings (``PLAN_TIERS[code]`` etc.).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
 from events.schema import CardFunding, MethodType, PlanPeriod, PlanTier
-
-if TYPE_CHECKING:
-    from simulator.config import WorldConfig
 
 PLAN_TIERS: Final = tuple(tier.value for tier in PlanTier)
 PLAN_PERIODS: Final = tuple(period.value for period in PlanPeriod)
@@ -110,10 +107,10 @@ class BinTable:
         return group * self.per_group + np.minimum(within, self.per_group - 1)
 
 
-def build_bin_table(config: WorldConfig) -> BinTable:
-    """The BIN table of a world: deterministic in the seed, shared by every block."""
-    rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(1_000_001,)))
-    per_group = config.payment.bins_per_country_funding
+def build_bin_table(seed: int, per_group: int, issuer_logit_sd: float) -> BinTable:
+    """The BIN table of a world (``per_group`` BINs per country and funding, issuers' risk spread
+    ``issuer_logit_sd``): deterministic in the seed, shared by every block."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1_000_001,)))
     groups = len(COUNTRIES) * len(FUNDINGS)
     n = groups * per_group
     country = np.repeat(np.arange(len(COUNTRIES)), len(FUNDINGS) * per_group)
@@ -126,9 +123,7 @@ def build_bin_table(config: WorldConfig) -> BinTable:
         [f"{f}{b:07d}"[:d] for f, b, d in zip(first.tolist(), body.tolist(), digits.tolist(), strict=True)]
     )
     prepaid = FUNDINGS.index(CardFunding.PREPAID.value)
-    issuer_logit = rng.normal(0.0, config.payment.issuer_logit_sd, size=n) + np.where(
-        funding == prepaid, 0.4, 0
-    )
+    issuer_logit = rng.normal(0.0, issuer_logit_sd, size=n) + np.where(funding == prepaid, 0.4, 0)
     weights = 1.0 / np.arange(1, per_group + 1)
     return BinTable(bins, country, funding, issuer_logit, per_group, weights / weights.sum())
 

@@ -98,7 +98,7 @@ def build_world(config: WorldConfig) -> World:
         config,
         start,
         end,
-        build_bin_table(config),
+        build_bin_table(config.seed, config.payment.bins_per_country_funding, config.payment.issuer_logit_sd),
         build_incidents(config.incidents, start, end, config.seed),
     )
 

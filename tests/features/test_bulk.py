@@ -14,11 +14,11 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.bulk import BulkLoadError, json_strings
+from features.bulk import BulkLoadError
 from features.history import Event, EventType, event_stream, load_data_dir, load_history, ns_of, record
 from features.iptv import FEATURE_SET
 from features.online import OnlineEngine, Retention
-from features.state import decode
+from features.state import decode, json_strings
 from features.stores import OnlineStore
 from features.stores.memory import MemoryStore
 from features.stores.redis import RedisStore
