@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
+from serving.api.answers import NOT_TAKING_WRITES
 from serving.api.jsonbody import FastJSONResponse, body_schema, parse_body
 from serving.api.routes.deps import ScoreKey, ServiceDep, served_body
 from serving.api.service import Service
@@ -21,7 +22,10 @@ from serving.scoring.schemas import AttemptIn, BatchIn, BatchOut, ErrorOut, Scor
 
 SCORE_PATH = "/score"  # under the API prefix: POST /v1/score
 router = APIRouter(tags=["scoring"])
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 403, 409, 413)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    **{code: {"model": ErrorOut} for code in (401, 403, 409, 413)},
+    **NOT_TAKING_WRITES,
+}
 
 
 def score_request(service: Service, body: bytes, explain: bool) -> ScoreAnswer:
