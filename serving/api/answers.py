@@ -98,6 +98,15 @@ _ERROR_STATUSES: Final = {
     "500": "Unexpected error (logged; no details are given).",
 }
 
+#: The documented 503 of a route that writes to the online store or the decision log
+#: (:class:`serving.errors.NotReadyError`), for its ``responses``.
+NOT_TAKING_WRITES: Final[dict[int | str, dict[str, Any]]] = {
+    503: {
+        "model": ErrorOut,
+        "description": "The online store or the decision log is not taking writes: retry later.",
+    }
+}
+
 
 def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     """The OpenAPI document ``schema`` with the error answers of every operation documented in the one

@@ -39,6 +39,7 @@ from features.definitions import FeatureSet
 from features.history import Event, Loaded, event_stream, load_history, ns_of
 from features.online import OnlineEngine
 from features.stores.sqlite import SQLiteStore
+from serving.scoring.answers import ScoreAnswer
 from serving.scoring.engine import ScoringEngine, ThresholdOverrides
 from serving.scoring.models import MODEL_NAMES, TASKS, ModelHolder, ModelPair, ServingModel
 from serving.scoring.schemas import AttemptIn, FraudReportIn, OutcomeIn
@@ -189,7 +190,9 @@ def _replay(
             break
         if kind == "attempt":
             body = _attempt_body(fields, extension)
-            answer = engine.score(AttemptIn.model_validate(body, context=engine.validation_context))
+            answer: ScoreAnswer = engine.score(
+                AttemptIn.model_validate(body, context=engine.validation_context)
+            )
             tally.attempts += 1
             tally.replayed += bool(answer["replayed"])
             tally.actions[answer["decision"]["action"]] += 1

@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import partial
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, cast
 
 import numpy as np
 
 from events.schema import ExtensionField
 from serving.errors import ConflictError, NotFoundError, NotReadyError
 from serving.metrics import ServiceMetrics
+from serving.scoring.answers import FailureAnswer, ReasonAnswer, ScoreAnswer
 from serving.scoring.attributes import Attributes, validation_context
 from serving.scoring.models import ModelHolder, ModelPair, Scored, ServingModel
 from serving.scoring.policy import RULES, Situation, Thresholds, decide, history_of
@@ -114,7 +115,7 @@ class ScoringEngine:
 
     # -- scoring --------------------------------------------------------------------------------------------
 
-    def score(self, attempt: AttemptIn, explain: bool = False) -> dict[str, Any]:
+    def score(self, attempt: AttemptIn, explain: bool = False) -> ScoreAnswer:
         """The decision for one attempt, as the JSON-ready answer (see
         :class:`serving.scoring.schemas.ScoreOut`)."""
         started = time.perf_counter()
@@ -135,7 +136,7 @@ class ScoringEngine:
             history=history_of(*self.log.last_outcome_of_method(method_key)),
         )
         verdict = decide(situation)
-        answer: dict[str, Any] = {
+        answer: ScoreAnswer = {
             "attempt_id": attempt.attempt_id,
             "fraud": {**self._model_part(pair.fraud, fraud, row), "level": situation.level.value},
             "failure": self._model_part(pair.failure, failure, row),
@@ -144,8 +145,8 @@ class ScoringEngine:
             "features": None
             if row is None
             else dict(zip(self.feature_names, _json_values(row), strict=True)),
+            "scoring_ms": round((time.perf_counter() - started) * 1000, 3),
         }
-        answer["scoring_ms"] = round((time.perf_counter() - started) * 1000, 3)
         stored = self.log.record(
             DecisionRecord(
                 attempt_id=attempt.attempt_id,
@@ -286,15 +287,15 @@ class ScoringEngine:
         digest = hashlib.sha256(attempt.model_dump_json(exclude=without).encode()).hexdigest()
         return self.pseudonymise(digest) or digest
 
-    def _replay(
-        self, logged: LoggedDecision, fingerprint: str, explain: bool, started: float
-    ) -> dict[str, Any]:
+    def _replay(self, logged: LoggedDecision, fingerprint: str, explain: bool, started: float) -> ScoreAnswer:
         if logged.fingerprint is not None and not hmac.compare_digest(logged.fingerprint, fingerprint):
             raise ConflictError(
                 f"attempt {logged.attempt_id!r} was already scored with a different payload: attempt ids are "
                 "idempotency keys, so a new attempt needs a new id"
             )
-        answer = {**logged.answer, "replayed": True}
+        # the logged JSON is an answer this engine built (an erased one without its feature vector)
+        answer = cast(ScoreAnswer, {**logged.answer, "replayed": True})
+        answer["features"] = logged.answer.get("features")
         answer["scoring_ms"] = round((time.perf_counter() - started) * 1000, 3)
         return _shown(answer, explain)
 
@@ -333,7 +334,8 @@ class ScoringEngine:
 
     def _model_part(
         self, model: ServingModel | None, scored: Scored | None, row: F64 | None
-    ) -> dict[str, Any]:
+    ) -> FailureAnswer:
+        """A model's part of the answer (the fraud part adds its ``level``)."""
         if model is None or scored is None or row is None:
             return {"probability": None, "reasons": [], "model": None if model is None else model.ref}
         return {
@@ -342,7 +344,7 @@ class ScoringEngine:
             "model": model.ref,
         }
 
-    def _observe(self, answer: dict[str, Any], seconds: float) -> None:
+    def _observe(self, answer: ScoreAnswer, seconds: float) -> None:
         decision = answer["decision"]
         self.metrics.scoring.observe(seconds)
         key = (decision["action"], decision["rule"], decision["fallback"])
@@ -350,8 +352,11 @@ class ScoringEngine:
         if counter is None:
             counter = self._decided[key] = self.metrics.decisions.labels(key[0], key[1], str(key[2]).lower())
         counter.inc()
-        for task, histogram in self._scored.items():
-            probability = answer[task]["probability"]
+        for part, histogram in (
+            (answer["fraud"], self._scored["fraud"]),
+            (answer["failure"], self._scored["failure"]),
+        ):
+            probability = part["probability"]
             if probability is not None:
                 histogram.observe(probability)
 
@@ -377,7 +382,7 @@ def _json_values(row: F64) -> list[float | None]:
     return [None if math.isnan(value) else float(value) for value in row.tolist()]
 
 
-def _reasons(names: Sequence[str], row: F64, contributions: F64) -> list[dict[str, Any]]:
+def _reasons(names: Sequence[str], row: F64, contributions: F64) -> list[ReasonAnswer]:
     """The features that moved this score most (largest absolute contributions), strongest first."""
     strength = -np.abs(contributions)
     if len(strength) > TOP_REASONS:  # the strongest few, then their order (ties: the earlier feature first)
@@ -398,7 +403,7 @@ def _reasons(names: Sequence[str], row: F64, contributions: F64) -> list[dict[st
     ]
 
 
-def _shown(answer: dict[str, Any], explain: bool) -> dict[str, Any]:
+def _shown(answer: ScoreAnswer, explain: bool) -> ScoreAnswer:
     return answer if explain else {**answer, "features": None}
 
 

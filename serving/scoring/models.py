@@ -31,6 +31,7 @@ import numpy as np
 
 from recovery.learned import RetryModel, RetryModelFormatError
 from registry.bundle import ModelBundle
+from serving.scoring.answers import ModelRefAnswer
 from serving.scoring.trees import F64, CompiledTrees
 from training.errors import FeatureContractError
 
@@ -73,7 +74,7 @@ class ServingModel:
         return model
 
     @property
-    def ref(self) -> dict[str, str]:
+    def ref(self) -> ModelRefAnswer:
         return {"name": self.name, "version": self.version, "source": self.source}
 
     def score(self, row: F64) -> Scored:
@@ -100,7 +101,7 @@ class ServingRetryModel:
     task: str = RETRY_TASK
 
     @property
-    def ref(self) -> dict[str, str]:
+    def ref(self) -> ModelRefAnswer:
         return {"name": self.name, "version": self.version, "source": self.source}
 
     @property

@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Final, cast
 
 import pandas as pd
 
@@ -51,6 +51,7 @@ from recovery.models import FailureModel, FeatureVectorModel, FloatArray
 from recovery.planner import PlanInputError, Planner, RecoveryCase, StepKind, Stop
 from recovery.rules import CustomerAction, UnknownDeclineCodeError, card_expires_at, card_network, within_caps
 from serving.errors import ConfigurationError, RecoveryCaseError
+from serving.scoring.answers import ModelRefAnswer, PlannedAnswer, RecoveryPlanAnswer, RecoveryStepAnswer
 from serving.scoring.engine import WARM_UP_ATTEMPT, FeatureSource, ScoringEngine
 from serving.scoring.models import ModelPair, ServingModel
 from serving.scoring.schemas import AttemptIn, RecoveryCaseIn
@@ -120,7 +121,7 @@ def planner_model(pair: ModelPair) -> str:
 
 def _planning_model(
     pair: ModelPair, engine: ScoringEngine, *, declined: bool
-) -> tuple[FailureModel, dict[str, str] | None, str]:
+) -> tuple[FailureModel, ModelRefAnswer | None, str]:
     """The model a case is planned with, its reference, and its kind (see the module docstring)."""
     if declined and pair.retry is not None:
         return pair.retry.model, pair.retry.ref, "retry_model"
@@ -139,7 +140,7 @@ class RecoveryService:
         self.config = config
         self.clock = clock
 
-    def plan(self, case: RecoveryCaseIn, engine: ScoringEngine) -> dict[str, Any]:
+    def plan(self, case: RecoveryCaseIn, engine: ScoringEngine) -> RecoveryPlanAnswer:
         """The plan of one case as the JSON-ready answer (see
         :class:`serving.scoring.schemas.RecoveryPlanOut`)."""
         started = time.perf_counter()
@@ -147,17 +148,21 @@ class RecoveryService:
         pair = engine.holder.current
         model, ref, kind = _planning_model(pair, engine, declined=recovery_case.decline_code is not None)
         try:
-            answer = {**Planner(model, self.config).plan(recovery_case).as_json(), "fallback": False}
+            # the planner's JSON (a lower layer, untyped here) holds PlannedAnswer's keys but ``fallback``
+            planned = Planner(model, self.config).plan(recovery_case).as_json()
+            answer = cast(PlannedAnswer, {**planned, "fallback": False})
         except FailureModelUnavailableError as error:
             logger.warning("recovery plan without the failure model (%s): fixed schedule", error)
             engine.metrics.count_error("recovery_fallback")
             answer = fallback_plan(recovery_case, self.config)
         except (PlanInputError, UnknownDeclineCodeError) as error:
             raise RecoveryCaseError(f"cannot plan attempt {case.attempt.attempt_id!r}: {error}") from error
-        answer["model"] = None if answer["fallback"] else ref
-        answer["planned_with"] = "fixed_schedule" if answer["fallback"] else kind
-        answer["planning_ms"] = round((time.perf_counter() - started) * 1000, 3)
-        return answer
+        return {
+            **answer,
+            "model": None if answer["fallback"] else ref,
+            "planned_with": "fixed_schedule" if answer["fallback"] else kind,
+            "planning_ms": round((time.perf_counter() - started) * 1000, 3),
+        }
 
     def warm_up(self, engine: ScoringEngine) -> float:
         """Plan one probe decline before the first request (pandas, planner, multi-time kernels, trees), so no
@@ -206,7 +211,7 @@ class RecoveryService:
 # -- the fallback plan --------------------------------------------------------------------------------------
 
 
-def fallback_plan(case: RecoveryCase, config: RecoveryConfig) -> dict[str, Any]:
+def fallback_plan(case: RecoveryCase, config: RecoveryConfig) -> PlannedAnswer:
     """The plan without a failure model: the charge as scheduled, or the fixed retry schedule."""
     attempt = case.attempt
     occurred_at = _aware(attempt["occurred_at"])
@@ -263,7 +268,7 @@ def outside_quiet_hours(at: datetime, quiet: QuietHours) -> datetime:
 
 def _expiry_steps(
     attempt: Mapping[str, object], now: datetime, until: datetime, what: str
-) -> list[dict[str, Any]]:
+) -> list[RecoveryStepAnswer]:
     expires = _card_expiry(attempt)
     if expires is None or expires > until:
         return []
@@ -277,7 +282,9 @@ def _card_expiry(attempt: Mapping[str, object]) -> datetime | None:
     return card_expires_at(_text(attempt, "card_exp"))
 
 
-def _step(kind: StepKind, at: datetime, reason: str, action: CustomerAction | None = None) -> dict[str, Any]:
+def _step(
+    kind: StepKind, at: datetime, reason: str, action: CustomerAction | None = None
+) -> RecoveryStepAnswer:
     return {
         "kind": kind.value,
         "at": at.isoformat(),
@@ -288,8 +295,8 @@ def _step(kind: StepKind, at: datetime, reason: str, action: CustomerAction | No
 
 
 def _fallback_answer(
-    attempt: Mapping[str, object], steps: list[dict[str, Any]], stop: Stop
-) -> dict[str, Any]:
+    attempt: Mapping[str, object], steps: list[RecoveryStepAnswer], stop: Stop
+) -> PlannedAnswer:
     ordered = sorted(steps, key=lambda s: (datetime.fromisoformat(s["at"]), s["kind"] != StepKind.CUSTOMER))
     return {
         "invoice_id": _text(attempt, "invoice_id"),

@@ -164,7 +164,7 @@ class DecisionRecord:
     fallback: bool
     fraud_probability: float | None
     failure_probability: float | None
-    answer: dict[str, Any]
+    answer: Mapping[str, Any]
     plan_tier: str | None = None
     plan_period: str | None = None
     method_type: str | None = None
@@ -184,7 +184,7 @@ class LoggedDecision:
     attempt_id: str
     decided_at: datetime
     fingerprint: str | None
-    answer: dict[str, Any]
+    answer: Mapping[str, Any]
     erased: bool
     attributes: dict[str, str | float] | None = None
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from starlette.concurrency import run_in_threadpool
 
+from serving.api.answers import NOT_TAKING_WRITES
 from serving.api.routes.deps import AdminKey, ServiceDep
 from serving.scoring.schemas import ErasureOut, ErrorOut, ModelRef, ModelStatusOut, ReloadOut
 
@@ -21,7 +22,7 @@ KEPT = [
 ]
 
 
-@router.delete("/accounts/{account_id}", response_model=ErasureOut)
+@router.delete("/accounts/{account_id}", response_model=ErasureOut, responses=NOT_TAKING_WRITES)
 def erase_account(
     account_id: Annotated[str, Path(min_length=1, max_length=128)], service: ServiceDep, _: AdminKey
 ) -> ErasureOut:

@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 from fastapi import APIRouter
 
+from serving.api.answers import NOT_TAKING_WRITES
 from serving.api.routes.deps import ScoreKey, ServiceDep
 from serving.errors import PayloadTooLargeError
 from serving.scoring.schemas import ErrorOut, OutcomesIn, OutcomesOut
@@ -13,7 +14,9 @@ from serving.scoring.schemas import ErrorOut, OutcomesIn, OutcomesOut
 router = APIRouter(tags=["outcomes"])
 
 
-@router.post("/outcomes", response_model=OutcomesOut, responses={413: {"model": ErrorOut}})
+@router.post(
+    "/outcomes", response_model=OutcomesOut, responses={413: {"model": ErrorOut}, **NOT_TAKING_WRITES}
+)
 def record_outcomes(body: OutcomesIn, service: ServiceDep, _: ScoreKey) -> OutcomesOut:
     """Gateway outcomes and fraud reports: they update the online store and are kept for retraining.
 

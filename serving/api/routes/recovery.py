@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from serving.api.jsonbody import body_schema
 from serving.api.routes.deps import ScoreKey, ServiceDep, served_body
 from serving.errors import PayloadTooLargeError
+from serving.scoring.answers import RecoveryBatchAnswer
 from serving.scoring.recovery import RecoveryService
 from serving.scoring.schemas import (
     ErrorOut,
@@ -74,4 +75,5 @@ def recovery_plan_batch(
             f"batch of {len(batch.cases)} cases exceeds the limit of {service.limits.max_batch}: "
             "split it into smaller calls"
         )
-    return JSONResponse({"results": [recovery.plan(case, service.engine) for case in batch.cases]})
+    answer: RecoveryBatchAnswer = {"results": [recovery.plan(case, service.engine) for case in batch.cases]}
+    return JSONResponse(answer)

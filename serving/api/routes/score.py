@@ -12,18 +12,23 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
+from serving.api.answers import NOT_TAKING_WRITES
 from serving.api.jsonbody import FastJSONResponse, body_schema, parse_body
 from serving.api.routes.deps import ScoreKey, ServiceDep, served_body
 from serving.api.service import Service
 from serving.errors import PayloadTooLargeError
+from serving.scoring.answers import BatchAnswer, ScoreAnswer
 from serving.scoring.schemas import AttemptIn, BatchIn, BatchOut, ErrorOut, ScoreOut
 
 SCORE_PATH = "/score"  # under the API prefix: POST /v1/score
 router = APIRouter(tags=["scoring"])
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 403, 409, 413)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    **{code: {"model": ErrorOut} for code in (401, 403, 409, 413)},
+    **NOT_TAKING_WRITES,
+}
 
 
-def score_request(service: Service, body: bytes, explain: bool) -> dict[str, Any]:
+def score_request(service: Service, body: bytes, explain: bool) -> ScoreAnswer:
     """The answer to an authenticated ``POST /v1/score``: ``body`` validated as :class:`AttemptIn` (422
     otherwise), then the whole decision."""
     return service.engine.score(parse_body(AttemptIn, body, service.engine.validation_context), explain)
@@ -55,5 +60,5 @@ def score_batch(
             f"batch of {len(batch.attempts)} attempts exceeds the limit of {service.limits.max_batch}: "
             "split it into smaller calls"
         )
-    results = [service.engine.score(attempt, batch.explain) for attempt in batch.attempts]
-    return FastJSONResponse({"results": results})
+    answer: BatchAnswer = {"results": [service.engine.score(a, batch.explain) for a in batch.attempts]}
+    return FastJSONResponse(answer)

@@ -7,6 +7,8 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.serving.documented import DocumentedClient
+
 #: Every URL a page loads: src=, href= and spec-url= attributes, and the OpenAPI document's url.
 _URLS = re.compile(r"""(?:src|href|spec-url)=["']([^"']+)["']|url: ?["']([^"']+)["']""")
 
@@ -27,7 +29,7 @@ def test_the_docs_pages_load_only_local_assets(client: TestClient, page: str) ->
 
 def test_the_pages_follow_the_root_path(client: TestClient) -> None:
     """Behind a proxy (``riskgate serve --root-path /risk``) the pages load their assets under the prefix."""
-    behind_proxy = TestClient(client.app, root_path="/risk")
+    behind_proxy = DocumentedClient(client.app, root_path="/risk")
     for page in ("/docs", "/redoc"):
         text = behind_proxy.get(page).text
         assert "/risk/openapi.json" in text

@@ -24,6 +24,8 @@ from serving.api.fastpath import explain_flag, read_body, route_path
 from serving.api.routes.deps import get_service
 from serving.api.security import hash_key
 from serving.errors import NotReadyError, PayloadTooLargeError
+from serving.scoring.answers import FailureAnswer, ScoreAnswer
+from tests.serving.documented import DocumentedClient
 from tests.serving.factories import SCORE, SCORE_KEY, attempt, seed_cache, service_for
 
 ADMIN_ONLY = {"X-API-Key": "admin-only-key"}
@@ -86,7 +88,7 @@ CALLS = [
 def _app(tmp: Path, bundles: dict[str, ModelBundle], fast_path: bool) -> TestClient:
     seed_cache(tmp / "state" / "models", bundles)
     service = service_for(tmp, api_keys=KEYS, max_body_bytes=LIMIT)
-    return TestClient(create_app(service=service, fast_path=fast_path), raise_server_exceptions=False)
+    return DocumentedClient(create_app(service=service, fast_path=fast_path), raise_server_exceptions=False)
 
 
 @pytest.fixture
@@ -223,7 +225,7 @@ def _route_unreachable(client: TestClient) -> None:
 
 def test_the_fast_path_answers_under_a_root_path(tmp_path: Path, bundles: dict[str, ModelBundle]) -> None:
     app = _app(tmp_path, bundles, fast_path=True).app
-    with TestClient(app, root_path="/risk") as client:
+    with DocumentedClient(app, root_path="/risk") as client:
         _route_unreachable(client)
         for n, path in enumerate(("/risk/v1/score", "/v1/score")):  # prefix kept, or stripped by a proxy
             response = client.post(path, content=_body(n), headers=SCORE)
@@ -274,8 +276,18 @@ def test_explain_is_parsed_as_fastapi_parses_it(pair: tuple[TestClient, TestClie
     assert (got.status_code, got.content) == (want.status_code, want.content)
 
 
-def _echo(attempt: Any, explain: bool) -> dict[str, Any]:
-    return {"attempt_id": attempt.attempt_id, "explain": explain}
+def _echo(attempt: Any, explain: bool) -> ScoreAnswer:
+    """A documented answer that echoes the parsed ``explain`` (in ``replayed``), for the client to compare."""
+    part: FailureAnswer = {"probability": None, "reasons": [], "model": None}
+    return {
+        "attempt_id": attempt.attempt_id,
+        "fraud": {**part, "level": "normal"},
+        "failure": part,
+        "decision": {"action": "approve", "rule": "echo", "fallback": True},
+        "scoring_ms": 0.0,
+        "replayed": explain,
+        "features": None,
+    }
 
 
 def test_explain_flag() -> None:

@@ -22,6 +22,7 @@ from serving.errors import ConfigurationError
 from serving.scoring.recovery import FALLBACK_RETRY_DAYS, outside_quiet_hours
 from serving.scoring.schemas import AttemptIn, RecoveryBatchOut, RecoveryPlanOut
 from serving.store.decisions import DecisionRecord
+from tests.serving.documented import DocumentedClient
 from tests.serving.factories import ADMIN, SCORE, attempt, seed_cache, service_for, settings_for
 
 DEFAULTS = RecoveryConfig()
@@ -59,7 +60,7 @@ def configured(tmp_path: Path, bundles: dict[str, ModelBundle]) -> Iterator[Any]
         path = tmp_path / f"recovery-{len(clients)}.yaml"
         path.write_text(yaml_text)
         settings = settings_for(tmp_path, recovery_config=path)
-        client = TestClient(create_app(settings, service_for(tmp_path, recovery_config=path)))
+        client = DocumentedClient(create_app(settings, service_for(tmp_path, recovery_config=path)))
         clients.append(client.__enter__())
         return client
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 
 from bench._models import synthetic_bundle
 from events.io import read_events
@@ -20,6 +19,7 @@ from serving.readers.backtest import MANIFEST, BacktestError, run_backtest
 from serving.scoring.models import ModelPair, ServingModel
 from serving.store.decisions import DecisionLog
 from simulator import WorldConfig, simulate
+from tests.serving.documented import DocumentedClient
 from tests.serving.factories import SCORE, service_for
 
 TINY = WorldConfig(accounts=250, months=2, seed=3, chunk_accounts=250)
@@ -71,7 +71,7 @@ def test_backtest_scores_every_attempt_of_the_last_month(
     assert json.loads((state / MANIFEST).read_text())["models"]["fraud"] == "riskgate-fraud/3"
     # a service over the backtest's state directory (riskgate serve --state-dir) shows its trends
     service = service_for(tmp_path, state_dir=state)
-    with TestClient(create_app(service=service)) as client:
+    with DocumentedClient(create_app(service=service)) as client:
         params = {"start": summary.start, "end": summary.end, "bucket": "week", "segment": "kind"}
         response = client.get("/v1/trends", params=params, headers=SCORE)
     assert response.status_code == 200, response.text

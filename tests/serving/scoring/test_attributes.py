@@ -39,6 +39,7 @@ from serving.store.decisions import (
     journal_payload,
     migrate,
 )
+from tests.serving.documented import DocumentedClient
 from tests.serving.factories import (
     ADMIN,
     ATTRIBUTE_SET,
@@ -63,7 +64,9 @@ GOOD = {
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[TestClient]:
     """The app serving the test feature set that declares four attributes (no models: fallback decisions)."""
-    with TestClient(create_app(service=service_for(tmp_path, feature_set=ATTRIBUTE_SET_SPEC))) as client:
+    with DocumentedClient(
+        create_app(service=service_for(tmp_path, feature_set=ATTRIBUTE_SET_SPEC))
+    ) as client:
         yield client
 
 

@@ -23,6 +23,7 @@ from serving.api.app import create_app
 from serving.scoring.models import ModelLoader, ModelPair
 from serving.scoring.schemas import RecoveryPlanOut
 from tests.recovery.factories import fitted_retry_model
+from tests.serving.documented import DocumentedClient
 from tests.serving.factories import (
     ADMIN,
     SCORE,
@@ -46,7 +47,7 @@ def retry_client(
     """The app whose local model copy holds both LightGBM models and a retry model (no tracking store)."""
     seed_cache(tmp_path / "state" / "models", bundles)
     seed_retry_cache(tmp_path / "state" / "models", retry_model, version="3")
-    with TestClient(create_app(service=service_for(tmp_path))) as test_client:
+    with DocumentedClient(create_app(service=service_for(tmp_path))) as test_client:
         yield test_client
 
 

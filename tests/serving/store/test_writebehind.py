@@ -27,6 +27,7 @@ from serving.api.app import create_app
 from serving.api.service import Service
 from serving.scoring.schemas import AttemptIn
 from serving.store.journal import Journal, JournalError, shared_lock
+from tests.serving.documented import DocumentedClient
 from tests.serving.factories import SCORE, attempt, seed_cache, service_for
 
 # -- the journal ---------------------------------------------------------------------------------------------
@@ -252,7 +253,7 @@ def _serving(
     """The app over a fresh state directory with both models, flushing every ``write_behind_ms``."""
     seed_cache(tmp_path / "state" / "models", bundles)
     service = service_for(tmp_path, write_behind_ms=write_behind_ms)
-    with TestClient(create_app(service=service)) as client:
+    with DocumentedClient(create_app(service=service)) as client:
         yield client, service
 
 
