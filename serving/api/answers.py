@@ -49,7 +49,7 @@ def too_large_response(limit: int) -> JSONResponse:
 
 def serving_error_response(error: ServingError) -> JSONResponse:
     message = mask_card_numbers(str(error))  # e.g. an attempt id from the path
-    return JSONResponse({"error": error.code, "message": message}, status_code=error.status_code)
+    return JSONResponse({"error": error.code, "message": message}, status_code=error.http_status)
 
 
 def _masked(part: Any) -> Any:
