@@ -6,6 +6,10 @@ machine-readable code of the answer (:attr:`RiskgateError.code`) and the exit st
 (:attr:`RiskgateError.exit_code`). The API maps errors to answers in one place (``serving.api.answers``), the
 CLI maps them to exit statuses in one place (``riskgate.cli``); neither lists error classes.
 
+An error answered 500 (the default) is internal: the API logs it and answers ``internal_error`` without its
+message. Any other status is answered with the message (card numbers masked), so a class sets one only when
+its messages are written for the API's callers: they name fields and rules, never a request's values.
+
 Messages say what went wrong, where, why and what to do, and never carry personal data.
 """
 
@@ -22,16 +26,18 @@ EXIT_USAGE: Final = 2
 class RiskgateError(Exception):
     """Base class of every error riskgate raises on purpose."""
 
-    #: the HTTP status the API answers with when this error ends a request
+    #: the HTTP status the API answers with when this error ends a request (500: internal, message not shown)
     http_status: ClassVar[int] = 500
-    #: the stable machine-readable code of the API's error answer
+    #: the stable machine-readable code of the API's error answer (every 500 answers ``internal_error``)
     code: ClassVar[str] = "internal_error"
     #: the exit status of the command line when this error ends a command
     exit_code: ClassVar[int] = EXIT_USAGE
 
 
 class InputError(RiskgateError, ValueError):
-    """What the caller supplied (a file, a configuration, a request's values) cannot be used as it is."""
+    """Values the caller supplied (a request's fields, a case to plan) cannot be used as they are: answered
+    422 with the message, which names the field and the rule, never the value. A file or configuration the
+    server reads that cannot be used is a plain :class:`RiskgateError` (internal to an API caller)."""
 
     http_status = 422
     code = "invalid_input"

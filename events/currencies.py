@@ -13,6 +13,8 @@ from typing import Any, Final
 import numpy as np
 import pycountry
 
+from core.errors import RiskgateError
+
 #: Currencies whose minor unit is not 2 decimals.
 _EXPONENT_EXCEPTIONS: Final[dict[str, int]] = {
     # no minor unit
@@ -61,7 +63,7 @@ def _minor_units() -> dict[str, int]:
 MINOR_UNITS: Final[dict[str, int]] = _minor_units()
 
 
-class UnknownCurrencyError(KeyError):
+class UnknownCurrencyError(RiskgateError, KeyError):
     """A currency code that is not an accepted ISO 4217 code."""
 
 

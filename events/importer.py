@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from core.errors import EXIT_FAILURE, RiskgateError
 from events.cardnumbers import mask_card_numbers
 from events.io import (
     EventTableMissingError,
@@ -75,8 +76,10 @@ class ImportStatus(StrEnum):
     QUARANTINED = "accepted with rows quarantined"
 
 
-class ImportCountError(RuntimeError):
+class ImportCountError(RiskgateError, RuntimeError):
     """Rows in did not equal rows written + quarantined: a bug, reported rather than hidden."""
+
+    exit_code = EXIT_FAILURE  # a bug: the run did not succeed
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from core.errors import EXIT_FAILURE, RiskgateError
 from events.schema import (
     EventKind,
     ExtensionField,
@@ -38,15 +39,17 @@ EXTENSION_FILE: Final = "extension.json"
 _EXTENSION_VERSION: Final = 1
 
 
-class EventTableMissingError(FileNotFoundError):
+class EventTableMissingError(RiskgateError, FileNotFoundError):
     """An event table was asked for where there is none."""
 
 
-class EventFrameError(ValueError):
+class EventFrameError(RiskgateError, ValueError):
     """A frame to be written lacks a required column of its table."""
 
+    exit_code = EXIT_FAILURE  # a bug in the writer's caller: the run did not succeed
 
-class ExtensionRecordError(ValueError):
+
+class ExtensionRecordError(RiskgateError, ValueError):
     """A data directory's ``extension.json`` that cannot be read."""
 
 

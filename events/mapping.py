@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.errors import RiskgateError
 from events import yamlfile
 from events.cardnumbers import contains_card_number
 from events.schema import (
@@ -53,7 +54,7 @@ from events.schema import (
 ISO8601 = "ISO8601"
 
 
-class MappingError(ValueError):
+class MappingError(RiskgateError, ValueError):
     """A mapping file that cannot be used; the message names the file and the key."""
 
 

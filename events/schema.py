@@ -27,6 +27,8 @@ from typing import Final
 
 import pyarrow as pa
 
+from core.errors import RiskgateError
+
 
 class AttemptKind(StrEnum):
     """Why the charge is made."""
@@ -245,7 +247,7 @@ FIELD_COLUMN_TYPES: Final[dict[FieldType, ColumnType]] = {
 FIELD_NAME_PATTERN: Final = r"^[a-z][a-z0-9_]{0,63}$"
 
 
-class ExtensionFieldError(ValueError):
+class ExtensionFieldError(RiskgateError, ValueError):
     """An extension field declaration that cannot be used (bad name, clash with the core, bad values)."""
 
 

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from core.errors import RiskgateError
 from events.cardnumbers import mask_card_numbers
 from events.problems import ProblemCode, ProblemLog
 
@@ -27,7 +28,7 @@ CSV_SUFFIXES = (".csv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
-class UnsupportedFileError(ValueError):
+class UnsupportedFileError(RiskgateError, ValueError):
     """A file whose format riskgate does not read."""
 
 

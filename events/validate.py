@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from core.errors import RiskgateError
 from events.cardnumbers import MASK, card_number_mask
 from events.checks import VALUE_CHECKS, ValueCheck, too_many_decimals_problem
 from events.currencies import MINOR_UNITS, fits_minor_units
@@ -681,7 +682,7 @@ def _check_against_attempts(run: _Run, known: Known, attempt_times: pd.Series) -
 # --- one file, as `riskgate validate` checks it -------------------------------------------------------
 
 
-class UnknownKindError(ValueError):
+class UnknownKindError(RiskgateError, ValueError):
     """The event kind of a file could not be told from its name."""
 
 

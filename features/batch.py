@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import feather
 
+from core.errors import RiskgateError
 from core.progress import NO_PROGRESS, Progress
 from events.io import iter_parts, part_files, read_events, read_extension, table_dir, write_part
 from events.schema import EventKind, ExtensionField, column_names
@@ -53,7 +54,7 @@ SCRATCH: Final = ".features-scratch"
 Bools = npt.NDArray[np.bool_]
 
 
-class FeatureInputError(ValueError):
+class FeatureInputError(RiskgateError, ValueError):
     """The event frames handed to the batch engine break the contract (missing column, duplicate id...)."""
 
 

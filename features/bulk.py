@@ -37,6 +37,7 @@ import numpy.typing as npt
 import pandas as pd
 from numba import njit
 
+from core.errors import RiskgateError
 from features.definitions import DECLINE_FAMILY_OF, AnyFilter, Entity, Source
 from features.kernels import I64, fold_groups, initial_carry
 from features.plan import MISSING, GroupPlan, amount_milli, hash_keys, number_or_none, series_to_us
@@ -55,7 +56,7 @@ ObjectArray = npt.NDArray[np.object_]
 Bools = npt.NDArray[np.bool_]
 
 
-class BulkLoadError(ValueError):
+class BulkLoadError(RiskgateError, ValueError):
     """Bulk loading cannot give the state one-by-one recording would (the store holds state, bad events)."""
 
 

@@ -46,6 +46,7 @@ from functools import cached_property
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from core.errors import RiskgateError
 from events.schema import (
     ATTEMPT_COLUMNS,
     DECLINE_CODES,
@@ -64,7 +65,7 @@ ENGINE_VERSION: Final = "1"
 US_PER_SECOND: Final = 1_000_000
 
 
-class FeatureDefinitionError(ValueError):
+class FeatureDefinitionError(RiskgateError, ValueError):
     """A feature definition is inconsistent (unknown column, op not allowed on a window, duplicate...)."""
 
 

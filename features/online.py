@@ -42,6 +42,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from core.errors import RiskgateError
 from features import request
 from features.definitions import (
     DECLINE_FAMILY_OF,
@@ -72,7 +73,7 @@ logger = logging.getLogger(__name__)
 US_PER_DAY: Final = 86_400 * 1_000_000
 
 
-class OnlineEventError(ValueError):
+class OnlineEventError(RiskgateError, ValueError):
     """An event handed to the online engine misses a field or has an unusable value."""
 
 

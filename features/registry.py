@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 
+from core.errors import RiskgateError
 from features.definitions import FeatureSet
 
 logger = logging.getLogger(__name__)
@@ -17,7 +18,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_SPEC = "features.iptv:FEATURE_SET"
 
 
-class FeatureSetSpecError(ValueError):
+class FeatureSetSpecError(RiskgateError, ValueError):
     """A feature-set spec does not name an importable FeatureSet."""
 
 

@@ -29,6 +29,7 @@ from typing import Final, NamedTuple
 import numpy as np
 from numba import njit
 
+from core.errors import RiskgateError
 from features.definitions import Aggregate, AnyFilter, Source
 from features.kernels import F64, I64, SPEC_WIDTH, aggregate, fold, initial_carry
 from features.plan import GroupPlan
@@ -48,7 +49,7 @@ _ATTEMPTS: Final = SOURCE_CODE[Source.ATTEMPTS]
 _NO_TIME: Final = np.iinfo(np.int64).min
 
 
-class CorruptStateError(ValueError):
+class CorruptStateError(RiskgateError, ValueError):
     """A stored entity state cannot be decoded with the current feature set."""
 
 

@@ -12,6 +12,7 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from core.errors import RiskgateError
 from events import yamlfile
 
 #: The fixed retry schedule billing platforms default to (days after the first decline): the baseline the
@@ -19,7 +20,7 @@ from events import yamlfile
 FIXED_RETRY_DAYS: Final = (1.0, 3.0, 5.0, 7.0)
 
 
-class RecoveryConfigError(ValueError):
+class RecoveryConfigError(RiskgateError, ValueError):
     """A recovery configuration file could not be read or is not valid."""
 
 

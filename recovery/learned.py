@@ -28,6 +28,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from core.errors import EXIT_FAILURE, RiskgateError
 from events.io import read_events
 from events.schema import DECLINE_CODES, AttemptKind, CardFunding, DeclineFamily, EventKind, MethodType
 from recovery.models import FloatArray
@@ -62,11 +63,13 @@ CONTEXT_INPUTS: Final = ("last_decline_code", "last_declined_at")
 FORMAT_VERSION: Final = 1
 
 
-class NotFittedError(RuntimeError):
+class NotFittedError(RiskgateError, RuntimeError):
     """A learned model was used before ``fit``."""
 
+    exit_code = EXIT_FAILURE  # a bug in the caller: the run did not succeed
 
-class RetryModelFormatError(ValueError):
+
+class RetryModelFormatError(RiskgateError, ValueError):
     """A stored retry model does not match this code's design of the columns (or is not a retry model)."""
 
 

@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from core.errors import InputError
 from events.schema import AttemptKind, DeclineCode, MethodType
 from recovery.config import RecoveryConfig
 from recovery.models import FailureModel
@@ -52,7 +53,7 @@ from recovery.rules import (
 logger = logging.getLogger(__name__)
 
 
-class PlanInputError(ValueError):
+class PlanInputError(InputError):
     """A recovery case misses a field or holds an unusable value."""
 
 
@@ -153,7 +154,8 @@ def _utc(value: object, name: str) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if not isinstance(value, datetime) or value.tzinfo is None:
-        raise PlanInputError(f"{name} must be a timezone-aware datetime (UTC), got {value!r}")
+        got = "a naive datetime" if isinstance(value, datetime) else type(value).__name__  # never the value
+        raise PlanInputError(f"{name} must be a timezone-aware datetime (UTC), got {got}")
     return value.astimezone(UTC)
 
 

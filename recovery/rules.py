@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from core.errors import RiskgateError
 from events.schema import DECLINE_CODES, DeclineCode, DeclineFamily
 from recovery.config import RetryCap
 
 
-class UnknownDeclineCodeError(ValueError):
+class UnknownDeclineCodeError(RiskgateError, ValueError):
     """A decline code outside the contract's taxonomy reached the planner."""
 
 

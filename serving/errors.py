@@ -1,53 +1,51 @@
-"""The service's errors, each knowing its HTTP status; one handler in :mod:`serving.api.app` maps them.
+"""The service's errors, each knowing its HTTP status and answer code (:class:`core.errors.RiskgateError`);
+:func:`serving.api.answers.error_response` maps them, with every other riskgate error, to the API's answers.
 
 Messages say what went wrong and what to do, and never carry request values (they may hold personal data).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from core.errors import RiskgateError
 
 
-class ServingError(Exception):
-    """Base class: an error with an HTTP status and a stable machine-readable code."""
-
-    status_code: ClassVar[int] = 500
-    code: ClassVar[str] = "internal_error"
+class ServingError(RiskgateError):
+    """Base class of the service's errors (an internal error, answered 500, unless a subclass says)."""
 
 
 class UnauthenticatedError(ServingError):
     """No API key, or one that is not configured."""
 
-    status_code = 401
+    http_status = 401
     code = "unauthenticated"
 
 
 class ForbiddenError(ServingError):
     """The key is valid but lacks the scope the endpoint needs."""
 
-    status_code = 403
+    http_status = 403
     code = "forbidden"
 
 
 class NotFoundError(ServingError):
-    status_code = 404
+    http_status = 404
     code = "not_found"
 
 
 class ConflictError(ServingError):
     """An idempotency key reused with a different payload."""
 
-    status_code = 409
+    http_status = 409
     code = "conflict"
 
 
 class PayloadTooLargeError(ServingError):
-    status_code = 413
+    http_status = 413
     code = "payload_too_large"
 
 
 class NotReadyError(ServingError):
-    status_code = 503
+    http_status = 503
     code = "not_ready"
 
 
@@ -60,12 +58,12 @@ class ConfigurationError(ServingError, ValueError):
 class ModelLoadError(ServingError):
     """A model could not be loaded (registry unreachable, no cache, or a feature-set mismatch)."""
 
-    status_code = 503
+    http_status = 503
     code = "model_unavailable"
 
 
 class RecoveryCaseError(ServingError, ValueError):
     """A recovery case the planner cannot plan (an unusable field, an unknown decline code)."""
 
-    status_code = 422
+    http_status = 422
     code = "invalid_recovery_case"

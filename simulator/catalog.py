@@ -12,6 +12,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from core.errors import RiskgateError
 from events.schema import CardFunding, MethodType, PlanPeriod, PlanTier
 
 PLAN_TIERS: Final = tuple(tier.value for tier in PlanTier)
@@ -54,7 +55,7 @@ COUNTRY_CODES: Final = tuple(country.code for country in COUNTRIES)
 VPN_EXIT_COUNTRIES: Final = ("NL", "US", "GB", "DE", "SE")
 
 
-class UnknownCountryError(ValueError):
+class UnknownCountryError(RiskgateError, ValueError):
     """A configuration names a country the catalog does not describe."""
 
 

@@ -110,6 +110,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from core.errors import EXIT_FAILURE, RiskgateError
 from events import yamlfile
 from events.schema import CardFunding, MethodType, PlanPeriod, PlanTier
 from simulator.catalog import COUNTRY_CODES, FRAUD_SCHEMES
@@ -131,8 +132,10 @@ def _check_keys(where: str, keys: set[str], allowed: set[str], *, complete: bool
         raise ValueError(f"{where}: every one of {sorted(allowed)} needs a value; missing {missing}")
 
 
-class ConfigFileError(ValueError):
+class ConfigFileError(RiskgateError, ValueError):
     """A world configuration file could not be read or is not valid."""
+
+    exit_code = EXIT_FAILURE  # riskgate simulate exits 1 on it, as on an invalid option value
 
 
 class _Section(BaseModel):

@@ -136,6 +136,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from core.errors import RiskgateError
 from simulator.run import OutputExistsError
 
 logger = logging.getLogger(__name__)
@@ -203,7 +204,7 @@ _REASON = {reason.code: index for index, reason in enumerate(REASON_CODES)}
 APPROVED: Final = -1
 
 
-class MerchantConfigError(ValueError):
+class MerchantConfigError(RiskgateError, ValueError):
     """A merchant-world configuration value that cannot be simulated."""
 
 

@@ -30,6 +30,7 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel
 
+from core.errors import RiskgateError
 from core.progress import NO_PROGRESS, Progress
 from events.schema import DECLINE_CODES, AttemptKind, DeclineCode
 from recovery.config import FIXED_RETRY_DAYS, RecoveryConfig
@@ -51,7 +52,7 @@ DEFAULT_FIXED_DAYS: Final = FIXED_RETRY_DAYS
 _CAUSE_OF: Final = {code.value: CAUSES.index(rule.family) for code, rule in DECLINE_CODES.items()}
 
 
-class EvaluationError(ValueError):
+class EvaluationError(RiskgateError, ValueError):
     """The world cannot support the evaluation asked for (no test period, no declined renewals...)."""
 
 

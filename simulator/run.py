@@ -15,6 +15,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.errors import EXIT_FAILURE, RiskgateError
 from core.progress import NO_PROGRESS, Progress
 from events.io import write_part
 from events.schema import EventKind
@@ -33,8 +34,10 @@ SUMMARY_FILE: Final = "summary.json"
 CONFIG_FILE: Final = "world.yaml"
 
 
-class OutputExistsError(FileExistsError):
+class OutputExistsError(RiskgateError, FileExistsError):
     """The output folder already holds data and overwriting was not asked for."""
+
+    exit_code = EXIT_FAILURE  # riskgate simulate exits 1 on it, as on an invalid option value
 
 
 class SimulationSummary(BaseModel):

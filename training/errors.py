@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from core.errors import EXIT_FAILURE, RiskgateError
 
-class TrainingError(Exception):
-    """Base class of every error raised by :mod:`training`."""
+
+class TrainingError(RiskgateError):
+    """Base class of every error raised by :mod:`training`: the training commands exit 1 on it."""
+
+    exit_code = EXIT_FAILURE
 
 
 class ConfigError(TrainingError, ValueError):

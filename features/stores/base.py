@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol, TypeAlias, TypeVar
 
+from core.errors import RiskgateError
+
 T = TypeVar("T")
 #: one write of a bulk load: key, value, expiry (event time in µs, or None)
 Write: TypeAlias = tuple[str, bytes, int | None]
 
 
-class StoreError(RuntimeError):
+class StoreError(RiskgateError, RuntimeError):
     """The online store failed (unreachable, conflict retries exhausted, corrupt state)."""
 
 

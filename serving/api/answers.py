@@ -4,7 +4,9 @@
 Every failure on every route is answered in one shape, ``{"error", "message"}`` (``details`` on a 422), and
 bodies say what went wrong without echoing request values (they may hold card numbers or personal data);
 whatever a message does carry (a field name, an id from the path) has its card numbers masked
-(:func:`events.cardnumbers.mask_card_numbers`).
+(:func:`events.cardnumbers.mask_card_numbers`). Any riskgate error (:class:`core.errors.RiskgateError`) is
+answered with its own status and code; one whose status is 500, and any other exception, is internal: logged
+with its traceback and answered without details.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from core.errors import RiskgateError
 from events.cardnumbers import mask_card_numbers
-from serving.errors import PayloadTooLargeError, ServingError
+from serving.errors import PayloadTooLargeError
 from serving.metrics import ServiceMetrics
 from serving.scoring.schemas import ErrorOut
 
@@ -44,12 +47,13 @@ def declares_too_much(declared: bytes | None, limit: int) -> bool:
 
 def too_large_response(limit: int) -> JSONResponse:
     """The 413 answered before routing, when the declared ``Content-Length`` exceeds ``limit``."""
-    return serving_error_response(body_too_large(limit))
+    return riskgate_error_response(body_too_large(limit))
 
 
-def serving_error_response(error: ServingError) -> JSONResponse:
+def riskgate_error_response(error: RiskgateError) -> JSONResponse:
+    """The answer to a riskgate error that is not internal: its status, its code and its message."""
     message = mask_card_numbers(str(error))  # e.g. an attempt id from the path
-    return JSONResponse({"error": error.code, "message": message}, status_code=error.status_code)
+    return JSONResponse({"error": error.code, "message": message}, status_code=error.http_status)
 
 
 def _masked(part: Any) -> Any:
@@ -135,12 +139,13 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
 def error_response(error: Exception, metrics: ServiceMetrics, where: str) -> JSONResponse:
     """The answer to ``error`` raised while handling a request on route ``where`` (a route template or
     ``unmatched``, never a path with values), counted in ``riskgate_errors_total`` by kind. An unexpected
-    error is logged with its traceback and answered 500 without details."""
-    if isinstance(error, HTTPException) and isinstance(error.__cause__, ServingError):
+    error (one that is not a riskgate error, or one whose status is 500) is logged with its traceback and
+    answered 500 without details."""
+    if isinstance(error, HTTPException) and isinstance(error.__cause__, RiskgateError):
         error = error.__cause__  # raised while FastAPI read the body (e.g. 413 on a streamed body)
-    if isinstance(error, ServingError):
+    if isinstance(error, RiskgateError) and error.http_status != HTTPStatus.INTERNAL_SERVER_ERROR:
         metrics.count_error(error.code)
-        return serving_error_response(error)
+        return riskgate_error_response(error)
     if isinstance(error, RequestValidationError):
         metrics.count_error("validation")
         return validation_response(error)

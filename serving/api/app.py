@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.errors import RiskgateError
 from core.settings import Settings, get_settings
 from serving.api.answers import (
     body_too_large,
@@ -32,7 +33,6 @@ from serving.api.fastpath import ScoreFastPath
 from serving.api.jsonbody import document_bodies
 from serving.api.routes import admin, dashboard, decisions, docs, health, outcomes, recovery, score, trends
 from serving.api.service import Service, build_service
-from serving.errors import ServingError
 from serving.metrics import ServiceMetrics
 from serving.scoring.attributes import describe_served
 from serving.scoring.recovery import RecoveryService, load_recovery_config
@@ -124,12 +124,13 @@ def _template(scope: Scope) -> str:
 
 def _install_error_handlers(app: FastAPI, metrics: ServiceMetrics) -> None:
     """Errors become HTTP responses through :func:`serving.api.answers.error_response`, as on the fast
-    path."""
+    path: riskgate's errors (each with its own status) and FastAPI's are answered inside the app, any other
+    exception by Starlette's outermost handler (which then re-raises it, for the server's log)."""
 
     async def handle(request: Request, error: Exception) -> Response:
         return error_response(error, metrics, _template(request.scope))
 
-    app.add_exception_handler(ServingError, handle)
+    app.add_exception_handler(RiskgateError, handle)
     app.add_exception_handler(RequestValidationError, handle)
     app.add_exception_handler(StarletteHTTPException, handle)
     app.add_exception_handler(Exception, handle)

@@ -25,6 +25,7 @@ from typing import Any, Final
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from core.errors import RiskgateError
 from core.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -32,8 +33,12 @@ logger = logging.getLogger(__name__)
 _REASONS: Final = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 
 
-class HeadTooLargeError(Exception):
-    """Raised inside the HTTP parser when a request head passes ``max_header_bytes`` (stops the parser)."""
+class HeadTooLargeError(RiskgateError):
+    """Raised inside the HTTP parser when a request head passes ``max_header_bytes`` (stops the parser); its
+    status and code are those of the 431 answer :meth:`LimitedHttpProtocol.send_400_response` writes."""
+
+    http_status = 431
+    code = "headers_too_large"
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             super().send_400_response(msg)
             return
         limit = self.limits.max_header_bytes
-        self._refuse(431, "headers_too_large", f"the request line and headers are longer than {limit} bytes")
+        message = f"the request line and headers are longer than {limit} bytes"
+        self._refuse(HeadTooLargeError.http_status, HeadTooLargeError.code, message)
 
     def _count(self, size: int) -> None:
         """Count head bytes; past the limit, stop the parser (uvicorn answers its error with

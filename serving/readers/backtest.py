@@ -32,6 +32,7 @@ from typing import Any, Final
 
 import pandas as pd
 
+from core.errors import RiskgateError
 from core.progress import NO_PROGRESS, Progress
 from core.settings import DEV_PSEUDONYM_SECRET
 from features.bulk import BulkLoadError
@@ -54,7 +55,7 @@ DEFAULT_MONTHS: Final = 1
 _PROGRESS_EVERY: Final = 5_000
 
 
-class BacktestError(RuntimeError):
+class BacktestError(RiskgateError, RuntimeError):
     """A backtest that cannot run as asked (state directory in use, empty period, unusable model)."""
 
 

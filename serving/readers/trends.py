@@ -85,7 +85,7 @@ F64 = npt.NDArray[np.float64]
 class TrendQueryError(ServingError, ValueError):
     """A trends or drift query the service cannot answer as asked (bad or inconsistent parameters)."""
 
-    status_code = 422
+    http_status = 422
     code = "invalid_query"
 
 

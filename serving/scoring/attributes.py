@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from core.errors import InputError
 from events.schema import TIME_RANGE_TEXT, ExtensionField, FieldType, in_time_range
 
 MAX_KEY_LENGTH: Final = 256
@@ -31,7 +32,7 @@ CONTEXT_KEY: Final = "riskgate_fields"
 Attributes = dict[str, str | float | datetime]
 
 
-class InvalidAttributeError(ValueError):
+class InvalidAttributeError(InputError):
     """An attribute the served feature set does not accept (unknown name, or a value of the wrong type)."""
 
 

@@ -45,6 +45,7 @@ from typing import Final, cast
 
 import pandas as pd
 
+from core.errors import RiskgateError
 from events.schema import MethodType
 from recovery.config import FIXED_RETRY_DAYS, QuietHours, RecoveryConfig, RecoveryConfigError
 from recovery.models import FailureModel, FeatureVectorModel, FloatArray
@@ -66,7 +67,7 @@ FALLBACK_RETRY_DAYS: Final = FIXED_RETRY_DAYS
 CLOCK_SKEW: Final = timedelta(minutes=5)
 
 
-class FailureModelUnavailableError(RuntimeError):
+class FailureModelUnavailableError(RiskgateError, RuntimeError):
     """The failure model cannot score candidates now (not loaded, or its features cannot be read)."""
 
 

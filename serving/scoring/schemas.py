@@ -54,7 +54,6 @@ from events.schema import (
 )
 from serving.scoring.attributes import (
     Attributes,
-    InvalidAttributeError,
     attributes_schema,
     conform,
     served_fields,
@@ -303,13 +302,12 @@ class AttemptIn(_In):
     @field_validator("attributes")
     @classmethod
     def _served_attributes(cls, value: dict[str, Any] | None, info: ValidationInfo) -> Attributes | None:
-        """Checked against the served feature set's fields (the validation context), typed by declaration."""
+        """Checked against the served feature set's fields (the validation context), typed by declaration; a
+        refused attribute (:class:`serving.scoring.attributes.InvalidAttributeError`, a ValueError) is one of
+        the validation's problems (answered 422 with the others)."""
         if not value:
             return None
-        try:
-            return conform(value, served_fields(info.context)) or None
-        except InvalidAttributeError as error:
-            raise ValueError(str(error)) from None
+        return conform(value, served_fields(info.context)) or None
 
     @field_validator("occurred_at", "account_created_at", "payment_method_first_used_at")
     @classmethod

@@ -25,6 +25,8 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from core.errors import RiskgateError
+
 F64 = npt.NDArray[np.float64]
 I32 = npt.NDArray[np.int32]
 
@@ -45,7 +47,7 @@ _ZERO_THRESHOLD: Final = 1e-35  # LightGBM's kZeroThreshold
 _BINARY_OBJECTIVES: Final = frozenset({"binary", "cross_entropy", "xentropy"})
 
 
-class UnsupportedModelError(ValueError):
+class UnsupportedModelError(RiskgateError, ValueError):
     """The booster uses something this walker does not implement (it refuses rather than guess)."""
 
 

@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from core.errors import RiskgateError
 from events.schema import FIELD_NAME_PATTERN
 from features.stores.sqlite import BACKSTOP_CHECKPOINT_PAGES, connect, retry_locked
 from features.stores.writebehind import Staged
@@ -763,7 +764,7 @@ def _case(column: str, values: Sequence[str], first: int = 0, missing: int = -1)
     return f"CASE {column} {whens} ELSE {missing} END"
 
 
-class LogNotFoundError(FileNotFoundError):
+class LogNotFoundError(RiskgateError, FileNotFoundError):
     """There is no decision log at the given path."""
 
 

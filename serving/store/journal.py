@@ -30,13 +30,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
+from core.errors import RiskgateError
+
 logger = logging.getLogger(__name__)
 
 _HEADER: Final = struct.Struct("<IIQ")  # payload length, CRC-32, position
 _SUFFIX: Final = ".log"
 
 
-class JournalError(RuntimeError):
+class JournalError(RiskgateError, RuntimeError):
     """The journal cannot be opened or written (locked by another process, disk full, ...)."""
 
 
