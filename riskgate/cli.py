@@ -360,7 +360,7 @@ def features_load_state(
     )
 
 
-# --- training: train, evaluate, promote, score (the work is in training.commands) -------------------------
+# --- training: train, evaluate, promote, score (the work is in training.pipeline) -------------------------
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="Training config YAML (default: training/config.yaml).")
@@ -444,13 +444,13 @@ def train(  # noqa: PLR0917 (a typer command: one parameter per option)
     --test-start/--test-end; validation and train are laid back from it
     (split.validation places validation). `riskgate config show` lists every --set key.
     """
-    from training import commands  # noqa: PLC0415
+    from training import pipeline  # noqa: PLC0415
 
     chosen = _chosen_feature_set(feature_set)
     sets = _split_overrides(overrides, test_start, test_end)
     settings = _settings_with(data_dir)
     _echo_with_progress_or_exit(
-        lambda progress: commands.train(settings, chosen, config, sets, task or [], progress=progress),
+        lambda progress: pipeline.train(settings, chosen, config, sets, task or [], progress=progress),
         context,
     )
 
@@ -478,13 +478,13 @@ def evaluate_rolling(  # noqa: PLR0917 (a typer command: one parameter per optio
     <task>_mean_test_* and <task>_std_test_* metrics, and a nested run per task and
     fold (<task>-fold-1 is the oldest) with its windows and its whole test report.
     """
-    from training import commands  # noqa: PLC0415
+    from training import pipeline  # noqa: PLC0415
 
     chosen = _chosen_feature_set(feature_set)
     sets = _split_overrides(overrides, test_start, test_end)
     settings = _settings_with(data_dir)
     _echo_with_progress_or_exit(
-        lambda progress: commands.evaluate_rolling(
+        lambda progress: pipeline.evaluate_rolling(
             settings, chosen, config, sets, task or [], folds, progress=progress
         ),
         context,
@@ -508,12 +508,12 @@ def evaluate(  # noqa: PLR0917 (a typer command: one parameter per option)
     test_end: TestEndOption = None,
 ) -> None:
     """Evaluate registered models on the data's test window, next to the baselines and the truth."""
-    from training import commands  # noqa: PLC0415
+    from training import pipeline  # noqa: PLC0415
 
     chosen = _chosen_feature_set(feature_set)
     sets = _split_overrides(overrides, test_start, test_end)
     settings = _settings_with(data_dir)
-    _echo_or_exit(lambda: commands.evaluate(settings, chosen, model or [], config, sets, output))
+    _echo_or_exit(lambda: pipeline.evaluate(settings, chosen, model or [], config, sets, output))
 
 
 @app.command()
@@ -530,12 +530,12 @@ def promote(  # noqa: PLR0917 (a typer command: one parameter per option)
     test_end: TestEndOption = None,
 ) -> None:
     """Move @champion to the newest version of each model if it beats the champion on the same test window."""
-    from training import commands  # noqa: PLC0415
+    from training import pipeline  # noqa: PLC0415
 
     chosen = _chosen_feature_set(feature_set)
     sets = _split_overrides(overrides, test_start, test_end)
     settings = _settings_with(data_dir)
-    _echo_or_exit(lambda: commands.promote(settings, chosen, config, sets, task or [], rescore))
+    _echo_or_exit(lambda: pipeline.promote(settings, chosen, config, sets, task or [], rescore))
 
 
 @app.command()
@@ -556,9 +556,9 @@ def score(
     fraud_level (fraud models): normal, elevated or highest, by the model's thresholds.
     The features must be the model's feature set's (`riskgate features build`).
     """
-    from training import commands  # noqa: PLC0415
+    from training import pipeline  # noqa: PLC0415
 
-    _echo_or_exit(lambda: commands.score(get_settings(), model, source, output))
+    _echo_or_exit(lambda: pipeline.score(get_settings(), model, source, output))
 
 
 config_app = typer.Typer(
@@ -571,11 +571,11 @@ app.add_typer(config_app, name="config")
 def config_show(config: ConfigOption = None, overrides: SetOption = None) -> None:
     """Every training config key (what --set takes), its value (the defaults, or CONFIG with the --set
     overrides applied) and what it does."""
-    from training import commands  # noqa: PLC0415
+    from training import pipeline  # noqa: PLC0415
     from training.config import config_keys  # noqa: PLC0415
 
     def show() -> str:
-        chosen = commands.training_config(config, overrides or [])
+        chosen = pipeline.training_config(config, overrides or [])
         values = _flat(chosen.model_dump(mode="json"))
         lines = []
         for key, default, doc in config_keys():

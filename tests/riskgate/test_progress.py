@@ -29,8 +29,9 @@ from tests.features.factory import random_history
 from tests.training.factories import CONTRACT, make_world
 from training.baselines import IPTV_BASELINES
 from training.config import load_config
+from training.data import Inputs
 from training.dataset import assemble
-from training.pipeline import Inputs, train_models
+from training.pipeline import train_models
 
 STAGES_IN_MEMORY = ["read events", "build features", "write features"]
 
