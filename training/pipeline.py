@@ -30,7 +30,7 @@ from core.settings import Settings
 from registry.pyfunc import feature_matrix
 from training import rolling
 from training.baselines import choose
-from training.config import Task, TrainingConfig, load_config
+from training.config import Task, TrainingConfig, config_keys, load_config
 from training.data import ChosenFeatureSet, Inputs, load_inputs
 from training.dataset import TaskData, task_data
 from training.errors import ConfigError, DatasetError
@@ -435,3 +435,26 @@ def evaluate_rolling(  # noqa: PLR0917 (the command's options)
         progress=progress,
     )
     return rolling.format_rolling(result, boosted)
+
+
+def config_show(config: Path | None, overrides: list[str]) -> str:
+    """``riskgate config show``: every config key (what ``--set`` takes), its value (the defaults, or the
+    file's with the overrides applied, its default beside it when it differs) and what it does."""
+    values = _flat(training_config(config, overrides).model_dump(mode="json"))
+    lines = []
+    for key, default, doc in config_keys():
+        value = json.dumps(values.get(key), default=str)
+        lines.append(f"{key} = {value}" + ("" if value == default else f" (default {default})"))
+        lines.append(f"    {doc}")
+    return "\n".join(lines)
+
+
+def _flat(mapping: dict[str, object], prefix: str = "") -> dict[str, object]:
+    """The nested mapping's leaves under their dotted keys (``model.trials``)."""
+    flat: dict[str, object] = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

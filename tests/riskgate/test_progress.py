@@ -19,8 +19,7 @@ from events.io import to_arrow, write_part
 from events.schema import EventKind
 from features.batch import build_data_dir, read_features
 from features.iptv import FEATURE_SET
-from riskgate import cli
-from riskgate.cli import app
+from riskgate.cli import app, options
 from riskgate.progress import RichProgress
 from serving.readers.backtest import run_backtest
 from serving.scoring.models import ModelPair, ServingModel
@@ -137,7 +136,9 @@ def test_backtest_counts_the_periods_attempts(tmp_path: Path) -> None:
 def _terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
     """Make the CLI draw its bars on a terminal console writing to the returned buffer."""
     screen = io.StringIO()
-    monkeypatch.setattr(cli, "progress_console", lambda: Console(file=screen, force_terminal=True, width=120))
+    monkeypatch.setattr(
+        options, "progress_console", lambda: Console(file=screen, force_terminal=True, width=120)
+    )
     return screen
 
 
