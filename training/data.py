@@ -1,4 +1,4 @@
-"""Load a data directory into training :class:`~training.pipeline.Inputs`: events → features → labels.
+"""Load a data directory into training :class:`Inputs`: events → features → labels.
 
 Features come from the ``features/`` table when it was built (``riskgate features build``) with the same
 feature set (its Parquet metadata holds the set's hash), aligned on ``attempt_id``. A table built with another
@@ -18,9 +18,11 @@ block in the attempts' order, part by part (never a float64 copy of the whole ta
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -45,9 +47,27 @@ from training.baselines import Baselines
 from training.booster import FEATURE_DTYPE
 from training.dataset import TRUE_FRAUD_COLUMN, TRUTH_COLUMNS, assemble, attempt_columns
 from training.errors import DatasetError
-from training.pipeline import Inputs
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything training needs from the data: the assembled frame and the feature contract."""
+
+    frame: pd.DataFrame
+    contract: FeatureContract
+    #: Where the inputs come from, logged with every run (the feature set's spec, the baselines computed).
+    provenance: dict[str, str] = field(default_factory=dict)
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """A short hash of the attempts, label sources and features the models are trained on."""
+        digest = hashlib.sha256()
+        digest.update(pd.util.hash_pandas_object(self.frame, index=False).to_numpy().tobytes())
+        digest.update(self.contract.hash.encode())
+        return digest.hexdigest()[:16]
+
 
 TRUTH_TABLE = "truth"
 FEATURE_SET_METADATA = b"riskgate.feature_set"

@@ -1,62 +1,67 @@
-"""The steps behind ``riskgate train | evaluate | promote | score``, as functions a test can call.
+"""What ``riskgate train | evaluate-rolling | evaluate | promote | score`` do, as functions a test can call.
 
-Each function takes the assembled inputs (or a data directory), the config and the tracking URI, and reads
-as a list of named steps; the CLI is a thin layer over them.
+Two levels in one module. The steps take assembled :class:`~training.data.Inputs`, the config and the
+tracking URI and return results (:func:`train_models`, :func:`evaluate_model`, :func:`promote_models`,
+:func:`score_file`); the commands (:func:`train`, :func:`evaluate_rolling`, :func:`evaluate`,
+:func:`promote`, :func:`score`) take the settings and the options, load the inputs, run the steps and return
+the text the CLI prints, so the CLI stays a thin layer. One task's model end to end is
+:func:`training.trainer.train_task`. The feature set is chosen once, by the CLI (``--feature-set``, else
+``RISKGATE_FEATURE_SET``, else the IPTV set), and handed down as a :class:`~training.data.ChosenFeatureSet`.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import yaml
 
 from core.progress import NO_PROGRESS, Prefixed, Progress
-from registry.bundle import FeatureContract
+from core.settings import Settings
 from registry.pyfunc import feature_matrix
-from training.config import Task, TrainingConfig
+from training import rolling
+from training.baselines import choose
+from training.config import Task, TrainingConfig, config_keys, load_config
+from training.data import ChosenFeatureSet, Inputs, load_inputs
 from training.dataset import TaskData, task_data
-from training.errors import DatasetError
+from training.errors import ConfigError, DatasetError
 from training.evaluation import evaluate_bundle
-from training.promotion import PromotionDecision, Rescorer, promote
+from training.promotion import PromotionDecision, Rescorer
+from training.promotion import promote as promote_task
+from training.report import format_report
+from training.retry import (
+    FloatArray,
+    ReferenceScorer,
+    RetryData,
+    format_retry_report,
+    promote_retry_model,
+    train_retry_model,
+)
 from training.tracking import (
+    CHAMPION,
     INPUT_EXAMPLE_ROWS,
+    MODEL_NAMES,
+    TEST_WINDOW_TAG,
     LoggedModel,
     ensure_experiment,
     load_bundle,
     log_training_run,
     test_window_key,
     tracking_store,
+    version_by_alias,
 )
 from training.trainer import train_task
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """Everything training needs from the data: the assembled frame and the feature contract."""
-
-    frame: pd.DataFrame
-    contract: FeatureContract
-    #: Where the inputs come from, logged with every run (the feature set's spec, the baselines computed).
-    provenance: dict[str, str] = field(default_factory=dict)
-
-    @functools.cached_property
-    def fingerprint(self) -> str:
-        """A short hash of the attempts, label sources and features the models are trained on."""
-        digest = hashlib.sha256()
-        digest.update(pd.util.hash_pandas_object(self.frame, index=False).to_numpy().tobytes())
-        digest.update(self.contract.hash.encode())
-        return digest.hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -149,7 +154,7 @@ def promote_models(
     with tracking_store(tracking_uri) as client:
         for task in tasks:
             rescore = None if load is None else _rescorer(load, config, tracking_uri, task)
-            decisions.append(promote(client, task, config, rescore, feature_hash=feature_hash))
+            decisions.append(promote_task(client, task, config, rescore, feature_hash=feature_hash))
     return decisions
 
 
@@ -191,3 +196,265 @@ def score_file(model_uri: str, source: Path, destination: Path, *, tracking_uri:
     pq.write_table(pa.Table.from_pandas(result, preserve_index=False), destination)
     logger.info("scored %d attempts with %s into %s", len(result), model_uri, destination)
     return len(result)
+
+
+# --- the commands: settings and options in, the text printed out --------------------------------------
+
+#: ``--task`` value of the retry model (``riskgate-retry``), trained after the two LightGBM models.
+RETRY_TASK = "retry"
+
+
+def training_config(config: Path | None, overrides: list[str]) -> TrainingConfig:
+    """The config file (or the packaged default) with ``KEY=VALUE`` overrides (values parsed as YAML)."""
+    pairs: dict[str, object] = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects KEY=VALUE (e.g. model.trials=10), got {item!r}")
+        pairs[key.strip()] = yaml.safe_load(value)
+    return load_config(config, pairs)
+
+
+def tasks(names: list[str]) -> tuple[Task, ...]:
+    """The tasks named (both when none)."""
+    try:
+        return tuple(dict.fromkeys(Task(name) for name in names)) or (Task.FRAUD, Task.FAILURE)
+    except ValueError as error:
+        raise ConfigError(f"--task must be one of {[t.value for t in Task]}: {error}") from error
+
+
+def split_tasks(names: list[str]) -> tuple[tuple[Task, ...], bool]:
+    """The LightGBM tasks named, and whether the retry model is (all three when none is named)."""
+    if not names:
+        return (Task.FRAUD, Task.FAILURE), True
+    boosted = [name for name in names if name != RETRY_TASK]
+    try:
+        return tuple(dict.fromkeys(Task(name) for name in boosted)), RETRY_TASK in names
+    except ValueError as error:
+        raise ConfigError(
+            f"--task must be one of {[t.value for t in Task] + [RETRY_TASK]}: {error}"
+        ) from error
+
+
+def inputs_of(settings: Settings, features: ChosenFeatureSet, config: TrainingConfig) -> Inputs:
+    """The settings' data directory loaded with the chosen feature set and the config's baselines."""
+    baselines = choose(config.baselines, features.spec, features.feature_set)
+    return load_inputs(settings.data_dir, features, baselines)
+
+
+def train(
+    settings: Settings,
+    features: ChosenFeatureSet,
+    config: Path | None,
+    overrides: list[str],
+    task_names: list[str],
+    *,
+    progress: Progress = NO_PROGRESS,
+) -> str:
+    """``riskgate train``: the LightGBM tasks named, then the retry model (beside the failure model's scores
+    when they are comparable); the reports printed."""
+    chosen = training_config(config, overrides)
+    boosted, with_retry = split_tasks(task_names)
+    texts, reference = [], None
+    if boosted:
+        progress.stage("load events and features")
+        inputs = inputs_of(settings, features, chosen)
+        results = train_models(
+            inputs,
+            chosen,
+            tracking_uri=settings.tracking_uri,
+            artifact_root=settings.artifact_root,
+            tasks=boosted,
+            progress=progress,
+        )
+        texts = [
+            format_report(
+                f"{r.logged.name} v{r.logged.version} (run {r.logged.run_id}, {r.seconds:.0f} s), "
+                "test window",
+                r.report,
+            )
+            for r in results
+        ]
+        failure = [r.logged for r in results if r.task is Task.FAILURE]
+        if failure and chosen.retry.test_days == chosen.split.test_days:
+            uri = f"models:/{failure[0].name}/{failure[0].version}"
+            reference = failure_reference(inputs, uri, settings.tracking_uri)
+        elif failure:
+            # The failure model just trained learned from attempts inside the retry model's longer test
+            # window: its scores there would flatter it.
+            logger.info(
+                "retry.test_days (%s) != split.test_days (%s): no failure-model reference on the retry test "
+                "window (the failure model trained on part of it)",
+                chosen.retry.test_days,
+                chosen.split.test_days,
+            )
+    if with_retry:
+        progress.stage("retry model")
+        reference = reference or champion_reference(settings, features, chosen)
+        texts.append(_train_retry(settings, chosen, reference))
+    return "\n\n".join(texts)
+
+
+def _train_retry(settings: Settings, config: TrainingConfig, reference: ReferenceScorer | None) -> str:
+    result = train_retry_model(
+        settings.data_dir,
+        config,
+        tracking_uri=settings.tracking_uri,
+        artifact_root=settings.artifact_root,
+        reference=reference,
+    )
+    logged = result.logged
+    title = (
+        f"{logged.name} v{logged.version} (run {logged.run_id}, {result.seconds:.0f} s, trained on retries "
+        f"before {result.trained_until:%Y-%m-%d %H:%M}), retry outcomes in the test window"
+    )
+    return format_retry_report(title, result.report)
+
+
+def failure_reference(inputs: Inputs, model_uri: str, tracking_uri: str) -> ReferenceScorer:
+    """The LightGBM failure model's probabilities of the retry test rows, from the inputs' feature rows."""
+    with tracking_store(tracking_uri) as client:
+        bundle = load_bundle(client, model_uri)
+    rows = pd.Series(range(len(inputs.frame)), index=inputs.frame["attempt_id"].to_numpy())
+
+    def scores(data: RetryData) -> FloatArray | None:
+        index = data.test["attempt_id"].map(rows)
+        if index.isna().any():
+            return None
+        x = inputs.frame.iloc[index.to_numpy(int)][list(bundle.features.names)].to_numpy(np.float64)
+        return np.asarray(bundle.predict_proba(x), dtype=np.float64)
+
+    return scores
+
+
+def champion_reference(
+    settings: Settings, features: ChosenFeatureSet, config: TrainingConfig
+) -> ReferenceScorer:
+    """The failure ``@champion``'s scores of the retry test rows, when it was trained on the same split (its
+    test window starts where the retry model's does); None otherwise (it may have seen those attempts)."""
+
+    def scores(data: RetryData) -> FloatArray | None:
+        name = MODEL_NAMES[Task.FAILURE]
+        with tracking_store(settings.tracking_uri) as client:
+            champion = version_by_alias(client, name, CHAMPION)
+        window = "" if champion is None else champion.tags.get(TEST_WINDOW_TAG, "")
+        if champion is None or not window.startswith(f"{data.plan.test.start.isoformat()}/"):
+            logger.info("no %s@%s on the retry model's split: no failure-model reference", name, CHAMPION)
+            return None
+        inputs = inputs_of(settings, features, config)
+        uri = f"models:/{name}/{champion.version}"
+        return failure_reference(inputs, uri, settings.tracking_uri)(data)
+
+    return scores
+
+
+def evaluate(  # noqa: PLR0917 (the command's options)
+    settings: Settings,
+    features: ChosenFeatureSet,
+    model_uris: list[str],
+    config: Path | None,
+    overrides: list[str],
+    output: Path | None,
+) -> str:
+    """``riskgate evaluate``: each model URI (default: both champions) on the data's test window."""
+    chosen = training_config(config, overrides)
+    inputs = inputs_of(settings, features, chosen)
+    uris = model_uris or [f"models:/{name}@{CHAMPION}" for name in MODEL_NAMES.values()]
+    reports: dict[str, object] = {}
+    texts = []
+    for uri in uris:
+        _, window, report = evaluate_model(inputs, chosen, tracking_uri=settings.tracking_uri, model_uri=uri)
+        reports[uri] = {"test_window": window, "report": report}
+        texts.append(format_report(f"{uri} on test window {window}", report))
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(reports, indent=2))
+        texts.append(f"reports written to {output}")
+    return "\n\n".join(texts)
+
+
+def promote(  # noqa: PLR0917 (the command's options)
+    settings: Settings,
+    features: ChosenFeatureSet,
+    config: Path | None,
+    overrides: list[str],
+    task_names: list[str],
+    rescore: bool,
+) -> str:
+    """``riskgate promote``: the promotion gate's decision for each task named, one line each."""
+    chosen = training_config(config, overrides)
+
+    def inputs() -> Inputs:
+        return inputs_of(settings, features, chosen)
+
+    boosted, with_retry = split_tasks(task_names)
+    decisions = promote_models(
+        inputs if rescore else None,
+        chosen,
+        tracking_uri=settings.tracking_uri,
+        tasks=boosted,
+        feature_hash=features.feature_set.hash,
+    )
+    if with_retry:
+        decisions.append(
+            promote_retry_model(
+                chosen, tracking_uri=settings.tracking_uri, data_dir=settings.data_dir if rescore else None
+            )
+        )
+    return "\n".join(str(decision) for decision in decisions)
+
+
+def score(settings: Settings, model_uri: str, source: Path, output: Path) -> str:
+    """``riskgate score``: :func:`score_file`, and the line printed."""
+    rows = score_file(model_uri, source, output, tracking_uri=settings.tracking_uri)
+    return f"scored {rows} attempts with {model_uri} -> {output}"
+
+
+def evaluate_rolling(  # noqa: PLR0917 (the command's options)
+    settings: Settings,
+    features: ChosenFeatureSet,
+    config: Path | None,
+    overrides: list[str],
+    task_names: list[str],
+    folds: int,
+    *,
+    progress: Progress = NO_PROGRESS,
+) -> str:
+    """``riskgate evaluate-rolling``: each task on ``folds`` consecutive test windows (registers nothing)."""
+    chosen = training_config(config, overrides)
+    boosted = tasks(task_names)
+    progress.stage("load events and features")
+    inputs = inputs_of(settings, features, chosen)
+    result = rolling.evaluate_rolling(
+        inputs,
+        chosen,
+        folds=folds,
+        tracking_uri=settings.tracking_uri,
+        artifact_root=settings.artifact_root,
+        tasks=boosted,
+        progress=progress,
+    )
+    return rolling.format_rolling(result, boosted)
+
+
+def config_show(config: Path | None, overrides: list[str]) -> str:
+    """``riskgate config show``: every config key (what ``--set`` takes), its value (the defaults, or the
+    file's with the overrides applied, its default beside it when it differs) and what it does."""
+    values = _flat(training_config(config, overrides).model_dump(mode="json"))
+    lines = []
+    for key, default, doc in config_keys():
+        value = json.dumps(values.get(key), default=str)
+        lines.append(f"{key} = {value}" + ("" if value == default else f" (default {default})"))
+        lines.append(f"    {doc}")
+    return "\n".join(lines)
+
+
+def _flat(mapping: dict[str, object], prefix: str = "") -> dict[str, object]:
+    """The nested mapping's leaves under their dotted keys (``model.trials``)."""
+    flat: dict[str, object] = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

@@ -4,7 +4,7 @@ The last fold's test window is the configured one (``split.test_start`` / ``spli
 from the data's end by ``split.test_days``); each earlier fold's ends exactly where the next one starts and
 is as long. Every fold lays its own gap, validation and train windows back from its test window with the same
 ``split`` settings, so the folds differ only by where they stand in time. The features are built once (the
-caller's :class:`~training.pipeline.Inputs`); each fold's model is searched, calibrated and evaluated as
+caller's :class:`~training.data.Inputs`); each fold's model is searched, calibrated and evaluated as
 ``riskgate train`` does, next to the same baselines and truth.
 
 MLflow: one parent run ``rolling-<N>-folds`` with the mean and the standard deviation over the folds of
@@ -25,10 +25,10 @@ import numpy as np
 
 from core.progress import NO_PROGRESS, Prefixed, Progress
 from training.config import Task, TrainingConfig
+from training.data import Inputs
 from training.dataset import plan_for, task_data
 from training.errors import ConfigError
 from training.evaluation import flatten
-from training.pipeline import Inputs
 from training.report import HEADLINE, format_number
 from training.splits import SplitPlan
 from training.tracking import ensure_experiment, tracking_store

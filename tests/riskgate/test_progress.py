@@ -19,8 +19,7 @@ from events.io import to_arrow, write_part
 from events.schema import EventKind
 from features.batch import build_data_dir, read_features
 from features.iptv import FEATURE_SET
-from riskgate import cli
-from riskgate.cli import app
+from riskgate.cli import app, options
 from riskgate.progress import RichProgress
 from serving.readers.backtest import run_backtest
 from serving.scoring.models import ModelPair, ServingModel
@@ -29,8 +28,9 @@ from tests.features.factory import random_history
 from tests.training.factories import CONTRACT, make_world
 from training.baselines import IPTV_BASELINES
 from training.config import load_config
+from training.data import Inputs
 from training.dataset import assemble
-from training.pipeline import Inputs, train_models
+from training.pipeline import train_models
 
 STAGES_IN_MEMORY = ["read events", "build features", "write features"]
 
@@ -136,7 +136,9 @@ def test_backtest_counts_the_periods_attempts(tmp_path: Path) -> None:
 def _terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
     """Make the CLI draw its bars on a terminal console writing to the returned buffer."""
     screen = io.StringIO()
-    monkeypatch.setattr(cli, "progress_console", lambda: Console(file=screen, force_terminal=True, width=120))
+    monkeypatch.setattr(
+        options, "progress_console", lambda: Console(file=screen, force_terminal=True, width=120)
+    )
     return screen
 
 

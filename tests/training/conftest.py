@@ -8,8 +8,8 @@ from simulator import WorldConfig, simulate
 from tests.training.factories import CONTRACT, make_world
 from training.baselines import IPTV_BASELINES
 from training.config import TrainingConfig, load_config
+from training.data import Inputs
 from training.dataset import assemble
-from training.pipeline import Inputs
 
 FAST = {
     "model.trials": 2,
