@@ -416,12 +416,13 @@ def _echo_with_progress_or_exit(
 ) -> None:
     """:func:`_echo_or_exit` of a long command: ``work`` reports to the progress bars, which end before the
     result is printed."""
+    from registry.errors import FeatureContractError, RegistryError  # noqa: PLC0415
     from training.errors import TrainingError  # noqa: PLC0415
 
     try:
         with contextlib.nullcontext(NO_PROGRESS) if context is None else _progress(context) as progress:
             text = work(progress)
-    except (TrainingError, FileNotFoundError) as error:
+    except (TrainingError, FeatureContractError, RegistryError, FileNotFoundError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
     typer.echo(text)
@@ -713,8 +714,8 @@ def api_key(
 
 def _recovery_failure_model(uri: str, feature_set: FeatureSet) -> ModelBundle:
     """The registered failure bundle at ``uri``, checked against the chosen feature set."""
+    from registry.store import load_bundle, tracking_store  # noqa: PLC0415
     from simulator.recovery_eval import EvaluationError  # noqa: PLC0415
-    from training.tracking import load_bundle, tracking_store  # noqa: PLC0415
 
     with tracking_store(get_settings().tracking_uri) as client:
         bundle = load_bundle(client, uri)
@@ -728,7 +729,7 @@ def _recovery_model_uri(model: str) -> str | None:
     """The registry URI ``--model`` names: 'champion' is the retry model the service serves,
     'failure-champion' the LightGBM failure model; None for the evaluation's own models ('retry',
     'oracle')."""
-    from serving.scoring.models import MODEL_NAMES, RETRY_MODEL_NAME  # noqa: PLC0415
+    from registry.names import MODEL_NAMES, RETRY_MODEL_NAME  # noqa: PLC0415
 
     alias = get_settings().model_alias
     if model == "champion":
@@ -740,12 +741,11 @@ def _recovery_model_uri(model: str) -> str | None:
 
 def _registered_retry_model(uri: str | None) -> RetryModel | None:
     """The registered retry model at ``uri`` (None when ``uri`` names no riskgate-retry version)."""
-    from serving.scoring.models import RETRY_MODEL_NAME  # noqa: PLC0415
+    from registry.names import RETRY_MODEL_NAME  # noqa: PLC0415
 
     if uri is None or not uri.removeprefix("models:/").startswith(RETRY_MODEL_NAME):
         return None
-    from training.retry import load_retry_model  # noqa: PLC0415
-    from training.tracking import tracking_store  # noqa: PLC0415
+    from registry.store import load_retry_model, tracking_store  # noqa: PLC0415
 
     with tracking_store(get_settings().tracking_uri) as client:
         return load_retry_model(client, uri)
@@ -813,6 +813,7 @@ def recovery_eval(
     from events.io import EventTableMissingError  # noqa: PLC0415
     from recovery.config import RecoveryConfig, RecoveryConfigError  # noqa: PLC0415
     from recovery.learned import RetryModelFormatError  # noqa: PLC0415
+    from registry.errors import FeatureContractError, RegistryError  # noqa: PLC0415
     from simulator.recovery_eval import EvaluationError, ModelChoice, evaluate  # noqa: PLC0415
     from training.errors import TrainingError  # noqa: PLC0415
 
@@ -853,6 +854,8 @@ def recovery_eval(
         EvaluationError,
         EventTableMissingError,
         TrainingError,
+        FeatureContractError,
+        RegistryError,
         RetryModelFormatError,
     ) as error:
         typer.echo(f"error: {error}", err=True)
@@ -914,6 +917,7 @@ def backtest(
     Running it again with the same options resumes. Exit code: 0 done, 2 unusable options, data or models.
     """
     from events.io import EventTableMissingError  # noqa: PLC0415
+    from registry.errors import FeatureContractError, RegistryError  # noqa: PLC0415
     from serving.readers.backtest import BacktestError, load_models, run_backtest  # noqa: PLC0415
     from training.errors import TrainingError  # noqa: PLC0415
 
@@ -933,7 +937,13 @@ def backtest(
                 pseudonym_secret=settings.pseudonym_secret.get_secret_value(),
                 progress=progress,
             )
-    except (BacktestError, TrainingError, EventTableMissingError) as error:
+    except (
+        BacktestError,
+        TrainingError,
+        FeatureContractError,
+        RegistryError,
+        EventTableMissingError,
+    ) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     for line in summary.lines():

@@ -17,6 +17,8 @@ import yaml
 
 from core.progress import NO_PROGRESS, Progress
 from core.settings import Settings
+from registry.names import CHAMPION, MODEL_NAMES, TEST_WINDOW_TAG
+from registry.store import load_bundle, tracking_store, version_by_alias
 from training import rolling
 from training.baselines import choose
 from training.config import Task, TrainingConfig, load_config
@@ -31,14 +33,6 @@ from training.retry import (
     format_retry_report,
     promote_retry_model,
     train_retry_model,
-)
-from training.tracking import (
-    CHAMPION,
-    MODEL_NAMES,
-    TEST_WINDOW_TAG,
-    load_bundle,
-    tracking_store,
-    version_by_alias,
 )
 
 logger = logging.getLogger(__name__)

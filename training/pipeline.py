@@ -22,20 +22,13 @@ import pyarrow.parquet as pq
 from core.progress import NO_PROGRESS, Prefixed, Progress
 from registry.bundle import FeatureContract
 from registry.pyfunc import feature_matrix
+from registry.store import ensure_experiment, load_bundle, tracking_store
 from training.config import Task, TrainingConfig
 from training.dataset import TaskData, task_data
 from training.errors import DatasetError
 from training.evaluation import evaluate_bundle
 from training.promotion import PromotionDecision, Rescorer, promote
-from training.tracking import (
-    INPUT_EXAMPLE_ROWS,
-    LoggedModel,
-    ensure_experiment,
-    load_bundle,
-    log_training_run,
-    test_window_key,
-    tracking_store,
-)
+from training.tracking import INPUT_EXAMPLE_ROWS, LoggedModel, log_training_run, test_window_key
 from training.trainer import train_task
 
 logger = logging.getLogger(__name__)

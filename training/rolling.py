@@ -24,6 +24,7 @@ import mlflow
 import numpy as np
 
 from core.progress import NO_PROGRESS, Prefixed, Progress
+from registry.store import ensure_experiment, tracking_store
 from training.config import Task, TrainingConfig
 from training.dataset import plan_for, task_data
 from training.errors import ConfigError
@@ -31,7 +32,6 @@ from training.evaluation import flatten
 from training.pipeline import Inputs
 from training.report import HEADLINE, format_number
 from training.splits import SplitPlan
-from training.tracking import ensure_experiment, tracking_store
 from training.trainer import train_task
 
 logger = logging.getLogger(__name__)
