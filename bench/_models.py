@@ -19,7 +19,7 @@ from features.definitions import FeatureSet
 from features.iptv import FEATURE_SET
 from registry.bundle import FeatureContract, ModelBundle, Thresholds
 from registry.calibration import IsotonicCalibrator
-from serving.scoring.models import MODEL_NAMES
+from registry.names import MODEL_NAMES
 from training.trainer import reference_distributions
 
 
@@ -73,7 +73,8 @@ def synthetic_bundle(
 
 def register(tracking_uri: str, artifact_root: Path, bundle: ModelBundle, champion: bool = True) -> str:
     """Log ``bundle`` as training does (pyfunc model + bundle artifact), register it, set ``@champion``."""
-    from registry.pyfunc import BUNDLE_ARTIFACT, RiskgateModel  # noqa: PLC0415 - MLflow is slow to import
+    from registry.bundle import BUNDLE_ARTIFACT  # noqa: PLC0415
+    from registry.pyfunc import RiskgateModel  # noqa: PLC0415 - MLflow is slow to import
 
     return register_pyfunc(
         tracking_uri,
@@ -121,7 +122,8 @@ def register_pyfunc(
     (in the experiment ``serving-synthetic``) and, with ``champion``, point ``@champion`` at it."""
     import mlflow  # noqa: PLC0415 - slow import
 
-    from training.tracking import CHAMPION, ensure_experiment, tracking_store  # noqa: PLC0415
+    from registry.names import CHAMPION  # noqa: PLC0415
+    from registry.store import ensure_experiment, tracking_store  # noqa: PLC0415
 
     with tracking_store(tracking_uri) as client, tempfile.TemporaryDirectory() as scratch:
         experiment = ensure_experiment(client, "serving-synthetic", artifact_root)

@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 from fastapi import FastAPI, Request, Response
 
-from serving.scoring.models import MODEL_NAMES
+from registry.names import MODEL_NAMES
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 _JSON = [(b"content-type", b"application/json")]
@@ -31,7 +31,7 @@ _JSON = [(b"content-type", b"application/json")]
 def predictor() -> Callable[[bytes], bytes]:
     """Body in, body out: the fraud ``@champion`` Booster (of the store in ``$MLFLOW_TRACKING_URI``) held in
     memory, predicting the rows of a ``dataframe_split`` body on one thread."""
-    from training.tracking import load_bundle, tracking_store  # noqa: PLC0415 - MLflow is slow to import
+    from registry.store import load_bundle, tracking_store  # noqa: PLC0415 - MLflow is slow to import
 
     uri = os.environ.get(TRACKING_URI_ENV)
     if not uri:

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from recovery.config import RecoveryConfig
+from registry.store import load_retry_model, tracking_store
 from simulator import WorldConfig, simulate
 from simulator.recovery_eval import Evaluation, ModelChoice, evaluate
 from training.config import load_config
-from training.retry import load_retry_model, promote_retry_model, train_retry_model
-from training.tracking import tracking_store
+from training.retry import promote_retry_model, train_retry_model
 
 
 def _record(evaluation: Evaluation) -> dict[str, Any]:

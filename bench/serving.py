@@ -83,7 +83,8 @@ def _champions_in(settings: Settings) -> bool:
     database = settings.mlruns_dir / "mlflow.db"
     if not database.exists():
         return False
-    from training.tracking import CHAMPION, tracking_store, version_by_alias  # noqa: PLC0415
+    from registry.names import CHAMPION  # noqa: PLC0415
+    from registry.store import tracking_store, version_by_alias  # noqa: PLC0415
 
     with tracking_store(settings.tracking_uri) as client:
         names = ("riskgate-fraud", "riskgate-failure")

@@ -18,11 +18,15 @@ import lightgbm as lgb
 import numpy as np
 
 from registry.calibration import IsotonicCalibrator
-from training.errors import FeatureContractError
+from registry.errors import FeatureContractError
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.txt"
 META_FILE = "bundle.json"
+#: The artifact name of the bundle directory inside a logged MLflow model.
+BUNDLE_ARTIFACT = "bundle"
+#: What to do when a registered bundle cannot be downloaded.
+BUNDLE_HINT = "check the name and alias/version with `make ui`, or run `make train` first"
 
 
 @dataclass(frozen=True)
@@ -144,3 +148,14 @@ class ModelBundle:
             reference=dict(meta["reference"]),
             info=dict(meta["info"]),
         )
+
+
+def bundle_from_model_dir(model_dir: Path) -> ModelBundle:
+    """Load the bundle from a downloaded MLflow model directory (``.../artifacts/bundle``)."""
+    candidates = sorted(model_dir.glob(f"artifacts/{BUNDLE_ARTIFACT}*"))
+    if not candidates:
+        raise FileNotFoundError(
+            f"{model_dir} holds no riskgate bundle (expected artifacts/{BUNDLE_ARTIFACT}/): "
+            "was this model logged by `riskgate train`?"
+        )
+    return ModelBundle.load(candidates[0])

@@ -25,7 +25,7 @@ from typing import Any, Self
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
-from training.errors import DatasetError
+from registry.errors import CalibrationError
 
 FloatArray = np.ndarray
 
@@ -64,7 +64,7 @@ class IsotonicCalibrator:
 
     def fit(self, scores: FloatArray, labels: FloatArray) -> Self:
         if len(scores) != len(labels) or len(scores) == 0:
-            raise DatasetError(
+            raise CalibrationError(
                 "calibration needs aligned, non-empty scores and labels "
                 f"(got {len(scores)} and {len(labels)})"
             )
@@ -83,7 +83,9 @@ class IsotonicCalibrator:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IsotonicCalibrator:
         if data.get("kind") != "isotonic":
-            raise DatasetError(f"unknown calibration kind {data.get('kind')!r}: this code applies 'isotonic'")
+            raise CalibrationError(
+                f"unknown calibration kind {data.get('kind')!r}: this code applies 'isotonic'"
+            )
         calibrator = cls()
         calibrator.x_ = np.asarray(data["x"], dtype=float)
         calibrator.y_ = np.asarray(data["y"], dtype=float)

@@ -1,9 +1,11 @@
-"""The MLflow pyfunc wrapper around a :class:`~registry.bundle.ModelBundle`.
+"""The MLflow pyfunc wrappers of riskgate's models: a :class:`~registry.bundle.ModelBundle`, the retry model.
 
 MLflow stores the bundle directory as the model's ``bundle`` artifact; :meth:`RiskgateModel.load_context`
 loads it, and :meth:`RiskgateModel.predict` takes a frame of features (by name, any column order, extra
 columns such as ``attempt_id`` ignored) and returns calibrated probabilities (and levels for fraud).
-Serving can skip pyfunc and load the bundle directly with :func:`bundle_from_model_dir`.
+:class:`RetryPyfunc` does the same for :class:`recovery.learned.RetryModel` (artifact ``retry_model``).
+Serving skips pyfunc and loads the stored files directly (:func:`registry.bundle.bundle_from_model_dir`,
+:func:`registry.retry.retry_model_from_dir`): this module imports MLflow.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
-from registry.bundle import ModelBundle
-from training.errors import FeatureContractError
-
-BUNDLE_ARTIFACT = "bundle"
+from recovery.learned import RetryModel
+from registry.bundle import BUNDLE_ARTIFACT, ModelBundle
+from registry.errors import FeatureContractError
+from registry.retry import MODEL_ARTIFACT
 
 
 def feature_matrix(frame: pd.DataFrame, names: tuple[str, ...], task: str) -> np.ndarray:
@@ -53,12 +55,14 @@ def predict_frame(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFrame:
     return result
 
 
-def bundle_from_model_dir(model_dir: Path) -> ModelBundle:
-    """Load the bundle from a downloaded MLflow model directory (``.../artifacts/bundle``)."""
-    candidates = sorted(model_dir.glob(f"artifacts/{BUNDLE_ARTIFACT}*"))
-    if not candidates:
-        raise FileNotFoundError(
-            f"{model_dir} holds no riskgate bundle (expected artifacts/{BUNDLE_ARTIFACT}/): "
-            "was this model logged by `riskgate train`?"
-        )
-    return ModelBundle.load(candidates[0])
+class RetryPyfunc(PythonModel):
+    """Failure probabilities of attempts that follow a decline (columns
+    :data:`registry.retry.SIGNATURE_COLUMNS`, times as UTC)."""
+
+    def load_context(self, context: Any) -> None:
+        self.model = RetryModel.load(Path(context.artifacts[MODEL_ARTIFACT]))
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        return pd.DataFrame({"probability": self.model(model_input)}, index=model_input.index)

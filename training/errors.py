@@ -1,4 +1,8 @@
-"""Typed errors of the training package; each message says what, where, why and what to do."""
+"""Typed errors of the training package; each message says what, where, why and what to do.
+
+A model the code cannot use and a registry that cannot answer are the registry's errors
+(:class:`registry.errors.FeatureContractError`, :class:`registry.errors.RegistryError`).
+"""
 
 from __future__ import annotations
 
@@ -21,11 +25,3 @@ class SplitError(TrainingError, ValueError):
 
 class DatasetError(TrainingError, ValueError):
     """The assembled dataset is unusable (no positives, missing columns, mismatched rows)."""
-
-
-class FeatureContractError(TrainingError, ValueError):
-    """A model's feature contract does not match the features offered to it."""
-
-
-class RegistryError(TrainingError, LookupError):
-    """A model version, alias or run the command needs is not in the tracking store."""

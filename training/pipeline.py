@@ -27,7 +27,9 @@ import yaml
 
 from core.progress import NO_PROGRESS, Prefixed, Progress
 from core.settings import Settings
+from registry.names import CHAMPION, MODEL_NAMES, TEST_WINDOW_TAG
 from registry.pyfunc import feature_matrix
+from registry.store import ensure_experiment, load_bundle, tracking_store, version_by_alias
 from training import rolling
 from training.baselines import choose
 from training.config import Task, TrainingConfig, config_keys, load_config
@@ -46,19 +48,7 @@ from training.retry import (
     promote_retry_model,
     train_retry_model,
 )
-from training.tracking import (
-    CHAMPION,
-    INPUT_EXAMPLE_ROWS,
-    MODEL_NAMES,
-    TEST_WINDOW_TAG,
-    LoggedModel,
-    ensure_experiment,
-    load_bundle,
-    log_training_run,
-    test_window_key,
-    tracking_store,
-    version_by_alias,
-)
+from training.tracking import INPUT_EXAMPLE_ROWS, LoggedModel, log_training_run, test_window_key
 from training.trainer import train_task
 
 logger = logging.getLogger(__name__)

@@ -17,17 +17,10 @@ from dataclasses import dataclass
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
+from registry.errors import FeatureContractError
+from registry.names import CHAMPION, FEATURE_HASH_TAG, MODEL_NAMES, PRIMARY_METRIC_TAG, TEST_WINDOW_TAG
+from registry.store import latest_version, version_by_alias
 from training.config import Task, TrainingConfig
-from training.errors import FeatureContractError
-from training.tracking import (
-    CHAMPION,
-    FEATURE_HASH_TAG,
-    MODEL_NAMES,
-    PRIMARY_METRIC_TAG,
-    TEST_WINDOW_TAG,
-    latest_version,
-    version_by_alias,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +103,7 @@ def promote_model(
     *,
     feature_hash: str | None = None,
 ) -> PromotionDecision:
-    """The gate for any registered model whose versions carry the training tags (:mod:`training.tracking`):
+    """The gate for any registered model whose versions carry the training tags (:mod:`registry.names`):
     ``metric`` higher by more than ``min_improvement`` on the same test window; ``feature_hash`` is the code's
     hash of the model's inputs (a champion of another one cannot be served)."""
     candidate = latest_version(client, name)

@@ -16,10 +16,13 @@ the two LightGBM models get (:mod:`training.pipeline`, :mod:`training.tracking`,
   when the data has it;
 * **one MLflow run** in the project's experiment: params (data window, design hash, rows), metrics, the
   report, two plots (reliability; failure rate by days since the decline), the coefficients as an artifact,
-  and the model as a pyfunc (:class:`RetryPyfunc`, with signature and input example) registered as
-  ``riskgate-retry`` with the tags the promotion gate reads (test window, design hash, primary metric) and
-  ``trained_until`` (the end of its training data: the recovery evaluation refuses a model that saw its
-  period);
+  and the model as a pyfunc (:class:`registry.pyfunc.RetryPyfunc`, with signature and input example)
+  registered as ``riskgate-retry`` with the tags the promotion gate reads (test window, design hash, primary
+  metric) and ``trained_until`` (the end of its training data: the recovery evaluation refuses a model that
+  saw its period);
+* the model's stored form (its artifact, the pyfunc, reading it back) is the registry's
+  (:mod:`registry.retry`, :mod:`registry.pyfunc`, :func:`registry.store.load_retry_model`), which serving
+  reads through;
 * **the same gate** (:func:`training.promotion.promote_model`), re-scoring both versions on the current data
   when their test windows differ.
 """
@@ -41,50 +44,42 @@ import numpy.typing as npt
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
-from mlflow.pyfunc.model import PythonModel
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 from events.io import EventTableMissingError, read_events, read_table
 from events.schema import DECLINE_CODES, EventKind
 from recovery.learned import (
-    CONTEXT_INPUTS,
-    INPUT_COLUMNS,
     RETRY_DESIGN_HASH,
     RetryModel,
     RetryModelFormatError,
     observed_attempts,
     retry_history,
 )
+from registry.errors import FeatureContractError, RegistryError
+from registry.names import (
+    FEATURE_HASH_TAG,
+    PRIMARY_METRIC_TAG,
+    RETRY_MODEL_NAME,
+    TASK_TAG,
+    TEST_WINDOW_TAG,
+    TRAINED_UNTIL_TAG,
+)
+from registry.pyfunc import RetryPyfunc
+from registry.retry import MODEL_ARTIFACT, MODEL_FILE, SIGNATURE_COLUMNS
+from registry.store import ensure_experiment, load_retry_model, tracking_store
 from training.config import TrainingConfig
-from training.errors import DatasetError, FeatureContractError, RegistryError, SplitError
+from training.errors import DatasetError, SplitError
 from training.evaluation import flatten
 from training.metrics import reliability
 from training.plots import _pyplot, close
 from training.promotion import PromotionDecision, Rescorer, promote_model
 from training.splits import SplitPlan, plan_split
-from training.tracking import (
-    FEATURE_HASH_TAG,
-    INPUT_EXAMPLE_ROWS,
-    PRIMARY_METRIC_TAG,
-    TEST_WINDOW_TAG,
-    LoggedModel,
-    ensure_experiment,
-    load_logged,
-    test_window_key,
-    tracking_store,
-)
+from training.tracking import INPUT_EXAMPLE_ROWS, LoggedModel, test_window_key
 
 logger = logging.getLogger(__name__)
 
-RETRY_MODEL_NAME: Final = "riskgate-retry"
 #: Mean log-likelihood of the test window's retry outcomes per attempt (= −log loss): higher is better.
 PRIMARY_METRIC: Final = "log_likelihood"
-#: Version tag: the end (exclusive, ISO 8601) of the data the model was fitted on.
-TRAINED_UNTIL_TAG: Final = "trained_until"
-MODEL_ARTIFACT: Final = "retry_model"
-MODEL_FILE: Final = "retry_model.json"
-#: The columns the pyfunc takes (times as UTC).
-SIGNATURE_COLUMNS: Final = (*INPUT_COLUMNS, *CONTEXT_INPUTS)
 _FAMILY_OF: Final = {code.value: rule.family.value for code, rule in DECLINE_CODES.items()}
 
 BoolArray = npt.NDArray[np.bool_]
@@ -271,43 +266,6 @@ def retry_figures(data: RetryData, scores: dict[str, FloatArray]) -> dict[str, A
     return figures
 
 
-# -- the pyfunc ----------------------------------------------------------------------------------------------
-
-
-class RetryPyfunc(PythonModel):
-    """Failure probabilities of attempts that follow a decline (columns :data:`SIGNATURE_COLUMNS`, UTC)."""
-
-    def load_context(self, context: Any) -> None:
-        self.model = RetryModel.load(Path(context.artifacts[MODEL_ARTIFACT]))
-
-    def predict(
-        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
-    ) -> pd.DataFrame:
-        return pd.DataFrame({"probability": self.model(model_input)}, index=model_input.index)
-
-
-def retry_model_from_dir(model_dir: Path) -> RetryModel:
-    """The retry model of a downloaded MLflow model directory (``.../artifacts/retry_model.json``)."""
-    path = model_dir / "artifacts" / MODEL_FILE
-    if not path.exists():
-        raise RetryModelFormatError(
-            f"{model_dir} holds no retry model (expected artifacts/{MODEL_FILE}): was it logged by "
-            "`riskgate train`?"
-        )
-    return RetryModel.load(path)
-
-
-def load_retry_model(client: MlflowClient, model_uri: str) -> RetryModel:
-    """Download ``models:/riskgate-retry/<version>`` (or ``@alias``) and load it."""
-    return load_logged(
-        client,
-        model_uri,
-        retry_model_from_dir,
-        what="the retry model",
-        hint="run `make train` and `make promote` first",
-    )
-
-
 # -- training, logging, registration -------------------------------------------------------------------------
 
 
@@ -361,7 +319,7 @@ def _log_run(
     experiment_id: str,
 ) -> LoggedModel:
     with mlflow.start_run(experiment_id=experiment_id, run_name="retry-train") as run:
-        mlflow.set_tags({"task": "retry", FEATURE_HASH_TAG: RETRY_DESIGN_HASH})
+        mlflow.set_tags({TASK_TAG: "retry", FEATURE_HASH_TAG: RETRY_DESIGN_HASH})
         mlflow.log_params(
             {
                 **data.plan.to_params(),

@@ -24,6 +24,7 @@ import mlflow
 import numpy as np
 
 from core.progress import NO_PROGRESS, Prefixed, Progress
+from registry.store import ensure_experiment, tracking_store
 from training.config import Task, TrainingConfig
 from training.data import Inputs
 from training.dataset import plan_for, task_data
@@ -31,7 +32,6 @@ from training.errors import ConfigError
 from training.evaluation import flatten
 from training.report import HEADLINE, format_number
 from training.splits import SplitPlan
-from training.tracking import ensure_experiment, tracking_store
 from training.trainer import train_task
 
 logger = logging.getLogger(__name__)

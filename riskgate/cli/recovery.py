@@ -27,8 +27,8 @@ def register(app: typer.Typer) -> None:
 
 def _recovery_failure_model(uri: str, feature_set: FeatureSet) -> ModelBundle:
     """The registered failure bundle at ``uri``, checked against the chosen feature set."""
+    from registry.store import load_bundle, tracking_store  # noqa: PLC0415
     from simulator.recovery_eval import EvaluationError  # noqa: PLC0415
-    from training.tracking import load_bundle, tracking_store  # noqa: PLC0415
 
     with tracking_store(get_settings().tracking_uri) as client:
         bundle = load_bundle(client, uri)
@@ -42,7 +42,7 @@ def _recovery_model_uri(model: str) -> str | None:
     """The registry URI ``--model`` names: 'champion' is the retry model the service serves,
     'failure-champion' the LightGBM failure model; None for the evaluation's own models ('retry',
     'oracle')."""
-    from serving.scoring.models import MODEL_NAMES, RETRY_MODEL_NAME  # noqa: PLC0415
+    from registry.names import MODEL_NAMES, RETRY_MODEL_NAME  # noqa: PLC0415
 
     alias = get_settings().model_alias
     if model == "champion":
@@ -54,12 +54,11 @@ def _recovery_model_uri(model: str) -> str | None:
 
 def _registered_retry_model(uri: str | None) -> RetryModel | None:
     """The registered retry model at ``uri`` (None when ``uri`` names no riskgate-retry version)."""
-    from serving.scoring.models import RETRY_MODEL_NAME  # noqa: PLC0415
+    from registry.names import RETRY_MODEL_NAME  # noqa: PLC0415
 
     if uri is None or not uri.removeprefix("models:/").startswith(RETRY_MODEL_NAME):
         return None
-    from training.retry import load_retry_model  # noqa: PLC0415
-    from training.tracking import tracking_store  # noqa: PLC0415
+    from registry.store import load_retry_model, tracking_store  # noqa: PLC0415
 
     with tracking_store(get_settings().tracking_uri) as client:
         return load_retry_model(client, uri)

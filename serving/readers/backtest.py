@@ -40,9 +40,10 @@ from features.definitions import FeatureSet
 from features.history import Event, Loaded, event_stream, load_history, ns_of
 from features.online import OnlineEngine
 from features.stores.sqlite import SQLiteStore
+from registry.names import MODEL_NAMES, TASKS
 from serving.scoring.answers import ScoreAnswer
 from serving.scoring.engine import ScoringEngine, ThresholdOverrides
-from serving.scoring.models import MODEL_NAMES, TASKS, ModelHolder, ModelPair, ServingModel
+from serving.scoring.models import ModelHolder, ModelPair, ServingModel
 from serving.scoring.schemas import AttemptIn, FraudReportIn, OutcomeIn
 from serving.store.decisions import DecisionLog
 from serving.store.pseudonyms import Pseudonymiser
@@ -312,7 +313,7 @@ def run_backtest(
 
 def _name_and_version(client: Any, uri: str) -> tuple[str, str]:
     """``(name, version)`` of ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS`` (the alias resolved)."""
-    from training.tracking import version_by_alias  # noqa: PLC0415 - MLflow is slow to import
+    from registry.store import version_by_alias  # noqa: PLC0415 - MLflow is slow to import
 
     path = uri.removeprefix("models:/")
     if path == uri or not path:
@@ -340,7 +341,7 @@ def load_models(
     alias: str = "champion",
 ) -> ModelPair:
     """The registered versions to backtest: the given ``models:/`` URIs, else each task's ``@alias``."""
-    from training.tracking import load_bundle, tracking_store  # noqa: PLC0415
+    from registry.store import load_bundle, tracking_store  # noqa: PLC0415
 
     uris = {"fraud": fraud, "failure": failure}
     loaded: dict[str, ServingModel] = {}

@@ -24,9 +24,9 @@ from typing import Any, Final
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
+from registry.names import TASKS
 from serving.readers.drift import DriftModel, drift
 from serving.readers.trends import ACTIONS, FALLBACK_FRAUD_MATURITY_DAYS, maturity_days, resolve_range, trends
-from serving.scoring.models import TASKS
 from serving.store.decisions import DecisionReader, epoch_us
 
 logger = logging.getLogger(__name__)
@@ -290,7 +290,7 @@ def registered_models(
     Returns the drift models per task (None where the log names none or it cannot be loaded), a note saying
     what could not be loaded, and the fraud label delay (the fraud bundle's, else the fallback).
     """
-    from training.tracking import load_bundle, tracking_store  # noqa: PLC0415 - MLflow is slow to import
+    from registry.store import load_bundle, tracking_store  # noqa: PLC0415 - MLflow is slow to import
 
     with DecisionReader(log_path) as reader:
         span = resolve_range(reader, start, end)

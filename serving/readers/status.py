@@ -15,7 +15,8 @@ from typing import Final
 
 from prometheus_client import Histogram
 
-from serving.scoring.models import TASKS, ModelPair
+from registry.names import TASKS
+from serving.scoring.models import ModelPair
 
 QUANTILES: Final = (0.5, 0.9, 0.99)
 

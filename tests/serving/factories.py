@@ -13,8 +13,9 @@ from events.schema import ExtensionField, FieldType
 from features.iptv import FEATURE_SET
 from recovery.learned import RetryModel
 from registry.bundle import ModelBundle
+from registry.loader import RETRY_KIND, RegistryLoader, bundle_kind
+from registry.names import RETRY_MODEL_NAME
 from serving.api.service import Service, build_service
-from serving.scoring.models import MODEL_NAMES, RETRY_MODEL_NAME, ModelLoader, ServingModel, ServingRetryModel
 
 SCORE_KEY = "rg-dev-score-key"
 ADMIN_KEY = "rg-dev-admin-key"
@@ -65,10 +66,9 @@ def attempt(n: int = 0, **overrides: Any) -> dict[str, Any]:
 
 def seed_cache(cache_dir: Path, bundles: dict[str, ModelBundle], version: str = "1") -> None:
     """Put bundles in the service's local model copy, as if they had been loaded from the registry once."""
-    loader = ModelLoader("sqlite:////nonexistent/mlflow.db", cache_dir, FEATURE_SET.names, FEATURE_SET.hash)
+    loader = RegistryLoader("sqlite:////nonexistent/mlflow.db", cache_dir)
     for task, bundle in bundles.items():
-        model = ServingModel.from_bundle(bundle, MODEL_NAMES[task], version, "registry")
-        loader._save_cache(task, model)
+        loader.keep_local(bundle_kind(task, FEATURE_SET.names, FEATURE_SET.hash), version, bundle)
 
 
 def settings_for(tmp: Path, **overrides: Any) -> Settings:
@@ -93,14 +93,14 @@ def with_limits(service: Service, **limits: Any) -> Service:
 
 def seed_retry_cache(cache_dir: Path, model: RetryModel, version: str = "1") -> None:
     """Put a retry model in the service's local model copy, as if loaded from the registry once."""
-    loader = ModelLoader("sqlite:////nonexistent/mlflow.db", cache_dir, FEATURE_SET.names, FEATURE_SET.hash)
-    loader._save_retry_cache(ServingRetryModel(RETRY_MODEL_NAME, version, "registry", model))
+    RegistryLoader("sqlite:////nonexistent/mlflow.db", cache_dir).keep_local(RETRY_KIND, version, model)
 
 
 def register_retry(tracking_uri: str, artifact_root: Path, model: RetryModel, champion: bool = True) -> str:
     """Log ``model`` as ``riskgate train`` does (pyfunc + its JSON artifact), register it, set
     ``@champion``."""
-    from training.retry import MODEL_ARTIFACT, MODEL_FILE, RetryPyfunc  # noqa: PLC0415 - slow import
+    from registry.pyfunc import RetryPyfunc  # noqa: PLC0415 - slow import
+    from registry.retry import MODEL_ARTIFACT, MODEL_FILE  # noqa: PLC0415
 
     return register_pyfunc(
         tracking_uri,

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from core.settings import get_settings
 from recovery.config import RecoveryConfig
 from recovery.learned import RetryModel, observed_attempts, retry_history
+from registry.store import load_retry_model, tracking_store
 from riskgate.cli import app
 from simulator.recovery_eval import (
     Evaluation,
@@ -29,8 +30,7 @@ from simulator.recovery_eval import (
 )
 from simulator.replay import load_world
 from training.config import load_config
-from training.retry import load_retry_model, promote_retry_model, train_retry_model
-from training.tracking import tracking_store
+from training.retry import promote_retry_model, train_retry_model
 
 runner = CliRunner()
 

@@ -11,12 +11,12 @@ from sklearn.isotonic import IsotonicRegression
 
 from registry.bundle import ModelBundle
 from registry.calibration import IsotonicCalibrator
+from registry.errors import CalibrationError, FeatureContractError
 from tests.training.factories import CONTRACT, make_world
 from training.baselines import IPTV_BASELINES
 from training.booster import FEATURE_DTYPE, Matrix, search
 from training.config import ModelConfig, SearchSpace, Task, load_config
 from training.dataset import assemble, task_data
-from training.errors import DatasetError, FeatureContractError
 from training.trainer import train_task
 
 FAST = {
@@ -46,7 +46,7 @@ def test_calibrator_is_monotone_and_round_trips() -> None:
     assert np.all(np.diff(calibrator.transform(grid)) >= 0)
     again = IsotonicCalibrator.from_dict(calibrator.to_dict())
     np.testing.assert_array_equal(again.transform(grid), calibrator.transform(grid))
-    with pytest.raises(DatasetError):
+    with pytest.raises(CalibrationError):
         IsotonicCalibrator.from_dict({"kind": "platt"})
 
 

@@ -12,21 +12,20 @@ import pytest
 from mlflow import MlflowClient
 
 from recovery.learned import RETRY_COLUMNS, RETRY_DESIGN_HASH, RetryModel
+from registry.errors import FeatureContractError
+from registry.names import FEATURE_HASH_TAG, RETRY_MODEL_NAME, TEST_WINDOW_TAG, TRAINED_UNTIL_TAG
+from registry.store import load_retry_model, tracking_store
 from tests.training.conftest import SMALL_WORLD_OVERRIDES
 from training.config import TrainingConfig, load_config
-from training.errors import DatasetError, FeatureContractError, SplitError
+from training.errors import DatasetError, SplitError
 from training.retry import (
     PRIMARY_METRIC,
-    RETRY_MODEL_NAME,
-    TRAINED_UNTIL_TAG,
     RetryTrainResult,
-    load_retry_model,
     promote_retry_model,
     retry_data,
     retry_split,
     train_retry_model,
 )
-from training.tracking import FEATURE_HASH_TAG, TEST_WINDOW_TAG, tracking_store
 
 
 @pytest.fixture(scope="module")

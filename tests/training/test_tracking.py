@@ -11,11 +11,12 @@ import pytest
 from mlflow import MlflowClient
 
 from registry.bundle import FeatureContract
+from registry.names import CHAMPION, MODEL_NAMES
+from registry.store import tracking_store
 from tests.training.factories import FEATURES
 from training.config import Task, TrainingConfig, load_config
 from training.data import Inputs
 from training.pipeline import evaluate_model, promote_models, score_file, train_models
-from training.tracking import CHAMPION, MODEL_NAMES, tracking_store
 
 Store = tuple[str, Path]
 FAST = {

@@ -28,8 +28,9 @@ from selenium.webdriver.support.ui import Select
 
 from features.iptv import FEATURE_SET
 from registry.bundle import ModelBundle
+from registry.names import MODEL_NAMES
 from serving.readers.backtest import run_backtest
-from serving.scoring.models import MODEL_NAMES, ModelPair, ServingModel
+from serving.scoring.models import ModelPair, ServingModel
 from simulator import WorldConfig, simulate
 from tests.serving.api.test_process import server
 from tests.serving.factories import (

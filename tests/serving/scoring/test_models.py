@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +69,7 @@ def test_a_model_of_another_feature_set_is_refused_with_a_clear_log(
     stale = make_bundle("fraud", seed=3)
     stale.features = FeatureContract(stale.features.names, "0000000000000000", stale.features.categorical)
     register(uri, artifacts, stale)
-    with caplog.at_level(logging.ERROR, logger="serving.scoring.models"):
+    with caplog.at_level(logging.ERROR, logger="registry.loader"):
         result = loader_for(uri, tmp_path).load("fraud", None)
     assert result.model is None
     assert "REFUSED riskgate-fraud version 1" in caplog.text
@@ -98,3 +100,13 @@ def test_the_holder_swaps_whole_pairs(bundles: dict[str, ModelBundle]) -> None:
     assert holder.swap(new) is before
     assert holder.current is new
     assert new.complete
+
+
+def test_the_service_imports_neither_training_nor_mlflow() -> None:
+    """Serving reads models through the registry only, and MLflow (slow to import) only when it asks it."""
+    probe = (
+        "import sys, serving.api.app, serving.readers.backtest, serving.readers.report; "
+        "print(sorted({name.split('.')[0] for name in sys.modules} & {'training', 'mlflow'}))"
+    )
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[]"

@@ -165,7 +165,7 @@ def test_a_retry_model_of_another_design_is_refused_with_a_clear_log(
     register_retry(uri, artifacts, retry_model)
     loader = ModelLoader(uri, tmp_path / "state" / "models", FEATURE_SET.names, FEATURE_SET.hash)
     monkeypatch.setattr(recovery.learned, "RETRY_DESIGN_HASH", "0123456789abcdef")  # the code changed since
-    with caplog.at_level(logging.ERROR, logger="serving.scoring.models"):
+    with caplog.at_level(logging.ERROR, logger="registry.loader"):
         pair, results = loader.load_pair(ModelPair(None, None))
     assert pair.retry is None
     assert "REFUSED riskgate-retry version 1" in caplog.text
