@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import functools
 import heapq
+import io
 import ipaddress
 import itertools
 import logging
@@ -232,6 +233,10 @@ def _check_items(name: str, column: Column, items: tuple[ListItem, ...]) -> None
             raise ListError(f"list {name!r} of {column.name}: {problem}")
         if item.value in seen:
             raise ListError(f"list {name!r}: {item.value!r} is given twice; give each value once")
+        if not item.reason.strip():
+            raise ListError(f"list {name!r}: {item.value!r} has no reason; say why the value is listed")
+        if contains_card_number(item.reason):
+            raise ListError(f"list {name!r}: the reason of {item.value!r} {_NEVER_CARDS}")
         seen.add(item.value)
 
 
@@ -408,9 +413,7 @@ def read_items(
         raise ListImportError(
             f"{path}: cannot read the list file ({type(error).__name__}); give a UTF-8 CSV"
         ) from error
-    rows = list(csv.reader(text.splitlines()))
-    while rows and not any(cell.strip() for cell in rows[-1]):
-        rows.pop()
+    rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]  # blank lines are no records
     if not rows:
         raise ListImportError(f"{path}: the file is empty; give a header row {', '.join(CSV_COLUMNS)}")
     header = [cell.strip() for cell in rows[0]]
@@ -419,8 +422,6 @@ def read_items(
     items: list[ListItem] = []
     first_row: dict[str, int] = {}
     for number, row in enumerate(rows[1:], start=1):
-        if not any(cell.strip() for cell in row):
-            continue
         if len(row) != len(header):
             problems.append(f"row {number}: {len(row)} cells where the header has {len(header)}")
             continue

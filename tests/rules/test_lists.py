@@ -145,6 +145,11 @@ def test_a_list_is_of_a_text_field_with_a_rule_friendly_name_and_values_given_on
         make_list("Blocked-Devices", "device_id", [])
     with pytest.raises(ListError, match="given twice"):
         make_list("devices", "device_id", [ListItem("d", "a"), ListItem("d", "b")])
+    with pytest.raises(ListError, match="has no reason"):
+        make_list("devices", "device_id", [ListItem("d", " ")])
+    with pytest.raises(ListError, match="the reason of 'd' holds what looks like a card number") as caught:
+        make_list("devices", "device_id", [ListItem("d", "seen with 4111-1111-1111-1111")])
+    assert "4111" not in str(caught.value)
     with pytest.raises(ListError, match="time zone"):
         ListItem("d", "naive", datetime(2026, 1, 1))
     terminals = make_list(
@@ -185,7 +190,7 @@ def test_a_csv_file_gives_items_with_expiries_in_utc_and_reasons(tmp_path: Path)
         "203.0.113.0/24,2026-12-31T23:59:59Z,botnet\n"
         "198.51.100.7,2026-12-31T10:00:00+02:00,\n"
         "\n"
-        '2001:db8::/32,,"hosting, range"\n'
+        '2001:db8::/32,,"hosting, range\nover two lines"\n'
         "192.0.2.1,2027-01-01T00:00:00,naive is UTC\n",
     )
     items = read_items(path, "ip", reason="imported 2026-12-01")
@@ -194,7 +199,7 @@ def test_a_csv_file_gives_items_with_expiries_in_utc_and_reasons(tmp_path: Path)
     assert items[1].expires_at == datetime(2026, 12, 31, 8, tzinfo=UTC)
     assert items[1].reason == "imported 2026-12-01"
     assert items[2].expires_at is None
-    assert items[2].reason == "hosting, range"
+    assert items[2].reason == "hosting, range\nover two lines"
     assert items[3].expires_at == datetime(2027, 1, 1, tzinfo=UTC)
     assert make_list("blocked_ips", "ip", items).contains("203.0.113.77", T)
 
@@ -215,17 +220,20 @@ def test_csv_problems_name_the_file_the_row_and_the_column_and_nothing_is_import
         "DE,next week,bad time\n"
         "FR,,again\n"
         "GB,,ok,extra\n"
-        "US,,card 4111 1111 1111 1111 seen\n",
+        "\n"  # a blank line is no record: rows are counted as in the contract's imports
+        "US,,card 4111 1111 1111 1111 seen\n"
+        ",,\n",
     )
     with pytest.raises(ListImportError) as caught:
         read_items(path, "card_country")
     message = str(caught.value)
-    assert message.startswith(f"{path}: 5 problem(s), nothing imported: ")
+    assert message.startswith(f"{path}: 7 problem(s), nothing imported: ")
     assert "row 2, column value: 'fr'" in message
     assert "row 3, column expires_at: 'next week' is not an ISO 8601 time" in message
     assert "row 4, column value: 'FR' repeats row 1" in message
     assert "row 5: 4 cells where the header has 3" in message
     assert "row 6, column reason: holds what looks like a card number" in message
+    assert "row 7, column value: is empty" in message
     assert "4111" not in message
 
 
