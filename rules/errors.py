@@ -86,6 +86,9 @@ class ListError(InputError):
 
     code = "invalid_list"
 
+    def __init__(self, message: str) -> None:
+        super().__init__(mask_card_numbers(message))
+
 
 class ListImportError(ListError):
     """A list file that cannot be imported; the message names the file and each bad row and column."""
