@@ -24,7 +24,7 @@ import math
 import numbers
 import operator
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import pandas as pd
@@ -160,10 +160,11 @@ class _Compiler:
 
     def node(self, node: Node) -> Evaluator:  # noqa: PLR0911
         if isinstance(node, Literal):
-            value = node.value
-            return lambda values, at_us: value
+            return _constant(node.value)
         if isinstance(node, Name):
             return _reader(node.name, self.schema.names[node.name])
+        if isinstance(node, Negate | Arithmetic) and isinstance(folded := _folded(node), Literal):
+            return self.node(folded)
         if isinstance(node, Negate):
             return _negate(self.node(node.operand))
         if isinstance(node, Arithmetic):
@@ -184,7 +185,7 @@ class _Compiler:
         return _and(parts) if isinstance(node, And) else _or(parts)
 
     def _compare(self, node: Compare) -> Evaluator:
-        left, right, op = node.left, node.right, node.op
+        left, right, op = _folded(node.left), _folded(node.right), node.op
         if isinstance(left, Literal) and not isinstance(right, Literal):
             left, right, op = right, left, _SWAPPED[op]
         if isinstance(right, Literal) and isinstance(left, Name):
@@ -195,18 +196,40 @@ class _Compiler:
         return _compare(_COMPARE[op], self.node(left), self.node(right))
 
     def _between(self, node: Between) -> Evaluator:
-        operand = self.node(node.operand)
-        if isinstance(node.low, Literal) and isinstance(node.high, Literal):
-            low, high = float(node.low.value), float(node.high.value)
+        operand, low_node, high_node = self.node(node.operand), _folded(node.low), _folded(node.high)
+        if isinstance(low_node, Literal) and isinstance(high_node, Literal):
+            low, high = float(low_node.value), float(high_node.value)
 
             def between_constants(values: Values, at_us: int) -> bool | None:
                 x = operand(values, at_us)
                 return None if x is None else low <= x <= high
 
             return between_constants
-        at_least = _compare(operator.ge, operand, self.node(node.low))
-        at_most = _compare(operator.le, operand, self.node(node.high))
+        at_least = _compare(operator.ge, operand, self.node(low_node))
+        at_most = _compare(operator.le, operand, self.node(high_node))
         return _and((at_least, at_most))
+
+
+def _folded(node: Node) -> Node:
+    """``node`` with its arithmetic on literals done once (``-1``, ``3 * 100``): comparisons with it take the
+    constant paths. A division by zero stays to be evaluated (it is unknown)."""
+    if isinstance(node, Negate):
+        operand = _folded(node.operand)
+        if isinstance(operand, Literal) and isinstance(operand.value, float):
+            return Literal(-operand.value, node.span)
+        return replace(node, operand=operand)
+    if isinstance(node, Arithmetic):
+        left, right = _folded(node.left), _folded(node.right)
+        if isinstance(left, Literal) and isinstance(right, Literal):
+            value = _arithmetic(node.op, _constant(left.value), _constant(right.value))({}, 0)
+            if value is not None:
+                return Literal(value, node.span)
+        return replace(node, left=left, right=right)
+    return node
+
+
+def _constant(value: object) -> Evaluator:
+    return lambda values, at_us: value
 
 
 def _negate(operand: Evaluator) -> Evaluator:
