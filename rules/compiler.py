@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 
 from rules.checker import Checked, check
@@ -118,7 +119,7 @@ def _text(name: str, value: object) -> str | None:
 def _condition(name: str, value: object) -> bool | None:
     if _missing(value) or (isinstance(value, float) and math.isnan(value)):
         return None
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, bool | np.bool_):
         return bool(value)
     raise RuleValueError(f"{name!r} holds a {type(value).__name__} where rules read true or false")
 

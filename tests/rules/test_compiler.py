@@ -283,6 +283,16 @@ def test_numbers_of_any_kind_are_read_and_other_types_are_refused() -> None:
         truth("s == 'a'", s=3)
 
 
+def test_conditions_are_read_from_python_and_numpy_booleans() -> None:
+    schema = Schema({"flagged": Type.BOOL})
+    rule = compile_rule("flagged == true", schema, {})
+    assert rule.evaluate({"flagged": np.bool_(True)}, 0) is True
+    assert rule.evaluate({"flagged": False}, 0) is False
+    assert rule.evaluate({"flagged": None}, 0) is None
+    with pytest.raises(RuleValueError, match="where rules read true or false"):
+        rule.evaluate({"flagged": 1}, 0)
+
+
 def test_a_list_removed_after_compiling_makes_membership_unknown_and_a_swapped_list_is_read() -> None:
     lists = dict(LISTS)
     rule = compile_rule("s in @letters", SCHEMA, lists)
