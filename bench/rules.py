@@ -15,6 +15,7 @@ the rules' share must stay under 10% of it.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -77,15 +78,15 @@ def _items(values: list[str], rng: np.random.Generator) -> list[ListItem]:
 def build_lists(rng: np.random.Generator) -> dict[str, ValueList | IpList]:
     """The five lists of :data:`LIST_ITEMS` items each."""
     n = LIST_ITEMS
-    ips = [f"10.{i % 200}.{(i // 200) % 250}.{i % 7}" for i in range(0, 40 * n, 40)][: n // 2]
-    ips += [f"172.{16 + i % 16}.{i % 256}.0/24" for i in range(n // 4)]
+    ips = [str(ipaddress.IPv4Address(0x0A00_0000 + 3 * i)) for i in range(n // 2)]  # in 10.0.0.0/8
+    ips += [f"{ipaddress.IPv4Address(0x0B00_0000 + 16 * i)}/28" for i in range(n // 4)]
     ips += [f"2001:db8:{i:x}::/48" for i in range(n - len(ips))]
     values = {
         "blocked_devices": ("device_id", [f"dev-{i}" for i in range(0, 2 * n, 2)]),
         "blocked_cards": ("payment_method_id", [f"pm_{i}" for i in range(0, 3 * n, 3)]),
         "blocked_accounts": ("account_id", [f"acc-{i}" for i in range(0, 5 * n, 5)]),
-        "risky_bins": ("card_bin", [f"{400_000 + i}" for i in range(n)]),
-        "blocked_ips": ("ip", list(dict.fromkeys(ips))),
+        "risky_bins": ("card_bin", [f"{500_000 + i}" for i in range(n)]),
+        "blocked_ips": ("ip", ips),
     }
     return {name: make_list(name, field, _items(items, rng)) for name, (field, items) in values.items()}
 
