@@ -41,9 +41,8 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from core.sqlite import BACKSTOP_CHECKPOINT_PAGES, Staged, connect, retry_locked
 from events.schema import FIELD_NAME_PATTERN
-from features.stores.sqlite import BACKSTOP_CHECKPOINT_PAGES, connect, retry_locked
-from features.stores.writebehind import Staged
 from serving.errors import NotReadyError
 from serving.store.journal import Journal
 

@@ -25,8 +25,8 @@ from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.sqlite import connect
 from events.schema import ATTEMPT_COLUMNS
-from features.stores.sqlite import connect
 from serving.api.app import create_app
 from serving.readers.backtest import _attempt_body
 from serving.scoring.attributes import InvalidAttributeError, conform, validation_context
