@@ -42,6 +42,7 @@ from features.stores.sqlite import SQLiteStore
 from serving.scoring.engine import ScoringEngine, ThresholdOverrides
 from serving.scoring.models import MODEL_NAMES, TASKS, ModelHolder, ModelPair, ServingModel
 from serving.scoring.schemas import AttemptIn, FraudReportIn, OutcomeIn
+from serving.store.base import DecisionStore
 from serving.store.decisions import DecisionLog
 from serving.store.pseudonyms import Pseudonymiser
 
@@ -125,7 +126,7 @@ def _manifest(data_dir: Path, period: Period, models: ModelPair, feature_set: Fe
     }
 
 
-def _claim(state_dir: Path, log: DecisionLog, manifest: dict[str, Any]) -> None:
+def _claim(state_dir: Path, log: DecisionStore, manifest: dict[str, Any]) -> None:
     """Write the manifest, or refuse a state directory whose log is not this backtest's."""
     path = state_dir / MANIFEST
     decided = log.count()

@@ -31,14 +31,9 @@ from serving.api.app import create_app
 from serving.readers.backtest import _attempt_body
 from serving.scoring.attributes import InvalidAttributeError, conform, validation_context
 from serving.scoring.schemas import AttemptIn
-from serving.store.decisions import (
-    LOG_VERSION,
-    DecisionLog,
-    DecisionRecord,
-    from_journal,
-    journal_payload,
-    migrate,
-)
+from serving.store.base import DecisionRecord
+from serving.store.decisions import LOG_VERSION, DecisionLog, migrate
+from serving.store.journal import from_journal, journal_payload
 from tests.serving.factories import (
     ADMIN,
     ATTRIBUTE_SET,
