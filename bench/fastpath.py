@@ -15,87 +15,64 @@ latencies over loopback are not):
 Each holds the median over rounds of each app's CPU microseconds per request and the median of the per-round
 ratios (FastAPI route over fast path). The models are synthetic, of production size (fraud: 500 trees of 63
 leaves; failure: 300 of 63), registered in a scratch MLflow store.
+
+With ``RISKGATE_BENCH_BASELINE=/path/to/an/older/checkout`` (e.g. ``git worktree add /tmp/old house``) the run
+also measures that checkout's two apps and this one's, each in a worker process of its own (same models, same
+virtualenv, the same measuring code: :mod:`bench._fastpath_rounds`), in alternating rounds:
+``before_after`` holds each app's CPU microseconds per request before and after (medians) and their ratio,
+for the HTTP layer and the full decision, measured side by side under the same machine load.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import statistics
-import time
-from collections.abc import Callable, Iterator, MutableMapping
-from contextlib import contextmanager
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import uvloop
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
+from bench._fastpath_rounds import APPS, cpu_round, fix_the_answer, fresh_attempts, same_attempt, started
 from bench._models import register_production_size
-from core.settings import Settings
-from serving.api.app import create_app
-from serving.scoring.engine import WARM_UP_ATTEMPT
-from serving.scoring.schemas import AttemptIn
 
 logger = logging.getLogger(__name__)
 
-SCORE_KEY = b"rg-dev-score-key"
 HTTP_ROUNDS, HTTP_REQUESTS = 9, 3_000
 FULL_ROUNDS, FULL_REQUESTS = 9, 400
+BASELINE_ENV = "RISKGATE_BENCH_BASELINE"
+#: the current checkout (put on a worker's ``PYTHONPATH`` to measure it)
+HERE = Path(__file__).resolve().parent.parent
+#: a worker: loads :mod:`bench._fastpath_rounds` by path (its checkout's packages come from ``PYTHONPATH``)
+_WORKER = (
+    "import importlib.util, sys; spec = importlib.util.spec_from_file_location('rounds', sys.argv[1]); "
+    "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
+    "module.serve_commands(*sys.argv[2:])"
+)
 
 
 def run(scratch: Path) -> dict[str, Any]:
     mlruns = scratch / "mlruns"
     register_production_size(mlruns)
     with (
-        _started(scratch, mlruns, "fast_path", True) as fast,
-        _started(scratch, mlruns, "route", False) as route,
+        started(scratch, mlruns, "fast_path", True) as fast,
+        started(scratch, mlruns, "route", False) as route,
     ):
         apps = {"fast_path": fast, "fastapi_route": route}
-        full = _compare(apps, FULL_ROUNDS, FULL_REQUESTS, _fresh_attempts())
+        full = _compare(apps, FULL_ROUNDS, FULL_REQUESTS, fresh_attempts())
         for app in apps.values():
-            _fix_the_answer(app)
-        http_layer = _compare(apps, HTTP_ROUNDS, HTTP_REQUESTS, _same_attempt())
-    return {"http_layer": http_layer, "full_decision": full}
-
-
-@contextmanager
-def _started(scratch: Path, mlruns: Path, name: str, fast_path: bool) -> Iterator[FastAPI]:
-    """An app over its own state directory, started (lifespan, models loaded) by a TestClient."""
-    settings = Settings(state_dir=scratch / f"state-{name}", mlruns_dir=mlruns, model_reload_seconds=0)
-    app = create_app(settings, fast_path=fast_path)
-    with TestClient(app):
-        yield app
-
-
-def _fix_the_answer(app: FastAPI) -> None:
-    """Replace the engine's decision with a logged answer: what remains is the HTTP layer."""
-    engine = app.state.service.engine
-    answer = engine.score(_attempt_model(999_999_999), False)
-    engine.score = lambda attempt, explain: answer
-
-
-def _attempt_model(n: int) -> AttemptIn:
-    return AttemptIn.model_validate_json(_body(n))
-
-
-def _body(n: int) -> bytes:
-    minute, second = divmod(n % 3600, 60)
-    attempt = {**WARM_UP_ATTEMPT, "attempt_id": f"fastpath-bench-{n}", "account_id": f"acc-{n % 997}",
-               "payment_method_id": f"pm-{n % 1013}", "kind": "renewal",
-               "occurred_at": f"2026-06-01T00:{minute:02d}:{second:02d}Z"}  # fmt: skip
-    return json.dumps(attempt).encode()
-
-
-def _fresh_attempts() -> Callable[[], bytes]:
-    counter = iter(range(10**9))
-    return lambda: _body(next(counter))
-
-
-def _same_attempt() -> Callable[[], bytes]:
-    body = _body(0)
-    return lambda: body
+            fix_the_answer(app)
+        http_layer = _compare(apps, HTTP_ROUNDS, HTTP_REQUESTS, same_attempt())
+    result: dict[str, Any] = {"http_layer": http_layer, "full_decision": full}
+    baseline = os.environ.get(BASELINE_ENV)
+    if baseline:
+        result["before_after"] = _before_after(scratch, mlruns, Path(baseline))
+    return result
 
 
 def _compare(
@@ -105,7 +82,7 @@ def _compare(
     order = list(apps)
     for k in range(rounds):
         for name in order if k % 2 == 0 else order[::-1]:
-            samples[name].append(uvloop.run(_round(apps[name], requests, bodies)))
+            samples[name].append(uvloop.run(cpu_round(apps[name], requests, bodies)))
     ratios = [r / f for r, f in zip(samples["fastapi_route"], samples["fast_path"], strict=True)]
     result = {
         "rounds": rounds,
@@ -118,41 +95,75 @@ def _compare(
     return result
 
 
-async def _round(app: FastAPI, requests: int, bodies: Callable[[], bytes]) -> float:
-    """CPU microseconds per request over ``requests`` requests answered 200 (anything else is an error)."""
-    started = time.process_time()
-    for _ in range(requests):
-        status = await _request(app, bodies())
-        if status != 200:
-            raise RuntimeError(f"POST /v1/score answered {status} in the benchmark: see the app's log")
-    return (time.process_time() - started) / requests * 1e6
+def _before_after(scratch: Path, mlruns: Path, baseline: Path) -> dict[str, Any]:
+    """CPU microseconds per request of the ``baseline`` checkout's apps and of this one's, each in a worker
+    process, in alternating rounds (full decisions first, then the HTTP layer): medians and ratios."""
+    result: dict[str, Any] = {"baseline_source": str(baseline.resolve())}
+    with ExitStack() as stack:
+        workers = {
+            "before": stack.enter_context(_worker(scratch / "before", mlruns, baseline)),
+            "after": stack.enter_context(_worker(scratch / "after", mlruns, HERE)),
+        }
+        for kind, rounds, requests in (
+            ("full", FULL_ROUNDS, FULL_REQUESTS),
+            ("http", HTTP_ROUNDS, HTTP_REQUESTS),
+        ):
+            if kind == "http":
+                for worker in workers.values():
+                    _ask(worker, "fix")
+            samples: dict[str, dict[str, list[float]]] = {app: {"before": [], "after": []} for app in APPS}
+            order = list(workers)
+            for k in range(rounds):
+                for which in order if k % 2 == 0 else order[::-1]:
+                    for app in APPS:
+                        samples[app][which].append(float(_ask(workers[which], f"{kind} {app} {requests}")))
+            result["full_decision" if kind == "full" else "http_layer"] = {
+                app: _medians(values) | {"samples": values} for app, values in samples.items()
+            }
+    result["rounds"] = {"full_decision": FULL_ROUNDS, "http_layer": HTTP_ROUNDS}
+    result["load_average_1m"] = round(os.getloadavg()[0], 2)
+    logger.info("before/after: %s", result)
+    return result
 
 
-async def _request(app: FastAPI, body: bytes) -> int:
-    """One ``POST /v1/score`` with the scope and messages uvicorn's httptools protocol gives an app."""
-    scope = {
-        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1",
-        "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 50000), "scheme": "http", "method": "POST",
-        "root_path": "", "path": "/v1/score", "raw_path": b"/v1/score", "query_string": b"", "state": {},
-        "headers": [(b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json"),
-                    (b"x-api-key", SCORE_KEY), (b"content-length", str(len(body)).encode())],
-    }  # fmt: skip
-    messages = _messages(body)
-    status = 0
-
-    async def receive() -> dict[str, Any]:
-        return next(messages)
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-
-    await app(scope, receive, send)
-    return status
+def _medians(values: dict[str, list[float]]) -> dict[str, Any]:
+    before, after = (statistics.median(values[which]) for which in ("before", "after"))
+    return {
+        "before_cpu_us_per_request": round(before, 1),
+        "after_cpu_us_per_request": round(after, 1),
+        "after_over_before": round(after / before, 3),
+    }
 
 
-def _messages(body: bytes) -> Iterator[dict[str, Any]]:
-    yield {"type": "http.request", "body": body, "more_body": False}
-    while True:
-        yield {"type": "http.disconnect"}
+@contextmanager
+def _worker(state: Path, mlruns: Path, source: Path) -> Iterator[subprocess.Popen[str]]:
+    """A worker process measuring ``source``'s apps over ``state`` (see :func:`_ask`)."""
+    state.mkdir(parents=True, exist_ok=True)
+    rounds = Path(__file__).with_name("_fastpath_rounds.py")
+    env = {**os.environ, "PYTHONPATH": str(source.resolve()), "RISKGATE_LOG_LEVEL": "WARNING"}
+    command = [sys.executable, "-c", _WORKER, str(rounds), str(state), str(mlruns)]
+    with subprocess.Popen(
+        command, cwd=state, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            if _read(process) != "ready":
+                raise RuntimeError(f"the benchmark worker for {source} did not start: see its output above")
+            yield process
+        finally:
+            if process.stdin is not None:
+                process.stdin.close()
+            process.wait(timeout=60)
+
+
+def _ask(worker: subprocess.Popen[str], command: str) -> str:
+    if worker.stdin is None:  # pragma: no cover - started with a pipe
+        raise RuntimeError("the benchmark worker has no stdin")
+    worker.stdin.write(command + "\n")
+    worker.stdin.flush()
+    return _read(worker)
+
+
+def _read(worker: subprocess.Popen[str]) -> str:
+    if worker.stdout is None:  # pragma: no cover - started with a pipe
+        raise RuntimeError("the benchmark worker has no stdout")
+    return worker.stdout.readline().strip()

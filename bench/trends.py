@@ -29,7 +29,8 @@ from bench._models import synthetic_bundle
 from features.iptv import FEATURE_SET
 from serving.readers.drift import DriftModel, drift
 from serving.readers.trends import Range, trends
-from serving.store.decisions import DecisionLog, DecisionReader, DecisionRecord
+from serving.store.base import DecisionRecord
+from serving.store.decisions import DecisionLog, DecisionReader
 
 logger = logging.getLogger(__name__)
 

@@ -3,17 +3,8 @@
 Units of work run in ``BEGIN IMMEDIATE`` transactions, so several processes on one machine can share the file;
 readers never block writers (WAL). Expiry times are event times, indexed for the sweep.
 
-Checkpoints: SQLite copies the write-ahead log back into the database from inside whichever commit pushes the
-log past ``wal_autocheckpoint`` pages (an fsync: milliseconds in one unlucky request). The service checkpoints
-its files from a background thread (:mod:`serving.store.upkeep`), so the automatic one is only a backstop
-here, set
-far above what that thread lets the log reach (:data:`BACKSTOP_CHECKPOINT_PAGES`).
-
-Waiting for another process's write lock (``riskgate serve --workers N`` shares the file): SQLite's own busy
-handler sleeps 1, 2, 5, 10, 15, 20, 25, ... ms between tries, so two processes whose units of work take a
-fraction of a millisecond queue behind each other for tens to hundreds of milliseconds. Connections here are
-opened without a busy timeout and :func:`retry_locked` retries a locked statement after short pauses (50 µs
-doubling to 1 ms) until ``busy_timeout_ms`` has passed.
+Checkpoints (a background thread's; SQLite's automatic one is only a backstop) and waiting for another
+process's write lock (short pauses, not SQLite's busy handler) are as :mod:`core.sqlite` describes.
 """
 
 from __future__ import annotations
@@ -21,50 +12,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Final
 
+from core.sqlite import BACKSTOP_CHECKPOINT_PAGES, connect, retry_locked
 from features.stores.base import StoreError, T, Write
 
 logger = logging.getLogger(__name__)
-
-#: automatic checkpoint threshold (pages of 4 KiB: about 40 MiB of log), a backstop for background checkpoints
-BACKSTOP_CHECKPOINT_PAGES: Final = 10_000
-
-#: the first and the longest pause between two tries of a statement that found the database locked
-FIRST_PAUSE_S: Final = 50e-6
-LONGEST_PAUSE_S: Final = 1e-3
-_LOCKED: Final = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
-
-
-def retry_locked(statement: Callable[[], T], timeout_s: float) -> T:
-    """Run ``statement``, trying again after short pauses while another connection holds the lock it needs.
-
-    Gives up (re-raising SQLite's "database is locked") once ``timeout_s`` has passed since the first try.
-    """
-    deadline: float | None = None
-    pause = FIRST_PAUSE_S
-    while True:
-        try:
-            return statement()
-        except sqlite3.OperationalError as error:
-            if getattr(error, "sqlite_errorcode", None) not in _LOCKED:
-                raise
-            now = time.monotonic()
-            deadline = now + timeout_s if deadline is None else deadline
-            if now >= deadline:
-                raise
-            time.sleep(pause)
-            pause = min(2 * pause, LONGEST_PAUSE_S)
-
-
-def connect(path: Path) -> sqlite3.Connection:
-    """A connection for :func:`retry_locked`: autocommit, shareable between threads behind a lock, and no
-    busy handler of SQLite's own (it would sleep milliseconds at a time before the retry loop sees a lock)."""
-    return sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0.0)
-
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB NOT NULL, expires INTEGER) WITHOUT ROWID",

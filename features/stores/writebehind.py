@@ -18,9 +18,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
-from typing import Final, Generic, TypeVar
+from typing import Final
 
+from core.sqlite import Staged
 from features.stores.base import T, Transaction, Write
 from features.stores.sqlite import SQLiteStore
 
@@ -31,63 +31,6 @@ MARKER_KEY: Final = "rg:write-behind:applied"
 DEFAULT_CACHE_BYTES: Final = 256 * 1024 * 1024
 
 _Entry = tuple[bytes, int | None] | None  # a pending write: (value, expiry) or None for a delete
-V = TypeVar("V")
-
-
-class Staged(Generic[V]):
-    """Writes held in memory until SQLite takes them: the new ones, and the batch being flushed.
-
-    One protocol for every write-behind part (this store, the decision log): :meth:`flush` moves the new
-    writes aside, hands them to a writer outside the lock (reads still see them, in :attr:`flushing`), and
-    forgets them once written; if the writer fails they are new again (writes made since win). The caller
-    owns ``lock`` and holds it around :meth:`get` and its own additions to :attr:`new`.
-    """
-
-    def __init__(self, lock: AbstractContextManager[object]) -> None:
-        self.lock = lock
-        self.new: dict[str, V] = {}
-        self.flushing: dict[str, V] = {}
-        self.applied = 0  # the journal position the file holds everything up to
-
-    def holds(self, key: str) -> bool:
-        return key in self.new or key in self.flushing
-
-    def get(self, key: str) -> V | None:
-        """The held write of ``key``, None if none (where a held value may be None, ask :meth:`holds`)."""
-        return self.new[key] if key in self.new else self.flushing.get(key)
-
-    def __len__(self) -> int:
-        return len(self.new) + len(self.flushing)
-
-    def flush(
-        self,
-        marker: int | None,
-        write: Callable[[dict[str, V], int | None], None],
-        settled: Callable[[dict[str, V]], None] | None = None,
-    ) -> int:
-        """Write the new writes with ``write(batch, marker)``; ``marker`` is passed only if newer than
-        :attr:`applied` (the caller read its journal position before calling). ``settled(batch)`` runs under
-        the lock once written. Returns how many were written; on failure they stay held and it raises."""
-        with self.lock:
-            batch, self.new = self.new, {}
-            self.flushing = batch
-        newer = marker if marker is not None and marker > self.applied else None
-        if not batch and newer is None:
-            return 0
-        try:
-            write(batch, newer)
-        except BaseException:
-            with self.lock:
-                self.new = {**batch, **self.new}
-                self.flushing = {}
-            raise
-        with self.lock:
-            self.flushing = {}
-            if settled is not None:
-                settled(batch)
-            if newer is not None:
-                self.applied = newer
-        return len(batch)
 
 
 class _BufferedTransaction:

@@ -22,14 +22,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import RiskgateError
 from core.settings import Settings, get_settings
-from serving.api.answers import (
-    body_too_large,
-    declares_too_much,
-    document_errors,
-    error_response,
-    too_large_response,
-)
-from serving.api.fastpath import ScoreFastPath
+from serving.api.answers import declares_too_much, document_errors, error_response, too_large_response
+from serving.api.fastpath import ScoreFastPath, limited
 from serving.api.jsonbody import document_bodies
 from serving.api.routes import admin, dashboard, decisions, docs, health, outcomes, recovery, score, trends
 from serving.api.service import Service, build_service
@@ -77,15 +71,6 @@ class ServiceMiddleware:
             await too_large_response(limit)(scope, receive, send)
             self._observe(scope, 413, started)
             return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise body_too_large(limit)
-            return message
 
         async def recording_send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -93,7 +78,7 @@ class ServiceMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, recording_send)
+            await self.app(scope, limited(receive, limit), recording_send)
         finally:
             self._observe(scope, status["code"], started)
 

@@ -184,7 +184,7 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         alias=settings.model_alias,
     )
     limits = Limits(settings.max_batch, settings.max_body_bytes, settings.model_reload_seconds)
-    files = [engine.log.path] + ([Path(store.path)] if hasattr(store, "path") else [])
+    files = [log.path] + ([Path(store.path)] if hasattr(store, "path") else [])
     scratch = OnlineEngine(MemoryStore(), feature_set)
     return Service(
         engine,

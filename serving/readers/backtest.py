@@ -45,6 +45,7 @@ from serving.scoring.answers import ScoreAnswer
 from serving.scoring.engine import ScoringEngine, ThresholdOverrides
 from serving.scoring.models import ModelHolder, ModelPair, ServingModel
 from serving.scoring.schemas import AttemptIn, FraudReportIn, OutcomeIn
+from serving.store.base import DecisionStore
 from serving.store.decisions import DecisionLog
 from serving.store.pseudonyms import Pseudonymiser
 
@@ -128,7 +129,7 @@ def _manifest(data_dir: Path, period: Period, models: ModelPair, feature_set: Fe
     }
 
 
-def _claim(state_dir: Path, log: DecisionLog, manifest: dict[str, Any]) -> None:
+def _claim(state_dir: Path, log: DecisionStore, manifest: dict[str, Any]) -> None:
     """Write the manifest, or refuse a state directory whose log is not this backtest's."""
     path = state_dir / MANIFEST
     decided = log.count()

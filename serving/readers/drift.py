@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from serving.scoring.models import ServingModel
-from serving.store.decisions import DecisionReader, epoch_us
+from serving.store.base import DecisionRanges, epoch_us
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class DriftModel:
         return cls(bundle.task, f"{model.name}/{model.version}", bundle.reference, bundle.features.names)
 
 
-def model_drift(reader: DecisionReader, start: datetime, end: datetime, model: DriftModel) -> dict[str, Any]:
+def model_drift(reader: DecisionRanges, start: datetime, end: datetime, model: DriftModel) -> dict[str, Any]:
     """The drift table of one model version over ``[start, end)``."""
     reference = model.reference
     out: dict[str, Any] = {
@@ -157,7 +157,7 @@ def model_drift(reader: DecisionReader, start: datetime, end: datetime, model: D
 
 
 def drift(
-    reader: DecisionReader,
+    reader: DecisionRanges,
     start: datetime,
     end: datetime,
     models: Mapping[str, DriftModel | None],

@@ -27,7 +27,8 @@ from matplotlib.figure import Figure
 from registry.names import TASKS
 from serving.readers.drift import DriftModel, drift
 from serving.readers.trends import ACTIONS, FALLBACK_FRAUD_MATURITY_DAYS, maturity_days, resolve_range, trends
-from serving.store.decisions import DecisionReader, epoch_us
+from serving.store.base import epoch_us
+from serving.store.decisions import DecisionReader
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Risk trends from the decision log: per time bucket and segment, volumes, actions, scores, realised rates.
 
 One SQL query reads the range's decisions (with their outcome and whether a fraud report names them) into
-numpy columns (:meth:`serving.store.decisions.DecisionReader.trend_columns`); everything else is vectorised
+numpy columns (:meth:`serving.store.base.DecisionRanges.trend_columns`); everything else is vectorised
 here:
 each decision gets a group number (segment value x bucket), and counts, means, sums and quantiles are
 computed per group with ``bincount`` and one sort (SQLite has no quantile function).
@@ -43,11 +43,11 @@ import numpy.typing as npt
 
 from events.schema import EARLIEST_TIME, LATEST_TIME, ExtensionField, FieldType
 from serving.errors import ServingError
-from serving.store.decisions import (
+from serving.store.base import (
     SEGMENT_COLUMNS,
     STATUS_CODES,
     AttributeSegment,
-    DecisionReader,
+    DecisionRanges,
     TrendColumns,
     epoch_us,
 )
@@ -118,7 +118,7 @@ def parse_moment(name: str, text: str | None) -> datetime | None:
     return utc
 
 
-def resolve_range(reader: DecisionReader, start: datetime | None, end: datetime | None) -> Range:
+def resolve_range(reader: DecisionRanges, start: datetime | None, end: datetime | None) -> Range:
     """The range asked for; missing ends default to the last :data:`DEFAULT_DAYS` days of the log.
 
     Without ``end``: just after the newest decision's ``occurred_at`` (now for an empty log). Without
@@ -357,7 +357,7 @@ def segment_of(segment: str, fields: Sequence[ExtensionField] = ()) -> str | Att
 
 
 def trends(  # noqa: PLR0917 (the query's parameters)
-    reader: DecisionReader,
+    reader: DecisionRanges,
     span: Range,
     bucket: str = "day",
     segment: str = "none",

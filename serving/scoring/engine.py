@@ -32,9 +32,9 @@ from serving.scoring.models import ModelHolder, ModelPair, Scored, ServingModel
 from serving.scoring.policy import RULES, Situation, Thresholds, decide, history_of
 from serving.scoring.schemas import AttemptIn, FraudReportIn, OutcomeIn
 from serving.scoring.trees import F64
-from serving.store.decisions import (
-    DecisionLog,
+from serving.store.base import (
     DecisionRecord,
+    DecisionStore,
     Erasure,
     LoggedDecision,
     features_blob,
@@ -89,7 +89,7 @@ class ScoringEngine:
         features: FeatureSource,
         feature_names: Sequence[str],
         holder: ModelHolder,
-        log: DecisionLog,
+        log: DecisionStore,
         pseudonymise: Callable[[str | None], str | None],
         overrides: ThresholdOverrides | None = None,
         metrics: ServiceMetrics | None = None,

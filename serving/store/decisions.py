@@ -23,7 +23,6 @@ background (:mod:`serving.store.upkeep`); the automatic one is only a backstop (
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import math
@@ -31,7 +30,6 @@ import re
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -42,11 +40,26 @@ import numpy.typing as npt
 import orjson
 
 from core.errors import RiskgateError
-from events.schema import FIELD_NAME_PATTERN
-from features.stores.sqlite import BACKSTOP_CHECKPOINT_PAGES, connect, retry_locked
-from features.stores.writebehind import Staged
+from core.sqlite import BACKSTOP_CHECKPOINT_PAGES, Staged, connect, retry_locked
 from serving.errors import NotReadyError
-from serving.store.journal import Journal
+from serving.store.base import (
+    ACTION_CODES,
+    OTHER,
+    SEGMENT_COLUMNS,
+    STATUS_CODES,
+    VECTOR_SAMPLE,
+    AttributeSegment,
+    DecisionRanges,
+    DecisionRecord,
+    DecisionStore,
+    Erasure,
+    LoggedDecision,
+    TrendColumns,
+    epoch_us,
+    features_blob,
+    model_ref,
+)
+from serving.store.journal import Journal, journal_payload
 
 logger = logging.getLogger(__name__)
 
@@ -120,80 +133,6 @@ _INDEXES: Final = (
     "card_country, fraud_model, failure_model, attempt_id)",
 )
 _MIGRATION_BATCH: Final = 5_000
-VECTOR_SAMPLE: Final = 50_000  # drift reads at most about this many feature vectors per model
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def epoch_us(moment: datetime) -> int:
-    """A timezone-aware moment as integer microseconds since the epoch (the log's ``occurred_us``)."""
-    if moment.tzinfo is None:
-        raise ValueError(f"moment {moment.isoformat()} has no timezone; the decision log keeps UTC times")
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def features_blob(row: Any) -> bytes | None:
-    """A feature vector as the log stores it: float32 bytes in model order (NaN: missing)."""
-    if row is None:
-        return None
-    return np.asarray(row, dtype=np.float32).tobytes()
-
-
-def model_ref(part: Any) -> str | None:
-    """``name/version`` of an answer's model part (``{"name", "version", "source"}``), None without one."""
-    if not isinstance(part, dict) or not part.get("name"):
-        return None
-    return f"{part['name']}/{part['version']}"
-
-
-@dataclass(frozen=True)
-class DecisionRecord:
-    """One decision as logged. ``answer`` is the JSON-ready response body.
-
-    The fields after ``answer`` are the attempt's segments and the scoring's facts that trends and drift read;
-    they default to unknown so that a caller that does not know them still logs the decision.
-    """
-
-    attempt_id: str
-    occurred_at: datetime
-    account_key: str | None
-    method_key: str | None
-    kind: str | None
-    fingerprint: str
-    action: str
-    rule: str
-    fallback: bool
-    fraud_probability: float | None
-    failure_probability: float | None
-    answer: Mapping[str, Any]
-    plan_tier: str | None = None
-    plan_period: str | None = None
-    method_type: str | None = None
-    card_funding: str | None = None
-    card_country: str | None = None
-    amount: float | None = None
-    currency: str | None = None
-    fraud_level: str | None = None
-    fraud_model: str | None = None
-    failure_model: str | None = None
-    features: bytes | None = None
-    attributes: dict[str, str | float] | None = None  # JSON values, times as ISO 8601 (UTC)
-
-
-@dataclass(frozen=True)
-class LoggedDecision:
-    attempt_id: str
-    decided_at: datetime
-    fingerprint: str | None
-    answer: Mapping[str, Any]
-    erased: bool
-    attributes: dict[str, str | float] | None = None
-
-
-@dataclass(frozen=True)
-class Erasure:
-    decisions: int
-    outcomes_kept: int
 
 
 def _now() -> str:
@@ -238,42 +177,6 @@ def _logged(decision: DecisionRecord, decided_at: str) -> LoggedDecision:
     )
 
 
-_RECORD_FIELDS: Final = tuple(f.name for f in fields(DecisionRecord))
-
-
-def journal_payload(
-    decision: DecisionRecord, decided_at: str, attempt: Mapping[str, object] | None, answer: bytes
-) -> bytes:
-    """A decision (``answer``: its answer as JSON) and the attempt it answered, as one journal record."""
-    values: dict[str, Any] = {name: getattr(decision, name) for name in _RECORD_FIELDS}
-    values["answer"] = orjson.Fragment(answer)
-    if decision.features is not None:
-        values["features"] = base64.b64encode(decision.features).decode()
-    record: dict[str, Any] = {"decided_at": decided_at, "decision": values, "attempt": attempt}
-    if attempt is not None:  # the attempt's times (occurred_at, time attributes) come back as datetimes
-        times = [name for name, value in attempt.items() if isinstance(value, datetime)]
-        if times != _ATTEMPT_TIMES:
-            record["times"] = times
-    return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
-_ATTEMPT_TIMES: Final = ["occurred_at"]  # an attempt's times unless its record lists them ("times")
-
-
-def from_journal(payload: bytes) -> tuple[DecisionRecord, str, dict[str, Any] | None]:
-    """``(decision, decided_at, attempt)`` of a journal record (the attempt's times as datetimes)."""
-    record = orjson.loads(payload)
-    values = dict(record["decision"])
-    values["occurred_at"] = datetime.fromisoformat(values["occurred_at"])
-    if values.get("features") is not None:
-        values["features"] = base64.b64decode(values["features"])
-    attempt = record.get("attempt")
-    if attempt is not None:
-        for name in record.get("times", _ATTEMPT_TIMES):
-            attempt[name] = datetime.fromisoformat(attempt[name])
-    return DecisionRecord(**values), str(record["decided_at"]), attempt
-
-
 def _journal_position(db: sqlite3.Connection) -> int:
     """The journal position the file's decisions include (a one-row table, created at 0)."""
     db.execute("CREATE TABLE IF NOT EXISTS journal_position (position INTEGER NOT NULL)")
@@ -284,8 +187,9 @@ def _journal_position(db: sqlite3.Connection) -> int:
     return int(row[0])
 
 
-class DecisionLog:
-    """The SQLite decision log; safe to share between threads (one connection behind a lock).
+class DecisionLog(DecisionStore):
+    """The SQLite decision log (:class:`serving.store.base.DecisionStore`); safe to share between threads (one
+    connection behind a lock).
 
     With a ``journal`` (write-behind, :mod:`serving.store.writebehind`), :meth:`record` appends the decision
     to the journal and holds it in memory (durable from then on: the journal survives a kill) instead of
@@ -501,6 +405,13 @@ class DecisionLog:
             )
         return cursor.rowcount == 1
 
+    # -- range reads -----------------------------------------------------------------------------------------
+
+    def ranges(self) -> DecisionReader:
+        """A reader of time ranges over this file, on a connection of its own (held decisions are not in
+        the file yet: flush first)."""
+        return DecisionReader(self.path)
+
     # -- erasure --------------------------------------------------------------------------------------------
 
     def erase_account(self, account_key: str, online_events: int) -> Erasure:
@@ -695,65 +606,10 @@ def _derived(
 
 # -- read queries for trends, drift and reports -----------------------------------------------------------
 
-#: Columns trends may segment by (a whitelist: the name is put into SQL).
-SEGMENT_COLUMNS: Final = (
-    "plan_tier", "method_type", "card_funding", "card_country", "kind", "action",
-    "fraud_model", "failure_model",
-)  # fmt: skip
 
-
-#: The segment value of the attributes outside a key segment's top values.
-OTHER: Final = "other"
-
-
-@dataclass(frozen=True)
-class AttributeSegment:
-    """Trends segmented by one of the attempts' attributes (a declared category or key field).
-
-    ``top``: a key's values are many (terminals, resellers), so only the ``top`` values by volume in the range
-    are series of their own and every other value is :data:`OTHER`; ``None`` (a category): every value.
-    """
-
-    name: str
-    top: int | None = None
-
-    def __post_init__(self) -> None:
-        if not re.fullmatch(FIELD_NAME_PATTERN, self.name):  # the name is put into SQL
-            raise ValueError(f"segment {self.name!r}: not an attribute name (lower snake case)")
-        if self.top is not None and self.top < 1:
-            raise ValueError(f"segment {self.name!r}: top must be at least 1")
-
-    @property
-    def sql(self) -> str:
-        """The attribute's value in a decision row ``d`` (NULL: the attempt had none)."""
-        return f"json_extract(d.attributes, '$.{self.name}')"
-
-
-ACTION_CODES: Final = ("approve", "review", "block", "defer")
-STATUS_CODES: Final = (None, "approved", "declined", "error")  # code 0: no outcome known
-
-
-@dataclass(frozen=True)
-class TrendColumns:
-    """The decisions of a time range as numeric columns (one entry per decision), for
-    :mod:`serving.readers.trends`.
-
-    Text columns come as codes: ``action`` indexes :data:`ACTION_CODES`, ``status`` :data:`STATUS_CODES`,
-    ``currency`` and ``segment`` their ``..._values`` (-1: the decision has none; ``segment`` is all -1
-    without a segment). ``reported``: a fraud report names the attempt. NaN: no such probability or amount.
-    """
-
-    occurred_us: npt.NDArray[np.int64]
-    action: npt.NDArray[np.int64]
-    fraud: npt.NDArray[np.float64]
-    failure: npt.NDArray[np.float64]
-    amount: npt.NDArray[np.float64]
-    currency: npt.NDArray[np.int64]
-    currency_values: list[str]
-    status: npt.NDArray[np.int64]
-    reported: npt.NDArray[np.bool_]
-    segment: npt.NDArray[np.int64]
-    segment_values: list[str]
+def _attribute_sql(segment: AttributeSegment) -> str:
+    """The attribute's value in a decision row ``d`` (NULL: the attempt had none)."""
+    return f"json_extract(d.attributes, '$.{segment.name}')"
 
 
 def _case(column: str, values: Sequence[str], first: int = 0, missing: int = -1) -> str:
@@ -768,8 +624,9 @@ class LogNotFoundError(RiskgateError, FileNotFoundError):
     """There is no decision log at the given path."""
 
 
-class DecisionReader:
-    """Read-only queries over a decision log, on a connection of their own.
+class DecisionReader(DecisionRanges):
+    """Read-only queries over a SQLite decision log (:class:`serving.store.base.DecisionRanges`), on a
+    connection of their own.
 
     Long reads (a year of decisions) never take the lock the scoring path writes under; in WAL mode they see
     the log as of their start while decisions keep being written. Opening a log written by an older riskgate
@@ -824,14 +681,14 @@ class DecisionReader:
     def attribute_values(self, start_us: int, end_us: int, segment: AttributeSegment) -> list[str]:
         """The values an attribute takes in the range: all of them (sorted), or for a ``top`` segment the
         ``top`` most frequent (most first, ties by value) and :data:`OTHER` last if there are more."""
-        where = f"WHERE d.occurred_us >= ? AND d.occurred_us < ? AND {segment.sql} IS NOT NULL"
+        where = f"WHERE d.occurred_us >= ? AND d.occurred_us < ? AND {_attribute_sql(segment)} IS NOT NULL"
         if segment.top is None:
             rows = self._db.execute(
-                f"SELECT DISTINCT {segment.sql} FROM decisions d {where}", (start_us, end_us)
+                f"SELECT DISTINCT {_attribute_sql(segment)} FROM decisions d {where}", (start_us, end_us)
             ).fetchall()
             return sorted(str(row[0]) for row in rows)
         rows = self._db.execute(
-            f"SELECT {segment.sql} AS v, count(*) AS n FROM decisions d {where} "
+            f"SELECT {_attribute_sql(segment)} AS v, count(*) AS n FROM decisions d {where} "
             "GROUP BY v ORDER BY n DESC, v LIMIT ?",
             (start_us, end_us, segment.top + 2),  # + 2: a real value "other" may be among them
         ).fetchall()
@@ -849,11 +706,11 @@ class DecisionReader:
             return f"({_case(f'd.{segment}', values)} + 1)", values, values
         values = self.attribute_values(start_us, end_us, segment)
         if OTHER not in values or segment.top is None:
-            return f"({_case(segment.sql, values)} + 1)", values, values
+            return f"({_case(_attribute_sql(segment), values)} + 1)", values, values
         known = values[:-1]  # every value not among them (and not NULL) is "other", the last code
         whens = " ".join(f"WHEN ? THEN {i + 1}" for i in range(len(known)))
-        other = f"CASE WHEN {segment.sql} IS NULL THEN 0 ELSE {len(values)} END"
-        return f"(CASE {segment.sql} {whens} ELSE {other} END)", known, values
+        other = f"CASE WHEN {_attribute_sql(segment)} IS NULL THEN 0 ELSE {len(values)} END"
+        return f"(CASE {_attribute_sql(segment)} {whens} ELSE {other} END)", known, values
 
     def trend_columns(
         self, start_us: int, end_us: int, segment: str | AttributeSegment | None

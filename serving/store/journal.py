@@ -20,17 +20,23 @@ holds it shared (:func:`shared_lock`), so the two modes are never mixed on one s
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import logging
 import os
 import struct
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import fields
+from datetime import datetime
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
+
+import orjson
 
 from core.errors import RiskgateError
+from serving.store.base import DecisionRecord
 
 logger = logging.getLogger(__name__)
 
@@ -166,3 +172,41 @@ def _records(path: Path) -> Iterator[tuple[int, bytes]]:
         offset += _HEADER.size + length
     if offset != len(data):
         logger.warning("journal %s: %d trailing bytes of a torn record ignored", path, len(data) - offset)
+
+
+# -- a decision as a journal record (whatever store takes it later) --------------------
+
+_RECORD_FIELDS: Final = tuple(f.name for f in fields(DecisionRecord))
+
+
+def journal_payload(
+    decision: DecisionRecord, decided_at: str, attempt: Mapping[str, object] | None, answer: bytes
+) -> bytes:
+    """A decision (``answer``: its answer as JSON) and the attempt it answered, as one journal record."""
+    values: dict[str, Any] = {name: getattr(decision, name) for name in _RECORD_FIELDS}
+    values["answer"] = orjson.Fragment(answer)
+    if decision.features is not None:
+        values["features"] = base64.b64encode(decision.features).decode()
+    record: dict[str, Any] = {"decided_at": decided_at, "decision": values, "attempt": attempt}
+    if attempt is not None:  # the attempt's times (occurred_at, time attributes) come back as datetimes
+        times = [name for name, value in attempt.items() if isinstance(value, datetime)]
+        if times != _ATTEMPT_TIMES:
+            record["times"] = times
+    return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+_ATTEMPT_TIMES: Final = ["occurred_at"]  # an attempt's times unless its record lists them ("times")
+
+
+def from_journal(payload: bytes) -> tuple[DecisionRecord, str, dict[str, Any] | None]:
+    """``(decision, decided_at, attempt)`` of a journal record (the attempt's times as datetimes)."""
+    record = orjson.loads(payload)
+    values = dict(record["decision"])
+    values["occurred_at"] = datetime.fromisoformat(values["occurred_at"])
+    if values.get("features") is not None:
+        values["features"] = base64.b64decode(values["features"])
+    attempt = record.get("attempt")
+    if attempt is not None:
+        for name in record.get("times", _ATTEMPT_TIMES):
+            attempt[name] = datetime.fromisoformat(attempt[name])
+    return DecisionRecord(**values), str(record["decided_at"]), attempt

@@ -3,7 +3,7 @@
 SQLite checkpoints the write-ahead log from inside a commit once it passes ``wal_autocheckpoint`` pages, and a
 checkpoint waits for an fsync (milliseconds on ordinary disks): that would land in some unlucky request's
 latency. The service's connections keep the automatic checkpoint only as a far-off backstop
-(:data:`features.stores.sqlite.BACKSTOP_CHECKPOINT_PAGES`) and this thread runs passive checkpoints
+(:data:`core.sqlite.BACKSTOP_CHECKPOINT_PAGES`) and this thread runs passive checkpoints
 instead, on its own connection; writers never wait for them.
 """
 

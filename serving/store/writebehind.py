@@ -26,8 +26,8 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from features.stores.writebehind import WriteBehindStore
-from serving.store.decisions import DecisionLog, from_journal
-from serving.store.journal import Journal
+from serving.store.base import DecisionStore
+from serving.store.journal import Journal, from_journal
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class WriteBehind:
     def __init__(
         self,
         journal: Journal,
-        log: DecisionLog,
+        log: DecisionStore,
         store: WriteBehindStore | None,
         interval: float,
         on_failure: Callable[[], None] | None = None,

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from core.sqlite import retry_locked
 from features.stores import OnlineStore, StoreError, Transaction, open_store
 from features.stores.memory import MemoryStore
 from features.stores.redis import RedisStore
-from features.stores.sqlite import SQLiteStore, retry_locked
+from features.stores.sqlite import SQLiteStore
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Final, TypeVar
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
@@ -14,6 +14,8 @@ from serving.api.security import API_KEY_HEADER, Principal, Scope
 from serving.api.service import Service
 
 _api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="Your riskgate API key.")
+#: An OpenAPI operation's ``security`` for a route that checks the key itself (the fast path's front door)
+KEY_SECURITY: Final[list[dict[str, list[str]]]] = [{_api_key.scheme_name: []}]
 
 
 async def get_service(request: Request) -> Service:

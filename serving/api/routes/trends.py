@@ -26,7 +26,6 @@ from serving.readers.trends import (
     trends_csv,
 )
 from serving.scoring.schemas import MOMENT_PATTERN, DriftOut, ErrorOut, TrendsOut
-from serving.store.decisions import DecisionReader
 
 router = APIRouter(tags=["trends"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -114,7 +113,7 @@ def get_trends(  # noqa: PLR0917 (one parameter per query parameter)
     """
     fraud = service.engine.holder.current.fraud
     service.engine.flush()  # every answered decision, also those still only in the journal
-    with DecisionReader(service.engine.log.path) as reader:
+    with service.engine.log.ranges() as reader:
         span = resolve_range(reader, _moment("start", start), _moment("end", end))
         maturity = maturity_days(None if fraud is None else fraud.bundle)
         result = trends(reader, span, bucket, segment, maturity, service.engine.fields)
@@ -133,7 +132,7 @@ def get_drift(
     pair = service.engine.holder.current
     models = {task: DriftModel.of(pair.get(task)) for task in ("fraud", "failure")}
     service.engine.flush()
-    with DecisionReader(service.engine.log.path) as reader:
+    with service.engine.log.ranges() as reader:
         span = resolve_range(reader, _moment("start", start), _moment("end", end))
         result = drift(reader, span.start, span.end, models)
     return _csv(drift_csv(result), "riskgate-drift") if format == "csv" else JSONResponse(result)

@@ -337,3 +337,18 @@ def test_a_client_gone_before_its_body_gets_no_answer_and_is_counted(client: Tes
     assert sent == []
     metrics = client.get("/metrics").text
     assert 'riskgate_request_seconds_count{method="POST",route="/v1/score",status="499"} 1.0' in metrics
+
+
+def test_the_route_documents_what_the_front_door_reads(client: TestClient) -> None:
+    """The route's key, ``explain`` and body are declared as data (the front door reads them itself): the
+    document still shows a client all three, and every error the endpoint answers."""
+    operation = client.get("/openapi.json").json()["paths"]["/v1/score"]["post"]
+    assert operation["security"] == [{"APIKeyHeader": []}]
+    assert operation["parameters"] == [
+        {"in": "query", "name": "explain", "required": False,
+         "schema": {"default": False, "title": "Explain", "type": "boolean"}}
+    ]  # fmt: skip
+    assert operation["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/AttemptIn"
+    }
+    assert set(operation["responses"]) == {"200", "401", "403", "409", "413", "422", "500"}

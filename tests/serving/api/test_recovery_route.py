@@ -21,7 +21,7 @@ from serving.api.app import create_app
 from serving.errors import ConfigurationError
 from serving.scoring.recovery import FALLBACK_RETRY_DAYS, outside_quiet_hours
 from serving.scoring.schemas import AttemptIn, RecoveryBatchOut, RecoveryPlanOut
-from serving.store.decisions import DecisionRecord
+from serving.store.base import DecisionRecord
 from tests.serving.documented import DocumentedClient
 from tests.serving.factories import ADMIN, SCORE, attempt, seed_cache, service_for, settings_for
 

@@ -11,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from features.iptv import FEATURE_SET
-from serving.store.decisions import ADDED_COLUMNS, DecisionLog, DecisionReader, epoch_us
+from serving.store.base import epoch_us
+from serving.store.decisions import ADDED_COLUMNS, DecisionLog, DecisionReader
 from tests.serving.factories import ADMIN, SCORE, T0, attempt
 
 #: The decisions table as riskgate wrote it before the segment columns existed.

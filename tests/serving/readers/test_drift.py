@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from serving.readers.drift import EPSILON, MIN_ROWS, Bins, DriftModel, band, drift, psi
 from serving.readers.trends import drift_csv
 from serving.scoring.schemas import DriftOut
-from serving.store.decisions import DecisionLog, DecisionReader, DecisionRecord, features_blob
+from serving.store.base import DecisionRecord, features_blob
+from serving.store.decisions import DecisionLog, DecisionReader
 from tests.serving.factories import SCORE, attempt
 
 LEVELS = [round(x, 2) for x in np.linspace(0, 1, 11)]

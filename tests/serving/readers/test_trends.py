@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 from events.schema import LATEST_TIME
 from serving.readers.trends import Range, TrendQueryError, parse_moment, resolve_range, trends, trends_csv
 from serving.scoring.schemas import TrendsOut
-from serving.store.decisions import DecisionLog, DecisionReader, DecisionRecord
+from serving.store.base import DecisionRecord
+from serving.store.decisions import DecisionLog, DecisionReader
 from tests.serving.factories import ADMIN, SCORE, T0, attempt
 
 DAY1 = datetime(2026, 3, 1, tzinfo=UTC)

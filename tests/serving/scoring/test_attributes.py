@@ -25,20 +25,15 @@ from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.sqlite import connect
 from events.schema import ATTEMPT_COLUMNS
-from features.stores.sqlite import connect
 from serving.api.app import create_app
 from serving.readers.backtest import _attempt_body
 from serving.scoring.attributes import InvalidAttributeError, conform, validation_context
 from serving.scoring.schemas import AttemptIn
-from serving.store.decisions import (
-    LOG_VERSION,
-    DecisionLog,
-    DecisionRecord,
-    from_journal,
-    journal_payload,
-    migrate,
-)
+from serving.store.base import DecisionRecord
+from serving.store.decisions import LOG_VERSION, DecisionLog, migrate
+from serving.store.journal import from_journal, journal_payload
 from tests.serving.documented import DocumentedClient
 from tests.serving.factories import (
     ADMIN,

@@ -26,6 +26,7 @@ from registry.bundle import ModelBundle
 from serving.api.app import create_app
 from serving.api.service import Service
 from serving.scoring.schemas import AttemptIn
+from serving.store.decisions import DecisionLog
 from serving.store.journal import Journal, JournalError, shared_lock
 from tests.serving.documented import DocumentedClient
 from tests.serving.factories import SCORE, attempt, seed_cache, service_for
@@ -220,6 +221,7 @@ def test_a_failing_flush_shows_in_readiness_and_metrics_and_catches_up(
 ) -> None:
     with _serving(tmp_path, bundles, write_behind_ms=20) as (client, service):
         log = service.engine.log
+        assert isinstance(log, DecisionLog)  # the SQLite log's writer connection, broken below
         healthy_writer = log._writer
         log._writer = sqlite3.connect(":memory:")  # a decision log that takes no writes
         assert client.post("/v1/score", json=attempt(1), headers=SCORE).status_code == 200
@@ -236,7 +238,9 @@ def test_scoring_is_refused_when_too_many_decisions_wait_for_sqlite(
     tmp_path: Path, bundles: dict[str, ModelBundle]
 ) -> None:
     with _serving(tmp_path, bundles, write_behind_ms=60_000) as (client, service):
-        service.engine.log.max_held = 2
+        log = service.engine.log
+        assert isinstance(log, DecisionLog)
+        log.max_held = 2
         for n in range(2):
             assert client.post("/v1/score", json=attempt(n), headers=SCORE).status_code == 200
         refused = client.post("/v1/score", json=attempt(2), headers=SCORE)
