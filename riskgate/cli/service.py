@@ -55,7 +55,7 @@ def serve(
     import uvicorn  # noqa: PLC0415 (keep --help fast)
 
     from serving.api.app import create_app  # noqa: PLC0415
-    from serving.api.connections import LimitedHttpProtocol  # noqa: PLC0415
+    from serving.api.connections import LimitedHttpProtocol, use_limits  # noqa: PLC0415
 
     settings = get_settings()
     if state_dir is not None:
@@ -68,6 +68,7 @@ def serve(
         settings = settings.model_copy(update={"write_behind": False})
         os.environ["RISKGATE_WRITE_BEHIND"] = "false"
     application = create_app(settings, freeze_heap=True)  # validates the configuration first
+    use_limits(settings)
     if workers > 1:
         application.state.service.close()  # each worker process builds its own service
     _exit_zero_after_a_graceful_stop()
@@ -106,9 +107,11 @@ def worker_app() -> FastAPI:
     """The application in one worker process of ``riskgate serve --workers N`` (uvicorn calls this factory
     in each process it starts): logging configured, then the app built from the same settings."""
     from serving.api.app import create_app  # noqa: PLC0415
+    from serving.api.connections import use_limits  # noqa: PLC0415
 
     settings = get_settings()
     configure_logging(settings)
+    use_limits(settings)  # before uvicorn accepts this process's first connection
     return create_app(settings, freeze_heap=True)
 
 

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import RiskgateError
-from core.settings import Settings, get_settings
+from core.settings import Settings
 from serving.api.answers import declares_too_much, document_errors, error_response, too_large_response
 from serving.api.fastpath import ScoreFastPath, limited
 from serving.api.jsonbody import document_bodies
@@ -178,9 +178,14 @@ def create_app(
     routing; ``fast_path=False`` leaves it to the FastAPI route (the same handling, slower: tests compare
     the two).
     ``freeze_heap=True`` (``riskgate serve``) freezes the start-up heap once warm (see :func:`_frozen_heap`).
+    The entry point gives the settings (the app builds its service from them) or a service it built with
+    :func:`serving.api.service.build_service`; the app never reads the environment itself.
     """
-    settings = settings or get_settings()
-    built = service or build_service(settings)
+    if service is None:
+        if settings is None:
+            raise TypeError("create_app needs the settings, or a service built from them")
+        service = build_service(settings)
+    built = service
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -222,7 +227,7 @@ def create_app(
         ],
     )
     app.state.service = built
-    app.state.recovery = RecoveryService(load_recovery_config(settings.recovery_config))
+    app.state.recovery = RecoveryService(load_recovery_config(built.recovery_config))
     for router in (
         score.router,
         recovery.router,

@@ -21,12 +21,12 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from core.errors import RiskgateError
-from core.settings import Settings, get_settings
+from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,12 @@ class ConnectionLimits:
         return cls(settings.max_header_bytes, settings.request_head_seconds, settings.keep_alive_seconds)
 
 
+def use_limits(settings: Settings) -> None:
+    """Give every connection this process accepts from now on the limits of ``settings`` (the entry point
+    calls this once per server process, before serving)."""
+    LimitedHttpProtocol.limits = ConnectionLimits.of(settings)
+
+
 def error_bytes(status: int, error: str, message: str) -> bytes:
     """A whole HTTP/1.1 answer in the service's error shape that closes the connection."""
     body = json.dumps({"error": error, "message": message}).encode()
@@ -65,11 +71,16 @@ def error_bytes(status: int, error: str, message: str) -> bytes:
 
 
 class LimitedHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a bound on the request head's size and on the time it takes."""
+    """uvicorn's httptools protocol with a bound on the request head's size and on the time it takes.
+
+    uvicorn builds one per connection from the class alone: the limits are the class's, set by the entry
+    point of each server process (:func:`use_limits`) before it serves; until then the settings' defaults.
+    """
+
+    limits: ClassVar[ConnectionLimits] = ConnectionLimits.of(Settings.model_construct())
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.limits = ConnectionLimits.of(get_settings())  # read once per process (cached)
         self._head_bytes = 0
         self._received_in_head = 0
         self._head_timer: asyncio.TimerHandle | None = None

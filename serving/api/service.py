@@ -45,6 +45,7 @@ class Service:
     scratch_features: FeatureSource | None = None  # a throwaway engine for the start-up warm-up
     write_behind: WriteBehind | None = None
     journal_lock: int | None = None  # without write-behind: the journal's lock, held shared
+    recovery_config: Path | None = None  # the dunning policy the recovery planner follows (None: defaults)
     _checkpointers: list[Checkpointer] = field(default_factory=list)
 
     def start(self) -> None:
@@ -197,4 +198,5 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         scratch,
         behind,
         journal_lock,
+        settings.recovery_config,
     )

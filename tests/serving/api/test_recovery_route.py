@@ -23,7 +23,7 @@ from serving.scoring.recovery import FALLBACK_RETRY_DAYS, outside_quiet_hours
 from serving.scoring.schemas import AttemptIn, RecoveryBatchOut, RecoveryPlanOut
 from serving.store.base import DecisionRecord
 from tests.serving.documented import DocumentedClient
-from tests.serving.factories import ADMIN, SCORE, attempt, seed_cache, service_for, settings_for
+from tests.serving.factories import ADMIN, SCORE, attempt, seed_cache, service_for
 
 DEFAULTS = RecoveryConfig()
 
@@ -59,8 +59,7 @@ def configured(tmp_path: Path, bundles: dict[str, ModelBundle]) -> Iterator[Any]
     def make(yaml_text: str) -> TestClient:
         path = tmp_path / f"recovery-{len(clients)}.yaml"
         path.write_text(yaml_text)
-        settings = settings_for(tmp_path, recovery_config=path)
-        client = DocumentedClient(create_app(settings, service_for(tmp_path, recovery_config=path)))
+        client = DocumentedClient(create_app(service=service_for(tmp_path, recovery_config=path)))
         clients.append(client.__enter__())
         return client
 
@@ -287,9 +286,8 @@ def test_a_broken_feature_store_falls_back_instead_of_failing(client: TestClient
 def test_an_invalid_recovery_config_stops_start_up(tmp_path: Path) -> None:
     path = tmp_path / "recovery.yaml"
     path.write_text("max_attempts: 4\nretry_every_hours: 3\n")  # a misspelt key
-    settings = settings_for(tmp_path, recovery_config=path)
     with pytest.raises(ConfigurationError, match="retry_every_hours"):
-        create_app(settings, service_for(tmp_path))
+        create_app(service=service_for(tmp_path, recovery_config=path))
 
 
 def test_the_configured_policy_is_the_one_planned_with(configured: Any) -> None:
