@@ -351,4 +351,4 @@ def test_the_route_documents_what_the_front_door_reads(client: TestClient) -> No
     assert operation["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/AttemptIn"
     }
-    assert set(operation["responses"]) == {"200", "401", "403", "409", "413", "422", "500"}
+    assert set(operation["responses"]) == {"200", "401", "403", "409", "413", "422", "500", "503"}
