@@ -366,56 +366,40 @@ def _not(operand: Evaluator) -> Evaluator:
 
 
 def _and(parts: tuple[Evaluator, ...]) -> Evaluator:
-    if len(parts) == 2:
-        first, second = parts
-
-        def both(values: Values, at_us: int) -> bool | None:
-            x = first(values, at_us)
-            if x is False:
-                return False
-            y = second(values, at_us)
-            if y is False:
-                return False
-            return None if x is None or y is None else True
-
-        return both
-
-    def every(values: Values, at_us: int) -> bool | None:
-        unknown = False
-        for part in parts:
-            x = part(values, at_us)
-            if x is False:
-                return False
-            if x is None:
-                unknown = True
-        return None if unknown else True
-
-    return every
+    return _junction(parts, decisive=False)
 
 
 def _or(parts: tuple[Evaluator, ...]) -> Evaluator:
+    return _junction(parts, decisive=True)
+
+
+def _junction(parts: tuple[Evaluator, ...], decisive: bool) -> Evaluator:
+    """``and`` (``decisive`` False) or ``or`` (True) in three-valued logic: the first part that is
+    ``decisive`` decides; otherwise an unknown part makes the whole unknown; otherwise the other value."""
+    other = not decisive
+    decided: bool | None = decisive  # what a decisive part answers (mypy narrows `decisive` to Any)
     if len(parts) == 2:
         first, second = parts
 
-        def either(values: Values, at_us: int) -> bool | None:
+        def pair(values: Values, at_us: int) -> bool | None:
             x = first(values, at_us)
-            if x is True:
-                return True
+            if x is decisive:
+                return decided
             y = second(values, at_us)
-            if y is True:
-                return True
-            return None if x is None or y is None else False
+            if y is decisive:
+                return decided
+            return None if x is None or y is None else other
 
-        return either
+        return pair
 
-    def some(values: Values, at_us: int) -> bool | None:
+    def chain(values: Values, at_us: int) -> bool | None:
         unknown = False
         for part in parts:
             x = part(values, at_us)
-            if x is True:
-                return True
+            if x is decisive:
+                return decided
             if x is None:
                 unknown = True
-        return None if unknown else False
+        return None if unknown else other
 
-    return some
+    return chain
