@@ -14,6 +14,13 @@ feature engine takes (the compiled kernels loaded from numba's cache, or compile
 ``score_cold`` is :meth:`ScoringEngine.score` with the processor's caches evicted before each call (64 MB
 written between calls): what a decision costs when requests arrive a few at a time and the machine has run
 other work in between, as the service sees at 50 requests/s here.
+
+``rules_side_by_side`` is the decision with and without the analysts' rules (issue 17's budget: at most +10%
+server CPU): two engines built alike over scratch states of their own, one serving 50 rules and 5 lists of
+100,000 items each (:mod:`bench.rules`' generators; every rule a review rule, so that a decision evaluates
+every rule up to the first match), fed the same history, then timed alternately on the same attempts (same
+load). The attempts' devices, cards, accounts and IPs are outside the lists but for a share
+(:data:`bench.rules.LISTED_SHARE`) whose device is listed; the share decided by a rule is reported.
 """
 
 from __future__ import annotations
@@ -29,13 +36,17 @@ from typing import Any
 import numpy as np
 
 from bench._models import production_size_bundles
+from bench.rules import LIST_ITEMS, LISTED_SHARE, build_lists, rule_texts
 from bench.serving import _attempts
 from features.iptv import FEATURE_SET
 from features.online import OnlineEngine
 from features.stores.memory import MemoryStore
 from features.stores.sqlite import SQLiteStore
+from rules.book import RuleAction, RuleSpec
+from rules.schema import schema_for
 from serving.scoring.engine import ScoringEngine
 from serving.scoring.models import ModelHolder, ModelPair, ServingModel
+from serving.scoring.rulebook import RuleBookHolder
 from serving.scoring.schemas import AttemptIn
 from serving.store.decisions import DecisionLog
 from serving.store.pseudonyms import Pseudonymiser
@@ -46,11 +57,13 @@ logger = logging.getLogger(__name__)
 HISTORY = 1_000  # attempts scored before timing, so entities have state to read and update
 TIMED = 2_000
 COLD = 300  # decisions timed after evicting the caches
+#: The scratch states: the engine of the figures above, and the side-by-side pair without and with rules.
+STATES = ("state", "plain", "ruled")
 EVICT_BYTES = 64 * 1024 * 1024  # more than any cache level of this machine
 
 
-def build(state: Path) -> ScoringEngine:
-    """The engine over SQLite files in ``state``, with synthetic production-size models."""
+def build(state: Path, rules: RuleBookHolder | None = None) -> ScoringEngine:
+    """The engine over SQLite files in ``state``, with synthetic production-size models (and ``rules``)."""
     bundles = production_size_bundles()
     pair = ModelPair(
         ServingModel.from_bundle(bundles["fraud"], "riskgate-fraud", "1", "bench"),
@@ -63,6 +76,7 @@ def build(state: Path) -> ScoringEngine:
         holder=ModelHolder(pair),
         log=DecisionLog(state / "decisions.sqlite"),
         pseudonymise=Pseudonymiser("bench-pseudonym-secret-of-enough-length"),
+        rules=rules,
     )
 
 
@@ -83,12 +97,18 @@ def _summary(samples: list[tuple[float, float]]) -> dict[str, float]:
 
 
 def run(scratch: Path) -> dict[str, Any]:
-    engine = build(scratch / "state")
+    rules, built = _rules()
+    engines = {name: build(scratch / name, rules if name == "ruled" else None) for name in STATES}
     checkpointers = [  # as the service runs them: WAL checkpoints off the request path
-        Checkpointer(scratch / "state" / name).start() for name in ("online.sqlite", "decisions.sqlite")
+        Checkpointer(scratch / state / name).start()
+        for state in STATES
+        for name in ("online.sqlite", "decisions.sqlite")
     ]
     try:
-        return _measure(engine)
+        result = _measure(engines["state"])
+        result["rules_side_by_side"] = built | _side_by_side(engines["plain"], engines["ruled"])
+        logger.info("rules side by side: %s", result["rules_side_by_side"])
+        return result
     finally:
         for checkpointer in checkpointers:
             checkpointer.stop()
@@ -121,6 +141,72 @@ def _measure(engine: ScoringEngine) -> dict[str, Any]:
     }
     logger.info("engine micro-benchmark: %s", result)
     return result
+
+
+def _rules() -> tuple[RuleBookHolder, dict[str, Any]]:
+    """The holder serving :mod:`bench.rules`' 50 rules (as review rules) and 5 lists, and how long building
+    the lists and installing the rules took."""
+    started = time.perf_counter()
+    lists = build_lists(np.random.default_rng(17))
+    lists_s = time.perf_counter() - started
+    holder = RuleBookHolder(schema_for(FEATURE_SET))
+    specs = [RuleSpec(f"bench-{i:02d}", RuleAction.REVIEW, text) for i, text in enumerate(rule_texts())]
+    started = time.perf_counter()
+    holder.install(specs, lists)
+    return holder, {
+        "rules": len(specs),
+        "lists": len(lists),
+        "items_per_list": LIST_ITEMS,
+        "build_5_lists_s": round(lists_s, 2),
+        "install_50_rules_s": round(time.perf_counter() - started, 3),
+    }
+
+
+def _side_attempts(count: int) -> list[AttemptIn]:
+    """Attempts (after :data:`STATES`' others, so no id repeats) whose entities are outside the lists but
+    for :data:`LISTED_SHARE` of them, whose device is listed."""
+    rng = np.random.default_rng(1)
+    attempts = []
+    for n, body in enumerate(_attempts(count, 10 * (HISTORY + 2 * TIMED + COLD))):
+        attempt = json.loads(body)
+        listed = rng.random() < LISTED_SHARE
+        device = 2 * int(rng.integers(LIST_ITEMS))
+        attempt["device_id"] = f"dev-{device}" if listed else f"device-{n % 15_000}"
+        attempt["payment_method_id"] = f"pm_x{n % 22_000}"
+        attempt["account_id"] = f"acc-x{n % 20_000}"
+        attempt["ip"] = f"192.168.{n % 250}.{n % 7}"
+        attempts.append(AttemptIn.model_validate(attempt))
+    return attempts
+
+
+def _side_by_side(plain: ScoringEngine, ruled: ScoringEngine) -> dict[str, Any]:
+    """:meth:`ScoringEngine.score` without and with the rules, alternately on the same attempts."""
+    for engine in (plain, ruled):
+        engine.warm_up()
+    attempts = _side_attempts(HISTORY + TIMED)
+    for attempt in attempts[:HISTORY]:
+        plain.score(attempt)
+        ruled.score(attempt)
+    without: list[tuple[float, float]] = []
+    with_rules: list[tuple[float, float]] = []
+    answers: list[Any] = []
+    for k, attempt in enumerate(attempts[HISTORY:]):
+        first = k % 2 == 0  # alternate which engine goes first
+        if first:
+            without.append(_timed(lambda a=attempt: plain.score(a)))  # type: ignore[misc]
+        with_rules.append(_timed(lambda a=attempt: answers.append(ruled.score(a))))  # type: ignore[misc]
+        if not first:
+            without.append(_timed(lambda a=attempt: plain.score(a)))  # type: ignore[misc]
+    by_rule = sum(answer["decision"]["decided_by"] == "rule" for answer in answers)
+    plain_summary, ruled_summary = _summary(without), _summary(with_rules)
+    return {
+        "calls": TIMED,
+        "load_average_1min": round(os.getloadavg()[0], 1),
+        "decided_by_rule_share": round(by_rule / TIMED, 3),
+        "without_rules": plain_summary,
+        "with_rules": ruled_summary,
+        "cpu_ratio": round(ruled_summary["cpu_mean_us"] / plain_summary["cpu_mean_us"], 3),
+    }
 
 
 def _cold(engine: ScoringEngine, attempts: list[AttemptIn]) -> list[tuple[float, float]]:

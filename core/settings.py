@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     recovery_config: Path | None = Field(
         None, description="Dunning policy YAML for POST /v1/recovery-plan (None: recovery.config defaults)."
     )
+    rules_file: Path | None = Field(
+        None,
+        description="YAML file of the analysts' rules and lists (None: none), read at start-up and on POST "
+        "/v1/admin/reload; a bad file stops the service from starting.",
+    )
 
     @property
     def tracking_uri(self) -> str:

@@ -38,7 +38,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Final, Protocol
 
-from events.cardnumbers import contains_card_number
+import pandas as pd
+
+from events.cardnumbers import contains_card_number, may_hold_card_number
 from events.checks import VALUE_CHECKS, ValueCheck
 from events.schema import (
     ATTEMPT_COLUMNS,
@@ -59,6 +61,8 @@ NEVER: Final = 2**63 - 1
 CSV_COLUMNS: Final = ("value", "expires_at", "reason")
 #: At most this many problems are spelt out in an import error (the count says how many more).
 SHOWN_PROBLEMS: Final = 20
+#: Lists of at least this many items are checked a column at a time first (:func:`_all_pass`).
+_COLUMN_CHECKS: Final = 1_000
 #: Distinct addresses whose parsed form is kept (addresses repeat across attempts).
 _ADDRESS_CACHE: Final = 65_536
 #: The upper 96 bits of an IPv4-mapped IPv6 address (``::ffff:a.b.c.d``).
@@ -152,9 +156,16 @@ def _checks_of(column: Column) -> tuple[ValueCheck, ...]:
     )
 
 
-def value_problem(column: Column, value: str) -> str | None:  # noqa: PLR0911
+def value_problem(column: Column, value: str) -> str | None:
     """Why ``value`` cannot be an item of a list of ``column`` (None if it can); never quotes a card
     number."""
+    return _problem(column, value, _checks_of(column), kind_of(column) is ListKind.IP)
+
+
+def _problem(  # noqa: PLR0911
+    column: Column, value: str, checks: tuple[ValueCheck, ...], ip: bool
+) -> str | None:
+    """:func:`value_problem` with the column's ``checks`` (none: they passed already) and kind given."""
     if contains_card_number(value):
         return _NEVER_CARDS
     if not value.strip():
@@ -163,10 +174,10 @@ def value_problem(column: Column, value: str) -> str | None:  # noqa: PLR0911
         return f"{value!r} has spaces around it: attempts carry {value.strip()!r}"
     if column.values is not None and value not in column.values:
         return f"{value!r} is not one of {column.name}'s values {', '.join(column.values)}"
-    for check in _checks_of(column):
+    for check in checks:
         if not check.accepts_value(value):
             return f"{value!r}: {column.name} {check.requirement}"
-    if kind_of(column) is ListKind.IP:
+    if ip:
         return _network_problem(value)
     return None
 
@@ -226,18 +237,47 @@ def make_list(
 
 
 def _check_items(name: str, column: Column, items: tuple[ListItem, ...]) -> None:
+    """Every item's value (:func:`value_problem`) and reason; the first problem raises. A long list is first
+    checked a column at a time (:func:`_all_pass`); only when something fails are its items gone through one
+    by one, for the first problem's words."""
+    if len(items) >= _COLUMN_CHECKS and _all_pass(column, items):
+        return
+    checks, ip = _checks_of(column), kind_of(column) is ListKind.IP
     seen: set[str] = set()
+    reasons: set[str] = set()
     for item in items:
-        problem = value_problem(column, item.value)
+        problem = _problem(column, item.value, checks, ip)
         if problem is not None:
             raise ListError(f"list {name!r} of {column.name}: {problem}")
         if item.value in seen:
             raise ListError(f"list {name!r}: {item.value!r} is given twice; give each value once")
+        seen.add(item.value)
+        if item.reason in reasons:
+            continue
         if not item.reason.strip():
             raise ListError(f"list {name!r}: {item.value!r} has no reason; say why the value is listed")
         if contains_card_number(item.reason):
             raise ListError(f"list {name!r}: the reason of {item.value!r} {_NEVER_CARDS}")
-        seen.add(item.value)
+        reasons.add(item.reason)
+
+
+def _all_pass(column: Column, items: tuple[ListItem, ...]) -> bool:
+    """Whether every item passes :func:`_check_items`' checks, run over all the values at once (one search
+    for card numbers, pandas for the contract's checks, each distinct reason once); False when any may not."""
+    values = [item.value for item in items]
+    if len(set(values)) != len(values) or may_hold_card_number(values):
+        return False
+    series = pd.Series(values, dtype=object)
+    if not ((series.str.len() > 0) & (series.str.strip() == series)).all():
+        return False
+    if column.values is not None and not series.isin(column.values).all():
+        return False
+    if not all(check.accepts(series).all() for check in _checks_of(column)):
+        return False
+    if kind_of(column) is ListKind.IP and any(_interval(value) is None for value in values):
+        return False
+    reasons = {item.reason for item in items}
+    return all(reason.strip() and not contains_card_number(reason) for reason in reasons)
 
 
 def _assemble(name: str, column: Column, items: tuple[ListItem, ...]) -> ValueList | IpList:

@@ -15,6 +15,7 @@ from serving.api.security import KeyRing, check_production_secrets
 from serving.metrics import ServiceMetrics
 from serving.scoring.engine import FeatureSource, ScoringEngine, ThresholdOverrides
 from serving.scoring.models import LoadResult, ModelHolder, ModelLoader
+from serving.scoring.rulebook import RuleBookHolder, read_rules_file
 from serving.store.decisions import DecisionLog
 from serving.store.journal import Journal, shared_lock
 from serving.store.pseudonyms import Pseudonymiser
@@ -46,6 +47,7 @@ class Service:
     write_behind: WriteBehind | None = None
     journal_lock: int | None = None  # without write-behind: the journal's lock, held shared
     recovery_config: Path | None = None  # the dunning policy the recovery planner follows (None: defaults)
+    rules_file: Path | None = None  # the analysts' rules and lists (None: none from a file)
     _checkpointers: list[Checkpointer] = field(default_factory=list)
 
     def start(self) -> None:
@@ -72,6 +74,16 @@ class Service:
             served = [(r.task, r.model.name, r.model.version, r.model.source) for r in results if r.model]
             self.metrics.show_models(served)
         return results
+
+    def reload_rules(self) -> int | None:
+        """Read the rules file again and serve its rules and lists (in one swap); how many rules are enabled
+        (None without a file). A bad file raises :class:`serving.scoring.rulebook.RulesFileError` and the
+        book served stays."""
+        holder = self.engine.rules
+        if self.rules_file is None or holder is None:
+            return None
+        read = read_rules_file(self.rules_file, holder.schema, holder.extension)
+        return len(holder.install(read.specs, read.lists))
 
     def ready(self) -> dict[str, bool]:
         pair = self.engine.holder.current
@@ -146,6 +158,7 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
     from features.online import OnlineEngine  # noqa: PLC0415
     from features.registry import load_feature_set  # noqa: PLC0415
     from features.stores.memory import MemoryStore  # noqa: PLC0415
+    from rules.schema import schema_for  # noqa: PLC0415
 
     check_production_secrets(settings)
     feature_set = load_feature_set(settings.feature_set)
@@ -157,6 +170,12 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         features = OnlineEngine(store, feature_set)
     log = DecisionLog(settings.state_dir / "decisions.sqlite", settings.decision_log_sync, journal=journal)
     metrics = ServiceMetrics()
+    rules = RuleBookHolder(
+        schema_for(feature_set), feature_set.fields, on_error=lambda _: metrics.count_error("rule_value")
+    )
+    if settings.rules_file is not None:  # refused here, before anything starts, when the file is bad
+        read = read_rules_file(settings.rules_file, rules.schema, rules.extension)
+        rules.install(read.specs, read.lists)
     behind = None
     if journal is not None:
         buffered = store if isinstance(store, WriteBehindStore) else None
@@ -176,6 +195,7 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         metrics=metrics,
         flush=None if behind is None else behind.flush,
         fields=feature_set.fields,
+        rules=rules,
     )
     loader = ModelLoader(
         settings.tracking_uri,
@@ -199,4 +219,5 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         behind,
         journal_lock,
         settings.recovery_config,
+        settings.rules_file,
     )

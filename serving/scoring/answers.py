@@ -51,6 +51,7 @@ class DecisionAnswer(TypedDict):
     action: str
     rule: str
     fallback: bool
+    decided_by: str
 
 
 class ScoreAnswer(TypedDict):

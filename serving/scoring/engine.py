@@ -17,26 +17,29 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
 from functools import partial
 from typing import Any, Final, Protocol, cast
 
 import numpy as np
 
 from events.schema import ExtensionField
+from rules.book import RuleAction, RuleSpec
 from serving.errors import ConflictError, NotFoundError, NotReadyError
 from serving.metrics import ServiceMetrics
-from serving.scoring.answers import FailureAnswer, ReasonAnswer, ScoreAnswer
+from serving.scoring.answers import DecisionAnswer, FailureAnswer, ReasonAnswer, ScoreAnswer
 from serving.scoring.attributes import Attributes, validation_context
 from serving.scoring.models import ModelHolder, ModelPair, Scored, ServingModel
-from serving.scoring.policy import RULES, Situation, Thresholds, decide, history_of
-from serving.scoring.schemas import AttemptIn, FraudReportIn, OutcomeIn
+from serving.scoring.policy import RULES, Action, FraudLevel, Situation, Thresholds, decide, history_of
+from serving.scoring.rulebook import RuleBookHolder
+from serving.scoring.schemas import AttemptIn, DecidedBy, FraudReportIn, OutcomeIn
 from serving.scoring.trees import F64
 from serving.store.base import (
     DecisionRecord,
     DecisionStore,
     Erasure,
     LoggedDecision,
+    epoch_us,
     features_blob,
     model_ref,
 )
@@ -49,6 +52,12 @@ WARM_UP_ATTEMPT: Final = {
     "kind": "signup", "plan_tier": "basic", "plan_period": "monthly", "amount": 1.0, "currency": "EUR",
     "payment_method_id": "warm-up", "method_type": "card", "retry_number": 0,
 }  # fmt: skip
+#: What an analyst's rule does to the decision when it matches.
+RULE_ACTIONS: Final = {
+    RuleAction.ALLOW: Action.APPROVE,
+    RuleAction.BLOCK: Action.BLOCK,
+    RuleAction.REVIEW: Action.REVIEW,
+}
 
 
 class FeatureSource(Protocol):
@@ -95,6 +104,7 @@ class ScoringEngine:
         metrics: ServiceMetrics | None = None,
         flush: Callable[[], None] | None = None,
         fields: Sequence[ExtensionField] = (),
+        rules: RuleBookHolder | None = None,
     ) -> None:
         self.features = features
         #: the served feature set's extension fields: what an attempt's ``attributes`` may hold
@@ -104,6 +114,8 @@ class ScoringEngine:
         self.validation_context = validation_context(self.fields)
         self.feature_names = tuple(feature_names)
         self.holder = holder
+        #: the analysts' rules and lists, evaluated after both models (None: the model policy alone decides)
+        self.rules = rules
         self.log = log
         self.pseudonymise = pseudonymise
         self.overrides = overrides or ThresholdOverrides()
@@ -136,11 +148,22 @@ class ScoringEngine:
             history=history_of(*self.log.last_outcome_of_method(method_key)),
         )
         verdict = decide(situation)
+        spec = self._matching_rule(event, row, fraud, failure, situation.level)
+        decision: DecisionAnswer = (
+            {
+                "action": verdict.action.value,
+                "rule": verdict.rule,
+                "fallback": verdict.fallback,
+                "decided_by": DecidedBy.POLICY.value,
+            }
+            if spec is None
+            else _by_rule(spec)
+        )
         answer: ScoreAnswer = {
             "attempt_id": attempt.attempt_id,
             "fraud": {**self._model_part(pair.fraud, fraud, row), "level": situation.level.value},
             "failure": self._model_part(pair.failure, failure, row),
-            "decision": {"action": verdict.action.value, "rule": verdict.rule, "fallback": verdict.fallback},
+            "decision": decision,
             "replayed": False,
             "features": None
             if row is None
@@ -155,9 +178,10 @@ class ScoringEngine:
                 method_key=method_key,
                 kind=_value(attempt.kind),
                 fingerprint=fingerprint,
-                action=verdict.action.value,
-                rule=verdict.rule,
-                fallback=verdict.fallback,
+                action=decision["action"],
+                rule=decision["rule"],
+                fallback=decision["fallback"],
+                decided_by=decision["decided_by"],
                 fraud_probability=None if fraud is None else fraud.probability,
                 failure_probability=None if failure is None else failure.probability,
                 answer=answer,
@@ -295,9 +319,45 @@ class ScoringEngine:
             )
         # the logged JSON is an answer this engine built (an erased one without its feature vector)
         answer = cast(ScoreAnswer, {**logged.answer, "replayed": True})
+        # logged before analysts' rules existed: the model policy decided
+        answer["decision"] = {"decided_by": DecidedBy.POLICY.value, **answer["decision"]}
         answer["features"] = logged.answer.get("features")
         answer["scoring_ms"] = round((time.perf_counter() - started) * 1000, 3)
         return _shown(answer, explain)
+
+    def _matching_rule(
+        self,
+        event: Mapping[str, object],
+        row: F64 | None,
+        fraud: Scored | None,
+        failure: Scored | None,
+        level: FraudLevel,
+    ) -> RuleSpec | None:
+        """The analyst's rule that decides the attempt, None when none matches (or none is configured: then
+        not even the values are gathered). Lists are read at the attempt's time: their items expire by it."""
+        book = None if self.rules is None else self.rules.current
+        if not book:
+            return None
+        values = self._rule_values(event, row, fraud, failure, level)
+        return book.decide(values, epoch_us(cast(datetime, event["occurred_at"])))
+
+    def _rule_values(
+        self,
+        event: Mapping[str, object],
+        row: F64 | None,
+        fraud: Scored | None,
+        failure: Scored | None,
+        level: FraudLevel,
+    ) -> dict[str, object]:
+        """What rules read, by name: the attempt's fields and attributes (enum members as their values),
+        every feature of the row, and the model outputs (None: that model, or the features, unavailable)."""
+        values = {name: v.value if isinstance(v, Enum) else v for name, v in event.items()}
+        if row is not None:
+            values.update(zip(self.feature_names, row.tolist(), strict=True))
+        values["fraud_probability"] = None if fraud is None else fraud.probability
+        values["fraud_level"] = None if level is FraudLevel.UNKNOWN else level.value
+        values["failure_probability"] = None if failure is None else failure.probability
+        return values
 
     def _features(self, event: Mapping[str, object]) -> F64 | None:
         try:
@@ -359,6 +419,12 @@ class ScoringEngine:
             probability = part["probability"]
             if probability is not None:
                 histogram.observe(probability)
+
+
+def _by_rule(spec: RuleSpec) -> DecisionAnswer:
+    """The decision an analyst's rule made (not a fallback: the rule decided, whatever the models)."""
+    action = RULE_ACTIONS[spec.action].value
+    return {"action": action, "rule": spec.name, "fallback": False, "decided_by": DecidedBy.RULE.value}
 
 
 def _value(member: StrEnum | None) -> str | None:

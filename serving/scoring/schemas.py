@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Final, Literal, Self
 
 from pydantic import (
@@ -451,10 +452,26 @@ class FailureOut(BaseModel):
     model: ModelRef | None
 
 
+class DecidedBy(StrEnum):
+    """Who decided: an analyst's rule (``rule``: its name) or the model policy's table (``policy``)."""
+
+    RULE = "rule"
+    POLICY = "policy"
+
+
 class DecisionOut(BaseModel):
     action: Action
-    rule: str = Field(description="The policy rule that chose the action.")
+    rule: str = Field(
+        description="The rule that chose the action: an analyst's rule (decided_by rule) or the model "
+        "policy's rule (decided_by policy)."
+    )
     fallback: bool = Field(description="True when a model was unavailable and a fallback rule decided.")
+    decided_by: DecidedBy = Field(
+        DecidedBy.POLICY,
+        description="rule: an analyst's rule matched (rules run after both models: allow, then block, then "
+        "review; the first match decides); policy: no rule matched and the model policy decided (decisions "
+        "logged before rules existed read policy).",
+    )
 
 
 class ScoreOut(BaseModel):

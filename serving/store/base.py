@@ -80,6 +80,7 @@ class DecisionRecord:
     failure_model: str | None = None
     features: bytes | None = None
     attributes: dict[str, str | float] | None = None  # JSON values, times as ISO 8601 (UTC)
+    decided_by: str = "policy"  # "rule": an analyst's rule (``rule`` names it), "policy": the model policy
 
 
 @dataclass(frozen=True)

@@ -121,10 +121,12 @@ ADDED_COLUMNS: Final[dict[str, str]] = {
     "failure_model": "TEXT",
     "features": "BLOB",  # float32 feature vector in the model's order (NULL: no features); erased as personal
     "attributes": "TEXT",  # the attempt's attributes as a JSON object (NULL: none); erased as personal
+    "decided_by": "TEXT",  # 'rule': an analyst's rule decided (``rule`` names it); 'policy': the model policy
 }
 #: The log's schema version (SQLite's ``user_version``): 2 = ``kind`` may be NULL (an attempt without a kind)
-#: and ``attributes`` exists. :func:`migrate` brings an older file up to it.
-LOG_VERSION: Final = 2
+#: and ``attributes`` exists; 3 = ``decided_by`` says whether an analyst's rule or the model policy decided
+#: (every earlier decision: the policy). :func:`migrate` brings an older file up to it.
+LOG_VERSION: Final = 3
 #: Time ranges, and a covering index for the trends query: it holds every column trends read, so a year of
 #: decisions is read without touching the wide rows (answer JSON, feature vector).
 _INDEXES: Final = (
@@ -143,8 +145,8 @@ _INSERT: Final = (
     "INSERT OR IGNORE INTO decisions (attempt_id, decided_at, occurred_at, account_key, method_key, kind, "
     "fingerprint, action, rule, fallback, fraud_probability, failure_probability, answer, occurred_us, "
     "plan_tier, plan_period, method_type, card_funding, card_country, amount, currency, fraud_level, "
-    "fraud_model, failure_model, features, attributes) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "fraud_model, failure_model, features, attributes, decided_by) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -158,7 +160,7 @@ def _row(decision: DecisionRecord, decided_at: str, answer: bytes | None = None)
         (orjson.dumps(d.answer) if answer is None else answer).decode(),  # compact JSON, as before
         epoch_us(d.occurred_at), d.plan_tier, d.plan_period, d.method_type, d.card_funding, d.card_country,
         d.amount, d.currency, d.fraud_level, d.fraud_model, d.failure_model, d.features,
-        None if d.attributes is None else orjson.dumps(d.attributes).decode(),
+        None if d.attributes is None else orjson.dumps(d.attributes).decode(), d.decided_by,
     )  # fmt: skip
 
 
@@ -493,8 +495,10 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
             logger.info(
                 "decision log %s: added columns %s; filled %d earlier decisions", path, missing, filled
             )
-    if _version(db) < LOG_VERSION:
+    if _version(db) < 2:
         _in_write_transaction(db, partial(_to_version_2, db, path))
+    if _version(db) < LOG_VERSION:
+        _in_write_transaction(db, partial(_to_version_3, db, path))
 
 
 #: How long opening a log waits for another process that migrates it (a rebuild copies every row).
@@ -532,12 +536,24 @@ def _to_version_2(db: sqlite3.Connection, path: Path) -> None:
     constraint in place, so a log created with it is rebuilt once (in the caller's transaction): the table is
     copied under the same definition without the constraint, and its indexes are made again. Another process
     opening the log at the same time waits for the lock, then finds the version done."""
-    if _version(db) >= LOG_VERSION:
+    if _version(db) >= 2:
         return
     columns = db.execute("PRAGMA table_info(decisions)").fetchall()
     if any(row[1] == "kind" and row[3] for row in columns):
         _rebuild_without_kind_constraint(db)
         logger.info("decision log %s: 'kind' may now be missing (table rebuilt once)", path)
+    db.execute("PRAGMA user_version = 2")
+
+
+def _to_version_3(db: sqlite3.Connection, path: Path) -> None:
+    """Say of every decision logged before analysts' rules existed that the model policy decided it."""
+    if _version(db) >= LOG_VERSION:
+        return
+    filled = db.execute("UPDATE decisions SET decided_by = 'policy' WHERE decided_by IS NULL").rowcount
+    if filled:
+        logger.info(
+            "decision log %s: %d earlier decisions marked as decided by the model policy", path, filled
+        )
     db.execute(f"PRAGMA user_version = {LOG_VERSION}")
 
 

@@ -256,3 +256,30 @@ def test_an_unreadable_csv_file_is_refused_with_its_name(tmp_path: Path) -> None
     path.write_bytes("value\ncaf\xe9\n".encode("latin-1"))
     with pytest.raises(ListImportError, match=r"latin1\.csv: cannot read the list file"):
         read_items(path, "device_id", reason="r")
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (ListItem(" dev-x", "r"), "has spaces around it"),
+        (ListItem("dev-0", "r"), "given twice"),
+        (ListItem("dev-y", "4111 1111 1111 1111"), "reason of 'dev-y' holds what looks like a card number"),
+        (ListItem("4111111111111111", "r"), "looks like a card number"),
+        (ListItem("dev-z", " "), "has no reason"),
+    ],
+)
+def test_a_long_list_checked_a_column_at_a_time_still_names_its_first_problem(
+    bad: ListItem, message: str
+) -> None:
+    items = [ListItem(f"dev-{i}", "bulk") for i in range(2_000)]
+    assert len(make_list("long", "device_id", items)) == 2_000
+    with pytest.raises(ListError, match=message) as caught:
+        make_list("long", "device_id", [*items[:1_000], bad, *items[1_000:]])
+    assert "4111" not in str(caught.value)
+
+
+def test_a_long_ip_list_with_a_bad_range_is_refused() -> None:
+    items = [ListItem(f"10.0.{i // 250}.{i % 250}", "bulk") for i in range(2_000)]
+    assert make_list("ips", "ip", items).contains("10.0.1.3", 0)
+    with pytest.raises(ListError, match="host bits set"):
+        make_list("ips", "ip", [*items, ListItem("10.1.0.1/16", "bulk")])

@@ -33,10 +33,12 @@ def erase_account(
     )
 
 
-@router.post("/admin/reload", response_model=ReloadOut)
+@router.post("/admin/reload", response_model=ReloadOut, responses={422: {"model": ErrorOut}})
 async def reload_models(service: ServiceDep, _: AdminKey) -> ReloadOut:
-    """Load what `@champion` points at now; the swap is atomic (no request mixes versions)."""
+    """Load what `@champion` points at now, and the rules file again; each swap is atomic (no request
+    mixes versions). A bad rules file is answered 422 naming its problem, and the rules served stay."""
     results = await run_in_threadpool(service.reload)
+    await run_in_threadpool(service.reload_rules)
     return ReloadOut(
         models=[
             ModelStatusOut(

@@ -196,7 +196,12 @@ def test_outcomes_are_idempotent_and_feed_the_decline_history(client: TestClient
     retry = score(
         client, attempt(21, payment_method_id="pm_stolen", kind="retry", retry_number=1), explain="true"
     )
-    assert retry["decision"] == {"action": "block", "rule": "retry_forbidden", "fallback": False}
+    assert retry["decision"] == {
+        "action": "block",
+        "rule": "retry_forbidden",
+        "fallback": False,
+        "decided_by": "policy",
+    }
     assert retry["features"]["card_outcomes_fraud_declines_count_90d"] == 1.0
 
 
@@ -265,11 +270,21 @@ def test_metrics_label_a_route_by_its_template_even_when_an_id_repeats_the_prefi
 
 def test_without_models_the_service_answers_a_marked_fallback(bare_client: TestClient) -> None:
     renewal = score(bare_client, attempt(70, kind="renewal"))
-    assert renewal["decision"] == {"action": "approve", "rule": "fallback_recurring", "fallback": True}
+    assert renewal["decision"] == {
+        "action": "approve",
+        "rule": "fallback_recurring",
+        "fallback": True,
+        "decided_by": "policy",
+    }
     assert renewal["fraud"]["probability"] is None
     assert renewal["fraud"]["level"] == "unknown"
     signup = score(bare_client, attempt(71, kind="signup"))
-    assert signup["decision"] == {"action": "review", "rule": "fallback_new_money", "fallback": True}
+    assert signup["decision"] == {
+        "action": "review",
+        "rule": "fallback_new_money",
+        "fallback": True,
+        "decided_by": "policy",
+    }
     ready = bare_client.get("/readyz")
     assert ready.status_code == 503
     assert ready.json()["checks"]["fraud_model"] is False
@@ -352,7 +367,12 @@ class BrokenStore:
 def test_a_broken_feature_store_never_stalls_scoring(client: TestClient) -> None:
     client.app.state.service.engine.features = BrokenStore()  # type: ignore[attr-defined]
     answer = score(client, attempt(96, kind="renewal"))
-    assert answer["decision"] == {"action": "approve", "rule": "fallback_recurring", "fallback": True}
+    assert answer["decision"] == {
+        "action": "approve",
+        "rule": "fallback_recurring",
+        "fallback": True,
+        "decided_by": "policy",
+    }
     assert answer["fraud"]["model"]["name"] == "riskgate-fraud"
     assert answer["fraud"]["probability"] is None
     outcome = {"attempt_id": "att-000096", "occurred_at": "2026-03-01T13:00:00Z", "status": "approved"}

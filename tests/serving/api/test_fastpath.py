@@ -283,7 +283,7 @@ def _echo(attempt: Any, explain: bool) -> ScoreAnswer:
         "attempt_id": attempt.attempt_id,
         "fraud": {**part, "level": "normal"},
         "failure": part,
-        "decision": {"action": "approve", "rule": "echo", "fallback": True},
+        "decision": {"action": "approve", "rule": "echo", "fallback": True, "decided_by": "policy"},
         "scoring_ms": 0.0,
         "replayed": explain,
         "features": None,
