@@ -22,15 +22,30 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import RiskgateError
 from core.settings import Settings
+from features.registry import load_feature_set
 from serving.api.answers import declares_too_much, document_errors, error_response, too_large_response
 from serving.api.fastpath import ScoreFastPath, limited
 from serving.api.jsonbody import document_bodies
-from serving.api.routes import admin, dashboard, decisions, docs, health, outcomes, recovery, score, trends
+from serving.api.routes import (
+    admin,
+    dashboard,
+    decisions,
+    docs,
+    health,
+    lists,
+    outcomes,
+    recovery,
+    rules,
+    score,
+    trends,
+)
 from serving.api.service import Service, build_service
 from serving.metrics import ServiceMetrics
 from serving.scoring.attributes import describe_served
 from serving.scoring.recovery import RecoveryService, load_recovery_config
 from serving.scoring.schemas import BatchIn, RecoveryBatchIn, RecoveryCaseIn
+from serving.store.operations import Operations
+from serving.store.operations_sqlite import open_operations
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +186,7 @@ def create_app(
     *,
     fast_path: bool = True,
     freeze_heap: bool = False,
+    operations: Operations | None = None,
 ) -> FastAPI:
     """The application. Models load in the lifespan (start-up), never at import.
 
@@ -180,6 +196,8 @@ def create_app(
     ``freeze_heap=True`` (``riskgate serve``) freezes the start-up heap once warm (see :func:`_frozen_heap`).
     The entry point gives the settings (the app builds its service from them) or a service it built with
     :func:`serving.api.service.build_service`; the app never reads the environment itself.
+    ``operations``: the rules and lists the admin API changes (default with the settings: the state
+    directory's, :func:`serving.store.operations_sqlite.open_operations`).
     """
     if service is None:
         if settings is None:
@@ -204,6 +222,8 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await checker
             built.close()
+            if operations is not None:
+                operations.store.close()
             logger.info("riskgate service stopped")
 
     app = FastAPI(
@@ -224,9 +244,14 @@ def create_app(
                 "description": "Risk over time and drift, from the decision log (JSON or CSV).",
             },
             {"name": "health", "description": "Liveness, readiness, Prometheus metrics."},
+            {"name": "rules", "description": "The fraud team's rules, with every version (admin scope)."},
+            {"name": "lists", "description": "Allow and block lists, read by rules as @name (admin scope)."},
         ],
     )
     app.state.service = built
+    if operations is None and settings is not None:
+        operations = open_operations(settings.state_dir, load_feature_set(settings.feature_set))
+    app.state.operations = operations
     app.state.recovery = RecoveryService(load_recovery_config(built.recovery_config))
     for router in (
         score.router,
@@ -235,6 +260,8 @@ def create_app(
         decisions.router,
         admin.router,
         trends.router,
+        rules.router,
+        lists.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)

@@ -24,11 +24,12 @@ from enum import StrEnum
 from typing import Final, Protocol
 
 from core.errors import InputError
+from events.cardnumbers import contains_card_number
 from events.schema import ExtensionField
 from features.definitions import FeatureSet
 from rules.book import ORDER, RuleSpec
 from rules.checker import check
-from rules.errors import RuleError
+from rules.errors import ListError, RuleError
 from rules.lists import IpList, ListItem, ListKind, ValueList, kind_of, list_column, make_list
 from rules.schema import Schema, schema_for
 from rules.syntax import parse
@@ -36,6 +37,10 @@ from serving.errors import ConflictError, NotFoundError
 
 #: A list as the decision path reads it (``@name``): a hash table of texts or intervals of IP addresses.
 StoredList = ValueList | IpList
+#: Why a text is refused when it holds a card number.
+NEVER_CARDS: Final = (
+    "holds what looks like a card number: card numbers must never enter riskgate; use the gateway's token"
+)
 #: The longest reason a change may give.
 MAX_REASON: Final = 500
 
@@ -223,6 +228,8 @@ class Operations:
     def check_rule(self, spec: RuleSpec, schema: Schema | None = None) -> None:
         """Refuse (:class:`rules.errors.RuleError`, naming the position) an expression that does not parse or
         is not a well-typed condition over the schema."""
+        if contains_card_number(spec.description):
+            raise RuleError(f"rule {spec.name!r}: the description {NEVER_CARDS}")
         check(parse(spec.expression), schema or self.schema())
 
     # -- rules ----------------------------------------------------------------------------------------------
@@ -254,6 +261,8 @@ class Operations:
 
     def create_list(self, name: str, field_name: str, description: str, made: Change) -> ListInfo:
         make_list(name, field_name, (), self.fields)  # the name and the field, checked
+        if contains_card_number(description):
+            raise ListError(f"list {name!r}: the description {NEVER_CARDS}")
         return self.store.create_list(name, field_name, description, _checked(made))
 
     def delete_list(self, name: str, made: Change) -> None:
@@ -298,6 +307,8 @@ def _checked(made: Change) -> Change:
         raise InputError("a change needs who makes it (the API key's or the operator's name)")
     if not made.reason.strip():
         raise InputError("a change needs a reason: say why (it is kept with the version)")
+    if contains_card_number(made.reason):
+        raise InputError(f"the reason {NEVER_CARDS}")
     if len(made.reason) > MAX_REASON:
         raise InputError(f"the reason is {len(made.reason)} characters long; at most {MAX_REASON}")
     return made

@@ -21,6 +21,7 @@ from typing import Any, Final, TypeVar
 
 from core.sqlite import connect, retry_locked
 from events.schema import ExtensionField
+from features.definitions import FeatureSet
 from rules.book import RuleAction, RuleSpec
 from rules.lists import ListItem, kind_of, list_column, make_list
 from serving.store.operations import (
@@ -28,6 +29,7 @@ from serving.store.operations import (
     ItemChange,
     ItemLogEntry,
     ListInfo,
+    Operations,
     OperationsStore,
     Page,
     RuleChange,
@@ -436,3 +438,8 @@ def _log(
         "VALUES (?, ?, ?, ?, ?, ?)",
         [(name, change.value, value, made.by, made.at.isoformat(), made.reason) for value in values],
     )
+
+
+def open_operations(state_dir: Path, feature_set: FeatureSet) -> Operations:
+    """The rules and lists of a state directory, checked against ``feature_set`` (the served one)."""
+    return Operations(SQLiteOperations.in_state_dir(state_dir, feature_set.fields), feature_set)
