@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from core.errors import InputError
 from features.iptv import FEATURE_SET
@@ -155,3 +157,59 @@ def test_a_file_of_a_newer_riskgate_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(RuntimeError, match="upgrade riskgate"):
         SQLiteOperations.in_state_dir(tmp_path)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["create", "change", "disable", "enable", "delete"]), st.integers(0, 2)),
+        max_size=12,
+    )
+)
+def test_the_counter_counts_the_changes_kept_and_versions_follow_on(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, int]]
+) -> None:
+    operations = Operations(SQLiteOperations.in_state_dir(tmp_path_factory.mktemp("ops")), FEATURE_SET)
+    kept = 0
+    enabled: dict[str, bool] = {}  # the model: each existing rule, enabled or not
+    for step, n in steps:
+        name = f"r{n}"
+        expected = {
+            "create": name not in enabled,
+            "change": name in enabled,
+            "delete": name in enabled,
+            "disable": enabled.get(name) is True,
+            "enable": enabled.get(name) is False,
+        }[step]
+        try:
+            _step(operations, step, RuleSpec(name, RuleAction.BLOCK, f"amount > {kept}"))
+        except (NotFoundError, ConflictError):
+            assert not expected
+            continue
+        assert expected
+        kept += 1
+        if step == "delete":
+            del enabled[name]
+        else:
+            enabled[name] = step != "disable"
+    assert operations.store.version() == kept
+    assert {s.name: s.enabled for s in operations.store.current_rules()} == enabled
+    for n in range(3):
+        try:
+            versions = operations.store.rule_versions(f"r{n}")
+        except NotFoundError:
+            continue
+        assert [v.version for v in versions] == list(range(1, len(versions) + 1))
+        assert versions[0].change is RuleChange.CREATED
+    operations.store.close()
+
+
+def _step(operations: Operations, step: str, spec: RuleSpec) -> None:
+    if step == "create":
+        operations.create_rule(spec, made())
+    elif step == "change":
+        operations.change_rule(spec, made())
+    elif step == "delete":
+        operations.delete_rule(spec.name, made())
+    else:
+        operations.set_enabled(spec.name, step == "enable", made())
