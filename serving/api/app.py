@@ -11,13 +11,15 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from http import HTTPStatus
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import RiskgateError
@@ -122,12 +124,31 @@ def _template(scope: Scope) -> str:
     return path
 
 
+#: The methods the API's routes answer (the candidates of a 405's ``Allow``).
+_METHODS: Final = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed(request: Request) -> str:
+    """Every method some route answers on this path: Starlette's 405 names only the first route matching
+    the path, so a path answered by two routes (``GET`` and ``POST /v1/rules``) would lack one."""
+    scope = request.scope
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**scope, "method": method})[0] is Match.FULL for route in request.app.router.routes
+        )
+    )
+
+
 def _install_error_handlers(app: FastAPI, metrics: ServiceMetrics) -> None:
     """Errors become HTTP responses through :func:`serving.api.answers.error_response`, as on the fast
     path: riskgate's errors (each with its own status) and FastAPI's are answered inside the app, any other
     exception by Starlette's outermost handler (which then re-raises it, for the server's log)."""
 
     async def handle(request: Request, error: Exception) -> Response:
+        if isinstance(error, StarletteHTTPException) and error.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
+            error = StarletteHTTPException(error.status_code, headers={"Allow": _allowed(request)})
         return error_response(error, metrics, _template(request.scope))
 
     app.add_exception_handler(RiskgateError, handle)

@@ -240,3 +240,13 @@ def test_a_service_without_the_store_says_so(client: TestClient) -> None:
     answer = client.get("/v1/rules", headers=ADMIN)
     assert answer.status_code == 503
     assert "riskgate serve" in answer.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [("/v1/rules", "GET, POST"), ("/v1/rules/x", "GET, PUT, DELETE"), ("/v1/lists/x/items", "GET, POST")],
+)
+def test_a_405_names_every_method_of_the_path(admin: TestClient, path: str, allowed: str) -> None:
+    answer = admin.request("PATCH", path, headers=ADMIN)
+    assert answer.status_code == 405
+    assert answer.headers["Allow"] == allowed
