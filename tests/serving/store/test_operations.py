@@ -150,6 +150,25 @@ def test_the_counter_moves_with_every_change_and_other_instances_see_it(tmp_path
     reopened.close()
 
 
+def test_only_the_lists_that_changed_are_built_again(tmp_path: Path) -> None:
+    writer = Operations(SQLiteOperations.in_state_dir(tmp_path), FEATURE_SET)
+    reader = SQLiteOperations.in_state_dir(tmp_path)  # a scoring instance
+    for name in ("devices", "accounts"):
+        writer.create_list(name, name.removesuffix("s") + "_id", "", made())
+        writer.add_items(name, [ListItem(f"{name}-1", "test")], made())
+    first = reader.current_lists()
+    assert reader.current_lists()["devices"] is first["devices"]
+    writer.add_items("devices", [ListItem("devices-2", "test")], made())
+    second = reader.current_lists()
+    assert second["accounts"] is first["accounts"]
+    assert second["devices"].contains("devices-2", to_us(AT))
+    writer.delete_list("accounts", made())
+    writer.create_list("accounts", "account_id", "", made())
+    assert reader.current_lists()["accounts"].items == ()
+    writer.store.close()
+    reader.close()
+
+
 def test_a_file_of_a_newer_riskgate_is_refused(tmp_path: Path) -> None:
     SQLiteOperations.in_state_dir(tmp_path).close()
     db = sqlite3.connect(tmp_path / "operations.sqlite")
