@@ -102,6 +102,20 @@ class ReasonIn(_Body):
     reason: Reason
 
 
+class DraftIn(_Body):
+    """An expression to check before it is saved."""
+
+    expression: Expression
+
+
+class DraftOut(BaseModel):
+    """A well-typed expression and what it reads: names (fields, features, model outputs) and lists."""
+
+    expression: str
+    names: list[str]
+    lists: list[str]
+
+
 class RuleOut(BaseModel):
     """A version of a rule: its content, and who made it, when, why and how (``change``)."""
 

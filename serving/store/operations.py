@@ -28,7 +28,7 @@ from events.cardnumbers import contains_card_number
 from events.schema import ExtensionField
 from features.definitions import FeatureSet
 from rules.book import ORDER, RuleSpec
-from rules.checker import check
+from rules.checker import Checked, check
 from rules.errors import ListError, RuleError
 from rules.lists import IpList, ListItem, ListKind, ValueList, kind_of, list_column, make_list
 from rules.schema import Schema, schema_for
@@ -224,6 +224,11 @@ class Operations:
         """What a rule may read now: the served schema with the current lists (or ``lists``)."""
         kinds = {info.name: info.kind for info in self.store.list_infos()} if lists is None else lists
         return schema_for(self.feature_set, self.extension, lists=kinds)
+
+    def check_expression(self, expression: str) -> Checked:
+        """A draft expression checked against the schema with the current lists (what it reads), or the
+        :class:`rules.errors.RuleError` naming the position."""
+        return check(parse(expression), self.schema())
 
     def check_rule(self, spec: RuleSpec, schema: Schema | None = None) -> None:
         """Refuse (:class:`rules.errors.RuleError`, naming the position) an expression that does not parse or

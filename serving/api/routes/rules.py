@@ -15,6 +15,8 @@ from serving.api.operations import (
     NOT_FOUND,
     NOT_FOUND_OR_CONFLICT,
     ROUTER_ANSWERS,
+    DraftIn,
+    DraftOut,
     OperationsDep,
     ReasonIn,
     RuleChangeIn,
@@ -45,6 +47,13 @@ def list_rules(operations: OperationsDep, _: AdminKey) -> RulesOut:
 def create_rule(body: RuleIn, operations: OperationsDep, caller: AdminKey) -> RuleOut:
     """Create a rule (its version 1); refused 422 if the expression does not parse or check."""
     return RuleOut.of(operations.create_rule(body.spec(), made_by(caller, body.reason)))
+
+
+@router.post("/rules/check", response_model=DraftOut)
+def check_rule(body: DraftIn, operations: OperationsDep, _: AdminKey) -> DraftOut:
+    """Check a draft expression without saving it: what it reads, or 422 naming the position."""
+    checked = operations.check_expression(body.expression)
+    return DraftOut(expression=body.expression, names=sorted(checked.names), lists=sorted(checked.lists))
 
 
 @router.get("/rules/{name}", response_model=RuleOut, responses=NOT_FOUND)
