@@ -49,9 +49,10 @@ def create_rule(body: RuleIn, operations: OperationsDep, caller: AdminKey) -> Ru
     return RuleOut.of(operations.create_rule(body.spec(), made_by(caller, body.reason)))
 
 
-@router.post("/rules/check", response_model=DraftOut)
+@router.post("/rule-check", response_model=DraftOut)
 def check_rule(body: DraftIn, operations: OperationsDep, _: AdminKey) -> DraftOut:
-    """Check a draft expression without saving it: what it reads, or 422 naming the position."""
+    """Check a draft expression without saving it: what it reads, or 422 naming the position. (Not under
+    /rules/: a rule may be named ``check``.)"""
     checked = operations.check_expression(body.expression)
     return DraftOut(expression=body.expression, names=sorted(checked.names), lists=sorted(checked.lists))
 

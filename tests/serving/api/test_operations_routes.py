@@ -255,13 +255,13 @@ def test_a_405_names_every_method_of_the_path(admin: TestClient, path: str, allo
 def test_a_draft_is_checked_without_being_saved(admin: TestClient) -> None:
     new_list(admin, "stolen_devices", "device_id")
     draft = {"expression": "device_id in @stolen_devices and fraud_probability > 0.3"}
-    answer = admin.post("/v1/rules/check", json=draft, headers=ADMIN)
+    answer = admin.post("/v1/rule-check", json=draft, headers=ADMIN)
     assert answer.json() == {
         "expression": draft["expression"],
         "names": ["device_id", "fraud_probability"],
         "lists": ["stolen_devices"],
     }
-    refused = admin.post("/v1/rules/check", json={"expression": "fraud_level == 'hihg'"}, headers=ADMIN)
+    refused = admin.post("/v1/rule-check", json={"expression": "fraud_level == 'hihg'"}, headers=ADMIN)
     assert refused.status_code == 422
     assert "line 1, column 16 (\"'hihg'\")" in refused.json()["message"]
     assert admin.get("/v1/rules", headers=ADMIN).json()["rules"] == []
