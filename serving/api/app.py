@@ -11,26 +11,43 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from http import HTTPStatus
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import RiskgateError
 from core.settings import Settings
+from features.registry import load_feature_set
 from serving.api.answers import declares_too_much, document_errors, error_response, too_large_response
 from serving.api.fastpath import ScoreFastPath, limited
 from serving.api.jsonbody import document_bodies
-from serving.api.routes import admin, dashboard, decisions, docs, health, outcomes, recovery, score, trends
+from serving.api.routes import (
+    admin,
+    dashboard,
+    decisions,
+    docs,
+    health,
+    lists,
+    outcomes,
+    recovery,
+    rules,
+    score,
+    trends,
+)
 from serving.api.service import Service, build_service
 from serving.metrics import ServiceMetrics
 from serving.scoring.attributes import describe_served
 from serving.scoring.recovery import RecoveryService, load_recovery_config
 from serving.scoring.schemas import BatchIn, RecoveryBatchIn, RecoveryCaseIn
+from serving.store.operations import Operations
+from serving.store.operations_sqlite import open_operations
 
 logger = logging.getLogger(__name__)
 
@@ -107,12 +124,31 @@ def _template(scope: Scope) -> str:
     return path
 
 
+#: The methods the API's routes answer (the candidates of a 405's ``Allow``).
+_METHODS: Final = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed(request: Request) -> str:
+    """Every method some route answers on this path: Starlette's 405 names only the first route matching
+    the path, so a path answered by two routes (``GET`` and ``POST /v1/rules``) would lack one."""
+    scope = request.scope
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**scope, "method": method})[0] is Match.FULL for route in request.app.router.routes
+        )
+    )
+
+
 def _install_error_handlers(app: FastAPI, metrics: ServiceMetrics) -> None:
     """Errors become HTTP responses through :func:`serving.api.answers.error_response`, as on the fast
     path: riskgate's errors (each with its own status) and FastAPI's are answered inside the app, any other
     exception by Starlette's outermost handler (which then re-raises it, for the server's log)."""
 
     async def handle(request: Request, error: Exception) -> Response:
+        if isinstance(error, StarletteHTTPException) and error.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
+            error = StarletteHTTPException(error.status_code, headers={"Allow": _allowed(request)})
         return error_response(error, metrics, _template(request.scope))
 
     app.add_exception_handler(RiskgateError, handle)
@@ -171,6 +207,7 @@ def create_app(
     *,
     fast_path: bool = True,
     freeze_heap: bool = False,
+    operations: Operations | None = None,
 ) -> FastAPI:
     """The application. Models load in the lifespan (start-up), never at import.
 
@@ -180,6 +217,8 @@ def create_app(
     ``freeze_heap=True`` (``riskgate serve``) freezes the start-up heap once warm (see :func:`_frozen_heap`).
     The entry point gives the settings (the app builds its service from them) or a service it built with
     :func:`serving.api.service.build_service`; the app never reads the environment itself.
+    ``operations``: the rules and lists the admin API changes (default with the settings: the state
+    directory's, :func:`serving.store.operations_sqlite.open_operations`).
     """
     if service is None:
         if settings is None:
@@ -204,6 +243,8 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await checker
             built.close()
+            if operations is not None:
+                operations.store.close()
             logger.info("riskgate service stopped")
 
     app = FastAPI(
@@ -224,9 +265,14 @@ def create_app(
                 "description": "Risk over time and drift, from the decision log (JSON or CSV).",
             },
             {"name": "health", "description": "Liveness, readiness, Prometheus metrics."},
+            {"name": "rules", "description": "The fraud team's rules, with every version (admin scope)."},
+            {"name": "lists", "description": "Allow and block lists, read by rules as @name (admin scope)."},
         ],
     )
     app.state.service = built
+    if operations is None and settings is not None:
+        operations = open_operations(settings.state_dir, load_feature_set(settings.feature_set))
+    app.state.operations = operations
     app.state.recovery = RecoveryService(load_recovery_config(built.recovery_config))
     for router in (
         score.router,
@@ -235,6 +281,8 @@ def create_app(
         decisions.router,
         admin.router,
         trends.router,
+        rules.router,
+        lists.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)

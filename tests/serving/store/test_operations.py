@@ -1,0 +1,234 @@
+"""The store of rules and lists behind its interface, through the checks every change passes: versions with
+who, when and why, the current set in the documented order, lists with expiry and CIDR ranges, the change
+counter every instance polls, and a file opened again (another process, a restart)."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core.errors import InputError
+from features.iptv import FEATURE_SET
+from rules.book import RuleAction, RuleSpec, in_order
+from rules.errors import ListError, RuleError
+from rules.lists import ListItem, to_us
+from serving.errors import ConflictError, NotFoundError
+from serving.store.operations import Change, ItemChange, Operations, OperationsStore, RuleChange
+from serving.store.operations_sqlite import STORE_VERSION, SQLiteOperations
+
+AT = datetime(2026, 3, 1, 10, tzinfo=UTC)
+
+
+def made(reason: str = "tuning", by: str = "ana") -> Change:
+    return Change(by, AT, reason)
+
+
+@pytest.fixture
+def operations(tmp_path: Path) -> Operations:
+    store: OperationsStore = SQLiteOperations.in_state_dir(tmp_path)
+    return Operations(store, FEATURE_SET)
+
+
+def test_every_version_of_a_rule_is_kept_with_who_when_and_why(operations: Operations) -> None:
+    spec = RuleSpec("big", RuleAction.REVIEW, "amount > 100")
+    operations.create_rule(spec, made("new rule"))
+    operations.change_rule(RuleSpec("big", RuleAction.REVIEW, "amount > 200"), made("too many", by="bo"))
+    operations.set_enabled("big", False, made("holiday"))
+    operations.set_enabled("big", True, made("back"))
+    operations.delete_rule("big", made("replaced"))
+    history = operations.store.rule_versions("big")
+    assert [(v.version, v.change, v.made.by, v.made.reason) for v in history] == [
+        (1, RuleChange.CREATED, "ana", "new rule"),
+        (2, RuleChange.CHANGED, "bo", "too many"),
+        (3, RuleChange.DISABLED, "ana", "holiday"),
+        (4, RuleChange.ENABLED, "ana", "back"),
+        (5, RuleChange.DELETED, "ana", "replaced"),
+    ]
+    assert history[1].spec.expression == "amount > 200"
+    assert history[2].spec.enabled is False
+    assert history[0].made.at == AT
+    assert operations.store.current_rules() == []
+    with pytest.raises(NotFoundError):
+        operations.store.rule("big")
+    again = operations.create_rule(spec, made("back again"))
+    assert again.version == 6  # the history goes on
+
+
+def test_the_current_set_is_in_the_documented_order(operations: Operations) -> None:
+    for name, action in (
+        ("r1", "review"),
+        ("b1", "block"),
+        ("a1", "allow"),
+        ("b2", "block"),
+        ("a2", "allow"),
+    ):
+        operations.create_rule(RuleSpec(name, RuleAction(action), "amount > 1"), made())
+    operations.set_enabled("b1", False, made())
+    current = operations.store.current_rules()
+    assert [s.name for s in current] == ["a1", "a2", "b1", "b2", "r1"]
+    assert [s.name for s in in_order(current)] == ["a1", "a2", "b2", "r1"]
+
+
+def test_refusals_name_the_position_and_change_nothing(operations: Operations) -> None:
+    with pytest.raises(RuleError, match=r"line 1, column 1 \('amout'\).*'amount'"):
+        operations.create_rule(RuleSpec("typo", RuleAction.BLOCK, "amout > 1"), made())
+    with pytest.raises(RuleError, match="@nowhere"):
+        operations.create_rule(RuleSpec("nolist", RuleAction.BLOCK, "device_id in @nowhere"), made())
+    with pytest.raises(InputError, match="reason"):
+        operations.create_rule(RuleSpec("noreason", RuleAction.BLOCK, "amount > 1"), made(" "))
+    operations.create_rule(RuleSpec("ok", RuleAction.BLOCK, "amount > 1"), made())
+    with pytest.raises(ConflictError):
+        operations.create_rule(RuleSpec("ok", RuleAction.BLOCK, "amount > 2"), made())
+    with pytest.raises(NotFoundError):
+        operations.change_rule(RuleSpec("nope", RuleAction.BLOCK, "amount > 2"), made())
+    assert operations.store.version() == 1
+
+
+def test_lists_hold_checked_items_with_expiry_and_ranges(operations: Operations) -> None:
+    operations.create_list("bad_ips", "ip", "known bad networks", made())
+    operations.add_items(
+        "bad_ips",
+        [
+            ListItem("203.0.113.0/24", "botnet"),
+            ListItem("198.51.100.7", "chargebacks", AT + timedelta(days=1)),
+        ],
+        made(),
+    )
+    with pytest.raises(ListError, match="host bits"):
+        operations.add_items("bad_ips", [ListItem("203.0.113.5/24", "typo")], made())
+    lists = operations.store.current_lists()
+    bad = lists["bad_ips"]
+    now = to_us(AT)
+    assert bad.contains("203.0.113.77", now)
+    assert bad.contains("198.51.100.7", now)
+    assert not bad.contains("198.51.100.7", to_us(AT + timedelta(days=2)))  # expired
+    assert not bad.contains("192.0.2.1", now)
+    assert operations.remove_items("bad_ips", ["203.0.113.0/24", "192.0.2.9"], made("cleaned")) == 1
+    page = operations.store.items("bad_ips", 0, 10)
+    assert (page.total, [s.item.value for s in page.items]) == (1, ["198.51.100.7"])
+    assert page.items[0].item.expires_at == AT + timedelta(days=1)
+    log = operations.store.item_log("bad_ips", 0, 10)
+    assert [(e.change, e.value) for e in log] == [
+        (ItemChange.REMOVED, "203.0.113.0/24"),
+        (ItemChange.ADDED, "198.51.100.7"),
+        (ItemChange.ADDED, "203.0.113.0/24"),
+        (ItemChange.CREATED, None),
+    ]
+
+
+def test_a_list_a_rule_reads_cannot_be_deleted(operations: Operations) -> None:
+    operations.create_list("blocked_devices", "device_id", "", made())
+    operations.create_rule(RuleSpec("dev", RuleAction.BLOCK, "device_id in @blocked_devices"), made())
+    with pytest.raises(ConflictError, match="dev"):
+        operations.delete_list("blocked_devices", made())
+    operations.delete_rule("dev", made())
+    operations.delete_list("blocked_devices", made())
+    assert operations.store.current_lists() == {}
+    with pytest.raises(ListError):
+        operations.create_list("cards", "card_number", "", made())
+
+
+def test_the_counter_moves_with_every_change_and_other_instances_see_it(tmp_path: Path) -> None:
+    first = Operations(SQLiteOperations.in_state_dir(tmp_path), FEATURE_SET)
+    other = SQLiteOperations.in_state_dir(tmp_path)  # another instance on the same file
+    assert other.version() == 0
+    first.create_rule(RuleSpec("big", RuleAction.BLOCK, "amount > 100"), made())
+    first.create_list("devices", "device_id", "", made())
+    first.add_items("devices", [ListItem("dev-1", "stolen")], made())
+    assert other.version() == 3
+    assert [s.name for s in other.current_rules()] == ["big"]
+    assert other.current_lists()["devices"].contains("dev-1", to_us(AT))
+    first.store.close()
+    other.close()
+    reopened = SQLiteOperations.in_state_dir(tmp_path)
+    assert reopened.version() == 3
+    reopened.close()
+
+
+def test_only_the_lists_that_changed_are_built_again(tmp_path: Path) -> None:
+    writer = Operations(SQLiteOperations.in_state_dir(tmp_path), FEATURE_SET)
+    reader = SQLiteOperations.in_state_dir(tmp_path)  # a scoring instance
+    for name in ("devices", "accounts"):
+        writer.create_list(name, name.removesuffix("s") + "_id", "", made())
+        writer.add_items(name, [ListItem(f"{name}-1", "test")], made())
+    first = reader.current_lists()
+    assert reader.current_lists()["devices"] is first["devices"]
+    writer.add_items("devices", [ListItem("devices-2", "test")], made())
+    second = reader.current_lists()
+    assert second["accounts"] is first["accounts"]
+    assert second["devices"].contains("devices-2", to_us(AT))
+    writer.delete_list("accounts", made())
+    writer.create_list("accounts", "account_id", "", made())
+    assert reader.current_lists()["accounts"].items == ()
+    writer.store.close()
+    reader.close()
+
+
+def test_a_file_of_a_newer_riskgate_is_refused(tmp_path: Path) -> None:
+    SQLiteOperations.in_state_dir(tmp_path).close()
+    db = sqlite3.connect(tmp_path / "operations.sqlite")
+    db.execute(f"PRAGMA user_version = {STORE_VERSION + 1}")
+    db.close()
+    with pytest.raises(RuntimeError, match="upgrade riskgate"):
+        SQLiteOperations.in_state_dir(tmp_path)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["create", "change", "disable", "enable", "delete"]), st.integers(0, 2)),
+        max_size=12,
+    )
+)
+def test_the_counter_counts_the_changes_kept_and_versions_follow_on(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, int]]
+) -> None:
+    operations = Operations(SQLiteOperations.in_state_dir(tmp_path_factory.mktemp("ops")), FEATURE_SET)
+    kept = 0
+    enabled: dict[str, bool] = {}  # the model: each existing rule, enabled or not
+    for step, n in steps:
+        name = f"r{n}"
+        expected = {
+            "create": name not in enabled,
+            "change": name in enabled,
+            "delete": name in enabled,
+            "disable": enabled.get(name) is True,
+            "enable": enabled.get(name) is False,
+        }[step]
+        try:
+            _step(operations, step, RuleSpec(name, RuleAction.BLOCK, f"amount > {kept}"))
+        except (NotFoundError, ConflictError):
+            assert not expected
+            continue
+        assert expected
+        kept += 1
+        if step == "delete":
+            del enabled[name]
+        else:
+            enabled[name] = step != "disable"
+    assert operations.store.version() == kept
+    assert {s.name: s.enabled for s in operations.store.current_rules()} == enabled
+    for n in range(3):
+        try:
+            versions = operations.store.rule_versions(f"r{n}")
+        except NotFoundError:
+            continue
+        assert [v.version for v in versions] == list(range(1, len(versions) + 1))
+        assert versions[0].change is RuleChange.CREATED
+    operations.store.close()
+
+
+def _step(operations: Operations, step: str, spec: RuleSpec) -> None:
+    if step == "create":
+        operations.create_rule(spec, made())
+    elif step == "change":
+        operations.change_rule(spec, made())
+    elif step == "delete":
+        operations.delete_rule(spec.name, made())
+    else:
+        operations.set_enabled(spec.name, step == "enable", made())
