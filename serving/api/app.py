@@ -25,7 +25,18 @@ from core.settings import Settings
 from serving.api.answers import declares_too_much, document_errors, error_response, too_large_response
 from serving.api.fastpath import ScoreFastPath, limited
 from serving.api.jsonbody import document_bodies
-from serving.api.routes import admin, dashboard, decisions, docs, health, outcomes, recovery, score, trends
+from serving.api.routes import (
+    admin,
+    dashboard,
+    decisions,
+    docs,
+    health,
+    outcomes,
+    recovery,
+    score,
+    trends,
+    webhooks,
+)
 from serving.api.service import Service, build_service
 from serving.metrics import ServiceMetrics
 from serving.scoring.attributes import describe_served
@@ -234,6 +245,7 @@ def create_app(
         outcomes.router,
         decisions.router,
         admin.router,
+        webhooks.router,
         trends.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
