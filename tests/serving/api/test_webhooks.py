@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -33,59 +30,17 @@ from serving.api.webhooks import (
 from serving.errors import ConfigurationError
 from serving.store.outbox import EVENTS, EventType
 from serving.store.sqlite_outbox import SQLiteOutbox
+from tests.serving.api.receiver import Receiver, receiving
 from tests.serving.documented import DocumentedClient
 from tests.serving.factories import ADMIN, SCORE, attempt, seed_cache, service_for
 
 SECRET = "whsec-test-secret"
 
 
-@dataclass
-class Received:
-    body: bytes
-    headers: dict[str, str]
-
-
-@dataclass
-class Receiver:
-    """A webhook receiver on a free loopback port: answers the statuses of ``script`` in turn, then 200."""
-
-    script: list[int] = field(default_factory=list)
-    received: list[Received] = field(default_factory=list)
-    answered: list[int] = field(default_factory=list)
-    url: str = ""
-
-    def wait_for(self, count: int, timeout: float = 30.0) -> list[Received]:
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert len(self.received) >= count, f"{len(self.received)} of {count} deliveries arrived"
-        return self.received
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            state.received.append(Received(body, dict(self.headers)))
-            status = state.script.pop(0) if state.script else 200
-            state.answered.append(status)
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:  # quiet
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with receiving() as state:
+        yield state
 
 
 def hooked(tmp_path: Path, bundles: dict[str, ModelBundle], url: str, **settings: Any) -> DocumentedClient:
