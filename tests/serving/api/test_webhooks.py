@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,7 @@ from tests.serving.documented import DocumentedClient
 from tests.serving.factories import ADMIN, SCORE, attempt, seed_cache, service_for
 
 SECRET = "whsec-test-secret"
+DOC = Path(__file__).parents[3] / "docs" / "webhooks.md"
 
 
 @pytest.fixture
@@ -117,6 +119,27 @@ def test_an_endpoint_for_an_unknown_event_type_or_listed_twice_is_refused() -> N
     assert "s" not in str(refused.value).split("'")  # the secret is never in a message
     with pytest.raises(ConfigurationError, match="listed twice"):
         check_endpoints([endpoint("decision.blocked"), endpoint("review.opened")])
+
+
+def test_the_documented_receiver_verifies_as_riskgate_signs() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.DOTALL)
+    namespace: dict[str, Any] = {}
+    exec(blocks[0], namespace)  # the doc's verify(), as a receiver copies it
+    body = b'{"id":"evt_1"}'
+    assert namespace["verify"](sign(body, SECRET, int(time.time())), body, SECRET)
+    assert not namespace["verify"](sign(body, SECRET, int(time.time())), body + b" ", SECRET)
+    assert not namespace["verify"](sign(body, SECRET, int(time.time()) - 600), body, SECRET)
+
+
+def test_the_doc_names_every_event_type_and_its_payload() -> None:
+    rows = {
+        line.split("|")[1].strip(" `"): line.split("|")[3]
+        for line in DOC.read_text().splitlines()
+        if line.startswith("| `") and "." in line.split("|")[1]
+    }
+    assert set(rows) == {event.value for event in EventType}
+    for event, spec in EVENTS.items():
+        assert re.findall(r"`(\w+)`", rows[event.value]) == list(spec.payload), event
 
 
 # -- delivery over HTTP -----------------------------------------------------------------------------------
