@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Final
 
 from fastapi import APIRouter, Path, Query
 
@@ -13,6 +13,9 @@ from serving.api.webhook_schemas import DeliveriesOut, DeliveryOut
 from serving.errors import NotFoundError
 from serving.scoring.schemas import ErrorOut
 from serving.store.outbox import Outbox
+
+#: the largest delivery id (SQLite's integers are 64-bit signed)
+MAX_ID: Final = 2**63 - 1
 
 router = APIRouter(
     prefix="/admin/webhooks",
@@ -32,7 +35,9 @@ def list_deliveries(
     service: ServiceDep,
     _: AdminKey,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[int | None, Query(ge=1, description="The previous page's `next_before`.")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="The previous page's `next_before`.")
+    ] = None,
 ) -> DeliveriesOut:
     """Webhook deliveries, newest first: event, endpoint, tries, last status, next try, state."""
     page = _outbox(service).deliveries(limit, before)
@@ -45,7 +50,9 @@ def list_deliveries(
 @router.post(
     "/deliveries/{delivery_id}/retry", response_model=DeliveryOut, responses={404: {"model": ErrorOut}}
 )
-def retry_delivery(delivery_id: Annotated[int, Path(ge=1)], service: ServiceDep, _: AdminKey) -> DeliveryOut:
+def retry_delivery(
+    delivery_id: Annotated[int, Path(ge=1, le=MAX_ID)], service: ServiceDep, _: AdminKey
+) -> DeliveryOut:
     """Try a delivery again now (a failed one, or to resend a delivered event); its tries are kept."""
     delivery = _outbox(service).retry(delivery_id, datetime.now(UTC))
     if delivery is None:

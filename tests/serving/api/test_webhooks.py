@@ -254,6 +254,10 @@ def test_deliveries_page_and_a_failed_one_is_retried_through_the_admin_api(
         assert retried.json()["state"] == "pending"
         receiver.wait_for(4)
         assert client.post("/v1/admin/webhooks/deliveries/999/retry", headers=ADMIN).status_code == 404
+        beyond = 2**63  # no SQLite integer: refused, not an internal error
+        assert client.post(f"/v1/admin/webhooks/deliveries/{beyond}/retry", headers=ADMIN).status_code == 422
+        too_far = client.get("/v1/admin/webhooks/deliveries", params={"before": beyond}, headers=ADMIN)
+        assert too_far.status_code == 422
         assert client.get("/v1/admin/webhooks/deliveries", headers=SCORE).status_code == 403
 
 
