@@ -285,3 +285,19 @@ def test_no_endpoint_means_no_event_is_kept(tmp_path: Path, bundles: dict[str, M
     with DocumentedClient(create_app(service=service_for(tmp_path, fraud_highest_threshold=0.0))) as client:
         assert score(client, 1)["decision"]["action"] == "block"
         assert deliveries(client) == {"deliveries": [], "next_before": None}
+
+
+class BrokenOutbox(SQLiteOutbox):
+    def emit(self, event_type: EventType, payload: Any, key: str | None = None) -> str:
+        raise OSError("disk full")
+
+
+def test_an_outbox_that_fails_never_fails_the_decision(
+    tmp_path: Path, bundles: dict[str, ModelBundle], receiver: Receiver
+) -> None:
+    with hooked(tmp_path, bundles, receiver.url) as client:
+        engine = client.app.state.service.engine  # type: ignore[attr-defined]
+        engine.outbox = BrokenOutbox(tmp_path / "broken.sqlite")
+        assert score(client, 4)["decision"]["action"] == "block"
+        metrics = client.get("/metrics").text
+        assert 'riskgate_errors_total{kind="outbox"} 1.0' in metrics
