@@ -32,6 +32,7 @@ from serving.errors import ConfigurationError
 from serving.store.outbox import EVENTS, EventType
 from serving.store.sqlite_outbox import SQLiteOutbox
 from tests.serving.api.receiver import Receiver, receiving
+from tests.serving.api.test_process import free_port
 from tests.serving.documented import DocumentedClient
 from tests.serving.factories import ADMIN, SCORE, attempt, seed_cache, service_for
 
@@ -212,7 +213,7 @@ def test_a_recovery_step_that_needs_the_customer_is_sent(
 def test_a_dead_receiver_never_slows_scoring_and_its_events_fail_after_the_maximum_age(
     tmp_path: Path, bundles: dict[str, ModelBundle]
 ) -> None:
-    dead = "http://127.0.0.1:9/hooks"  # the discard port: nothing listens
+    dead = f"http://127.0.0.1:{free_port()}/hooks"  # a port nothing listens on
     with hooked(tmp_path, bundles, dead, webhook_max_age_seconds=0.2, webhook_timeout_seconds=0.5) as client:
         started = time.perf_counter()
         score(client, 3)
