@@ -24,6 +24,16 @@ class ApiKey(BaseModel):
     scopes: frozenset[Literal["score", "admin"]] = Field(min_length=1)
 
 
+class WebhookEndpoint(BaseModel):
+    """A receiver of riskgate's signed webhooks: its URL, its signing secret and the event types it wants."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(pattern=r"^https?://", description="Where events are POSTed (no credentials in it).")
+    secret: SecretStr = Field(description="HMAC-SHA256 key of the Riskgate-Signature header; never logged.")
+    events: frozenset[str] = Field(min_length=1, description="Event types, e.g. decision.blocked.")
+
+
 #: Development-only keys (``rg-dev-score-key``, ``rg-dev-admin-key``): the service refuses them in production.
 DEV_API_KEYS: tuple[ApiKey, ...] = (
     ApiKey(
@@ -96,6 +106,17 @@ class Settings(BaseSettings):
         10.0, gt=0, description="Time for a request head to arrive (from connecting, or its first byte): 408."
     )
     keep_alive_seconds: int = Field(5, ge=1, description="Idle keep-alive connections are closed after (s).")
+    webhooks: tuple[WebhookEndpoint, ...] = Field(
+        (), description="JSON list of {url, secret, events}: signed webhooks (docs/webhooks.md)."
+    )
+    webhook_timeout_seconds: float = Field(5.0, gt=0, le=60, description="One delivery try's timeout.")
+    webhook_backoff_seconds: float = Field(
+        10.0, gt=0, description="Wait before the second try; doubled per try (with jitter), at most an hour."
+    )
+    webhook_max_age_seconds: float = Field(
+        259_200.0, gt=0, description="An event not delivered this long after its creation is marked failed."
+    )
+    webhook_poll_seconds: float = Field(1.0, gt=0, description="How often the deliverer looks for work.")
     recovery_config: Path | None = Field(
         None, description="Dunning policy YAML for POST /v1/recovery-plan (None: recovery.config defaults)."
     )

@@ -40,6 +40,7 @@ from serving.api.routes import (
     rules,
     score,
     trends,
+    webhooks,
 )
 from serving.api.service import Service, build_service
 from serving.metrics import ServiceMetrics
@@ -280,6 +281,7 @@ def create_app(
         outcomes.router,
         decisions.router,
         admin.router,
+        webhooks.router,
         trends.router,
         rules.router,
         lists.router,

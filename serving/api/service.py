@@ -12,13 +12,16 @@ from typing import Any
 from core.settings import Settings
 from features.stores.writebehind import WriteBehindStore
 from serving.api.security import KeyRing, check_production_secrets
+from serving.api.webhooks import Deliverer
 from serving.metrics import ServiceMetrics
 from serving.scoring.engine import FeatureSource, ScoringEngine, ThresholdOverrides
 from serving.scoring.models import LoadResult, ModelHolder, ModelLoader
 from serving.scoring.rulebook import RuleBookHolder, read_rules_file
 from serving.store.decisions import DecisionLog
 from serving.store.journal import Journal, shared_lock
+from serving.store.outbox import Outbox
 from serving.store.pseudonyms import Pseudonymiser
+from serving.store.sqlite_outbox import SQLiteOutbox
 from serving.store.upkeep import Checkpointer
 from serving.store.writebehind import WriteBehind
 
@@ -48,6 +51,8 @@ class Service:
     journal_lock: int | None = None  # without write-behind: the journal's lock, held shared
     recovery_config: Path | None = None  # the dunning policy the recovery planner follows (None: defaults)
     rules_file: Path | None = None  # the analysts' rules and lists (None: none from a file)
+    outbox: Outbox | None = None  # signed webhooks' events and deliveries (the admin API reads them)
+    deliverer: Deliverer | None = None  # posts them in the background (None: no endpoint is configured)
     _checkpointers: list[Checkpointer] = field(default_factory=list)
 
     def start(self) -> None:
@@ -59,6 +64,8 @@ class Service:
         self.reload()
         self.engine.warm_up(self.scratch_features)
         self._checkpointers = [Checkpointer(path).start() for path in self.sqlite_files]
+        if self.deliverer is not None:
+            self.deliverer.start()
 
     def reload(self) -> list[LoadResult]:
         """Load what ``@alias`` points at now; swap the pair in one step if anything changed."""
@@ -95,6 +102,8 @@ class Service:
         return checks
 
     def close(self) -> None:
+        if self.deliverer is not None:
+            self.deliverer.stop()
         if self.write_behind is not None:
             self.write_behind.close()  # the last flush: SQLite holds everything, the journal is empty
         for checkpointer in self._checkpointers:
@@ -102,6 +111,8 @@ class Service:
         self.engine.log.close()
         if self.store is not None:
             self.store.close()
+        if self.outbox is not None:
+            self.outbox.close()
         if self.journal_lock is not None:
             os.close(self.journal_lock)
 
@@ -176,6 +187,8 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
     if settings.rules_file is not None:  # refused here, before anything starts, when the file is bad
         read = read_rules_file(settings.rules_file, rules.schema, rules.extension)
         rules.install(read.specs, read.lists)
+    outbox = SQLiteOutbox(settings.state_dir / "outbox.sqlite", settings.decision_log_sync)
+    deliverer = Deliverer.from_settings(outbox, settings) if settings.webhooks else None
     behind = None
     if journal is not None:
         buffered = store if isinstance(store, WriteBehindStore) else None
@@ -196,6 +209,7 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         flush=None if behind is None else behind.flush,
         fields=feature_set.fields,
         rules=rules,
+        outbox=outbox if deliverer is not None else None,  # no endpoint: no event is kept
     )
     loader = ModelLoader(
         settings.tracking_uri,
@@ -205,7 +219,7 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         alias=settings.model_alias,
     )
     limits = Limits(settings.max_batch, settings.max_body_bytes, settings.model_reload_seconds)
-    files = [log.path] + ([Path(store.path)] if hasattr(store, "path") else [])
+    files = [log.path, outbox.path] + ([Path(store.path)] if hasattr(store, "path") else [])
     scratch = OnlineEngine(MemoryStore(), feature_set)
     return Service(
         engine,
@@ -220,4 +234,6 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         journal_lock,
         settings.recovery_config,
         settings.rules_file,
+        outbox,
+        deliverer,
     )

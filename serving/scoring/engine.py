@@ -34,6 +34,7 @@ from serving.scoring.policy import RULES, Action, FraudLevel, Situation, Thresho
 from serving.scoring.rulebook import RuleBookHolder
 from serving.scoring.schemas import AttemptIn, DecidedBy, FraudReportIn, OutcomeIn
 from serving.scoring.trees import F64
+from serving.scoring.webhook_events import emit_blocked
 from serving.store.base import (
     DecisionRecord,
     DecisionStore,
@@ -43,6 +44,7 @@ from serving.store.base import (
     features_blob,
     model_ref,
 )
+from serving.store.outbox import Outbox
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +107,10 @@ class ScoringEngine:
         flush: Callable[[], None] | None = None,
         fields: Sequence[ExtensionField] = (),
         rules: RuleBookHolder | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.features = features
+        self.outbox = outbox  # signed webhooks: decision.blocked (None: no endpoint is configured)
         #: the served feature set's extension fields: what an attempt's ``attributes`` may hold
         self.fields = tuple(fields)
         #: the pydantic validation context that checks attributes against them
@@ -205,6 +209,8 @@ class ScoringEngine:
         )
         if stored.answer is not answer:  # a concurrent request for the same attempt was logged first
             return self._replay(stored, fingerprint, explain, started)
+        if self.outbox is not None and decision["action"] == "block":
+            emit_blocked(self.outbox, self.metrics, answer, attempt, self.pseudonymise)
         self._observe(answer, time.perf_counter() - started)
         return _shown(answer, explain)
 

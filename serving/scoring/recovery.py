@@ -57,6 +57,7 @@ from serving.scoring.engine import WARM_UP_ATTEMPT, FeatureSource, ScoringEngine
 from serving.scoring.models import ModelPair, ServingModel
 from serving.scoring.schemas import AttemptIn, RecoveryCaseIn
 from serving.scoring.trees import F64
+from serving.scoring.webhook_events import emit_customer_actions
 
 logger = logging.getLogger(__name__)
 
@@ -158,12 +159,15 @@ class RecoveryService:
             answer = fallback_plan(recovery_case, self.config)
         except (PlanInputError, UnknownDeclineCodeError) as error:
             raise RecoveryCaseError(f"cannot plan attempt {case.attempt.attempt_id!r}: {error}") from error
-        return {
+        plan: RecoveryPlanAnswer = {
             **answer,
             "model": None if answer["fallback"] else ref,
             "planned_with": "fixed_schedule" if answer["fallback"] else kind,
             "planning_ms": round((time.perf_counter() - started) * 1000, 3),
         }
+        if engine.outbox is not None:
+            emit_customer_actions(engine.outbox, engine.metrics, plan, case.attempt, engine.pseudonymise)
+        return plan
 
     def warm_up(self, engine: ScoringEngine) -> float:
         """Plan one probe decline before the first request (pandas, planner, multi-time kernels, trees), so no
