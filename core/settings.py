@@ -122,8 +122,12 @@ class Settings(BaseSettings):
     )
     rules_file: Path | None = Field(
         None,
-        description="YAML file of the analysts' rules and lists (None: none), read at start-up and on POST "
+        description="YAML file of the whole set of rules and lists (None: the store's, changed through the "
+        "admin API or `riskgate rules load`): the store is brought in line with it at start-up and on POST "
         "/v1/admin/reload; a bad file stops the service from starting.",
+    )
+    rules_poll_seconds: float = Field(
+        1.0, ge=0, description="How often each instance looks for changes of the rules store; 0 turns it off."
     )
 
     @property

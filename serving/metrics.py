@@ -57,6 +57,11 @@ class ServiceMetrics:
             ["result"],
             registry=self.registry,
         )
+        self.rule_books = Counter(
+            "riskgate_rule_books_total",
+            "Books of rules and lists served (at start-up, after each change of the store).",
+            registry=self.registry,
+        )
         self.outcomes = Counter(
             "riskgate_outcomes_total", "Outcomes and fraud reports received, by kind and whether new.",
             ["kind", "new"], registry=self.registry,

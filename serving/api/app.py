@@ -24,7 +24,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import RiskgateError
 from core.settings import Settings
-from features.registry import load_feature_set
 from serving.api.answers import declares_too_much, document_errors, error_response, too_large_response
 from serving.api.fastpath import ScoreFastPath, limited
 from serving.api.jsonbody import document_bodies
@@ -47,8 +46,6 @@ from serving.metrics import ServiceMetrics
 from serving.scoring.attributes import describe_served
 from serving.scoring.recovery import RecoveryService, load_recovery_config
 from serving.scoring.schemas import BatchIn, RecoveryBatchIn, RecoveryCaseIn
-from serving.store.operations import Operations
-from serving.store.operations_sqlite import open_operations
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +176,13 @@ async def _periodic_reload(service: Service) -> None:
             logger.exception("periodic model check failed")
 
 
+async def _periodic_rules(service: Service) -> None:
+    """Serve changes of the rules store that other instances (or ``riskgate rules load``) made."""
+    while True:
+        await asyncio.sleep(service.limits.rules_poll_seconds)
+        await run_in_threadpool(service.serve_rule_changes)
+
+
 @contextlib.contextmanager
 def _frozen_heap(enabled: bool) -> Iterator[None]:
     """While serving, keep the objects alive after start-up (modules, models: ~260k objects) out of the
@@ -208,7 +212,6 @@ def create_app(
     *,
     fast_path: bool = True,
     freeze_heap: bool = False,
-    operations: Operations | None = None,
 ) -> FastAPI:
     """The application. Models load in the lifespan (start-up), never at import.
 
@@ -218,8 +221,6 @@ def create_app(
     ``freeze_heap=True`` (``riskgate serve``) freezes the start-up heap once warm (see :func:`_frozen_heap`).
     The entry point gives the settings (the app builds its service from them) or a service it built with
     :func:`serving.api.service.build_service`; the app never reads the environment itself.
-    ``operations``: the rules and lists the admin API changes (default with the settings: the state
-    directory's, :func:`serving.store.operations_sqlite.open_operations`).
     """
     if service is None:
         if settings is None:
@@ -232,20 +233,20 @@ def create_app(
         await run_in_threadpool(built.start)
         seconds = await run_in_threadpool(app.state.recovery.warm_up, built.engine)
         logger.info("recovery planner warmed up in %.0f ms", seconds * 1000)
-        checker = None
+        checkers = []
         if built.limits.reload_seconds > 0:
-            checker = asyncio.create_task(_periodic_reload(built))
+            checkers.append(asyncio.create_task(_periodic_reload(built)))
+        if built.limits.rules_poll_seconds > 0 and built.operations is not None:
+            checkers.append(asyncio.create_task(_periodic_rules(built)))
         try:
             with _frozen_heap(freeze_heap):
                 yield
         finally:
-            if checker is not None:
+            for checker in checkers:
                 checker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await checker
             built.close()
-            if operations is not None:
-                operations.store.close()
             logger.info("riskgate service stopped")
 
     app = FastAPI(
@@ -271,9 +272,7 @@ def create_app(
         ],
     )
     app.state.service = built
-    if operations is None and settings is not None:
-        operations = open_operations(settings.state_dir, load_feature_set(settings.feature_set))
-    app.state.operations = operations
+    app.state.operations = built.operations
     app.state.recovery = RecoveryService(load_recovery_config(built.recovery_config))
     for router in (
         score.router,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from core.settings import Settings
 from features.stores.writebehind import WriteBehindStore
@@ -16,9 +18,12 @@ from serving.api.webhooks import Deliverer
 from serving.metrics import ServiceMetrics
 from serving.scoring.engine import FeatureSource, ScoringEngine, ThresholdOverrides
 from serving.scoring.models import LoadResult, ModelHolder, ModelLoader
-from serving.scoring.rulebook import RuleBookHolder, read_rules_file
+from serving.scoring.rulebook import RuleBookHolder
 from serving.store.decisions import DecisionLog
 from serving.store.journal import Journal, shared_lock
+from serving.store.operations import Change, Operations
+from serving.store.operations_sqlite import open_operations
+from serving.store.operations_yaml import load_file
 from serving.store.outbox import Outbox
 from serving.store.pseudonyms import Pseudonymiser
 from serving.store.sqlite_outbox import SQLiteOutbox
@@ -27,12 +32,16 @@ from serving.store.writebehind import WriteBehind
 
 logger = logging.getLogger(__name__)
 
+#: Who the changes a rules file brings are made by, in the rules' versions.
+RULES_FILE_AUTHOR: Final = "rules file"
+
 
 @dataclass
 class Limits:
     max_batch: int = 500
     max_body_bytes: int = 1_048_576
     reload_seconds: float = 60.0
+    rules_poll_seconds: float = 1.0
 
 
 @dataclass
@@ -50,10 +59,13 @@ class Service:
     write_behind: WriteBehind | None = None
     journal_lock: int | None = None  # without write-behind: the journal's lock, held shared
     recovery_config: Path | None = None  # the dunning policy the recovery planner follows (None: defaults)
-    rules_file: Path | None = None  # the analysts' rules and lists (None: none from a file)
+    operations: Operations | None = None  # the fraud team's rules and lists (shared by every instance)
+    rules_file: Path | None = None  # with a file, the whole set of rules and lists (None: the store's)
     outbox: Outbox | None = None  # signed webhooks' events and deliveries (the admin API reads them)
     deliverer: Deliverer | None = None  # posts them in the background (None: no endpoint is configured)
     _checkpointers: list[Checkpointer] = field(default_factory=list)
+    _rules_served: int = -1  # the store's change counter when the served book was read (-1: never)
+    _rules_refresh: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> None:
         """Start-up: apply what the journal holds, load the models, warm the one-row path, start background
@@ -82,15 +94,48 @@ class Service:
             self.metrics.show_models(served)
         return results
 
+    def load_rules_file(self, when: str) -> None:
+        """With a rules file (``RISKGATE_RULES_FILE``): bring the store in line with it. The file is the whole
+        set: rules and lists it does not name are deleted; each change is a version by ``rules file``. A bad
+        file raises :class:`serving.store.operations_yaml.RulesFileError` and changes nothing."""
+        if self.rules_file is None or self.operations is None:
+            return
+        made = Change(RULES_FILE_AUTHOR, datetime.now(UTC), f"{self.rules_file}, read {when}")
+        load_file(self.rules_file, self.operations, made, prune=True)
+
+    def refresh_rules(self) -> bool:
+        """Serve the store's rules and lists if they changed since the book served was read (the store's
+        change counter moved; every instance polls it); True when a new book is served. A stored rule that
+        no longer compiles raises :class:`rules.errors.RuleError` naming it, and the book served stays."""
+        holder, operations = self.engine.rules, self.operations
+        if holder is None or operations is None:
+            return False
+        with self._rules_refresh:
+            version = operations.store.version()
+            if version == self._rules_served:
+                return False
+            holder.install(operations.store.current_rules(), operations.store.current_lists())
+            self._rules_served = version
+        self.metrics.rule_books.inc()
+        return True
+
+    def serve_rule_changes(self) -> None:
+        """:meth:`refresh_rules` for the periodic check and after a change: a failure is logged and counted,
+        the book served stays, and the next check tries again."""
+        try:
+            self.refresh_rules()
+        except Exception:
+            logger.exception("the rules store's changes could not be served; the rules served stay")
+            self.metrics.count_error("rules_refresh")
+
     def reload_rules(self) -> int | None:
-        """Read the rules file again and serve its rules and lists (in one swap); how many rules are enabled
-        (None without a file). A bad file raises :class:`serving.scoring.rulebook.RulesFileError` and the
-        book served stays."""
-        holder = self.engine.rules
-        if self.rules_file is None or holder is None:
-            return None
-        read = read_rules_file(self.rules_file, holder.schema, holder.extension)
-        return len(holder.install(read.specs, read.lists))
+        """Read the rules file again (if there is one) and serve the store's rules; how many rules are
+        enabled (None without a store)."""
+        self.load_rules_file("on reload")
+        self.refresh_rules()
+        return (
+            None if self.engine.rules is None or self.operations is None else len(self.engine.rules.current)
+        )
 
     def ready(self) -> dict[str, bool]:
         pair = self.engine.holder.current
@@ -113,6 +158,8 @@ class Service:
             self.store.close()
         if self.outbox is not None:
             self.outbox.close()
+        if self.operations is not None:
+            self.operations.store.close()
         if self.journal_lock is not None:
             os.close(self.journal_lock)
 
@@ -184,9 +231,7 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
     rules = RuleBookHolder(
         schema_for(feature_set), feature_set.fields, on_error=lambda _: metrics.count_error("rule_value")
     )
-    if settings.rules_file is not None:  # refused here, before anything starts, when the file is bad
-        read = read_rules_file(settings.rules_file, rules.schema, rules.extension)
-        rules.install(read.specs, read.lists)
+    operations = open_operations(settings.state_dir, feature_set)
     outbox = SQLiteOutbox(settings.state_dir / "outbox.sqlite", settings.decision_log_sync)
     deliverer = Deliverer.from_settings(outbox, settings) if settings.webhooks else None
     behind = None
@@ -218,10 +263,15 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         feature_set.hash,
         alias=settings.model_alias,
     )
-    limits = Limits(settings.max_batch, settings.max_body_bytes, settings.model_reload_seconds)
+    limits = Limits(
+        settings.max_batch,
+        settings.max_body_bytes,
+        settings.model_reload_seconds,
+        settings.rules_poll_seconds,
+    )
     files = [log.path, outbox.path] + ([Path(store.path)] if hasattr(store, "path") else [])
     scratch = OnlineEngine(MemoryStore(), feature_set)
-    return Service(
+    service = Service(
         engine,
         loader,
         KeyRing(settings.api_keys),
@@ -233,7 +283,12 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         behind,
         journal_lock,
         settings.recovery_config,
+        operations,
         settings.rules_file,
         outbox,
         deliverer,
     )
+    service.load_rules_file("at start-up")  # refused here, before anything starts, when the file is bad
+    service.refresh_rules()
+    operations.on_change = service.serve_rule_changes  # a change made here is served when its call answers
+    return service

@@ -17,11 +17,12 @@ and a list a rule reads cannot be deleted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 from core.errors import InputError
 from events.cardnumbers import contains_card_number
@@ -37,6 +38,7 @@ from serving.errors import ConflictError, NotFoundError
 
 #: A list as the decision path reads it (``@name``): a hash table of texts or intervals of IP addresses.
 StoredList = ValueList | IpList
+_T = TypeVar("_T")
 #: Why a text is refused when it holds a card number.
 NEVER_CARDS: Final = (
     "holds what looks like a card number: card numbers must never enter riskgate; use the gateway's token"
@@ -204,16 +206,42 @@ def rule_order(spec: RuleSpec) -> int:
     return ORDER.index(spec.action)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Operations:
     """Changes to rules and lists, checked before they reach ``store``: expressions against the schema of
     ``feature_set`` with ``extension`` fields (the provider's, besides the set's own) and the current lists,
     list items against the attempt field they hold. The admin API and ``riskgate rules`` both go through
-    here."""
+    here. ``on_change`` is called after every change kept (a service serves it before the call answers);
+    inside :meth:`together`, once at the end."""
 
     store: OperationsStore
     feature_set: FeatureSet
     extension: tuple[ExtensionField, ...] = field(default=())
+    on_change: Callable[[], None] | None = None
+    _held: int = 0  # how deep inside together(); _missed: a change was kept meanwhile
+    _missed: bool = False
+
+    @contextlib.contextmanager
+    def together(self) -> Iterator[None]:
+        """Changes made inside are announced to ``on_change`` once, at the end (a file of many changes)."""
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+            if self._held == 0 and self._missed:
+                self._missed = False
+                self._changed()
+
+    def _changed(self) -> None:
+        if self._held:
+            self._missed = True
+        elif self.on_change is not None:
+            self.on_change()
+
+    def _kept(self, result: _T) -> _T:
+        self._changed()
+        return result
 
     @property
     def fields(self) -> tuple[ExtensionField, ...]:
@@ -241,7 +269,7 @@ class Operations:
 
     def create_rule(self, spec: RuleSpec, made: Change) -> RuleVersion:
         self.check_rule(spec)
-        return self.store.save_rule(spec, RuleChange.CREATED, _checked(made))
+        return self._kept(self.store.save_rule(spec, RuleChange.CREATED, _checked(made)))
 
     def change_rule(self, spec: RuleSpec, made: Change) -> RuleVersion:
         current = self.store.rule(spec.name)
@@ -249,18 +277,20 @@ class Operations:
         change = RuleChange.CHANGED
         if _content(spec) == _content(current.spec) and spec.enabled != current.spec.enabled:
             change = RuleChange.ENABLED if spec.enabled else RuleChange.DISABLED
-        return self.store.save_rule(spec, change, _checked(made))
+        return self._kept(self.store.save_rule(spec, change, _checked(made)))
 
     def set_enabled(self, name: str, enabled: bool, made: Change) -> RuleVersion:
         current = self.store.rule(name)
         if current.spec.enabled == enabled:
             raise ConflictError(f"rule {name!r} is {'enabled' if enabled else 'disabled'} already")
         change = RuleChange.ENABLED if enabled else RuleChange.DISABLED
-        return self.store.save_rule(replace(current.spec, enabled=enabled), change, _checked(made))
+        return self._kept(
+            self.store.save_rule(replace(current.spec, enabled=enabled), change, _checked(made))
+        )
 
     def delete_rule(self, name: str, made: Change) -> RuleVersion:
         current = self.store.rule(name)
-        return self.store.save_rule(current.spec, RuleChange.DELETED, _checked(made))
+        return self._kept(self.store.save_rule(current.spec, RuleChange.DELETED, _checked(made)))
 
     # -- lists ----------------------------------------------------------------------------------------------
 
@@ -268,7 +298,7 @@ class Operations:
         make_list(name, field_name, (), self.fields)  # the name and the field, checked
         if contains_card_number(description):
             raise ListError(f"list {name!r}: the description {NEVER_CARDS}")
-        return self.store.create_list(name, field_name, description, _checked(made))
+        return self._kept(self.store.create_list(name, field_name, description, _checked(made)))
 
     def delete_list(self, name: str, made: Change) -> None:
         self.store.list_info(name)  # 404 before 409
@@ -279,15 +309,16 @@ class Operations:
                 f"list {name!r} is read by rule(s) {', '.join(readers)}: change or delete them first"
             )
         self.store.delete_list(name, _checked(made))
+        self._changed()
 
     def add_items(self, name: str, items: Iterable[ListItem], made: Change) -> int:
         info = self.store.list_info(name)
         checked = make_list(name, info.field, tuple(items), self.fields)  # all or nothing
-        return self.store.add_items(name, checked.items, _checked(made))
+        return self._kept(self.store.add_items(name, checked.items, _checked(made)))
 
     def remove_items(self, name: str, values: Sequence[str], made: Change) -> int:
         self.store.list_info(name)
-        return self.store.remove_items(name, values, _checked(made))
+        return self._kept(self.store.remove_items(name, values, _checked(made)))
 
     def kind_of_field(self, field_name: str) -> ListKind:
         """The kind of a list of ``field_name`` (values, or IP addresses and ranges)."""

@@ -27,6 +27,7 @@ the store's lists, items against their field), so a bad file changes nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,20 +127,54 @@ class Loaded:
         return [f"{what}: {', '.join(names)}" for what, names in parts] + [f"unchanged: {self.unchanged}"]
 
 
-def read_file(path: Path) -> _FileIn:
-    """The file's rules and lists, checked for shape (each problem names the file and where in it)."""
+def read_file(path: Path) -> tuple[str, _FileIn]:
+    """The file's text and its rules and lists, checked for shape; a problem raises :class:`RulesFileError`
+    naming the file and where in it (the entry, its line)."""
+    text, document = _document(path)
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise RulesFileError(f"{path}: cannot read the rules file ({error})") from error
-    try:
-        return _FileIn.model_validate(document or {})
+        return text, _FileIn.model_validate(document if document is not None else {})
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}"
-            for e in error.errors(include_input=False)
-        )
-        raise RulesFileError(f"{path}: {problems}") from None
+        first = error.errors(include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise RulesFileError(
+            f"{path}: {where}{_line(text, first['loc'])}: {first['msg']} "
+            f"({error.error_count()} problem(s) in all)"
+        ) from None
+
+
+def _document(path: Path) -> tuple[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise RulesFileError(
+            f"{path}: cannot read the rules file ({type(error).__name__}); give a UTF-8 YAML file"
+        ) from error
+    try:
+        return text, yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = "" if mark is None else f" at line {mark.line + 1}, column {mark.column + 1}"
+        raise RulesFileError(f"{path}: not YAML{at}: {getattr(error, 'problem', error)}") from error
+
+
+def _line(text: str, loc: Sequence[int | str]) -> str:
+    """`` (line N)``: where the entry of ``rules`` or ``lists`` that ``loc`` falls in starts (the YAML is
+    composed again, only on an error); empty when it cannot be told."""
+    node = yaml.compose(text)
+    for part in loc[:2]:
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            node = next((value for key, value in node.value if key.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            return ""
+    return "" if node is None else f" (line {node.start_mark.line + 1})"
+
+
+def _entry(path: Path, text: str, what: str, index: int, name: str) -> str:
+    """How a problem names an entry: ``<file>: rule 'x' (rules[1], line 5)``."""
+    line = _line(text, (f"{what}s", index)).strip(" ()")
+    return f"{path}: {what} {name!r} ({what}s[{index}]{', ' + line if line else ''})"
 
 
 def _items(path: Path, listed: _ListIn, operations: Operations) -> tuple[ListItem, ...]:
@@ -156,16 +191,19 @@ def load_file(path: Path, operations: Operations, made: Change, prune: bool = Fa
     """Bring the store in line with the file at ``path`` (see the module's docstring); every change is made
     by ``made``. A bad file raises :class:`RulesFileError` (or the rule's or list's error, named) and
     changes nothing."""
-    document = read_file(path)
+    text, document = read_file(path)
     store = operations.store
     lists: dict[str, StoredList] = {}
-    for listed in document.lists:
+    for index, listed in enumerate(document.lists):
+        where = _entry(path, text, "list", index, listed.name)
+        if listed.name in lists:
+            raise RulesFileError(f"{where}: a list of this name is given earlier; give each its own name")
         try:
             lists[listed.name] = make_list(
                 listed.name, listed.holds, _items(path, listed, operations), operations.fields
             )
-        except ListError as error:
-            raise RulesFileError(f"{path}: list {listed.name!r}: {error}") from error
+        except (ListError, RuleError) as error:
+            raise RulesFileError(f"{where}: {error}") from error
     current_lists = {info.name: info for info in store.list_infos()}
     for name, built in lists.items():
         known = current_lists.get(name)
@@ -176,21 +214,23 @@ def load_file(path: Path, operations: Operations, made: Change, prune: bool = Fa
             )
     kept = {} if prune else {name: info.kind for name, info in current_lists.items()}
     schema = operations.schema({**kept, **{name: built.kind for name, built in lists.items()}})
-    specs = []
-    for rule in document.rules:
+    specs: list[RuleSpec] = []
+    for index, rule in enumerate(document.rules):
+        where = _entry(path, text, "rule", index, rule.name)
+        if any(known.name == rule.name for known in specs):
+            raise RulesFileError(f"{where}: a rule of this name is given earlier; give each its own name")
         try:
             spec = RuleSpec(rule.name, rule.action, rule.expression, rule.enabled, rule.description)
             operations.check_rule(spec, schema)
         except RuleError as error:
-            raise RulesFileError(f"{path}: rule {rule.name!r}: {error}") from error
+            raise RulesFileError(f"{where}: {error}") from error
         specs.append(spec)
-    if len({spec.name for spec in specs}) != len(specs) or len(lists) != len(document.lists):
-        raise RulesFileError(f"{path}: a rule or list is named twice; give each its own name")
     described = {
         name: (built, listed.description)
         for (name, built), listed in zip(lists.items(), document.lists, strict=True)
     }
-    return _apply(operations, specs, described, made, prune)
+    with operations.together():
+        return _apply(operations, specs, described, made, prune)
 
 
 def _apply(

@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from features.iptv import FEATURE_SET
 from rules.lists import to_us
 from serving.api.app import create_app
-from serving.store.operations_sqlite import SQLiteOperations, open_operations
+from serving.store.operations_sqlite import SQLiteOperations
 from tests.serving.documented import DocumentedClient
 from tests.serving.factories import ADMIN, SCORE, service_for
 
@@ -25,8 +24,7 @@ CARD = "4111 1111 1111 1111"
 
 @pytest.fixture
 def admin(tmp_path: Path) -> Iterator[TestClient]:
-    operations = open_operations(tmp_path / "state", FEATURE_SET)
-    with DocumentedClient(create_app(service=service_for(tmp_path), operations=operations)) as client:
+    with DocumentedClient(create_app(service=service_for(tmp_path))) as client:
         yield client
 
 
@@ -236,8 +234,11 @@ def test_the_change_counter_moves_with_every_change(admin: TestClient) -> None:
     assert admin.get("/v1/rules", headers=ADMIN).json()["version"] == 3
 
 
-def test_a_service_without_the_store_says_so(client: TestClient) -> None:
-    answer = client.get("/v1/rules", headers=ADMIN)
+def test_a_service_built_without_the_store_says_so(tmp_path: Path) -> None:
+    service = service_for(tmp_path)
+    service.operations = None  # a service put together by hand, not by build_service
+    with DocumentedClient(create_app(service=service)) as client:
+        answer = client.get("/v1/rules", headers=ADMIN)
     assert answer.status_code == 503
     assert "riskgate serve" in answer.json()["message"]
 

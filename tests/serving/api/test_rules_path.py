@@ -7,16 +7,22 @@ from __future__ import annotations
 
 import sqlite3
 import textwrap
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from features.iptv import FEATURE_SET
 from registry.bundle import ModelBundle
+from rules.book import RuleAction, RuleSpec
 from serving.api.app import create_app
-from serving.scoring.rulebook import RulesFileError
+from serving.store.operations import Change
+from serving.store.operations_sqlite import open_operations
+from serving.store.operations_yaml import RulesFileError
 from tests.serving.documented import DocumentedClient
 from tests.serving.factories import ADMIN, SCORE, attempt, seed_cache, service_for
 
@@ -149,12 +155,12 @@ def test_the_logged_decision_names_the_rule_and_who_decided(tmp_path: Path, bund
         (
             "rules:\n  - name: ok\n    action: block\n    expression: amount > 1\n"
             "  - name: typo\n    action: block\n    expression: amout > 3\n",
-            r"rules\[1\] \(line 5\) 'typo': line 1, column 1 \('amout'\): unknown name; did you mean "
+            r"rule 'typo' \(rules\[1\], line 5\): line 1, column 1 \('amout'\): unknown name; did you mean "
             r"'amount'\?",
         ),
         (
             "rules:\n  - name: a\n    action: block\n    expression: device_id in @nowhere\n",
-            r"rules\[0\] \(line 2\) 'a': line 1, column 14 \('@nowhere'\): unknown list",
+            r"rule 'a' \(rules\[0\], line 2\): line 1, column 14 \('@nowhere'\): unknown list",
         ),
         (
             "rules:\n  - name: a\n    action: deny\n    expression: amount > 1\n",
@@ -163,7 +169,7 @@ def test_the_logged_decision_names_the_rule_and_who_decided(tmp_path: Path, bund
         ("rules: [\n", r"not YAML at line 2"),
         (
             "lists:\n  - name: l\n    field: ip\n    items: [{value: 10.0.0.1/8, reason: r}]\n",
-            r"lists\[0\] 'l': .*host bits set",
+            r"list 'l' \(lists\[0\], line 2\): .*host bits set",
         ),
     ],
 )
@@ -187,3 +193,64 @@ def test_a_reload_serves_the_changed_file_and_a_bad_one_keeps_the_rules_served(r
     assert refused.status_code == 422
     assert "amout" in refused.json()["message"]
     assert decision(ruled, 8)["rule"] == "block-device"  # dev-2: the book served before stays
+
+
+# -- the store's rules reach the decision path -------------------------------------------------------------
+
+
+def _by_api(client: TestClient, name: str, expression: str, action: str = "block") -> None:
+    body = {"name": name, "action": action, "expression": expression, "reason": "seen in a ring"}
+    created = client.post("/v1/rules", json=body, headers=ADMIN)
+    assert created.status_code == 201, created.text
+
+
+def test_a_rule_made_through_the_api_decides_from_the_next_request(
+    tmp_path: Path, bundles: dict[str, ModelBundle]
+) -> None:
+    with open_client(tmp_path, bundles, rules_poll_seconds=0) as client:  # no polling: served on the change
+        assert decision(client, 1)["decided_by"] == "policy"
+        created = client.post(
+            "/v1/lists", json={"name": "ring", "field": "device_id", "reason": "new"}, headers=ADMIN
+        )
+        assert created.status_code == 201, created.text
+        _by_api(client, "block-ring", "device_id in @ring")
+        assert decision(client, 4)["decided_by"] == "policy"  # dev-1, not listed yet
+        items = {"items": [{"value": "dev-1"}], "reason": "chargeback"}
+        assert client.post("/v1/lists/ring/items", json=items, headers=ADMIN).status_code == 200
+        assert decision(client, 7)["rule"] == "block-ring"  # dev-1
+        disabled = client.post("/v1/rules/block-ring/disable", json={"reason": "too wide"}, headers=ADMIN)
+        assert disabled.status_code == 200
+        assert decision(client, 10)["decided_by"] == "policy"
+
+
+def test_a_change_made_elsewhere_reaches_a_running_instance(
+    tmp_path: Path, bundles: dict[str, ModelBundle]
+) -> None:
+    """Another instance (or `riskgate rules load`) changes the shared store: the poll serves it."""
+    with open_client(tmp_path, bundles, rules_poll_seconds=0.05) as client:
+        assert decision(client, 2, amount=150.0)["decided_by"] == "policy"
+        elsewhere = open_operations(tmp_path / "state", FEATURE_SET)
+        made = Change("ana", datetime.now(UTC), "big tickets need a look")
+        elsewhere.create_rule(RuleSpec("review-big", RuleAction.REVIEW, "amount > 100"), made)
+        elsewhere.store.close()
+        deadline = time.monotonic() + 10
+        n = 100
+        while decision(client, n, amount=150.0)["decided_by"] != "rule":
+            assert time.monotonic() < deadline, "the change was not served within 10 s"
+            time.sleep(0.05)
+            n += 1
+        assert decision(client, n + 1, amount=150.0)["rule"] == "review-big"
+
+
+def test_a_rules_file_is_the_whole_set_a_reload_removes_what_it_does_not_name(ruled: TestClient) -> None:
+    _by_api(ruled, "block-big", "amount > 1000")
+    assert decision(ruled, 2, amount=2000.0)["rule"] == "block-big"
+    assert ruled.post("/v1/admin/reload", headers=ADMIN).status_code == 200
+    assert decision(ruled, 5, amount=2000.0)["rule"] == "review-big"  # block-big: gone with the reload
+    versions = ruled.get("/v1/rules/block-big/versions", headers=ADMIN).json()["versions"]
+    assert [(v["change"], v["changed_by"]) for v in versions] == [
+        ("created", "dev-admin"),
+        ("deleted", "rules file"),
+    ]
+    kept = ruled.get("/v1/rules/block-device/versions", headers=ADMIN).json()["versions"]
+    assert [v["changed_by"] for v in kept] == ["rules file"]  # loaded once, unchanged by the reload
