@@ -75,9 +75,8 @@ def _items(values: list[str], rng: np.random.Generator) -> list[ListItem]:
     ]
 
 
-def build_lists(rng: np.random.Generator) -> dict[str, ValueList | IpList]:
-    """The five lists of :data:`LIST_ITEMS` items each."""
-    n = LIST_ITEMS
+def list_items(rng: np.random.Generator, n: int = LIST_ITEMS) -> dict[str, tuple[str, list[ListItem]]]:
+    """The five lists of ``n`` items each: name -> (the attempt field it holds, its items)."""
     ips = [str(ipaddress.IPv4Address(0x0A00_0000 + 3 * i)) for i in range(n // 2)]  # in 10.0.0.0/8
     ips += [f"{ipaddress.IPv4Address(0x0B00_0000 + 16 * i)}/28" for i in range(n // 4)]
     ips += [f"2001:db8:{i:x}::/48" for i in range(n - len(ips))]
@@ -88,7 +87,12 @@ def build_lists(rng: np.random.Generator) -> dict[str, ValueList | IpList]:
         "risky_bins": ("card_bin", [f"{500_000 + i}" for i in range(n)]),
         "blocked_ips": ("ip", ips),
     }
-    return {name: make_list(name, field, _items(items, rng)) for name, (field, items) in values.items()}
+    return {name: (field, _items(items, rng)) for name, (field, items) in values.items()}
+
+
+def build_lists(rng: np.random.Generator) -> dict[str, ValueList | IpList]:
+    """The five lists of :func:`list_items`, built for membership tests."""
+    return {name: make_list(name, field, items) for name, (field, items) in list_items(rng).items()}
 
 
 def _values(rng: np.random.Generator) -> tuple[list[dict[str, object]], list[np.ndarray]]:

@@ -27,6 +27,10 @@ run also starts that checkout's ``riskgate serve`` (same models, same virtualenv
 current one alternately at the steady rate, a few rounds each: ``cpu_before_after`` holds the server CPU per
 decision of both (medians) and their ratio, measured side by side under the same machine load.
 
+Every run also measures the analysts' rules the same way (``rules_side_by_side``): two servers alike but for
+``RISKGATE_RULES_FILE`` (50 rules and 5 lists of 100,000 items, :func:`write_rules_file`), driven alternately at
+the steady rate; the server CPU per decision of both and their ratio (issue 17's budget: at most 1.10).
+
 Every run also records the CPU time the server's processes spent per request (``server_cpu_ms_per_request``,
 from ``/proc``; robust where latencies are not, on a machine shared with other jobs), the load generator's
 own CPU (``client_cpu_*``) and the machine's load average.
@@ -34,6 +38,7 @@ own CPU (``client_cpu_*``) and the machine's load average.
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -50,6 +55,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
+import yaml
 
 from bench._models import PRODUCTION_SIZE, register_production_size
 from core.settings import Settings
@@ -273,6 +280,7 @@ def run(scratch: Path) -> dict[str, Any]:
                 results[f"{name}_{stage}"] = _load(scratch, f"{name}-{stage}", bodies, spec, pids[name])
         for name in everyone:
             del results[f"{name}_warm"]
+    results["rules_side_by_side"] = _rules_side_by_side(scratch, mlruns)
     baseline = os.environ.get(BASELINE_ENV)
     if baseline:
         results["cpu_before_after"] = _before_after(scratch, mlruns, Path(baseline))
@@ -285,37 +293,105 @@ def _before_after(scratch: Path, mlruns: Path, baseline: Path) -> dict[str, Any]
     """Server CPU per decision of the ``baseline`` checkout's server and of this one, driven alternately at
     the steady rate (fresh state directories, attempts neither has seen): medians over the rounds."""
     before, after = _free_port(), _free_port()
+    servers = {
+        "before": (before, _riskgate(scratch, mlruns, before, workers=1, source=baseline)),
+        "after": (after, _riskgate(scratch, mlruns, after, workers=1, name="after")),
+    }
+    return {"baseline_source": str(baseline), **_alternately(scratch, servers, 1_000_000)}
+
+
+def _rules_side_by_side(scratch: Path, mlruns: Path) -> dict[str, Any]:
+    """Server CPU per decision without and with the analysts' rules (issue 17's budget: at most +10%): two
+    servers alike but for ``RISKGATE_RULES_FILE`` (:func:`write_rules_file`: 50 rules, 5 lists of 100,000
+    items), driven alternately at the steady rate; medians over the rounds."""
+    rules_file = write_rules_file(scratch / "rules")
+    started = time.perf_counter()
+    plain, ruled = _free_port(), _free_port()
+    servers = {
+        "without_rules": (plain, _riskgate(scratch, mlruns, plain, workers=1, name="plain")),
+        "with_rules": (
+            ruled,
+            _riskgate(scratch, mlruns, ruled, workers=1, name="ruled", rules_file=rules_file),
+        ),
+    }
+    result = _alternately(scratch, servers, 2_000_000)
+    return {
+        "rules_file": str(rules_file),
+        "started_and_measured_s": round(time.perf_counter() - started),
+        **result,
+    }
+
+
+def write_rules_file(directory: Path, size: int | None = None) -> Path:
+    """:mod:`bench.rules`' 50 rules (as review rules, so that a decision evaluates them all unless one
+    matches) and its 5 lists (of 100,000 items, or ``size``), as a rules file with one CSV file per list."""
+    from bench.rules import LIST_ITEMS, list_items, rule_texts  # noqa: PLC0415 - numpy, the rules library
+
+    directory.mkdir(parents=True, exist_ok=True)
+    lists = []
+    for name, (field, items) in list_items(np.random.default_rng(17), size or LIST_ITEMS).items():
+        with (directory / f"{name}.csv").open("w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(("value", "expires_at", "reason"))
+            for item in items:
+                expires = "" if item.expires_at is None else item.expires_at.isoformat()
+                writer.writerow((item.value, expires, item.reason))
+        lists.append({"name": name, "field": field, "csv": f"{name}.csv"})
+    rules = [
+        {"name": f"bench-{k:02d}", "action": "review", "expression": text}
+        for k, text in enumerate(rule_texts())
+    ]
+    path = directory / "rules.yaml"
+    path.write_text(yaml.safe_dump({"rules": rules, "lists": lists}, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _alternately(
+    scratch: Path, servers: dict[str, tuple[int, tuple[list[str], dict[str, str], str, Path]]], first: int
+) -> dict[str, Any]:
+    """Two servers (by name: the port and :func:`_riskgate`'s answer) driven alternately at the steady rate,
+    :data:`BASELINE_ROUNDS` rounds each, on attempts neither has seen (numbered from ``first``): the server
+    CPU per decision of each (medians and samples), the second's over the first's."""
+    (one, (one_port, one_server)), (two, (two_port, two_server)) = servers.items()
+    ports = {one: one_port, two: two_port}
     per_round = int(COMPARE_RATE * BASELINE_SECONDS) + 10
-    attempts = _attempts(per_round * 2 * BASELINE_ROUNDS, 1_000_000)
-    cpu: dict[str, list[float]] = {"before": [], "after": []}
-    with (
-        _process(*_riskgate(scratch, mlruns, before, workers=1, source=baseline)) as old,
-        _process(*_riskgate(scratch, mlruns, after, workers=1, name="after")) as new,
-    ):
+    attempts = _attempts(per_round * 2 * BASELINE_ROUNDS, first)
+    cpu: dict[str, list[float]] = {one: [], two: []}
+    with _process(*one_server) as first_process, _process(*two_server) as second_process:
+        pids = {one: first_process.pid, two: second_process.pid}
         shape = {"connections": 8, "duration": BASELINE_SECONDS, "rate": COMPARE_RATE}
         for k in range(2 * BASELINE_ROUNDS):
-            which, port, pid = ("before", before, old.pid) if k % 2 == 0 else ("after", after, new.pid)
+            which = one if k % 2 == 0 else two
             bodies = attempts[k * per_round : (k + 1) * per_round]
-            result = _load(scratch, f"{which}-{k}", bodies, {**_score_spec(port), **shape}, pid)
-            cpu[which].append(result["server_cpu_ms_per_request"])
+            spec = {**_score_spec(ports[which]), **shape}
+            cpu[which].append(
+                _load(scratch, f"{which}-{k}", bodies, spec, pids[which])["server_cpu_ms_per_request"]
+            )
     medians = {name: statistics.median(values) for name, values in cpu.items()}
     return {
-        "baseline_source": str(baseline),
         "rounds": BASELINE_ROUNDS,
-        "before_ms_per_decision": medians["before"],
-        "after_ms_per_decision": medians["after"],
-        "after_over_before": round(medians["after"] / medians["before"], 3),
+        f"{one}_ms_per_decision": medians[one],
+        f"{two}_ms_per_decision": medians[two],
+        f"{two}_over_{one}": round(medians[two] / medians[one], 3),
         "samples": cpu,
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
 
 def _riskgate(
-    scratch: Path, mlruns: Path, port: int, workers: int, *, source: Path | None = None, name: str = ""
+    scratch: Path,
+    mlruns: Path,
+    port: int,
+    workers: int,
+    *,
+    source: Path | None = None,
+    name: str = "",
+    rules_file: Path | None = None,
 ) -> tuple[list[str], dict[str, str], str, Path]:
     """``riskgate serve`` with ``workers`` processes over a state directory of its own: command, environment,
     readiness URL, log file (the arguments of :func:`_process`). With ``source``, the server runs that
-    checkout's code (put first on ``PYTHONPATH``) in this virtualenv."""
+    checkout's code (put first on ``PYTHONPATH``) in this virtualenv; with ``rules_file``, it serves those
+    rules and lists."""
     label = "baseline" if source is not None else f"{name}{workers}w"
     env = {
         "RISKGATE_STATE_DIR": str(scratch / f"state-{label}"),
@@ -323,6 +399,8 @@ def _riskgate(
         "RISKGATE_MODEL_RELOAD_SECONDS": "0",
         "RISKGATE_LOG_LEVEL": "WARNING",
     }
+    if rules_file is not None:
+        env["RISKGATE_RULES_FILE"] = str(rules_file)
     arguments = ["serve", "--port", str(port), "--workers", str(workers)]
     if source is None:
         command = [str(Path(sys.executable).with_name("riskgate")), *arguments]

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import serving
+from features.iptv import FEATURE_SET
+from serving.store.operations import Change
+from serving.store.operations_sqlite import open_operations
+from serving.store.operations_yaml import load_file
 
 
 def test_the_current_server_is_the_installed_riskgate(tmp_path: Path) -> None:
@@ -36,3 +41,18 @@ def test_runs_get_disjoint_attempts() -> None:
     chunks = list(serving.iter_chunks(bodies))
     seen = [body for chunk in chunks for body in chunk]
     assert len(seen) == len(set(seen))
+
+
+def test_the_rules_side_by_side_serves_the_benchmarks_rules_and_lists(tmp_path: Path) -> None:
+    path = serving.write_rules_file(tmp_path / "rules", size=200)
+    _, env, _, _ = serving._riskgate(tmp_path, tmp_path / "mlruns", 8126, workers=1, rules_file=path)
+    assert env["RISKGATE_RULES_FILE"] == str(path)
+    operations = open_operations(tmp_path / "state", FEATURE_SET)
+    made = Change("bench", datetime.now(UTC), "the benchmark's rules")
+    loaded = load_file(path, operations, made)
+    assert len(loaded.rules_created) == 50
+    assert {info.name: info.items for info in operations.store.list_infos()} == {
+        name: 200
+        for name in ("blocked_accounts", "blocked_cards", "blocked_devices", "blocked_ips", "risky_bins")
+    }
+    operations.store.close()
