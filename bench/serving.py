@@ -27,9 +27,10 @@ run also starts that checkout's ``riskgate serve`` (same models, same virtualenv
 current one alternately at the steady rate, a few rounds each: ``cpu_before_after`` holds the server CPU per
 decision of both (medians) and their ratio, measured side by side under the same machine load.
 
-Every run also measures the analysts' rules the same way (``rules_side_by_side``): two servers alike but for
-``RISKGATE_RULES_FILE`` (50 rules and 5 lists of 100,000 items, :func:`write_rules_file`), driven alternately at
-the steady rate; the server CPU per decision of both and their ratio (issue 17's budget: at most 1.10).
+Every run also measures the analysts' rules the same way (``rules_side_by_side``): two servers alike but
+for ``RISKGATE_RULES_FILE`` (50 rules and 5 lists of 100,000 items, :func:`write_rules_file`), driven
+alternately at the steady rate; the server CPU per decision of both and their ratio (issue 17's budget: at
+most 1.10).
 
 Every run also records the CPU time the server's processes spent per request (``server_cpu_ms_per_request``,
 from ``/proc``; robust where latencies are not, on a machine shared with other jobs), the load generator's
