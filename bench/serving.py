@@ -39,12 +39,14 @@ own CPU (``client_cpu_*``) and the machine's load average.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
 import os
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -316,11 +318,22 @@ def _rules_side_by_side(scratch: Path, mlruns: Path) -> dict[str, Any]:
         ),
     }
     result = _alternately(scratch, servers, 2_000_000)
+    state = Path(servers["with_rules"][1][1]["RISKGATE_STATE_DIR"])
     return {
         "rules_file": str(rules_file),
         "started_and_measured_s": round(time.perf_counter() - started),
+        "decided_by_a_rule_share": _decided_by_a_rule(state / "decisions.sqlite"),
         **result,
     }
+
+
+def _decided_by_a_rule(log: Path) -> float:
+    """The share of a stopped server's logged decisions that a rule made (the rest: the model policy)."""
+    with contextlib.closing(sqlite3.connect(log)) as db:
+        by_rule, total = db.execute(
+            "SELECT COALESCE(SUM(decided_by = 'rule'), 0), COUNT(*) FROM decisions"
+        ).fetchone()
+    return round(by_rule / total, 3) if total else 0.0
 
 
 def write_rules_file(directory: Path, size: int | None = None) -> Path:
