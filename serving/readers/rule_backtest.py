@@ -131,7 +131,7 @@ def log_backtest(  # noqa: PLR0917 (the query's parameters)
             "directory (riskgate rules backtest --data-dir DIR)"
         )
     width = len(sources.feature_names) if rule.names & set(sources.feature_names) else None
-    rows = reader.decision_rows(epoch_us(span.start), epoch_us(span.end), width)
+    rows = reader.decision_rows(epoch_us(span.start), epoch_us(span.end), width, _reads(rule, sources))
     if not rows.attempt_id:
         raise RuleBacktestError(
             f"no decision in [{span.start.isoformat()}, {span.end.isoformat()}): the log holds decisions "
@@ -141,6 +141,17 @@ def log_backtest(  # noqa: PLR0917 (the query's parameters)
     known_as_of = reader.labels_as_of()
     judged = known_as_of if as_of is None else as_of
     return backtest_rows(rows, draft, rule, sources, span, fraud_maturity_days, judged, sample, started)
+
+
+def _reads(rule: CompiledRule, sources: Sources) -> set[str]:
+    """What of the log a rule needs besides what every backtest reads: the names it reads (columns, model
+    outputs) and the JSON of the kept fields or of the attributes when it reads one of them."""
+    reads = set(rule.names)
+    if rule.names & set(KEPT_FIELDS):
+        reads.add("fields")
+    if rule.names & {f.name for f in sources.fields}:
+        reads.add("attributes")
+    return reads
 
 
 def data_backtest(  # noqa: PLR0917 (the query's parameters)

@@ -11,7 +11,7 @@ backend (PostgreSQL) can take its place.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -236,9 +236,13 @@ class DecisionRanges(Protocol):
         """The model versions that scored the range's decisions for ``task``, most decisions first."""
         ...
 
-    def decision_rows(self, start_us: int, end_us: int, width: int | None) -> DecisionRows:
-        """Every decision of the range with what a rule may read of it; feature vectors of ``width`` values
-        (None: not read)."""
+    def decision_rows(
+        self, start_us: int, end_us: int, width: int | None, reads: Collection[str] | None = None
+    ) -> DecisionRows:
+        """Every decision of the range with what a rule may read of it: feature vectors of ``width`` values
+        (None: not read); of the model outputs, the ``fields`` and ``attributes`` texts and the columns of
+        :data:`serving.store.kept_fields.COLUMN_FIELDS` (but ``READ_ALWAYS``) only those named in ``reads``
+        (None: all; the others come back as None or NaN)."""
         ...
 
 

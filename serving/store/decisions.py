@@ -29,7 +29,7 @@ import math
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -61,7 +61,7 @@ from serving.store.base import (
     model_ref,
 )
 from serving.store.journal import Journal, journal_payload
-from serving.store.kept_fields import COLUMN_FIELDS
+from serving.store.kept_fields import COLUMN_FIELDS, READ_ALWAYS
 
 logger = logging.getLogger(__name__)
 
@@ -822,17 +822,26 @@ class DecisionReader(DecisionRanges):
         ).fetchall()
         return [(str(name), int(count)) for name, count in rows]
 
-    def decision_rows(self, start_us: int, end_us: int, width: int | None) -> DecisionRows:
+    def decision_rows(
+        self, start_us: int, end_us: int, width: int | None, reads: Collection[str] | None = None
+    ) -> DecisionRows:
         """Every decision with ``start_us <= occurred_us < end_us`` as a rule reads it again, in time order.
 
-        One query over the rows (the wide answer JSON is never read; the feature blobs only with ``width``)
-        and one over the range's fraud reports (their earliest time per attempt)."""
+        One query over the rows (the wide answer JSON is never read; the feature blobs only with ``width``;
+        of the optional columns only those in ``reads``) and one over the range's fraud reports (their
+        earliest time per attempt)."""
+
+        def read(column: str) -> str:
+            always = column in READ_ALWAYS or reads is None or column in reads
+            return f"d.{column}" if always else "NULL"
+
         vector = ", d.features" if width is not None else ""
+        columns = ", ".join(read(name) for name in COLUMN_FIELDS)
         rows = self._db.execute(
             "SELECT d.attempt_id, d.occurred_us, d.account_key, "
-            f"{_case('d.action', ACTION_CODES)}, d.decided_by = 'rule', d.fraud_probability, "
-            "d.failure_probability, d.fraud_level, d.erased_at IS NOT NULL, d.fields, d.attributes, "
-            f"{', '.join(f'd.{name}' for name in COLUMN_FIELDS)}{vector} "
+            f"{_case('d.action', ACTION_CODES)}, d.decided_by = 'rule', {read('fraud_probability')}, "
+            f"{read('failure_probability')}, {read('fraud_level')}, d.erased_at IS NOT NULL, "
+            f"{read('fields')}, {read('attributes')}, {columns}{vector} "
             "FROM decisions d WHERE d.occurred_us >= ? AND d.occurred_us < ? "
             "ORDER BY d.occurred_us, d.attempt_id",
             (*ACTION_CODES, start_us, end_us),

@@ -22,6 +22,8 @@ COLUMN_FIELDS: Final = (
     "attempt_id", "kind", "plan_tier", "plan_period", "amount", "currency", "method_type", "card_funding",
     "card_country",
 )  # fmt: skip
+#: The columns every rule backtest reads (its figures need them), whatever the rule reads.
+READ_ALWAYS: Final = ("attempt_id", "amount", "currency")
 #: The attempt's fields the log keeps only as keyed pseudonyms (``account_key``, ``method_key``).
 PSEUDONYMISED_FIELDS: Final = ("account_id", "payment_method_id")
 _READABLE: Final = (ColumnType.STRING, ColumnType.FLOAT, ColumnType.INT)
