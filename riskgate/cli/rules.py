@@ -227,12 +227,11 @@ def _data_backtest(
 ) -> dict[str, Any]:
     from serving.readers.backtest import load_models  # noqa: PLC0415
     from serving.readers.rule_backtest import data_backtest  # noqa: PLC0415
-    from serving.readers.trends import Range, maturity_days, parse_moment  # noqa: PLC0415
+    from serving.readers.trends import maturity_days, parse_moment  # noqa: PLC0415
 
     settings = get_settings()
     models = load_models(settings.tracking_uri, chosen, alias=settings.model_alias)
-    first, last = parse_moment("--start", query.start), parse_moment("--end", query.end)
-    span = None if first is None or last is None else Range(first, last)
+    period = parse_moment("--start", query.start), parse_moment("--end", query.end)
     fraud = models.fraud
     delay = query.maturity_days
     if delay is None:
@@ -240,5 +239,5 @@ def _data_backtest(
     as_of = parse_moment("--as-of", query.as_of)
     secret = settings.pseudonym_secret.get_secret_value()
     return data_backtest(
-        data_dir, replay_dir, models, chosen, draft, schema, span, delay, as_of, query.sample, secret
+        data_dir, replay_dir, models, chosen, draft, schema, period, delay, as_of, query.sample, secret
     )

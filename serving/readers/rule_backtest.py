@@ -50,6 +50,7 @@ import numpy.typing as npt
 import orjson
 import pandas as pd
 
+from core.settings import DEV_PSEUDONYM_SECRET
 from events.schema import CORE_FIELD_NAMES, EventKind, ExtensionField
 from features.definitions import FeatureSet
 from rules.book import RuleSpec
@@ -58,7 +59,8 @@ from rules.errors import RuleValueError
 from rules.lists import Lists
 from rules.schema import Schema
 from serving.errors import ServingError
-from serving.readers.trends import Range, mature_mask, maturity_cutoff_us
+from serving.readers.trends import FALLBACK_FRAUD_MATURITY_DAYS, Range, mature_mask, maturity_cutoff_us
+from serving.scoring.models import ModelPair
 from serving.store.base import ACTION_CODES, DecisionRanges, DecisionRows, epoch_us
 from serving.store.kept_fields import KEPT_FIELDS, PSEUDONYMISED_FIELDS
 
@@ -157,38 +159,33 @@ def _reads(rule: CompiledRule, sources: Sources) -> set[str]:
 def data_backtest(  # noqa: PLR0917 (the query's parameters)
     data_dir: Path,
     replay_dir: Path,
-    models: Any,
+    models: ModelPair,
     feature_set: FeatureSet,
     draft: Draft,
     schema: Schema,
-    span: Range | None = None,
-    fraud_maturity_days: float = 90.0,
+    period: tuple[datetime | None, datetime | None] = (None, None),
+    fraud_maturity_days: float = FALLBACK_FRAUD_MATURITY_DAYS,
     as_of: datetime | None = None,
     sample: int = SAMPLE_SIZE,
-    pseudonym_secret: str | None = None,
+    pseudonym_secret: str = DEV_PSEUDONYM_SECRET,
 ) -> dict[str, Any]:
-    """Replay ``draft`` over a period of ``data_dir`` (default: its last month, as ``riskgate backtest``).
+    """Replay ``draft`` over ``period`` (start, end; each defaults as for ``riskgate backtest``: the last
+    month of ``data_dir``).
 
     The period is first scored by :func:`serving.readers.backtest.run_backtest` into ``replay_dir`` with
-    ``models`` (a :class:`serving.scoring.models.ModelPair`; resumed, not redone, when ``replay_dir`` holds
-    this very replay), so the hits' overlap is with what the models and policy decided. The rule then reads
-    the events' own attempt fields (every one, ids included), the logged features and model outputs; labels
-    are the data directory's fraud reports known at ``as_of`` (default: its newest one).
+    ``models`` (resumed when ``replay_dir`` holds this very replay: every attempt already decided is answered
+    from its log), so the hits' overlap is with what the models and policy decided. The rule then reads the
+    events' own attempt fields (every one, ids included), the logged features and model outputs; labels are
+    the data directory's fraud reports known at ``as_of`` (default: its newest one).
     """
     from events.io import read_events  # noqa: PLC0415 (pyarrow: only this path reads events)
     from serving.readers.backtest import run_backtest  # noqa: PLC0415
     from serving.store.decisions import DecisionReader  # noqa: PLC0415
 
     rule = compile_draft(draft, schema)
-    kwargs: dict[str, Any] = {} if pseudonym_secret is None else {"pseudonym_secret": pseudonym_secret}
+    start, end = period
     summary = run_backtest(
-        data_dir,
-        replay_dir,
-        models,
-        feature_set,
-        start=None if span is None else span.start,
-        end=None if span is None else span.end,
-        **kwargs,
+        data_dir, replay_dir, models, feature_set, start=start, end=end, pseudonym_secret=pseudonym_secret
     )
     replayed = Range(datetime.fromisoformat(summary.start), datetime.fromisoformat(summary.end))
     started = time.perf_counter()

@@ -5,14 +5,19 @@ against pandas over the events."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from bench._models import register, synthetic_bundle
+from core.settings import get_settings
 from events.io import read_events
 from events.schema import EventKind
 from features.iptv import FEATURE_SET
+from riskgate.cli import app as cli
 from rules.book import RuleAction, RuleSpec
 from rules.lists import ListItem, make_list
 from rules.schema import schema_for
@@ -75,3 +80,28 @@ def test_a_device_and_account_rule_is_replayed_over_a_data_directory(
         risky_world, tmp_path / "replay", models, FEATURE_SET, draft, schema, fraud_maturity_days=MATURITY
     )
     assert again["hits"] == answer["hits"]
+
+
+def test_the_command_line_backtests_over_a_data_directory_with_the_registered_models(
+    risky_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mlruns = tmp_path / "mlruns"
+    for task, seed in (("fraud", 0), ("failure", 1)):
+        register(f"sqlite:///{mlruns / 'mlflow.db'}", mlruns / "artifacts", synthetic_bundle(task, seed=seed))
+    monkeypatch.setenv("RISKGATE_MLRUNS_DIR", str(mlruns))
+    monkeypatch.setenv("RISKGATE_STATE_DIR", str(tmp_path / "state"))
+    get_settings.cache_clear()
+    attempts = read_events(risky_world, EventKind.ATTEMPTS)
+    accounts = sorted(attempts["account_id"].unique())[:30]
+    expression = "account_id in ({}) and amount > 5".format(", ".join(f"'{a}'" for a in accounts))
+    args = ["rules", "backtest", "--expression", expression, "--data-dir", str(risky_world),
+            "--replay-dir", str(tmp_path / "replay"), "--maturity-days", str(MATURITY), "--json"]  # fmt: skip
+    typed = CliRunner().invoke(cli, args)
+    get_settings.cache_clear()
+    assert typed.exit_code == 0, typed.output
+    answer = json.loads(typed.output)
+    occurred = pd.to_datetime(attempts["occurred_at"], utc=True)
+    period = attempts[(occurred >= pd.Timestamp(answer["start"])) & (occurred < pd.Timestamp(answer["end"]))]
+    hit = period["account_id"].isin(accounts) & (period["amount"] > 5)
+    assert answer["hits"]["attempts"] == int(hit.sum()) > 0
+    assert answer["fraud"]["maturity_days"] == MATURITY
