@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rules.book import RuleAction
 from serving.api.operations import LIST_NAME_PATTERN, Expression, ItemIn, RuleName
@@ -30,6 +30,15 @@ class RuleBacktestIn(_Body):
     """What to backtest: a stored rule by ``rule``, or a draft ``expression`` with its ``action``; over the
     decisions of ``[start, end)`` (default: the log's last 30 days), labels as known at ``as_of`` (default:
     the newest label the log knows)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"properties": {"rule": {"type": "string"}}, "required": ["rule"]},
+                {"properties": {"expression": {"type": "string"}}, "required": ["expression"]},
+            ]
+        }
+    )
 
     rule: RuleName | None = Field(None, description="A stored rule's name (instead of an expression).")
     expression: Expression | None = None
