@@ -65,8 +65,12 @@ class World:
 
 
 def client_over(tmp: Path) -> DocumentedClient:
-    operations = open_operations(tmp / "state", FEATURE_SET)
-    return DocumentedClient(create_app(service=service_for(tmp), operations=operations))
+    """The app over ``tmp``'s state directory with its store of rules and lists (the service's own once the
+    service builds it; until then given to the app here)."""
+    app = create_app(service=service_for(tmp))
+    if getattr(app.state, "operations", None) is None:
+        app.state.operations = open_operations(tmp / "state", FEATURE_SET)
+    return DocumentedClient(app)
 
 
 @pytest.fixture(scope="module")
