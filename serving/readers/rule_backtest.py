@@ -272,9 +272,9 @@ def _value_columns(
 ) -> tuple[dict[str, list[object]], int]:
     """One list of values per name the rule reads, and how many decisions lack a kept field it reads.
 
-    A name the log keeps as a field is read from the field (exact), else from the feature vector of the
-    same name (float32 as logged); the fraud level ``unknown`` (no fraud model) is missing, as when
-    scoring."""
+    A name the log keeps as a field is read from the field (exact), else (a decision logged before fields
+    were kept) from the feature vector of the same name (float32 as logged); the fraud level ``unknown`` (no
+    fraud model) is missing, as when scoring."""
     n = len(rows.attempt_id)
     index = {name: j for j, name in enumerate(sources.feature_names)}
     kept = _parsed(rows.fields) if rule.names & (set(KEPT_FIELDS) - set(rows.columns)) else None
@@ -286,7 +286,11 @@ def _value_columns(
             out[name] = rows.columns[name]
         elif name in KEPT_FIELDS and kept is not None:
             out[name] = [None if values is None else values.get(name) for values in kept]
-            without |= np.array([values is None for values in kept], dtype=np.bool_)
+            if name in index and rows.features is not None:  # a field that is a feature too (retry_number)
+                feature = rows.features[:, index[name]].astype(np.float64).tolist()
+                out[name] = [f if v is None else v for v, f in zip(out[name], feature, strict=True)]
+            else:
+                without |= np.array([values is None for values in kept], dtype=np.bool_)
         elif name == "fraud_probability":
             out[name] = rows.fraud.tolist()
         elif name == "failure_probability":

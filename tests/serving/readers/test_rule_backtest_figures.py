@@ -18,7 +18,7 @@ from rules.book import RuleAction, RuleSpec
 from rules.schema import schema_for
 from serving.readers.rule_backtest import Draft, Sources, backtest_rows, compile_draft, log_backtest
 from serving.readers.trends import Range
-from serving.store.base import ACTION_CODES, DecisionRecord, DecisionRows, epoch_us
+from serving.store.base import ACTION_CODES, DecisionRecord, DecisionRows, epoch_us, features_blob
 from serving.store.decisions import DecisionLog
 from serving.store.kept_fields import COLUMN_FIELDS
 from tests.serving.readers.test_trends import decision
@@ -126,3 +126,21 @@ def test_decisions_the_rule_cannot_read_are_counted_and_never_hit(tmp_path: Path
     assert answer["hits"]["attempts"] == 1
     assert answer["sample"] == ["new"]
     assert answer["unreadable"] == {"erased": 1, "without_fields": 1, "value_errors": 0}
+
+
+def test_a_field_that_is_a_feature_too_is_read_from_the_vector_of_a_decision_logged_without_fields(
+    tmp_path: Path,
+) -> None:
+    vector = np.zeros(len(FEATURE_SET.names))
+    vector[FEATURE_SET.names.index("retry_number")] = 2.0
+    log = DecisionLog(tmp_path / "decisions.sqlite")
+    old = decision("old", T0, action="approve", fraud=0.1, failure=0.1, amount=9.0)
+    log.record(replace(old, features=features_blob(vector)))
+    log.record(replace(decision("new", T0, action="approve", fraud=0.1, failure=0.1, amount=9.0),
+                       fields={"retry_number": 1}, features=features_blob(vector)))  # fmt: skip
+    draft = Draft(RuleSpec("draft", RuleAction.BLOCK, "retry_number >= 2"), {})
+    with log.ranges() as reader:
+        answer = log_backtest(reader, draft, SCHEMA, SOURCES, Range(T0, T0 + timedelta(days=1)), 90.0)
+    log.close()
+    assert answer["sample"] == ["old"]  # the kept field (1) wins over the vector (2) when it is there
+    assert answer["unreadable"]["without_fields"] == 0
