@@ -36,6 +36,7 @@ from serving.api.routes import (
     lists,
     outcomes,
     recovery,
+    rule_backtest,
     rules,
     score,
     trends,
@@ -283,6 +284,7 @@ def create_app(
         webhooks.router,
         trends.router,
         rules.router,
+        rule_backtest.router,
         lists.router,
     ):
         app.include_router(router, prefix=API_PREFIX)

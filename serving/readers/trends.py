@@ -177,6 +177,20 @@ def maturity_days(fraud_bundle: ModelBundle | None) -> float:
     return FALLBACK_FRAUD_MATURITY_DAYS
 
 
+def maturity_cutoff_us(as_of: datetime | None, fraud_maturity_days: float) -> int | None:
+    """The latest ``occurred_us`` whose fraud label is mature as of ``as_of`` (the newest label time known):
+    an attempt's label is mature when it occurred at least ``fraud_maturity_days`` before; None when no
+    label is known yet (nothing is mature)."""
+    return None if as_of is None else epoch_us(as_of - timedelta(days=fraud_maturity_days))
+
+
+def mature_mask(occurred_us: I64, cutoff_us: int | None) -> npt.NDArray[np.bool_]:
+    """Which attempts (by ``occurred_us``) have a mature fraud label (see :func:`maturity_cutoff_us`)."""
+    if cutoff_us is None:
+        return np.zeros(len(occurred_us), np.bool_)
+    return occurred_us <= cutoff_us
+
+
 def _grouped_quantiles(groups: I64, values: F64, n_groups: int) -> F64:
     """Per group, the :data:`QUANTILES` of the finite ``values`` (NaN for a group with none); shape (n, q).
 
@@ -372,13 +386,11 @@ def trends(  # noqa: PLR0917 (the query's parameters)
     chosen = None if resolved is None else segment
     columns = reader.trend_columns(epoch_us(span.start), epoch_us(span.end), resolved)
     as_of = reader.labels_as_of()
-    cutoff = None if as_of is None else epoch_us(as_of - timedelta(days=fraud_maturity_days))
+    cutoff = maturity_cutoff_us(as_of, fraud_maturity_days)
     values: list[str | None] = [*columns.segment_values, None]  # code -1 (no value) is the last series
     codes = np.where(columns.segment < 0, len(values) - 1, columns.segment)
     groups = codes * grid.count + grid.index(columns.occurred_us)
-    mature = (
-        np.zeros(len(groups), np.bool_) if cutoff is None else columns.occurred_us <= cutoff
-    )  # fmt: skip
+    mature = mature_mask(columns.occurred_us, cutoff)
     figures = _figures(columns, groups, len(values) * grid.count, mature)
     ctx = _Context(grid, cutoff, _main_currency(columns))
     sizes = np.bincount(codes, minlength=len(values))

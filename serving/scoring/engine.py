@@ -44,6 +44,7 @@ from serving.store.base import (
     features_blob,
     model_ref,
 )
+from serving.store.kept_fields import kept_fields
 from serving.store.outbox import Outbox
 
 logger = logging.getLogger(__name__)
@@ -203,6 +204,7 @@ class ScoringEngine:
                 else model_ref(pair.failure.ref),
                 features=features_blob(row),
                 attributes=_json_attributes(attempt.attributes),
+                fields=kept_fields(event),
             ),
             attempt=event,
             first=first,

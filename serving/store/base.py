@@ -11,7 +11,7 @@ backend (PostgreSQL) can take its place.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -81,6 +81,8 @@ class DecisionRecord:
     features: bytes | None = None
     attributes: dict[str, str | float] | None = None  # JSON values, times as ISO 8601 (UTC)
     decided_by: str = "policy"  # "rule": an analyst's rule (``rule`` names it), "policy": the model policy
+    #: the attempt's rule-readable fields kept for rule backtests (:mod:`serving.store.kept_fields`)
+    fields: dict[str, str | float] | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,34 @@ class TrendColumns:
     segment_values: list[str]
 
 
+@dataclass(frozen=True)
+class DecisionRows:
+    """The decisions of a time range as a draft rule reads them again (:mod:`serving.readers.rule_backtest`),
+    one entry per decision in time order (then by attempt id).
+
+    ``columns``: the attempt's fields the log keeps as columns
+    (:data:`serving.store.kept_fields.COLUMN_FIELDS`; None: not known); ``fields`` and ``attributes``: the
+    JSON texts of the kept fields and of the attributes (None: none kept, or erased); ``features``: the
+    feature vectors (NaN rows: none of ``width``); ``action`` indexes :data:`ACTION_CODES`; ``reported_us``:
+    the earliest fraud report's time (-1: none).
+    """
+
+    attempt_id: list[str]
+    occurred_us: npt.NDArray[np.int64]
+    account_key: list[str | None]
+    action: npt.NDArray[np.int64]
+    by_rule: npt.NDArray[np.bool_]
+    fraud: npt.NDArray[np.float64]
+    failure: npt.NDArray[np.float64]
+    fraud_level: list[str | None]
+    columns: dict[str, list[object]]
+    fields: list[str | None]
+    attributes: list[str | None]
+    features: npt.NDArray[np.float32] | None
+    reported_us: npt.NDArray[np.int64]
+    erased: npt.NDArray[np.bool_]
+
+
 class DecisionRanges(Protocol):
     """Read-only queries over the decisions of time ranges (``start_us <= occurred_us < end_us``, in
     microseconds since the epoch: :func:`epoch_us`), for trends, drift and reports. Long reads never hold up
@@ -204,6 +234,15 @@ class DecisionRanges(Protocol):
 
     def models_used(self, start_us: int, end_us: int, task: str) -> list[tuple[str, int]]:
         """The model versions that scored the range's decisions for ``task``, most decisions first."""
+        ...
+
+    def decision_rows(
+        self, start_us: int, end_us: int, width: int | None, reads: Collection[str] | None = None
+    ) -> DecisionRows:
+        """Every decision of the range with what a rule may read of it: feature vectors of ``width`` values
+        (None: not read); of the model outputs, the ``fields`` and ``attributes`` texts and the columns of
+        :data:`serving.store.kept_fields.COLUMN_FIELDS` (but ``READ_ALWAYS``) only those named in ``reads``
+        (None: all; the others come back as None or NaN)."""
         ...
 
 

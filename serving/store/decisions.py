@@ -29,7 +29,7 @@ import math
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -51,6 +51,7 @@ from serving.store.base import (
     AttributeSegment,
     DecisionRanges,
     DecisionRecord,
+    DecisionRows,
     DecisionStore,
     Erasure,
     LoggedDecision,
@@ -60,6 +61,7 @@ from serving.store.base import (
     model_ref,
 )
 from serving.store.journal import Journal, journal_payload
+from serving.store.kept_fields import COLUMN_FIELDS, READ_ALWAYS
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +124,7 @@ ADDED_COLUMNS: Final[dict[str, str]] = {
     "features": "BLOB",  # float32 feature vector in the model's order (NULL: no features); erased as personal
     "attributes": "TEXT",  # the attempt's attributes as a JSON object (NULL: none); erased as personal
     "decided_by": "TEXT",  # 'rule': an analyst's rule decided (``rule`` names it); 'policy': the model policy
+    "fields": "TEXT",  # the attempt's rule-readable fields as JSON (serving.store.kept_fields); erased
 }
 #: The log's schema version (SQLite's ``user_version``): 2 = ``kind`` may be NULL (an attempt without a kind)
 #: and ``attributes`` exists; 3 = ``decided_by`` says whether an analyst's rule or the model policy decided
@@ -145,8 +148,8 @@ _INSERT: Final = (
     "INSERT OR IGNORE INTO decisions (attempt_id, decided_at, occurred_at, account_key, method_key, kind, "
     "fingerprint, action, rule, fallback, fraud_probability, failure_probability, answer, occurred_us, "
     "plan_tier, plan_period, method_type, card_funding, card_country, amount, currency, fraud_level, "
-    "fraud_model, failure_model, features, attributes, decided_by) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "fraud_model, failure_model, features, attributes, decided_by, fields) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -161,6 +164,7 @@ def _row(decision: DecisionRecord, decided_at: str, answer: bytes | None = None)
         epoch_us(d.occurred_at), d.plan_tier, d.plan_period, d.method_type, d.card_funding, d.card_country,
         d.amount, d.currency, d.fraud_level, d.fraud_model, d.failure_model, d.features,
         None if d.attributes is None else orjson.dumps(d.attributes).decode(), d.decided_by,
+        None if d.fields is None else orjson.dumps(d.fields).decode(),
     )  # fmt: skip
 
 
@@ -422,8 +426,9 @@ class DecisionLog(DecisionStore):
         What stays: per decision the attempt id, times, kind, scores, action, rule and model versions, and the
         gateway outcomes and fraud reports (aggregates for monitoring and retraining, linked to no person).
         What goes: the account and payment-method pseudonyms, the payload fingerprint, the feature vector
-        (in the answer and as the ``features`` blob), the values of the reason codes and the attempt's
-        attributes (a provider's own fields may identify a person: a set-top box, an e-mail domain). The
+        (in the answer and as the ``features`` blob), the values of the reason codes, the attempt's
+        attributes (a provider's own fields may identify a person: a set-top box, an e-mail domain) and its
+        kept fields (device, IP, ...: :mod:`serving.store.kept_fields`). The
         segments (plan,
         method type, card funding and country, amount, currency) stay: they describe a payment, not a
         person, once the decision is unlinked.
@@ -438,7 +443,8 @@ class DecisionLog(DecisionStore):
                 for attempt_id, answer in rows:
                     self._execute(
                         "UPDATE decisions SET account_key = NULL, method_key = NULL, fingerprint = NULL, "
-                        "features = NULL, attributes = NULL, answer = ?, erased_at = ? WHERE attempt_id = ?",
+                        "features = NULL, attributes = NULL, fields = NULL, answer = ?, erased_at = ? "
+                        "WHERE attempt_id = ?",
                         (json.dumps(_without_personal_data(json.loads(answer))), erased_at, attempt_id),
                     )
                 (outcomes,) = self._execute(
@@ -815,3 +821,61 @@ class DecisionReader(DecisionRanges):
             (start_us, end_us),
         ).fetchall()
         return [(str(name), int(count)) for name, count in rows]
+
+    def decision_rows(
+        self, start_us: int, end_us: int, width: int | None, reads: Collection[str] | None = None
+    ) -> DecisionRows:
+        """Every decision with ``start_us <= occurred_us < end_us`` as a rule reads it again, in time order.
+
+        One query over the rows (the wide answer JSON is never read; the feature blobs only with ``width``;
+        of the optional columns only those in ``reads``) and one over the range's fraud reports (their
+        earliest time per attempt)."""
+
+        def read(column: str) -> str:
+            always = column in READ_ALWAYS or reads is None or column in reads
+            return f"d.{column}" if always else "NULL"
+
+        vector = ", d.features" if width is not None else ""
+        columns = ", ".join(read(name) for name in COLUMN_FIELDS)
+        rows = self._db.execute(
+            "SELECT d.attempt_id, d.occurred_us, d.account_key, "
+            f"{_case('d.action', ACTION_CODES)}, d.decided_by = 'rule', {read('fraud_probability')}, "
+            f"{read('failure_probability')}, {read('fraud_level')}, d.erased_at IS NOT NULL, "
+            f"{read('fields')}, {read('attributes')}, {columns}{vector} "
+            "FROM decisions d WHERE d.occurred_us >= ? AND d.occurred_us < ? "
+            "ORDER BY d.occurred_us, d.attempt_id",
+            (*ACTION_CODES, start_us, end_us),
+        ).fetchall()
+        first_reports: dict[str, int] = {}
+        for attempt_id, reported_at in self._db.execute(
+            "SELECT r.attempt_id, r.reported_at FROM fraud_reports r JOIN decisions d "
+            "ON d.attempt_id = r.attempt_id WHERE d.occurred_us >= ? AND d.occurred_us < ?",
+            (start_us, end_us),
+        ):
+            at = epoch_us(datetime.fromisoformat(reported_at).astimezone(UTC))
+            first_reports[attempt_id] = min(at, first_reports.get(attempt_id, at))
+        count = 11 + len(COLUMN_FIELDS) + (width is not None)
+        cells: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [()] * count
+        return DecisionRows(
+            attempt_id=list(cells[0]),
+            occurred_us=np.array(cells[1], dtype=np.int64),
+            account_key=list(cells[2]),
+            action=np.array(cells[3], dtype=np.int64),
+            by_rule=np.array(cells[4], dtype=np.bool_),
+            fraud=np.array(cells[5], dtype=np.float64),
+            failure=np.array(cells[6], dtype=np.float64),
+            fraud_level=list(cells[7]),
+            erased=np.array(cells[8], dtype=np.bool_),
+            fields=list(cells[9]),
+            attributes=list(cells[10]),
+            columns={name: list(cells[11 + i]) for i, name in enumerate(COLUMN_FIELDS)},
+            features=None if width is None else _vectors(cells[-1], width),
+            reported_us=np.array([first_reports.get(a, -1) for a in cells[0]], dtype=np.int64),
+        )
+
+
+def _vectors(blobs: Sequence[bytes | None], width: int) -> npt.NDArray[np.float32]:
+    """The feature vectors of ``blobs`` as rows of ``width`` (NaN: no vector of that width)."""
+    missing = np.full(width, np.nan, dtype=np.float32).tobytes()
+    joined = b"".join(blob if blob is not None and len(blob) == 4 * width else missing for blob in blobs)
+    return np.frombuffer(joined, dtype=np.float32).reshape(len(blobs), width)
