@@ -37,6 +37,7 @@ from serving.api.routes import (
     lists,
     outcomes,
     recovery,
+    review,
     rules,
     score,
     trends,
@@ -268,6 +269,7 @@ def create_app(
             {"name": "health", "description": "Liveness, readiness, Prometheus metrics."},
             {"name": "rules", "description": "The fraud team's rules, with every version (admin scope)."},
             {"name": "lists", "description": "Allow and block lists, read by rules as @name (admin scope)."},
+            {"name": "review", "description": "The review queue: claim and resolve cases (admin scope)."},
         ],
     )
     app.state.service = built
@@ -285,6 +287,7 @@ def create_app(
         trends.router,
         rules.router,
         lists.router,
+        review.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
