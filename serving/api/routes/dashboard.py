@@ -34,6 +34,8 @@ ASSETS: Final[dict[str, tuple[str, str]]] = {
     "dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
     "uPlot.iife.min.js": ("vendor/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
     "uPlot.min.css": ("vendor/uPlot.min.css", "text/css; charset=utf-8"),
+    "queue.js": ("queue.js", "text/javascript; charset=utf-8"),
+    "queue.css": ("queue.css", "text/css; charset=utf-8"),
 }
 #: Routes whose latency the status reports (the billing system's scoring calls).
 SCORING_ROUTES: Final = ("/v1/score", "/v1/score/batch")
@@ -118,6 +120,12 @@ def _milliseconds(summary: LatencySummary) -> dict[str, float | int | None]:
 def dashboard_page() -> FileResponse:
     """The risk-trends page (public shell; its data needs a key)."""
     return FileResponse(STATIC_DIR / "dashboard.html", media_type="text/html", headers=_PAGE_HEADERS)
+
+
+@router.get("/dashboard/queue", include_in_schema=False)
+def queue_page() -> FileResponse:
+    """The review queue's page (public shell; its cases need an admin key)."""
+    return FileResponse(STATIC_DIR / "queue.html", media_type="text/html", headers=_PAGE_HEADERS)
 
 
 @router.get("/dashboard/assets/{name}", include_in_schema=False, responses={404: {"model": ErrorOut}})
