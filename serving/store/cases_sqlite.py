@@ -5,8 +5,10 @@ Why the decision log's file and not one of its own: a case *is* a logged ``revie
 never copied), a ``fraud`` resolution writes its fraud report into the log's ``fraud_reports`` in the same
 transaction as the resolution (all or nothing without a protocol between two files), and a case's account
 history is a query of the same log. The store adds three small tables (``review_values``: the raw values a
-block list needs, kept when the decision is made; ``review_claims``; ``review_resolutions``) and one partial
-index on the decisions (``action = 'review'`` only, so other decisions never pay for it). The tables are
+block list needs, kept when the decision is made; ``review_claims``; ``review_resolutions``), one partial
+index on the decisions (``action = 'review'`` only, so other decisions never pay for it) and
+``review_queue``, the time the queue started in this log: review decisions logged before it (when no queue
+existed) are not cases. The tables are
 created when the store opens the file; the decision log never reads them.
 """
 
@@ -64,6 +66,7 @@ _SCHEMA: Final = (
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS decisions_review ON decisions (decided_at, attempt_id) "
     "WHERE action = 'review'",
+    "CREATE TABLE IF NOT EXISTS review_queue (since TEXT NOT NULL)",
 )
 _COLUMNS: Final = (
     "d.attempt_id, d.decided_at, d.occurred_at, d.account_key, d.kind, d.rule, d.decided_by, "
@@ -75,7 +78,7 @@ _FROM: Final = (
     "LEFT JOIN review_values v ON v.attempt_id = d.attempt_id "
     "LEFT JOIN review_claims c ON c.attempt_id = d.attempt_id "
     "LEFT JOIN review_resolutions r ON r.attempt_id = d.attempt_id "
-    "WHERE d.action = 'review'"
+    "WHERE d.action = 'review' AND d.decided_at >= (SELECT since FROM review_queue)"
 )
 
 
@@ -151,7 +154,7 @@ class SQLiteCases(CaseStore):
         self._db = connect(path)
         self._lock = threading.Lock()
         retry_locked(lambda: self._db.execute("PRAGMA journal_mode=WAL"), busy_timeout_s)
-        self._write(lambda db: [db.execute(statement) for statement in _SCHEMA])
+        self._write(_create)
 
     def _read(self, sql: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -269,7 +272,7 @@ class SQLiteCases(CaseStore):
     def stats(self) -> QueueStats:
         ((count, oldest),) = self._read(
             "SELECT count(*), min(d.decided_at) FROM decisions d INDEXED BY decisions_review "
-            "WHERE d.action = 'review' "
+            "WHERE d.action = 'review' AND d.decided_at >= (SELECT since FROM review_queue) "
             "AND NOT EXISTS (SELECT 1 FROM review_resolutions r WHERE r.attempt_id = d.attempt_id)"
         )
         rows = self._read(
@@ -285,6 +288,15 @@ class SQLiteCases(CaseStore):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _create(db: sqlite3.Connection) -> None:
+    """The tables, and when the queue started (a log's earlier review decisions, made when nobody worked a
+    queue, are not cases: they would all expire at once)."""
+    for statement in _SCHEMA:
+        db.execute(statement)
+    if db.execute("SELECT count(*) FROM review_queue").fetchone() == (0,):
+        db.execute("INSERT INTO review_queue (since) VALUES (?)", (_text(datetime.now(UTC)),))
 
 
 def _one(db: sqlite3.Connection, case_id: str) -> tuple[Any, ...]:

@@ -119,6 +119,20 @@ def test_a_replayed_decision_is_still_one_case(log: DecisionLog, store: CaseStor
     assert store.case("a1").values == {"device_id": "dev-1"}
 
 
+def test_review_decisions_logged_before_the_queue_existed_are_not_cases(tmp_path: Path) -> None:
+    log = DecisionLog(tmp_path / "decisions.sqlite")
+    log.record(decision("before"))
+    store = SQLiteCases(log.path)
+    log.record(decision("after"))
+    assert [case.case_id for case in store.cases(CaseQuery()).cases] == ["after"]
+    assert store.stats().open == 1
+    store.close()
+    again = SQLiteCases(log.path)  # the start of the queue is kept
+    assert [case.case_id for case in again.cases(CaseQuery()).cases] == ["after"]
+    again.close()
+    log.close()
+
+
 def test_a_fraud_resolution_and_its_report_come_and_go_together(log: DecisionLog, store: CaseStore) -> None:
     log.record(decision("a1"))
     made = Resolution(Outcome.FRAUD, "bank confirmed", "ana", AT + timedelta(hours=2), report_id("a1"))
