@@ -2,9 +2,9 @@
 admin API, the queue page) and expiry do with a case, over a :class:`serving.store.cases.CaseStore`.
 
 Opening a case costs the scoring path nothing beyond its decision (a case *is* the logged decision); for a
-first ``review`` decision the engine calls :meth:`ReviewDesk.opened`, which keeps the attempt's raw values a
-block list may need and emits ``review.opened`` (each one append, errors counted, never refusing the
-decision).
+first ``review`` decision the engine calls :meth:`ReviewDesk.opened`, which holds the attempt's raw values a
+block list may need in memory (kept in the store off the scoring path) and emits ``review.opened`` (one
+append to the outbox when webhooks are configured, errors counted, never refusing the decision).
 
 Resolving is all or nothing: the resolution and, for ``fraud``, its fraud report are one transaction of the
 case store; a block-list item asked for in the same call is added after it through
@@ -16,6 +16,7 @@ is emitted once everything holds.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -71,6 +72,12 @@ class ReviewDesk:
     ``flush``: makes every answered decision visible in the store (write-behind) before a read; ``claim_for``:
     how long a claim holds; ``report_online``: feeds a fraud report to the online features (as
     ``POST /v1/outcomes`` does), so that the next attempt of the card or account sees it.
+
+    A case's blockable values are held in memory when it opens (the scoring path never waits for a write of
+    the queue) and kept in the store by :meth:`keep_pending`: before every read or change of the queue, by
+    the queue's background job about every second (:class:`serving.scoring.review_expiry.ExpiryJob`), and
+    when it stops. A process killed in between loses those cases' values (not the cases: a case is its
+    logged decision): they cannot be block-listed by them.
     """
 
     cases: CaseStore
@@ -82,6 +89,8 @@ class ReviewDesk:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def __post_init__(self) -> None:
+        self._pending: dict[str, dict[str, str]] = {}  # blockable values of cases opened since the last keep
+        self._pending_lock = threading.Lock()
         self.metrics.registry.register(QueueCollector(self))
 
     # -- the scoring path -----------------------------------------------------------------------------------
@@ -89,12 +98,10 @@ class ReviewDesk:
     def opened(
         self, attempt: AttemptIn, decided_at: datetime, answer: ScoreAnswer, account: str | None
     ) -> None:
-        """A first ``review`` decision was logged: keep its blockable values, emit ``review.opened``."""
-        try:
-            self.cases.keep_values(attempt.attempt_id, values_of(attempt))
-        except Exception:  # the case exists (it is the decision); only blocking by its values is lost
-            self.metrics.count_error("review")
-            logger.exception("review case %s: its values for block lists were not kept", attempt.attempt_id)
+        """A first ``review`` decision was logged: hold its blockable values, emit ``review.opened``."""
+        values = values_of(attempt)
+        with self._pending_lock:
+            self._pending[attempt.attempt_id] = values
         if self.outbox is None:
             return
         fraud, decision = answer["fraud"], answer["decision"]
@@ -111,14 +118,34 @@ class ReviewDesk:
         }
         emit_review(self.outbox, self.metrics, EventType.REVIEW_OPENED, payload)
 
+    def keep_pending(self) -> int:
+        """Keep the held values of the cases opened since the last call in the store (one write); how many
+        cases. If the store fails they stay held for the next call and the error propagates."""
+        with self._pending_lock:
+            batch, self._pending = self._pending, {}
+        if not batch:
+            return 0
+        try:
+            self.cases.keep_values(batch)
+        except BaseException:
+            with self._pending_lock:
+                self._pending = {**batch, **self._pending}
+            raise
+        return len(batch)
+
+    def _current(self) -> None:
+        """Every answered decision and every held value in the store, before the queue is read or changed."""
+        self.flush()
+        self.keep_pending()
+
     # -- reads ----------------------------------------------------------------------------------------------
 
     def page(self, query: CaseQuery) -> CasePage:
-        self.flush()
+        self._current()
         return self.cases.cases(query)
 
     def case(self, case_id: str) -> Case:
-        self.flush()
+        self._current()
         return self.cases.case(case_id)
 
     def history(self, case: Case, limit: int) -> list[HistoryEntry]:
@@ -129,7 +156,7 @@ class ReviewDesk:
 
     def claim(self, case_id: str, by: str) -> Case:
         """Hold a case for ``by`` (409 while another holds it); claiming it again extends the claim."""
-        self.flush()
+        self._current()
         now = self.clock()
         return self.cases.claim(case_id, Claim(by, now, now + self.claim_for))
 
@@ -147,7 +174,7 @@ class ReviewDesk:
         fraud report; ``block_list`` adds the attempt's value of the list's field to it."""
         if contains_card_number(note):
             raise InputError(f"the note {NEVER_CARDS}")
-        self.flush()
+        self._current()
         case = self.cases.case(case_id)
         item = None
         if block_list is not None:
@@ -225,7 +252,7 @@ class ReviewDesk:
     ) -> int:
         """Resolve every open case ``due`` says has expired (with its outcome and note) as :data:`EXPIRY`;
         cases an analyst holds wait for the claim to lapse. Returns how many were resolved."""
-        self.flush()
+        self._current()
         now = self.clock()
         resolved, after = 0, None
         while True:

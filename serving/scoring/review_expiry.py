@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -135,16 +136,22 @@ def read_expiry(setting: str | None) -> ExpiryPolicy:
         raise ConfigurationError(f"{where}: {problems} (see serving.scoring.review_expiry)") from None
 
 
+#: How often the job keeps the values of newly opened cases (what a kill can lose of them).
+KEEP_EVERY_S: Final = 1.0
+
+
 class ExpiryJob:
-    """Applies a policy to the open cases every ``interval`` seconds, in a thread, until :meth:`stop` (as the
-    background checkpoints of :mod:`serving.store.upkeep` run)."""
+    """The queue's background work while the service runs, in a thread, until :meth:`stop` (as the background
+    checkpoints of :mod:`serving.store.upkeep` run): about every second, the values of newly opened cases are
+    kept (:meth:`ReviewDesk.keep_pending`); every ``interval`` seconds, the policy is applied to the open
+    cases. Stopping keeps what is held."""
 
     def __init__(self, desk: ReviewDesk, policy: ExpiryPolicy, interval: float) -> None:
         self.desk = desk
         self.policy = policy
         self.interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="review-expiry", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="review-queue", daemon=True)
 
     def start(self) -> ExpiryJob:
         self._thread.start()
@@ -158,14 +165,22 @@ class ExpiryJob:
         return resolved
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        due = time.monotonic() + self.interval
+        while not self._stop.wait(min(KEEP_EVERY_S, self.interval)):
             try:
-                self.run_once()
-            except Exception:  # the next round tries again
-                self.desk.metrics.count_error("review_expiry")
-                logger.exception("review expiry failed; trying again in %.0f s", self.interval)
+                self.desk.keep_pending()
+                if time.monotonic() >= due:
+                    due = time.monotonic() + self.interval
+                    self.run_once()
+            except Exception:  # the next round tries again (held values stay held)
+                self.desk.metrics.count_error("review")
+                logger.exception("review queue upkeep failed; trying again")
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30.0)
+        try:
+            self.desk.keep_pending()
+        except Exception:  # shutting down: say what is lost
+            logger.exception("review queue: the values of newly opened cases were not kept")

@@ -7,8 +7,9 @@ open a second case, and the case exists as soon as its decision does (nothing el
 The store adds what happens to a case: who claims it (a claim lapses at its ``until``), and how it was
 resolved (outcome, note, who, when), with, for a ``fraud`` resolution, the fraud report the models learn
 from, kept in the same transaction. Beside the decision, a case may hold the attempt's raw values a block
-list needs (its payment method and device: the log keeps only pseudonyms), kept after the decision is made
-(:meth:`CaseStore.keep_values`; a case without them can still be resolved, only not block-listed by them).
+list needs (its payment method and device: the log keeps only pseudonyms), kept soon after the decision is
+made (:meth:`CaseStore.keep_values`; a case without them can still be resolved, only not block-listed by
+them).
 
 The SQLite store (:class:`serving.store.cases_sqlite.SQLiteCases`) keeps its tables in the decision log's
 file; a second backend (PostgreSQL) implements the same methods over the same database as its decision log.
@@ -162,8 +163,9 @@ class CaseStore(Protocol):
     state refuses (closed, held by someone else) :class:`serving.errors.ConflictError`. Reads see the
     decisions the log holds (under write-behind the service flushes first)."""
 
-    def keep_values(self, case_id: str, values: Mapping[str, str]) -> None:
-        """Keep a case's raw values for block lists (once: a second call for the case changes nothing)."""
+    def keep_values(self, values: Mapping[str, Mapping[str, str]]) -> None:
+        """Keep cases' raw values for block lists, by case id, in one write (once per case: values kept for
+        a case before stay)."""
         ...
 
     def cases(self, query: CaseQuery) -> CasePage:

@@ -5,7 +5,7 @@ Why the decision log's file and not one of its own: a case *is* a logged ``revie
 never copied), a ``fraud`` resolution writes its fraud report into the log's ``fraud_reports`` in the same
 transaction as the resolution (all or nothing without a protocol between two files), and a case's account
 history is a query of the same log. The store adds three small tables (``review_values``: the raw values a
-block list needs, kept when the decision is made; ``review_claims``; ``review_resolutions``), one partial
+block list needs, kept soon after the decision; ``review_claims``; ``review_resolutions``), one partial
 index on the decisions (``action = 'review'`` only, so other decisions never pay for it) and
 ``review_queue``, the time the queue started in this log: review decisions logged before it (when no queue
 existed) are not cases. The tables are
@@ -172,11 +172,11 @@ class SQLiteCases(CaseStore):
                 raise
             return result
 
-    def keep_values(self, case_id: str, values: Mapping[str, str]) -> None:
-        text = orjson.dumps(dict(values)).decode()
+    def keep_values(self, values: Mapping[str, Mapping[str, str]]) -> None:
+        rows = [(case_id, orjson.dumps(dict(kept)).decode()) for case_id, kept in values.items()]
         self._write(
-            lambda db: db.execute(
-                "INSERT OR IGNORE INTO review_values (attempt_id, vals) VALUES (?, ?)", (case_id, text)
+            lambda db: db.executemany(
+                "INSERT OR IGNORE INTO review_values (attempt_id, vals) VALUES (?, ?)", rows
             )
         )
 

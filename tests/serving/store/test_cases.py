@@ -18,6 +18,7 @@ from serving.errors import ConfigurationError, ConflictError
 from serving.metrics import ServiceMetrics
 from serving.scoring.review import ReviewDesk
 from serving.scoring.review_expiry import DEFAULT_EXPIRY, ExpiryJob, read_expiry
+from serving.scoring.schemas import AttemptIn
 from serving.store.base import DecisionRecord
 from serving.store.cases import (
     EXPIRY,
@@ -32,6 +33,7 @@ from serving.store.cases import (
 from serving.store.cases_sqlite import SQLiteCases
 from serving.store.decisions import DecisionLog
 from serving.store.outbox import EventType
+from tests.serving.factories import attempt
 
 AT = datetime(2026, 3, 1, 10, tzinfo=UTC)
 
@@ -114,8 +116,8 @@ def test_a_replayed_decision_is_still_one_case(log: DecisionLog, store: CaseStor
     log.record(decision("a1", "block"))  # the first decision wins: still the one review case
     log.record(decision("a2", "approve"))
     assert [case.case_id for case in store.cases(CaseQuery()).cases] == ["a1"]
-    store.keep_values("a1", {"device_id": "dev-1"})
-    store.keep_values("a1", {"device_id": "dev-2"})  # kept once
+    store.keep_values({"a1": {"device_id": "dev-1"}})
+    store.keep_values({"a1": {"device_id": "dev-2"}})  # kept once
     assert store.case("a1").values == {"device_id": "dev-1"}
 
 
@@ -209,6 +211,17 @@ def test_the_default_expiry_approves_long_standing_renewals_and_declines_the_res
         "newish": Outcome.DECLINED,
         "signup": Outcome.DECLINED,
     }
+
+
+def test_values_held_when_a_case_opens_are_kept_by_the_queues_job(log: DecisionLog, store: CaseStore) -> None:
+    log.record(decision("a1"))
+    desk = ReviewDesk(store, ServiceMetrics(), flush=lambda: None)
+    answer: Any = {"fraud": {"probability": 0.5, "level": "elevated"}, "decision": {"rule": "r"}}
+    desk.opened(AttemptIn.model_validate(attempt(1, attempt_id="a1")), AT, answer, "acc")
+    assert store.case("a1").values == {}  # the scoring path wrote nothing
+    ExpiryJob(desk, DEFAULT_EXPIRY, interval=3600).start().stop()
+    assert store.case("a1").values == {"payment_method_id": "pm_tok_1", "device_id": "dev-1"}
+    assert desk.keep_pending() == 0
 
 
 def test_the_expiry_job_resolves_expired_cases_waiting_for_claims(log: DecisionLog, store: CaseStore) -> None:
