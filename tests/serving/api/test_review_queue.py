@@ -44,9 +44,10 @@ REVIEW_ALL: dict[str, Any] = {"fraud_elevated_threshold": 0.0, "fraud_highest_th
 
 def queue_client(tmp_path: Path, bundles: dict[str, ModelBundle], **settings: Any) -> DocumentedClient:
     seed_cache(tmp_path / "state" / "models", bundles)
-    service = service_for(tmp_path, api_keys=KEYS, **{**REVIEW_ALL, **settings})
-    operations = open_operations(tmp_path / "state", FEATURE_SET)
-    return DocumentedClient(create_app(service=service, operations=operations))
+    app = create_app(service=service_for(tmp_path, api_keys=KEYS, **{**REVIEW_ALL, **settings}))
+    if app.state.operations is None:  # a service that does not open the rules store itself (older)
+        app.state.operations = open_operations(tmp_path / "state", FEATURE_SET)
+    return DocumentedClient(app)
 
 
 @pytest.fixture
