@@ -48,7 +48,7 @@ from serving.store.cases import (
     Resolution,
     report_id,
 )
-from serving.store.operations import NEVER_CARDS, Change, Operations
+from serving.store.operations import MAX_REASON, NEVER_CARDS, Change, Operations
 from serving.store.outbox import EventType, Outbox
 
 logger = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ class ReviewDesk:
                 f"(a case keeps {', '.join(BLOCKABLE)} when its attempt has them): pick a list of those"
             )
         reason = f"review case {case.case_id}: fraud" + (f" ({note})" if note else "")
-        return ListItem(value, reason[:500], None)
+        return ListItem(value, reason[:MAX_REASON], None)
 
     def _report_online(self, case: Case, resolution: Resolution) -> None:
         if self.report_online is None:

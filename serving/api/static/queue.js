@@ -51,9 +51,11 @@
   // -- formatting -----------------------------------------------------------------------------------------
 
   const dash = (v) => (v == null || v === "" ? "–" : String(v));
+  const value = (v) => (v == null ? "–" : String(Number(v.toPrecision(4))));
   const prob = (v) => (v == null ? "–" : v < 0.01 ? v.toFixed(4) : v.toFixed(3));
   const money = (v, currency) => (v == null ? "–" : v.toFixed(2) + (currency ? " " + currency : ""));
   const when = (iso) => (iso ? iso.replace("T", " ").slice(0, 16) + " UTC" : "–");
+  const short = (iso) => (iso ? iso.replace("T", " ").slice(5, 16) : "–");  // in tables: MM-DD hh:mm (UTC)
   function age(iso) {
     const minutes = Math.max(0, (Date.now() - Date.parse(iso)) / 60000);
     if (minutes < 60) return Math.floor(minutes) + " min";
@@ -197,7 +199,7 @@
     body.replaceChildren();
     state.cases.forEach((c) => {
       const claimed = c.claim && Date.parse(c.claim.until) > Date.now() ? c.claim.claimed_by : "";
-      const tr = row([when(c.opened_at), age(c.opened_at), c.case_id, dash(c.kind), money(c.amount, c.currency),
+      const tr = row([short(c.opened_at), age(c.opened_at), c.case_id, dash(c.kind), money(c.amount, c.currency),
         c.rule, dash(c.fraud_level), prob(c.fraud_probability), dash(claimed)]);
       tr.dataset.case = c.case_id;
       if (state.selected && state.selected.case.case_id === c.case_id) tr.classList.add("selected");
@@ -217,17 +219,18 @@
       `${c.decided_by} ${c.rule} decided review (fraud ${prob(c.fraud_probability)}, ${dash(c.fraud_level)}); ` +
       `opened ${age(c.opened_at)} ago; account ${dash(c.account)}`;
     const holder = c.claim && Date.parse(c.claim.until) > Date.now() ? c.claim : null;
-    $("d-claim").textContent = holder ? `Claimed by ${holder.claimed_by} until ${when(holder.until)}` : "Not claimed";
+    $("d-claim").textContent = c.status !== "open" ? "" :
+      holder ? `Claimed by ${holder.claimed_by} until ${when(holder.until)}` : "Not claimed";
     const reasons = $("d-reasons").tBodies[0];
     reasons.replaceChildren();
     c.fraud_reasons.forEach((r) => {
-      const tr = row([r.feature, dash(r.value), (r.contribution > 0 ? "+" : "") + r.contribution.toFixed(3)]);
+      const tr = row([r.feature, value(r.value), (r.contribution > 0 ? "+" : "") + r.contribution.toFixed(3)]);
       tr.cells[2].className = r.contribution > 0 ? "positive" : "negative";
       reasons.append(tr);
     });
     const past = $("d-history").tBodies[0];
     past.replaceChildren();
-    history.forEach((h) => past.append(row([when(h.occurred_at), h.attempt_id, dash(h.kind),
+    history.forEach((h) => past.append(row([short(h.occurred_at), h.attempt_id, dash(h.kind),
       money(h.amount, h.currency), h.action, h.rule, dash(h.status) + (h.decline_code ? " (" + h.decline_code + ")" : ""),
       h.fraud_reported ? "yes" : ""])));
     const open = c.status === "open";

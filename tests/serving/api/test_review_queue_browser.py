@@ -16,7 +16,11 @@ from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
 from registry.bundle import ModelBundle
-from tests.serving.api.test_dashboard_browser import _console_errors, browser  # noqa: F401 (a fixture)
+from tests.serving.api.test_dashboard_browser import (  # noqa: F401 (browser: a fixture)
+    _artifacts,
+    _console_errors,
+    browser,
+)
 from tests.serving.api.test_process import server
 from tests.serving.factories import ADMIN, ADMIN_KEY, SCORE, attempt, seed_cache
 
@@ -92,6 +96,7 @@ def test_an_analyst_resolves_a_case_from_the_page(
             browser.execute_script("return window.riskgateQueue.errors")
         )
         assert "Resolved fraud by dev-admin" in browser.find_element("id", "d-resolution").text
+        browser.save_screenshot(str(_artifacts() / "review-queue-browser.png"))
         assert [row[2] for row in cells(browser, "cases")] == ["att-000000", "att-000001"]
         assert _console_errors(browser) == []
 
