@@ -24,6 +24,7 @@ from features.iptv import FEATURE_SET
 from registry.bundle import ModelBundle
 from serving.api.app import create_app
 from serving.api.security import hash_key
+from serving.errors import ConfigurationError
 from serving.scoring.review import ReviewDesk
 from serving.store.operations_sqlite import open_operations
 from serving.store.outbox import EVENTS, EventType
@@ -310,3 +311,8 @@ def test_metrics_show_the_queue_its_resolutions_and_the_analysts_agreement(queue
     assert metric(queue, resolved, outcome="fraud", fraud_level="elevated") == 1
     assert metric(queue, resolved, outcome="not_fraud", fraud_level="elevated") == 2
     assert metric(queue, "riskgate_review_fraud_share", fraud_level="elevated") == pytest.approx(1 / 3)
+
+
+def test_a_bad_expiry_setting_stops_the_service_from_starting(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"RISKGATE_REVIEW_EXPIRY: rules\.0\.after_hours"):
+        service_for(tmp_path, review_expiry='{"rules": [{"after_hours": -1, "outcome": "approve"}]}')
