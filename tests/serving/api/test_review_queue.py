@@ -206,6 +206,10 @@ def test_a_fraud_resolution_records_the_report_and_blocks_the_card(queue: TestCl
     items = queue.get("/v1/lists/stolen_cards/items", headers=ADMIN).json()["items"]
     assert [(item["value"], item["added_by"]) for item in items] == [("pm_tok_3", "dev-admin")]
     assert "review case att-000003" in items[0]["reason"]
+    assert metric(queue, "riskgate_errors_total", kind="feature_store") is None
+    later = attempt(8, occurred_at=datetime.now(UTC).isoformat())  # the same card (n % 5), after the report
+    scored = queue.post("/v1/score", params={"explain": "true"}, json=later, headers=SCORE)
+    assert scored.json()["features"]["card_reports_count_lifetime"] == 1  # the online features learned it too
 
 
 def test_a_block_that_fails_leaves_the_case_open_and_no_report(queue: TestClient, tmp_path: Path) -> None:
