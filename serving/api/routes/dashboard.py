@@ -34,6 +34,9 @@ ASSETS: Final[dict[str, tuple[str, str]]] = {
     "dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
     "uPlot.iife.min.js": ("vendor/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
     "uPlot.min.css": ("vendor/uPlot.min.css", "text/css; charset=utf-8"),
+}
+#: The review queue page's own files (it loads dashboard.css too).
+QUEUE_ASSETS: Final[dict[str, tuple[str, str]]] = {
     "queue.js": ("queue.js", "text/javascript; charset=utf-8"),
     "queue.css": ("queue.css", "text/css; charset=utf-8"),
 }
@@ -130,10 +133,11 @@ def queue_page() -> FileResponse:
 
 @router.get("/dashboard/assets/{name}", include_in_schema=False, responses={404: {"model": ErrorOut}})
 def dashboard_asset(name: Annotated[str, PathParam(max_length=64)]) -> FileResponse:
-    """One of the page's scripts or stylesheets (the fixed manifest :data:`ASSETS`)."""
-    if name not in ASSETS:
-        raise NotFoundError(f"no dashboard asset named {name!r}; the page loads only {sorted(ASSETS)}")
-    file, media_type = ASSETS[name]
+    """One of the pages' scripts or stylesheets (the fixed manifests :data:`ASSETS`, :data:`QUEUE_ASSETS`)."""
+    served = {**ASSETS, **QUEUE_ASSETS}
+    if name not in served:
+        raise NotFoundError(f"no dashboard asset named {name!r}; the pages load only {sorted(served)}")
+    file, media_type = served[name]
     return FileResponse(STATIC_DIR / file, media_type=media_type, headers={"Cache-Control": "no-cache"})
 
 

@@ -23,12 +23,14 @@ from core.settings import ApiKey
 from features.iptv import FEATURE_SET
 from registry.bundle import ModelBundle
 from serving.api.app import create_app
+from serving.api.routes.dashboard import QUEUE_ASSETS, STATIC_DIR
 from serving.api.security import hash_key
 from serving.errors import ConfigurationError
 from serving.scoring.review import ReviewDesk
 from serving.store.operations_sqlite import open_operations
 from serving.store.outbox import EVENTS, EventType
 from tests.serving.api.receiver import Receiver, receiving
+from tests.serving.api.test_dashboard_page import _resources
 from tests.serving.documented import DocumentedClient
 from tests.serving.factories import ADMIN, ADMIN_KEY, SCORE, SCORE_KEY, attempt, seed_cache, service_for
 
@@ -320,3 +322,23 @@ def test_metrics_show_the_queue_its_resolutions_and_the_analysts_agreement(queue
 def test_a_bad_expiry_setting_stops_the_service_from_starting(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match=r"RISKGATE_REVIEW_EXPIRY: rules\.0\.after_hours"):
         service_for(tmp_path, review_expiry='{"rules": [{"after_hours": -1, "outcome": "approve"}]}')
+
+
+def test_the_queue_page_is_public_locked_to_its_origin_and_loads_only_local_files(
+    bare_client: TestClient,
+) -> None:
+    page = bare_client.get("/dashboard/queue")
+    assert page.status_code == 200
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    urls = _resources(page.text)
+    assert {url.rsplit("/", 1)[1] for url in urls if url.startswith("/dashboard/assets/")} == {
+        "dashboard.css",
+        *QUEUE_ASSETS,
+    }
+    assert all(url.startswith(("/dashboard/assets/", "data:")) for url in urls), urls
+    for url in urls:
+        if url.startswith("/dashboard/assets/"):
+            assert bare_client.get(url).status_code == 200, url
+    for file, _ in QUEUE_ASSETS.values():
+        assert "http://" not in (STATIC_DIR / file).read_text()
+        assert "https://" not in (STATIC_DIR / file).read_text()
