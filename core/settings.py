@@ -120,6 +120,17 @@ class Settings(BaseSettings):
     recovery_config: Path | None = Field(
         None, description="Dunning policy YAML for POST /v1/recovery-plan (None: recovery.config defaults)."
     )
+    review_claim_minutes: float = Field(
+        30.0,
+        gt=0,
+        description="How long an analyst's claim on a review case holds before anyone may take it.",
+    )
+    review_expiry: str | None = Field(
+        None,
+        description="When open review cases expire and how: a YAML/JSON file's path, or its text (starting "
+        "with '{'); None: the documented default (serving.scoring.review_expiry.DEFAULT_EXPIRY).",
+    )
+    review_expiry_check_seconds: float = Field(60.0, gt=0, description="How often expiry looks for cases.")
     rules_file: Path | None = Field(
         None,
         description="YAML file of the whole set of rules and lists (None: the store's, changed through the "

@@ -36,6 +36,7 @@ from serving.api.routes import (
     lists,
     outcomes,
     recovery,
+    review,
     rule_backtest,
     rules,
     score,
@@ -270,6 +271,7 @@ def create_app(
             {"name": "health", "description": "Liveness, readiness, Prometheus metrics."},
             {"name": "rules", "description": "The fraud team's rules, with every version (admin scope)."},
             {"name": "lists", "description": "Allow and block lists, read by rules as @name (admin scope)."},
+            {"name": "review", "description": "The review queue: claim and resolve cases (admin scope)."},
         ],
     )
     app.state.service = built
@@ -286,6 +288,7 @@ def create_app(
         rules.router,
         rule_backtest.router,
         lists.router,
+        review.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)

@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, Final
@@ -18,7 +18,10 @@ from serving.api.webhooks import Deliverer
 from serving.metrics import ServiceMetrics
 from serving.scoring.engine import FeatureSource, ScoringEngine, ThresholdOverrides
 from serving.scoring.models import LoadResult, ModelHolder, ModelLoader
+from serving.scoring.review import ReviewDesk
+from serving.scoring.review_expiry import ExpiryJob, read_expiry
 from serving.scoring.rulebook import RuleBookHolder
+from serving.store.cases_sqlite import SQLiteCases
 from serving.store.decisions import DecisionLog
 from serving.store.journal import Journal, shared_lock
 from serving.store.operations import Change, Operations
@@ -63,6 +66,8 @@ class Service:
     rules_file: Path | None = None  # with a file, the whole set of rules and lists (None: the store's)
     outbox: Outbox | None = None  # signed webhooks' events and deliveries (the admin API reads them)
     deliverer: Deliverer | None = None  # posts them in the background (None: no endpoint is configured)
+    review: ReviewDesk | None = None  # the review queue (its cases live in the decision log's file)
+    expiry: ExpiryJob | None = None  # resolves expired cases in the background while running
     _checkpointers: list[Checkpointer] = field(default_factory=list)
     _rules_served: int = -1  # the store's change counter when the served book was read (-1: never)
     _rules_refresh: threading.Lock = field(default_factory=threading.Lock)
@@ -78,6 +83,8 @@ class Service:
         self._checkpointers = [Checkpointer(path).start() for path in self.sqlite_files]
         if self.deliverer is not None:
             self.deliverer.start()
+        if self.expiry is not None:
+            self.expiry.start()
 
     def reload(self) -> list[LoadResult]:
         """Load what ``@alias`` points at now; swap the pair in one step if anything changed."""
@@ -147,6 +154,8 @@ class Service:
         return checks
 
     def close(self) -> None:
+        if self.expiry is not None:
+            self.expiry.stop()
         if self.deliverer is not None:
             self.deliverer.stop()
         if self.write_behind is not None:
@@ -154,6 +163,8 @@ class Service:
         for checkpointer in self._checkpointers:
             checkpointer.stop()
         self.engine.log.close()
+        if self.review is not None:
+            self.review.cases.close()
         if self.store is not None:
             self.store.close()
         if self.outbox is not None:
@@ -239,6 +250,14 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         buffered = store if isinstance(store, WriteBehindStore) else None
         failed = partial(metrics.count_error, "write_behind")
         behind = WriteBehind(journal, log, buffered, settings.write_behind_ms / 1000, on_failure=failed)
+    review = ReviewDesk(
+        SQLiteCases(log.path),
+        metrics,
+        flush=(lambda: None) if behind is None else behind.flush,
+        claim_for=timedelta(minutes=settings.review_claim_minutes),
+        outbox=outbox if deliverer is not None else None,
+        report_online=features.record_report,
+    )
     engine = ScoringEngine(
         features=features,
         feature_names=feature_set.names,
@@ -255,6 +274,7 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         fields=feature_set.fields,
         rules=rules,
         outbox=outbox if deliverer is not None else None,  # no endpoint: no event is kept
+        review=review,
     )
     loader = ModelLoader(
         settings.tracking_uri,
@@ -287,6 +307,8 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         settings.rules_file,
         outbox,
         deliverer,
+        review,
+        ExpiryJob(review, read_expiry(settings.review_expiry), settings.review_expiry_check_seconds),
     )
     service.load_rules_file("at start-up")  # refused here, before anything starts, when the file is bad
     service.refresh_rules()

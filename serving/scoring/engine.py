@@ -31,6 +31,7 @@ from serving.scoring.answers import DecisionAnswer, FailureAnswer, ReasonAnswer,
 from serving.scoring.attributes import Attributes, validation_context
 from serving.scoring.models import ModelHolder, ModelPair, Scored, ServingModel
 from serving.scoring.policy import RULES, Action, FraudLevel, Situation, Thresholds, decide, history_of
+from serving.scoring.review import ReviewDesk
 from serving.scoring.rulebook import RuleBookHolder
 from serving.scoring.schemas import AttemptIn, DecidedBy, FraudReportIn, OutcomeIn
 from serving.scoring.trees import F64
@@ -109,8 +110,10 @@ class ScoringEngine:
         fields: Sequence[ExtensionField] = (),
         rules: RuleBookHolder | None = None,
         outbox: Outbox | None = None,
+        review: ReviewDesk | None = None,
     ) -> None:
         self.features = features
+        self.review = review  # the review queue: a first ``review`` decision opens a case there
         self.outbox = outbox  # signed webhooks: decision.blocked (None: no endpoint is configured)
         #: the served feature set's extension fields: what an attempt's ``attributes`` may hold
         self.fields = tuple(fields)
@@ -213,6 +216,8 @@ class ScoringEngine:
             return self._replay(stored, fingerprint, explain, started)
         if self.outbox is not None and decision["action"] == "block":
             emit_blocked(self.outbox, self.metrics, answer, attempt, self.pseudonymise)
+        if self.review is not None and decision["action"] == "review":
+            self.review.opened(attempt, stored.decided_at, answer, self.pseudonymise(attempt.account_id))
         self._observe(answer, time.perf_counter() - started)
         return _shown(answer, explain)
 

@@ -49,6 +49,13 @@ def emit_blocked(
     _emit(outbox, metrics, EventType.DECISION_BLOCKED, payload, attempt.attempt_id)
 
 
+def emit_review(
+    outbox: Outbox, metrics: ServiceMetrics, event: EventType, payload: Mapping[str, Any]
+) -> None:
+    """``review.opened`` or ``review.resolved`` (once per case: the case id is its key)."""
+    _emit(outbox, metrics, event, payload, str(payload["case_id"]))
+
+
 def emit_customer_actions(
     outbox: Outbox,
     metrics: ServiceMetrics,

@@ -35,6 +35,11 @@ ASSETS: Final[dict[str, tuple[str, str]]] = {
     "uPlot.iife.min.js": ("vendor/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
     "uPlot.min.css": ("vendor/uPlot.min.css", "text/css; charset=utf-8"),
 }
+#: The review queue page's own files (it loads dashboard.css too).
+QUEUE_ASSETS: Final[dict[str, tuple[str, str]]] = {
+    "queue.js": ("queue.js", "text/javascript; charset=utf-8"),
+    "queue.css": ("queue.css", "text/css; charset=utf-8"),
+}
 #: Routes whose latency the status reports (the billing system's scoring calls).
 SCORING_ROUTES: Final = ("/v1/score", "/v1/score/batch")
 CONTENT_SECURITY_POLICY: Final = (
@@ -120,12 +125,19 @@ def dashboard_page() -> FileResponse:
     return FileResponse(STATIC_DIR / "dashboard.html", media_type="text/html", headers=_PAGE_HEADERS)
 
 
+@router.get("/dashboard/queue", include_in_schema=False)
+def queue_page() -> FileResponse:
+    """The review queue's page (public shell; its cases need an admin key)."""
+    return FileResponse(STATIC_DIR / "queue.html", media_type="text/html", headers=_PAGE_HEADERS)
+
+
 @router.get("/dashboard/assets/{name}", include_in_schema=False, responses={404: {"model": ErrorOut}})
 def dashboard_asset(name: Annotated[str, PathParam(max_length=64)]) -> FileResponse:
-    """One of the page's scripts or stylesheets (the fixed manifest :data:`ASSETS`)."""
-    if name not in ASSETS:
-        raise NotFoundError(f"no dashboard asset named {name!r}; the page loads only {sorted(ASSETS)}")
-    file, media_type = ASSETS[name]
+    """One of the pages' scripts or stylesheets (the fixed manifests :data:`ASSETS`, :data:`QUEUE_ASSETS`)."""
+    served = {**ASSETS, **QUEUE_ASSETS}
+    if name not in served:
+        raise NotFoundError(f"no dashboard asset named {name!r}; the pages load only {sorted(served)}")
+    file, media_type = served[name]
     return FileResponse(STATIC_DIR / file, media_type=media_type, headers={"Cache-Control": "no-cache"})
 
 
