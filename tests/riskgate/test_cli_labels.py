@@ -19,7 +19,6 @@ from events.io import read_events
 from events.schema import EventKind
 from features.registry import DEFAULT_SPEC
 from riskgate.cli import app
-from rules.book import RuleAction, RuleSpec
 from serving.api.app import create_app
 from simulator import WorldConfig, simulate
 from tests.serving.documented import DocumentedClient
@@ -65,11 +64,9 @@ def test_a_case_resolved_as_fraud_becomes_the_label_the_next_training_reads(
     get_settings.cache_clear()
     seed_cache(tmp_path / "state" / "models", {"fraud": make_bundle("fraud", seed=0)})
     attempt = unreported_attempt(world)
-    service = service_for(tmp_path)
-    rules = service.engine.rules
-    assert rules is not None
-    rules.install([RuleSpec("review-all", RuleAction.REVIEW, "amount >= 0")], {})  # the team's review rule
-    with DocumentedClient(create_app(service=service)) as client:
+    with DocumentedClient(create_app(service=service_for(tmp_path))) as client:
+        rule = {"name": "review-all", "action": "review", "expression": "amount >= 0", "reason": "audit"}
+        assert client.post("/v1/rules", json=rule, headers=ADMIN).status_code == 201  # the team's review rule
         scored = client.post("/v1/score", json=attempt, headers=SCORE)
         assert scored.status_code == 200, scored.text
         assert scored.json()["decision"]["action"] == "review", scored.json()["decision"]

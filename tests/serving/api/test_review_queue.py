@@ -20,14 +20,12 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.settings import ApiKey
-from features.iptv import FEATURE_SET
 from registry.bundle import ModelBundle
 from serving.api.app import create_app
 from serving.api.routes.dashboard import QUEUE_ASSETS, STATIC_DIR
 from serving.api.security import hash_key
 from serving.errors import ConfigurationError
 from serving.scoring.review import ReviewDesk
-from serving.store.operations_sqlite import open_operations
 from serving.store.outbox import EVENTS, EventType
 from tests.serving.api.receiver import Receiver, receiving
 from tests.serving.api.test_dashboard_page import _resources
@@ -47,10 +45,9 @@ REVIEW_ALL: dict[str, Any] = {"fraud_elevated_threshold": 0.0, "fraud_highest_th
 
 def queue_client(tmp_path: Path, bundles: dict[str, ModelBundle], **settings: Any) -> DocumentedClient:
     seed_cache(tmp_path / "state" / "models", bundles)
-    app = create_app(service=service_for(tmp_path, api_keys=KEYS, **{**REVIEW_ALL, **settings}))
-    if app.state.operations is None:  # a service that does not open the rules store itself (older)
-        app.state.operations = open_operations(tmp_path / "state", FEATURE_SET)
-    return DocumentedClient(app)
+    return DocumentedClient(
+        create_app(service=service_for(tmp_path, api_keys=KEYS, **{**REVIEW_ALL, **settings}))
+    )
 
 
 @pytest.fixture
