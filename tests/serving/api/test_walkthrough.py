@@ -1,5 +1,6 @@
-"""The README's analyst walkthrough, call for call, over HTTP: block a device, write a rule (disabled), backtest
-it over the decision log, enable it, and work the review queue (a fraud resolution that blocks the card)."""
+"""The README's analyst walkthrough, call for call, over HTTP: block a device, write a rule (disabled),
+backtest it over the decision log, enable it, and work the review queue (a fraud resolution that blocks the
+device)."""
 
 from __future__ import annotations
 
@@ -35,8 +36,9 @@ def test_block_a_device_write_a_rule_backtest_it_enable_it_and_work_the_queue(
     seed_cache(tmp_path / "state" / "models", bundles)
     with DocumentedClient(create_app(service=service_for(tmp_path, fraud_highest_threshold=1.0))) as client:
         for n in range(60):  # a month of traffic before the analyst starts: every tenth card is foreign
-            score(client, n, occurred_at=(T0 + timedelta(hours=12 * n)).isoformat(),
-                  card_country="BR" if n % 10 == 0 else "DE", amount=59.0 if n % 2 == 0 else 14.99)  # fmt: skip
+            when = (T0 + timedelta(hours=12 * n)).isoformat()
+            country, amount = ("BR" if n % 10 == 0 else "DE"), (59.0 if n % 2 == 0 else 14.99)
+            score(client, n, occurred_at=when, card_country=country, amount=amount)
         later = T0 + timedelta(days=31)
 
         # 1. block a device
@@ -48,8 +50,13 @@ def test_block_a_device_write_a_rule_backtest_it_enable_it_and_work_the_queue(
         assert score(client, 200, occurred_at=later.isoformat())["rule"] == "block-stolen-devices"  # dev-2
 
         # 2. write a rule, disabled
-        draft = {"name": "review-foreign-big", "action": "review", "enabled": False,
-                 "expression": "card_country != ip_country and amount > 30", "reason": "foreign cards, big plans"}  # fmt: skip
+        draft = {
+            "name": "review-foreign-big",
+            "action": "review",
+            "enabled": False,
+            "expression": "card_country != ip_country and amount > 30",
+            "reason": "foreign cards, big plans",
+        }
         assert call(client, "POST", "/v1/rules", 201, **draft)["enabled"] is False
         foreign = {"card_country": "BR", "amount": 59.0, "device_id": "dev-0"}
         assert (
