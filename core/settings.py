@@ -125,6 +125,14 @@ class Settings(BaseSettings):
         description="YAML file of the analysts' rules and lists (None: none), read at start-up and on POST "
         "/v1/admin/reload; a bad file stops the service from starting.",
     )
+    catalogue_file: Path | None = Field(
+        None,
+        description="The provider's price catalogue (CSV or YAML: plan_tier, plan_period, currency, price) "
+        "the billing checks compare amounts with (None: prices are not checked).",
+    )
+    billing_checks: bool = Field(
+        True, description="Compute the billing checks and install their built-in block rules (false: off)."
+    )
 
     @property
     def tracking_uri(self) -> str:

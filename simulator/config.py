@@ -64,6 +64,13 @@ delay (chargebacks for approved charges, confirmed-fraud reports otherwise); rep
 the end of the world are not written (they have not arrived yet). A stolen card is blocked by its issuer when
 the first report arrives.
 
+**Billing errors** (:class:`BillingErrorConfig`). The provider's billing system errs at small documented rates
+(defaults: 0.3% of approved renewals submitted twice, 0.2% of signup and renewal invoices at a wrong amount,
+0.1% of approved renewals followed by a renewal charged too early); the world's price list is written beside
+the data as ``catalogue.csv`` (:mod:`billing.catalogue`) and every such attempt is marked in the truth table,
+so ``riskgate billing check --data DIR`` measures the billing checks (caught, missed, false alarms). They are
+added from their own random stream after a block is simulated: the rest of the world is unchanged by them.
+
 What the default world produces
 ===============================
 
@@ -476,6 +483,52 @@ class ReportConfig(_Section):
     )
 
 
+class BillingErrorConfig(_Section):
+    """Billing errors the provider's billing system makes (what riskgate's billing checks must catch).
+
+    They are added after each block is simulated, from a random stream of their own, so the rest of the world
+    (every other attempt, outcome and report) is exactly the world without them; each is recorded in the truth
+    table (``billing_double_charge``, ``billing_price_mismatch``, ``billing_early_renewal``).
+    """
+
+    duplicate_rate: float = Field(
+        0.003,
+        ge=0,
+        le=1,
+        description=(
+            "Share of approved first-try renewals submitted twice: a copy with the same invoice and retry "
+            "number, approved too (a double charge)."
+        ),
+    )
+    duplicate_pending_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description=(
+            "Share of those copies sent before the first one's answer came back (a double submission); the "
+            "others come 10 minutes to 2 days later (a billing run executed twice)."
+        ),
+    )
+    wrong_amount_rate: float = Field(
+        0.002,
+        ge=0,
+        le=1,
+        description=(
+            "Share of signup and renewal invoices charged a wrong amount (every try of the invoice): half "
+            "the price of another tier of the same period, half the right price times 0.5-0.95 or 1.05-2."
+        ),
+    )
+    early_renewal_rate: float = Field(
+        0.001,
+        ge=0,
+        le=1,
+        description=(
+            "Share of approved first-try renewals followed by a renewal of the next period charged too early "
+            "(5% to 60% of the period later, a new invoice at the plan's price, approved)."
+        ),
+    )
+
+
 class WorldConfig(_Section):
     """The whole world: size, period, seed and every mechanism's parameters."""
 
@@ -494,6 +547,7 @@ class WorldConfig(_Section):
     dunning: DunningConfig = Field(default_factory=DunningConfig)
     fraud: FraudConfig = Field(default_factory=FraudConfig)
     reports: ReportConfig = Field(default_factory=ReportConfig)
+    billing_errors: BillingErrorConfig = Field(default_factory=BillingErrorConfig)
 
     @model_validator(mode="after")
     def _known_vocabulary(self) -> WorldConfig:
