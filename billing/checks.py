@@ -10,8 +10,9 @@ per account) and answers, for each attempt, :class:`BillingFields`:
 * **price mismatch** (``billing_price_mismatch``): the amount of a new subscription or a renewal (a
   ``signup`` or ``renewal``, and the retries of their invoices) differs from the catalogue price of its
   (tier, period, currency) by more than :attr:`BillingPolicy.price_tolerance` of the price (at least half a
-  minor unit). Upgrades are prorated and one-off purchases have no plan price: not checked. Without a
-  catalogue, or without an entry for that (tier, period, currency): not checked, and counted as such.
+  minor unit); a retry is priced by the plan of its invoice's first try. Upgrades are prorated and one-off
+  purchases have no plan price: not checked. Without a catalogue, or without an entry for that (tier,
+  period, currency): not checked, and counted as such.
 * **early renewal** (``billing_early_renewal``): a renewal invoice opened sooner after the start of the
   account's last paid period than that period's length (:attr:`BillingPolicy.period_days`, the shortest a
   period can be) minus :attr:`BillingPolicy.grace_days`. Without a known paid period: not checked. A paid
@@ -93,7 +94,9 @@ class Invoice:
     account_id: str
     kind: str | None  # the kind of its first try: what the invoice pays
     opened_us: int  # the first try's time: the start of the period a renewal pays
-    plan_period: str | None
+    plan_period: str | None  # the plan of its first try (a retry repeats it, whatever the plan is now)
+    plan_tier: str | None
+    currency: str | None
     approved_attempt: str | None = None  # its approved charge, if any
     pending_attempt: str | None = None  # submitted to the gateway, no outcome yet
     pending_retry: int | None = None
@@ -195,7 +198,7 @@ class BillingChecks:
         """The billing fields of ``charge`` given what came before it (nothing is written)."""
         invoice = None if charge.invoice_id is None else self.state.invoice(charge.invoice_id)
         purpose = charge.kind if invoice is None else invoice.kind
-        price = self._catalogue_price(charge, purpose)
+        price = self._catalogue_price(charge, invoice, purpose)
         early, days = self._early(charge, invoice, purpose)
         return BillingFields(
             billing_double_charge=self._double(charge, invoice),
@@ -215,6 +218,8 @@ class BillingChecks:
             kind=charge.kind,
             opened_us=charge.occurred_us,
             plan_period=charge.plan_period,
+            plan_tier=charge.plan_tier,
+            currency=charge.currency,
         )
         if submitted:
             invoice = replace(
@@ -256,10 +261,13 @@ class BillingChecks:
             and charge.occurred_us - invoice.pending_us <= self.policy.double_submission_window_s * 1e6
         )
 
-    def _catalogue_price(self, charge: Charge, purpose: str | None) -> float | None:
+    def _catalogue_price(self, charge: Charge, invoice: Invoice | None, purpose: str | None) -> float | None:
+        """The price of the invoice's plan: of its first try's (tier, period, currency) for a retry."""
         if self.catalogue is None or purpose not in PRICED_KINDS:
             return None
-        return self.catalogue.price(charge.plan_tier, charge.plan_period, charge.currency)
+        if invoice is None:
+            return self.catalogue.price(charge.plan_tier, charge.plan_period, charge.currency)
+        return self.catalogue.price(invoice.plan_tier, invoice.plan_period, invoice.currency)
 
     def _mismatch(self, charge: Charge, price: float) -> bool:
         half_unit = 0.5 * 10.0 ** -MINOR_UNITS.get(charge.currency or "", 2)

@@ -144,3 +144,12 @@ def test_without_a_known_paid_period_renewals_are_not_checked() -> None:
     fields = machine().check(charge("a1"))
     assert (fields.billing_early_renewal, fields.billing_days_since_paid) == (None, None)
     assert machine().check(charge("a1", kind="signup")).billing_early_renewal is None
+
+
+def test_a_retry_is_priced_by_its_invoices_plan_even_if_the_plan_changed_since() -> None:
+    """An upgrade during dunning: the retries still charge the invoice's price, which is right."""
+    checks = machine()
+    sent(checks, charge("a1"), "declined")  # basic monthly, 7.99
+    retry = charge("a2", T0 + US_PER_DAY, kind="retry", retry_number=1, plan_tier="premium")
+    assert checks.check(retry).billing_price_mismatch is False
+    assert checks.check(replace(retry, amount=19.99)).billing_price_mismatch is True
