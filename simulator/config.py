@@ -83,8 +83,8 @@ small world (4,000 subscribers, 6 months) are in ``tests/simulator/test_rates.py
 =====================================  =============================================================
 accounts                               51,651 (50,000 subscribers; 580 risky signups, 935 in shared
                                        clusters, 136 created by card-testing rings)
-attempts / outcomes                    330,645 / 330,645 (renewal 70.7%, retry 16.8%, signup 7.4%,
-                                       one_off 3.6%, upgrade 1.5%)
+attempts / outcomes                    331,530 / 331,530 (renewal 70.8%, retry 16.8%, signup 7.3%,
+                                       one_off 3.6%, upgrade 1.5%); 330,645 without the billing errors
 fraud reports written                  2,339 (chargeback 1,242, confirmed_fraud 1,097); delay median
                                        21 days, 90% within 60 days, at most 130 days
 fraud rate                             1.09% of attempts (3,598: card testing 1,096, stolen card 1,062,
@@ -92,7 +92,10 @@ fraud rate                             1.09% of attempts (3,598: card testing 1,
 fraud reported                         65% by the end of the world, 72% eventually
 first-try renewal decline rate         6.94% (test range 4–15%)
 retry recovery rate                    62.5% of renewals declined at the first try
-failure rate (all attempts)            19.6% (declined 19.0%, error 0.55%); mean p_fail 19.6%
+failure rate (all attempts)            19.5% (declined 19.0%, error 0.55%); mean p_fail 19.5%
+billing errors                         668 double charges (0.31% of approved first-try renewals), 563
+                                       attempts at a wrong amount, 217 early renewals (0.10%); all caught
+                                       by ``riskgate billing check`` with no false alarm
 churn                                  5,644 involuntary (dunning exhausted), 14,538 voluntary
 ground-truth ceiling                   fraud: ROC AUC 0.962, average precision 0.72 (p_fraud vs
                                        is_fraud); failure: ROC AUC 0.916 (all attempts), 0.749 on
