@@ -14,6 +14,7 @@ from features.stores.writebehind import WriteBehindStore
 from serving.api.security import KeyRing, check_production_secrets
 from serving.api.webhooks import Deliverer
 from serving.metrics import ServiceMetrics
+from serving.scoring.billing import BUILTIN_RULES, BillingGate
 from serving.scoring.engine import FeatureSource, ScoringEngine, ThresholdOverrides
 from serving.scoring.models import LoadResult, ModelHolder, ModelLoader
 from serving.scoring.rulebook import RuleBookHolder, read_rules_file
@@ -109,6 +110,8 @@ class Service:
         for checkpointer in self._checkpointers:
             checkpointer.stop()
         self.engine.log.close()
+        if self.engine.billing is not None:
+            self.engine.billing.close()
         if self.store is not None:
             self.store.close()
         if self.outbox is not None:
@@ -181,9 +184,15 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         features = OnlineEngine(store, feature_set)
     log = DecisionLog(settings.state_dir / "decisions.sqlite", settings.decision_log_sync, journal=journal)
     metrics = ServiceMetrics()
+    pseudonymise = Pseudonymiser(settings.pseudonym_secret.get_secret_value())
+    billing = _billing_gate(settings, pseudonymise, metrics)
     rules = RuleBookHolder(
-        schema_for(feature_set), feature_set.fields, on_error=lambda _: metrics.count_error("rule_value")
+        schema_for(feature_set),
+        feature_set.fields,
+        on_error=lambda _: metrics.count_error("rule_value"),
+        builtin=BUILTIN_RULES if billing is not None else (),
     )
+    rules.install((), {})  # the built-in rules alone, until the analysts' are read
     if settings.rules_file is not None:  # refused here, before anything starts, when the file is bad
         read = read_rules_file(settings.rules_file, rules.schema, rules.extension)
         rules.install(read.specs, read.lists)
@@ -199,7 +208,7 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         feature_names=feature_set.names,
         holder=ModelHolder(),
         log=log,
-        pseudonymise=Pseudonymiser(settings.pseudonym_secret.get_secret_value()),
+        pseudonymise=pseudonymise,
         overrides=ThresholdOverrides(
             settings.fraud_elevated_threshold,
             settings.fraud_highest_threshold,
@@ -210,6 +219,7 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         fields=feature_set.fields,
         rules=rules,
         outbox=outbox if deliverer is not None else None,  # no endpoint: no event is kept
+        billing=billing,
     )
     loader = ModelLoader(
         settings.tracking_uri,
@@ -220,6 +230,8 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
     )
     limits = Limits(settings.max_batch, settings.max_body_bytes, settings.model_reload_seconds)
     files = [log.path, outbox.path] + ([Path(store.path)] if hasattr(store, "path") else [])
+    if billing is not None and billing.store.path is not None:
+        files.append(billing.store.path)
     scratch = OnlineEngine(MemoryStore(), feature_set)
     return Service(
         engine,
@@ -237,3 +249,18 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         outbox,
         deliverer,
     )
+
+
+def _billing_gate(
+    settings: Settings, pseudonymise: Pseudonymiser, metrics: ServiceMetrics
+) -> BillingGate | None:
+    """The billing checks over ``STATE_DIR/billing.sqlite`` and the catalogue the settings name (None: turned
+    off by ``RISKGATE_BILLING_CHECKS=false``); a catalogue that cannot be read stops the service starting."""
+    if not settings.billing_checks:
+        return None
+    from billing.catalogue import read_catalogue  # noqa: PLC0415
+    from serving.store.billing_sqlite import SQLiteBillingStore  # noqa: PLC0415
+
+    catalogue = None if settings.catalogue_file is None else read_catalogue(settings.catalogue_file)
+    store = SQLiteBillingStore(settings.state_dir / "billing.sqlite", settings.decision_log_sync)
+    return BillingGate(store, catalogue, pseudonymise, on_error=partial(metrics.count_error, "billing"))

@@ -48,6 +48,7 @@ from rules.lists import ListItem, MemberList, make_list, read_items
 from rules.schema import Schema
 from rules.syntax import parse
 from serving.errors import ConfigurationError
+from serving.scoring.billing import with_builtin
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +69,12 @@ class RuleBookHolder:
         schema: Schema,
         extension: Sequence[ExtensionField] = (),
         on_error: Callable[[RuleSpec], None] | None = None,
+        builtin: Sequence[RuleSpec] = (),
     ) -> None:
         #: the served feature set's schema, without lists (each book adds its own)
         self.schema = schema
+        #: rules served with every book unless it has one of the same name (the billing checks' rules)
+        self.builtin = tuple(builtin)
         #: the provider's extension fields (lists of its key and category fields)
         self.extension = tuple(extension)
         self._on_error = on_error
@@ -84,7 +88,7 @@ class RuleBookHolder:
     def install(self, specs: Sequence[RuleSpec], lists: Mapping[str, MemberList]) -> RuleBook:
         """Compile ``specs`` over ``lists`` and serve them from now on (the previous book until this returns);
         a rule that does not compile raises :class:`rules.book.RuleBookError` and nothing changes."""
-        book = RuleBook.compile(specs, lists, self.schema, self._on_error)
+        book = RuleBook.compile(with_builtin(specs, self.builtin), lists, self.schema, self._on_error)
         with self.lock:
             self._book = book
         logger.info("rules now served: %d enabled rule(s), %d list(s)", len(book), len(book.lists))
