@@ -118,3 +118,12 @@ def test_billing_check_without_truth_or_catalogue_gives_plain_counts(
     assert report["checks"]["billing_double_charge"]["flagged"] > 0
     assert report["checks"]["billing_double_charge"]["errors"] is None
     assert report["checks"]["billing_double_charge"]["caught_share"] is None
+
+
+def test_billing_check_refuses_a_bad_catalogue_naming_its_line(small_world: World, tmp_path: Path) -> None:
+    bad = tmp_path / "prices.csv"
+    bad.write_text("plan_tier,plan_period,currency,price\nbasic,monthly,EUR,free\n")
+    args = ["billing", "check", "--data", str(small_world[0]), "--catalogue", str(bad)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert f"{bad}, line 2: price 'free' is not a number" in result.output
