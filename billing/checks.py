@@ -121,12 +121,14 @@ class PaidPeriod:
 
 
 class BillingState(Protocol):
-    """What the checks keep: a backend (memory, SQLite, PostgreSQL) implements these six calls."""
+    """What the checks keep: a backend (memory, SQLite, PostgreSQL) implements these seven calls. A put
+    replaces the record of its key whole; :meth:`put_attempt` writes the invoice and the attempt's submission
+    together (one write on the scoring path)."""
 
     def invoice(self, invoice_id: str) -> Invoice | None: ...
     def put_invoice(self, invoice_id: str, invoice: Invoice) -> None: ...
     def submission(self, attempt_id: str) -> Submission | None: ...
-    def put_submission(self, submission: Submission) -> None: ...
+    def put_attempt(self, invoice_id: str, invoice: Invoice, submission: Submission) -> None: ...
     def paid_period(self, account_id: str) -> PaidPeriod | None: ...
     def put_paid_period(self, account_id: str, period: PaidPeriod) -> None: ...
 
@@ -148,7 +150,8 @@ class MemoryBillingState:
     def submission(self, attempt_id: str) -> Submission | None:
         return self.submissions.get(attempt_id)
 
-    def put_submission(self, submission: Submission) -> None:
+    def put_attempt(self, invoice_id: str, invoice: Invoice, submission: Submission) -> None:
+        self.invoices[invoice_id] = invoice
         self.submissions[submission.attempt_id] = submission
 
     def paid_period(self, account_id: str) -> PaidPeriod | None:
@@ -228,8 +231,7 @@ class BillingChecks:
                 pending_retry=charge.retry_number,
                 pending_us=charge.occurred_us,
             )
-        self.state.put_invoice(charge.invoice_id, invoice)
-        self.state.put_submission(Submission(charge.attempt_id, charge.invoice_id))
+        self.state.put_attempt(charge.invoice_id, invoice, Submission(charge.attempt_id, charge.invoice_id))
 
     def record_outcome(self, attempt_id: str, status: str) -> None:
         """The gateway's answer for an attempt: an approval marks its invoice paid (and, for a new or renewed

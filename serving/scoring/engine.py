@@ -354,9 +354,12 @@ class ScoringEngine:
     ) -> RuleSpec | None:
         """The analyst's rule that decides the attempt, None when none matches (or none is configured: then
         not even the values are gathered). Lists are read at the attempt's time: their items expire by it."""
-        book = None if self.rules is None else self.rules.current
-        if not book:
+        holder = self.rules
+        book = None if holder is None else holder.current
+        if holder is None or not book:
             return None
+        if holder.builtin_only and (billing is None or not billing.failed()):
+            return None  # the built-in billing rules alone match only an attempt that fails a check
         values = self._rule_values(event, row, fraud, failure, level)
         if billing is not None:
             values.update(billing.values())

@@ -75,6 +75,9 @@ class RuleBookHolder:
         self.schema = schema
         #: rules served with every book unless it has one of the same name (the billing checks' rules)
         self.builtin = tuple(builtin)
+        #: whether the book served holds only the built-in rules as they are (none matches an attempt that
+        #: fails no billing check: the decision path need not gather the values)
+        self.builtin_only = True
         #: the provider's extension fields (lists of its key and category fields)
         self.extension = tuple(extension)
         self._on_error = on_error
@@ -88,9 +91,11 @@ class RuleBookHolder:
     def install(self, specs: Sequence[RuleSpec], lists: Mapping[str, MemberList]) -> RuleBook:
         """Compile ``specs`` over ``lists`` and serve them from now on (the previous book until this returns);
         a rule that does not compile raises :class:`rules.book.RuleBookError` and nothing changes."""
-        book = RuleBook.compile(with_builtin(specs, self.builtin), lists, self.schema, self._on_error)
+        served = with_builtin(specs, self.builtin)
+        book = RuleBook.compile(served, lists, self.schema, self._on_error)
         with self.lock:
             self._book = book
+            self.builtin_only = all(spec in self.builtin for spec in served if spec.enabled)
         logger.info("rules now served: %d enabled rule(s), %d list(s)", len(book), len(book.lists))
         return book
 

@@ -44,10 +44,19 @@ _SCHEMA: Final = (
         invoice_id TEXT NOT NULL
     ) WITHOUT ROWID""",
 )
-_INVOICE_COLUMNS: Final = (
-    "account_id, kind, opened_us, plan_period, plan_tier, currency, approved_attempt, pending_attempt, "
-    "pending_retry, pending_us"
+#: The invoice's columns, in the order of :class:`billing.checks.Invoice`'s fields.
+_INVOICE_FIELDS: Final = tuple(Invoice.__dataclass_fields__)
+_INVOICE_COLUMNS: Final = ", ".join(_INVOICE_FIELDS)
+
+_PUT_INVOICE: Final = (
+    f"INSERT OR REPLACE INTO invoices (invoice_id, {_INVOICE_COLUMNS}) "
+    f"VALUES ({', '.join('?' * (1 + len(_INVOICE_FIELDS)))})"
 )
+_PUT_SUBMISSION: Final = "INSERT OR REPLACE INTO submissions (attempt_id, invoice_id) VALUES (?, ?)"
+
+
+def _invoice_row(invoice_id: str, invoice: Invoice) -> tuple[object, ...]:
+    return (invoice_id, *(getattr(invoice, name) for name in _INVOICE_FIELDS))
 
 
 class BillingStoreVersionError(RiskgateError):
@@ -100,25 +109,22 @@ class SQLiteBillingStore:
         return None if row is None else Invoice(*row)
 
     def put_invoice(self, invoice_id: str, invoice: Invoice) -> None:
-        self._execute(
-            f"INSERT OR REPLACE INTO invoices (invoice_id, {_INVOICE_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                invoice_id, invoice.account_id, invoice.kind, invoice.opened_us, invoice.plan_period,
-                invoice.plan_tier, invoice.currency, invoice.approved_attempt, invoice.pending_attempt,
-                invoice.pending_retry, invoice.pending_us,
-            ),
-        )  # fmt: skip
+        self._execute(_PUT_INVOICE, _invoice_row(invoice_id, invoice))
+
+    def put_attempt(self, invoice_id: str, invoice: Invoice, submission: Submission) -> None:
+        with self._lock:
+            retry_locked(lambda: self._db.execute("BEGIN IMMEDIATE"), self._timeout_s)
+            try:
+                self._db.execute(_PUT_INVOICE, _invoice_row(invoice_id, invoice))
+                self._db.execute(_PUT_SUBMISSION, (submission.attempt_id, submission.invoice_id))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def submission(self, attempt_id: str) -> Submission | None:
         row = self._one("SELECT attempt_id, invoice_id FROM submissions WHERE attempt_id = ?", attempt_id)
         return None if row is None else Submission(*row)
-
-    def put_submission(self, submission: Submission) -> None:
-        self._execute(
-            "INSERT OR REPLACE INTO submissions (attempt_id, invoice_id) VALUES (?, ?)",
-            (submission.attempt_id, submission.invoice_id),
-        )
 
     def paid_period(self, account_id: str) -> PaidPeriod | None:
         sql = "SELECT started_us, plan_period, invoice_id FROM paid_periods WHERE account_id = ?"

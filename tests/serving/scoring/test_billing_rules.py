@@ -8,6 +8,7 @@ from features.iptv import FEATURE_SET
 from rules.book import RuleAction, RuleBook, RuleSpec
 from rules.schema import BILLING_CHECKS, Type, schema_for
 from serving.scoring.billing import BUILTIN_RULES, NOT_CHECKED, decision_reasons, with_builtin
+from serving.scoring.rulebook import RuleBookHolder
 
 FIELDS = BillingFields(True, False, None, 7.99, None)
 
@@ -41,3 +42,16 @@ def test_a_stored_rule_of_a_built_in_name_replaces_it() -> None:
     ]
     book = RuleBook.compile(specs, {}, schema_for(FEATURE_SET))
     assert book.decide({**FIELDS.values(), "amount": 0.5}, 0) is None
+
+
+def test_the_holder_knows_when_it_serves_the_built_in_rules_alone() -> None:
+    """Then no rule can match an attempt that fails no check, and the decision path skips the rules."""
+    holder = RuleBookHolder(schema_for(FEATURE_SET), builtin=BUILTIN_RULES)
+    holder.install((), {})
+    assert (len(holder.current), holder.builtin_only) == (3, True)
+    holder.install([RuleSpec("billing_double_charge", RuleAction.BLOCK, "billing_double_charge", False)], {})
+    assert (len(holder.current), holder.builtin_only) == (2, True)
+    holder.install([RuleSpec("mine", RuleAction.REVIEW, "amount > 1")], {})
+    assert (len(holder.current), holder.builtin_only) == (4, False)
+    holder.install([RuleSpec("billing_early_renewal", RuleAction.REVIEW, "billing_early_renewal")], {})
+    assert holder.builtin_only is False  # a built-in rule changed is the provider's rule
