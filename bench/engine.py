@@ -21,6 +21,12 @@ server CPU): two engines built alike over scratch states of their own, one servi
 every rule up to the first match), fed the same history, then timed alternately on the same attempts (same
 load). The attempts' devices, cards, accounts and IPs are outside the lists but for a share
 (:data:`bench.rules.LISTED_SHARE`) whose device is listed; the share decided by a rule is reported.
+
+``billing_side_by_side`` is the decision without and with the billing checks as the service serves them by
+default (:class:`serving.scoring.billing.BillingGate` over a SQLite billing store with a catalogue, and the
+three built-in block rules), built and timed alike. The catalogue prices every plan at 9.99 EUR and the
+attempts are priced independently of their plan, so about 40% of them fail the price check and are blocked
+by its rule: the costlier path (the rules' values are gathered), far more often than billing errors occur.
 """
 
 from __future__ import annotations
@@ -38,16 +44,20 @@ import numpy as np
 from bench._models import production_size_bundles
 from bench.rules import LIST_ITEMS, LISTED_SHARE, build_lists, rule_texts
 from bench.serving import _attempts
+from billing.catalogue import Catalogue
+from events.schema import PlanPeriod, PlanTier
 from features.iptv import FEATURE_SET
 from features.online import OnlineEngine
 from features.stores.memory import MemoryStore
 from features.stores.sqlite import SQLiteStore
 from rules.book import RuleAction, RuleSpec
 from rules.schema import schema_for
+from serving.scoring.billing import BUILTIN_RULES, BillingGate
 from serving.scoring.engine import ScoringEngine
 from serving.scoring.models import ModelHolder, ModelPair, ServingModel
 from serving.scoring.rulebook import RuleBookHolder
 from serving.scoring.schemas import AttemptIn
+from serving.store.billing_sqlite import SQLiteBillingStore
 from serving.store.decisions import DecisionLog
 from serving.store.pseudonyms import Pseudonymiser
 from serving.store.upkeep import Checkpointer
@@ -57,13 +67,18 @@ logger = logging.getLogger(__name__)
 HISTORY = 1_000  # attempts scored before timing, so entities have state to read and update
 TIMED = 2_000
 COLD = 300  # decisions timed after evicting the caches
-#: The scratch states: the engine of the figures above, and the side-by-side pair without and with rules.
-STATES = ("state", "plain", "ruled")
+PSEUDONYMISE = Pseudonymiser("bench-pseudonym-secret-of-enough-length")
+#: The scratch states: the engine of the figures above, and the side-by-side pairs without and with rules, and
+#: without and with the billing checks.
+STATES = ("state", "plain", "ruled", "unbilled", "billed")
 EVICT_BYTES = 64 * 1024 * 1024  # more than any cache level of this machine
 
 
-def build(state: Path, rules: RuleBookHolder | None = None) -> ScoringEngine:
-    """The engine over SQLite files in ``state``, with synthetic production-size models (and ``rules``)."""
+def build(
+    state: Path, rules: RuleBookHolder | None = None, billing: BillingGate | None = None
+) -> ScoringEngine:
+    """The engine over SQLite files in ``state``, with synthetic production-size models (and ``rules``, and
+    the billing checks)."""
     bundles = production_size_bundles()
     pair = ModelPair(
         ServingModel.from_bundle(bundles["fraud"], "riskgate-fraud", "1", "bench"),
@@ -75,9 +90,20 @@ def build(state: Path, rules: RuleBookHolder | None = None) -> ScoringEngine:
         feature_names=FEATURE_SET.names,
         holder=ModelHolder(pair),
         log=DecisionLog(state / "decisions.sqlite"),
-        pseudonymise=Pseudonymiser("bench-pseudonym-secret-of-enough-length"),
+        pseudonymise=PSEUDONYMISE,
         rules=rules,
+        billing=billing,
     )
+
+
+def _billed(state: Path) -> tuple[RuleBookHolder, BillingGate]:
+    """The built-in billing rules alone, and the billing checks over ``state``/billing.sqlite with a catalogue
+    of every plan in EUR."""
+    holder = RuleBookHolder(schema_for(FEATURE_SET), builtin=BUILTIN_RULES)
+    holder.install((), {})
+    prices = {(tier.value, period.value, "EUR"): 9.99 for tier in PlanTier for period in PlanPeriod}
+    store = SQLiteBillingStore(state / "billing.sqlite")
+    return holder, BillingGate(store, Catalogue(prices), PSEUDONYMISE)
 
 
 def _timed(call: Callable[[], object]) -> tuple[float, float]:
@@ -98,16 +124,19 @@ def _summary(samples: list[tuple[float, float]]) -> dict[str, float]:
 
 def run(scratch: Path) -> dict[str, Any]:
     rules, built = _rules()
-    engines = {name: build(scratch / name, rules if name == "ruled" else None) for name in STATES}
+    engines = {name: build(scratch / name, rules if name == "ruled" else None) for name in STATES[:-1]}
+    engines["billed"] = build(scratch / "billed", *_billed(scratch / "billed"))
     checkpointers = [  # as the service runs them: WAL checkpoints off the request path
         Checkpointer(scratch / state / name).start()
         for state in STATES
         for name in ("online.sqlite", "decisions.sqlite")
-    ]
+    ] + [Checkpointer(scratch / "billed" / "billing.sqlite").start()]
     try:
         result = _measure(engines["state"])
         result["rules_side_by_side"] = built | _side_by_side(engines["plain"], engines["ruled"])
         logger.info("rules side by side: %s", result["rules_side_by_side"])
+        result["billing_side_by_side"] = _side_by_side(engines["unbilled"], engines["billed"], "billing")
+        logger.info("billing side by side: %s", result["billing_side_by_side"])
         return result
     finally:
         for checkpointer in checkpointers:
@@ -179,8 +208,8 @@ def _side_attempts(count: int) -> list[AttemptIn]:
     return attempts
 
 
-def _side_by_side(plain: ScoringEngine, ruled: ScoringEngine) -> dict[str, Any]:
-    """:meth:`ScoringEngine.score` without and with the rules, alternately on the same attempts."""
+def _side_by_side(plain: ScoringEngine, ruled: ScoringEngine, what: str = "rules") -> dict[str, Any]:
+    """:meth:`ScoringEngine.score` without and with ``what`` (the rules), alternately on the same attempts."""
     for engine in (plain, ruled):
         engine.warm_up()
     attempts = _side_attempts(HISTORY + TIMED)
@@ -203,8 +232,8 @@ def _side_by_side(plain: ScoringEngine, ruled: ScoringEngine) -> dict[str, Any]:
         "calls": TIMED,
         "load_average_1min": round(os.getloadavg()[0], 1),
         "decided_by_rule_share": round(by_rule / TIMED, 3),
-        "without_rules": plain_summary,
-        "with_rules": ruled_summary,
+        f"without_{what}": plain_summary,
+        f"with_{what}": ruled_summary,
         "cpu_ratio": round(ruled_summary["cpu_mean_us"] / plain_summary["cpu_mean_us"], 3),
     }
 

@@ -140,6 +140,14 @@ class Settings(BaseSettings):
     rules_poll_seconds: float = Field(
         1.0, ge=0, description="How often each instance looks for changes of the rules store; 0 turns it off."
     )
+    catalogue_file: Path | None = Field(
+        None,
+        description="The provider's price catalogue (CSV or YAML: plan_tier, plan_period, currency, price) "
+        "the billing checks compare amounts with (None: prices are not checked).",
+    )
+    billing_checks: bool = Field(
+        True, description="Compute the billing checks and install their built-in block rules (false: off)."
+    )
 
     @property
     def tracking_uri(self) -> str:

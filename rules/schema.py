@@ -3,8 +3,8 @@
 :func:`schema_for` builds the schema of a served feature set: the contract's attempt fields (numbers and
 texts; a time is not readable as such: its age is a feature), the provider's extension fields, every feature
 of the set by its generated name (all numbers: a categorical feature is its category's code; its field, e.g.
-``kind``, is there as text), and the model outputs :data:`MODEL_OUTPUTS`. A rule is type-checked against it
-when saved (:mod:`rules.checker`).
+``kind``, is there as text), the model outputs :data:`MODEL_OUTPUTS` and the billing checks
+:data:`BILLING_CHECKS`. A rule is type-checked against it when saved (:mod:`rules.checker`).
 """
 
 from __future__ import annotations
@@ -41,6 +41,19 @@ MODEL_OUTPUTS: Final[dict[str, Type]] = {
     "fraud_probability": Type.NUMBER,
     "fraud_level": Type.STRING,
     "failure_probability": Type.NUMBER,
+}
+#: The billing checks the decision path computes before the rules (``billing.checks.BillingFields``; a test
+#: keeps them equal), missing when a check could not be made (no invoice, no catalogue entry, no known paid
+#: period) or the checks are off: ``billing_double_charge`` (the invoice is already paid, or the same try was
+#: just submitted), ``billing_price_mismatch`` (a new or renewed plan off its catalogue price),
+#: ``billing_early_renewal`` (a renewal before its period allows), ``billing_catalogue_price`` and
+#: ``billing_days_since_paid`` (since the start of the account's last paid period).
+BILLING_CHECKS: Final[dict[str, Type]] = {
+    "billing_double_charge": Type.BOOL,
+    "billing_price_mismatch": Type.BOOL,
+    "billing_early_renewal": Type.BOOL,
+    "billing_catalogue_price": Type.NUMBER,
+    "billing_days_since_paid": Type.NUMBER,
 }
 _COLUMN_TYPES: Final[dict[ColumnType, Type]] = {
     ColumnType.STRING: Type.STRING,
@@ -85,10 +98,11 @@ def schema_for(
                 f"feature {name!r} of {feature_set.name!r} has the name of a text field of the attempt"
             )
         names[name] = Type.NUMBER
-    for name, kind in MODEL_OUTPUTS.items():
-        if name in names:
-            raise RuleError(f"{name!r} is a model output: no field or feature may take its name")
-        names[name] = kind
+    for group, outputs in (("a model output", MODEL_OUTPUTS), ("a billing check", BILLING_CHECKS)):
+        for name, kind in outputs.items():
+            if name in names:
+                raise RuleError(f"{name!r} is {group}: no field or feature may take its name")
+            names[name] = kind
     values = {
         **feature_set.vocabulary,
         **{f.name: f.values for f in fields if f.values is not None},

@@ -6,7 +6,10 @@
 * ``truth/``, one row per attempt: ``p_fraud`` and ``p_fail`` (the generative probabilities: the ceiling a
   model can reach), ``is_fraud``, ``fraud_scheme`` (card_testing, stolen_card, account_takeover, reseller,
   friendly; null when not fraud), ``p_fail_<cause>`` per failure cause, and the hidden state behind them
-  (``fragility``, ``issuer_logit``, ``card_status``);
+  (``fragility``, ``issuer_logit``, ``card_status``), and the billing system's errors
+  (``billing_double_charge``, ``billing_price_mismatch``, ``billing_early_renewal``: see
+  :mod:`simulator.billing_errors`);
+* ``catalogue.csv``, the price catalogue the world was billed from (:mod:`billing.catalogue`);
 * ``accounts/`` (segment, signup channel, country, device type, VPN, fragility, initial plan, the account's
   fraud scenario and final status) and ``payment_methods/`` (issuer quality, stolen/tested, ``blocked_at``);
 * ``summary.json`` (:class:`SimulationSummary`) and ``world.yaml``, the exact configuration it ran with.

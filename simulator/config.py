@@ -64,6 +64,13 @@ delay (chargebacks for approved charges, confirmed-fraud reports otherwise); rep
 the end of the world are not written (they have not arrived yet). A stolen card is blocked by its issuer when
 the first report arrives.
 
+**Billing errors** (:class:`BillingErrorConfig`). The provider's billing system errs at small documented rates
+(defaults: 0.3% of approved renewals submitted twice, 0.2% of signup and renewal invoices at a wrong amount,
+0.1% of approved renewals followed by a renewal charged too early); the world's price list is written beside
+the data as ``catalogue.csv`` (:mod:`billing.catalogue`) and every such attempt is marked in the truth table,
+so ``riskgate billing check --data DIR`` measures the billing checks (caught, missed, false alarms). They are
+added from their own random stream after a block is simulated: the rest of the world is unchanged by them.
+
 What the default world produces
 ===============================
 
@@ -76,8 +83,8 @@ small world (4,000 subscribers, 6 months) are in ``tests/simulator/test_rates.py
 =====================================  =============================================================
 accounts                               51,651 (50,000 subscribers; 580 risky signups, 935 in shared
                                        clusters, 136 created by card-testing rings)
-attempts / outcomes                    330,645 / 330,645 (renewal 70.7%, retry 16.8%, signup 7.4%,
-                                       one_off 3.6%, upgrade 1.5%)
+attempts / outcomes                    331,530 / 331,530 (renewal 70.8%, retry 16.8%, signup 7.3%,
+                                       one_off 3.6%, upgrade 1.5%); 330,645 without the billing errors
 fraud reports written                  2,339 (chargeback 1,242, confirmed_fraud 1,097); delay median
                                        21 days, 90% within 60 days, at most 130 days
 fraud rate                             1.09% of attempts (3,598: card testing 1,096, stolen card 1,062,
@@ -85,7 +92,10 @@ fraud rate                             1.09% of attempts (3,598: card testing 1,
 fraud reported                         65% by the end of the world, 72% eventually
 first-try renewal decline rate         6.94% (test range 4–15%)
 retry recovery rate                    62.5% of renewals declined at the first try
-failure rate (all attempts)            19.6% (declined 19.0%, error 0.55%); mean p_fail 19.6%
+failure rate (all attempts)            19.5% (declined 19.0%, error 0.55%); mean p_fail 19.5%
+billing errors                         668 double charges (0.31% of approved first-try renewals), 563
+                                       attempts at a wrong amount, 217 early renewals (0.10%); all caught
+                                       by ``riskgate billing check`` with no false alarm
 churn                                  5,644 involuntary (dunning exhausted), 14,538 voluntary
 ground-truth ceiling                   fraud: ROC AUC 0.962, average precision 0.72 (p_fraud vs
                                        is_fraud); failure: ROC AUC 0.916 (all attempts), 0.749 on
@@ -476,6 +486,52 @@ class ReportConfig(_Section):
     )
 
 
+class BillingErrorConfig(_Section):
+    """Billing errors the provider's billing system makes (what riskgate's billing checks must catch).
+
+    They are added after each block is simulated, from a random stream of their own, so the rest of the world
+    (every other attempt, outcome and report) is exactly the world without them; each is recorded in the truth
+    table (``billing_double_charge``, ``billing_price_mismatch``, ``billing_early_renewal``).
+    """
+
+    duplicate_rate: float = Field(
+        0.003,
+        ge=0,
+        le=1,
+        description=(
+            "Share of approved first-try renewals submitted twice: a copy with the same invoice and retry "
+            "number, approved too (a double charge)."
+        ),
+    )
+    duplicate_pending_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description=(
+            "Share of those copies sent before the first one's answer came back (a double submission); the "
+            "others come 10 minutes to 2 days later (a billing run executed twice)."
+        ),
+    )
+    wrong_amount_rate: float = Field(
+        0.002,
+        ge=0,
+        le=1,
+        description=(
+            "Share of signup and renewal invoices charged a wrong amount (every try of the invoice): half "
+            "the price of another tier of the same period, half the right price times 0.5-0.95 or 1.05-2."
+        ),
+    )
+    early_renewal_rate: float = Field(
+        0.001,
+        ge=0,
+        le=1,
+        description=(
+            "Share of approved first-try renewals followed by a renewal of the next period charged too early "
+            "(5% to 60% of the period later, a new invoice at the plan's price, approved)."
+        ),
+    )
+
+
 class WorldConfig(_Section):
     """The whole world: size, period, seed and every mechanism's parameters."""
 
@@ -494,6 +550,7 @@ class WorldConfig(_Section):
     dunning: DunningConfig = Field(default_factory=DunningConfig)
     fraud: FraudConfig = Field(default_factory=FraudConfig)
     reports: ReportConfig = Field(default_factory=ReportConfig)
+    billing_errors: BillingErrorConfig = Field(default_factory=BillingErrorConfig)
 
     @model_validator(mode="after")
     def _known_vocabulary(self) -> WorldConfig:

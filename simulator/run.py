@@ -15,10 +15,12 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from billing.catalogue import CATALOGUE_FILE, write_catalogue
 from core.errors import EXIT_FAILURE, RiskgateError
 from core.progress import NO_PROGRESS, Progress
 from events.io import write_part
 from events.schema import EventKind
+from simulator.billing_errors import ERROR_COLUMNS, add_billing_errors, catalogue_prices
 from simulator.catalog import build_bin_table
 from simulator.config import WorldConfig
 from simulator.engine import BlockSimulator, World
@@ -69,6 +71,9 @@ class SimulationSummary(BaseModel):
         description="Share of renewal invoices declined at the first try that a retry later recovered."
     )
     retries: int
+    billing_errors: dict[str, int] = Field(
+        description="Attempts with each billing error (simulator.billing_errors; truth table columns)."
+    )
     involuntary_churn: int
     voluntary_cancellations: int
     generation_seconds: float
@@ -87,7 +92,7 @@ def _prepare(out_dir: Path, overwrite: bool) -> None:
             )
         for name in TABLES:
             shutil.rmtree(out_dir / name, ignore_errors=True)
-        for name in (SUMMARY_FILE, CONFIG_FILE):
+        for name in (SUMMARY_FILE, CONFIG_FILE, CATALOGUE_FILE):
             (out_dir / name).unlink(missing_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -126,7 +131,7 @@ def simulate(
     progress.stage("simulate blocks of subscribers", len(sizes))
     for block, subscribers in enumerate(sizes):
         simulator = BlockSimulator(world, block, subscribers)
-        tables = block_tables(simulator, simulator.run(), world.end)
+        tables = block_tables(simulator, add_billing_errors(simulator, simulator.run()), world.end)
         for name, table in (
             (EventKind.ATTEMPTS.value, tables.attempts),
             (EventKind.OUTCOMES.value, tables.outcomes),
@@ -147,6 +152,7 @@ def simulate(
         progress.advance()
     summary = _summary(config, totals, time.perf_counter() - started)
     (out_dir / SUMMARY_FILE).write_text(summary.model_dump_json(indent=2) + "\n")
+    write_catalogue(out_dir / CATALOGUE_FILE, catalogue_prices(config))
     (out_dir / CONFIG_FILE).write_text(yaml.safe_dump(json.loads(config.model_dump_json()), sort_keys=False))
     logger.info(
         "simulated %d accounts, %d attempts in %.1f s: fraud %.2f%%, first-try renewal declines %.1f%%, "
@@ -192,6 +198,7 @@ def _summary(config: WorldConfig, totals: Counter[str], seconds: float) -> Simul
         ),
         retry_recovery_rate=_ratio(totals["recovered_by_retry"], totals["first_try_renewal_declines"]),
         retries=totals["retries"],
+        billing_errors={column: totals[column] for column in ERROR_COLUMNS},
         involuntary_churn=totals["involuntary_churn"],
         voluntary_cancellations=totals["voluntary_cancellations"],
         generation_seconds=round(seconds, 2),

@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from events.io import to_arrow
 from events.schema import EventKind, OutcomeStatus, ReportType
+from simulator.billing_errors import ERROR_COLUMNS
 from simulator.catalog import (
     COUNTRY_CODES,
     FUNDINGS,
@@ -42,6 +43,7 @@ TRUTH_SCHEMA: Final = pa.schema(
         pa.field("fragility", pa.float64(), nullable=False),
         pa.field("issuer_logit", pa.float64(), nullable=False),
         pa.field("card_status", pa.string(), nullable=False),
+        *[pa.field(column, pa.bool_(), nullable=False) for column in ERROR_COLUMNS],
     ]
 )
 
@@ -222,6 +224,7 @@ def _truth_frame(b: Batch, attempt_id: npt.NDArray[np.object_]) -> pd.DataFrame:
             "fragility": b["fragility"],
             "issuer_logit": b["issuer_logit"],
             "card_status": _names(CARD_STATUS_NAMES, b["card_status"]),
+            **{column: b[column] for column in ERROR_COLUMNS},
         }
     )
 
@@ -271,7 +274,8 @@ def _methods_frame(sim: BlockSimulator, b: Batch) -> pd.DataFrame:
 
 def _counts(sim: BlockSimulator, b: Batch, reports: int, accounts: pd.DataFrame) -> dict[str, int | float]:
     kind, retry = b["kind"], b["retry_number"]
-    first_renewal = (kind == RENEWAL_KIND) & (retry == 0)
+    added = b["billing_double_charge"] | b["billing_early_renewal"]  # the billing system's extra charges
+    first_renewal = (kind == RENEWAL_KIND) & (retry == 0) & ~added
     declined_first = b["invoice"][first_renewal & b["failed"]]
     retried_ok = b["invoice"][(kind == RETRY_KIND) & (b["purpose"] == P_RENEWAL) & ~b["failed"]]
     recovered = np.isin(declined_first, retried_ok)
@@ -293,6 +297,8 @@ def _counts(sim: BlockSimulator, b: Batch, reports: int, accounts: pd.DataFrame)
         "involuntary_churn": int((status == CHURNED).sum()),
         "voluntary_cancellations": int((status == CANCELLED).sum()),
     }
+    for column in ERROR_COLUMNS:
+        counts[column] = int(b[column].sum())
     for k, scheme in enumerate(SCHEMES):
         counts[f"fraud_attempts_{scheme}"] = int((b["is_fraud"] & (b["scheme"] == k)).sum())
     for segment in SEGMENT_NAMES:

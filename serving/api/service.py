@@ -16,6 +16,7 @@ from features.stores.writebehind import WriteBehindStore
 from serving.api.security import KeyRing, check_production_secrets
 from serving.api.webhooks import Deliverer
 from serving.metrics import ServiceMetrics
+from serving.scoring.billing import BUILTIN_RULES, BillingGate
 from serving.scoring.engine import FeatureSource, ScoringEngine, ThresholdOverrides
 from serving.scoring.models import LoadResult, ModelHolder, ModelLoader
 from serving.scoring.review import ReviewDesk
@@ -165,6 +166,8 @@ class Service:
         self.engine.log.close()
         if self.review is not None:
             self.review.cases.close()
+        if self.engine.billing is not None:
+            self.engine.billing.close()
         if self.store is not None:
             self.store.close()
         if self.outbox is not None:
@@ -239,8 +242,13 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         features = OnlineEngine(store, feature_set)
     log = DecisionLog(settings.state_dir / "decisions.sqlite", settings.decision_log_sync, journal=journal)
     metrics = ServiceMetrics()
+    pseudonymise = Pseudonymiser(settings.pseudonym_secret.get_secret_value())
+    billing = _billing_gate(settings, pseudonymise, metrics)
     rules = RuleBookHolder(
-        schema_for(feature_set), feature_set.fields, on_error=lambda _: metrics.count_error("rule_value")
+        schema_for(feature_set),
+        feature_set.fields,
+        on_error=lambda _: metrics.count_error("rule_value"),
+        builtin=BUILTIN_RULES if billing is not None else (),
     )
     operations = open_operations(settings.state_dir, feature_set)
     outbox = SQLiteOutbox(settings.state_dir / "outbox.sqlite", settings.decision_log_sync)
@@ -263,7 +271,7 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         feature_names=feature_set.names,
         holder=ModelHolder(),
         log=log,
-        pseudonymise=Pseudonymiser(settings.pseudonym_secret.get_secret_value()),
+        pseudonymise=pseudonymise,
         overrides=ThresholdOverrides(
             settings.fraud_elevated_threshold,
             settings.fraud_highest_threshold,
@@ -275,6 +283,7 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         rules=rules,
         outbox=outbox if deliverer is not None else None,  # no endpoint: no event is kept
         review=review,
+        billing=billing,
     )
     loader = ModelLoader(
         settings.tracking_uri,
@@ -290,6 +299,8 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         settings.rules_poll_seconds,
     )
     files = [log.path, outbox.path] + ([Path(store.path)] if hasattr(store, "path") else [])
+    if billing is not None and billing.store.path is not None:
+        files.append(billing.store.path)
     scratch = OnlineEngine(MemoryStore(), feature_set)
     service = Service(
         engine,
@@ -314,3 +325,18 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
     service.refresh_rules()
     operations.on_change = service.serve_rule_changes  # a change made here is served when its call answers
     return service
+
+
+def _billing_gate(
+    settings: Settings, pseudonymise: Pseudonymiser, metrics: ServiceMetrics
+) -> BillingGate | None:
+    """The billing checks over ``STATE_DIR/billing.sqlite`` and the catalogue the settings name (None: turned
+    off by ``RISKGATE_BILLING_CHECKS=false``); a catalogue that cannot be read stops the service starting."""
+    if not settings.billing_checks:
+        return None
+    from billing.catalogue import read_catalogue  # noqa: PLC0415
+    from serving.store.billing_sqlite import SQLiteBillingStore  # noqa: PLC0415
+
+    catalogue = None if settings.catalogue_file is None else read_catalogue(settings.catalogue_file)
+    store = SQLiteBillingStore(settings.state_dir / "billing.sqlite", settings.decision_log_sync)
+    return BillingGate(store, catalogue, pseudonymise, on_error=partial(metrics.count_error, "billing"))

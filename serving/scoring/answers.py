@@ -52,6 +52,7 @@ class DecisionAnswer(TypedDict):
     rule: str
     fallback: bool
     decided_by: str
+    reasons: list[str]
 
 
 class ScoreAnswer(TypedDict):

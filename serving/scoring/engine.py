@@ -23,12 +23,14 @@ from typing import Any, Final, Protocol, cast
 
 import numpy as np
 
+from billing.checks import BillingFields
 from events.schema import ExtensionField
 from rules.book import RuleAction, RuleSpec
 from serving.errors import ConflictError, NotFoundError, NotReadyError
 from serving.metrics import ServiceMetrics
 from serving.scoring.answers import DecisionAnswer, FailureAnswer, ReasonAnswer, ScoreAnswer
 from serving.scoring.attributes import Attributes, validation_context
+from serving.scoring.billing import BillingGate, decision_reasons
 from serving.scoring.models import ModelHolder, ModelPair, Scored, ServingModel
 from serving.scoring.policy import RULES, Action, FraudLevel, Situation, Thresholds, decide, history_of
 from serving.scoring.review import ReviewDesk
@@ -111,9 +113,11 @@ class ScoringEngine:
         rules: RuleBookHolder | None = None,
         outbox: Outbox | None = None,
         review: ReviewDesk | None = None,
+        billing: BillingGate | None = None,
     ) -> None:
         self.features = features
         self.review = review  # the review queue: a first ``review`` decision opens a case there
+        self.billing = billing  # the billing checks, computed before the rules (None: off)
         self.outbox = outbox  # signed webhooks: decision.blocked (None: no endpoint is configured)
         #: the served feature set's extension fields: what an attempt's ``attributes`` may hold
         self.fields = tuple(fields)
@@ -156,13 +160,16 @@ class ScoringEngine:
             history=history_of(*self.log.last_outcome_of_method(method_key)),
         )
         verdict = decide(situation)
-        spec = self._matching_rule(event, row, fraud, failure, situation.level)
+        charge = None if self.billing is None else self.billing.charge(attempt)
+        billing = None if self.billing is None or charge is None else self.billing.check(charge)
+        spec = self._matching_rule(event, row, fraud, failure, situation.level, billing=billing)
         decision: DecisionAnswer = (
             {
                 "action": verdict.action.value,
                 "rule": verdict.rule,
                 "fallback": verdict.fallback,
                 "decided_by": DecidedBy.POLICY.value,
+                "reasons": [],
             }
             if spec is None
             else _by_rule(spec)
@@ -214,6 +221,8 @@ class ScoringEngine:
         )
         if stored.answer is not answer:  # a concurrent request for the same attempt was logged first
             return self._replay(stored, fingerprint, explain, started)
+        if self.billing is not None and charge is not None:
+            self.billing.decided(charge, decision["action"])
         if self.outbox is not None and decision["action"] == "block":
             emit_blocked(self.outbox, self.metrics, answer, attempt, self.pseudonymise)
         if self.review is not None and decision["action"] == "review":
@@ -289,6 +298,8 @@ class ScoringEngine:
             code = None if outcome.decline_code is None else outcome.decline_code.value
             new = self.log.record_outcome(outcome.attempt_id, outcome.occurred_at, outcome.status.value, code)
             new_outcomes += new
+            if new and self.billing is not None:
+                self.billing.outcome(outcome.attempt_id, outcome.status.value)
             self.metrics.outcomes.labels("outcome", str(new).lower()).inc()
         for report in reports:
             event = report.model_dump(mode="python")
@@ -333,7 +344,7 @@ class ScoringEngine:
         # the logged JSON is an answer this engine built (an erased one without its feature vector)
         answer = cast(ScoreAnswer, {**logged.answer, "replayed": True})
         # logged before analysts' rules existed: the model policy decided
-        answer["decision"] = {"decided_by": DecidedBy.POLICY.value, **answer["decision"]}
+        answer["decision"] = {"decided_by": DecidedBy.POLICY.value, "reasons": [], **answer["decision"]}
         answer["features"] = logged.answer.get("features")
         answer["scoring_ms"] = round((time.perf_counter() - started) * 1000, 3)
         return _shown(answer, explain)
@@ -345,13 +356,20 @@ class ScoringEngine:
         fraud: Scored | None,
         failure: Scored | None,
         level: FraudLevel,
+        *,
+        billing: BillingFields | None = None,
     ) -> RuleSpec | None:
         """The analyst's rule that decides the attempt, None when none matches (or none is configured: then
         not even the values are gathered). Lists are read at the attempt's time: their items expire by it."""
-        book = None if self.rules is None else self.rules.current
-        if not book:
+        holder = self.rules
+        book = None if holder is None else holder.current
+        if holder is None or not book:
             return None
+        if holder.builtin_only and (billing is None or not billing.failed()):
+            return None  # the built-in billing rules alone match only an attempt that fails a check
         values = self._rule_values(event, row, fraud, failure, level)
+        if billing is not None:
+            values.update(billing.values())
         return book.decide(values, epoch_us(cast(datetime, event["occurred_at"])))
 
     def _rule_values(
@@ -437,7 +455,13 @@ class ScoringEngine:
 def _by_rule(spec: RuleSpec) -> DecisionAnswer:
     """The decision an analyst's rule made (not a fallback: the rule decided, whatever the models)."""
     action = RULE_ACTIONS[spec.action].value
-    return {"action": action, "rule": spec.name, "fallback": False, "decided_by": DecidedBy.RULE.value}
+    return {
+        "action": action,
+        "rule": spec.name,
+        "fallback": False,
+        "decided_by": DecidedBy.RULE.value,
+        "reasons": decision_reasons(spec.name),
+    }
 
 
 def _value(member: StrEnum | None) -> str | None:

@@ -472,6 +472,12 @@ class DecisionOut(BaseModel):
         "review; the first match decides); policy: no rule matched and the model policy decided (decisions "
         "logged before rules existed read policy).",
     )
+    reasons: list[str] = Field(
+        default_factory=list,
+        description="Why, in words the billing system acts on: billing_error when a billing check's rule "
+        "blocked the charge (rule names the check: billing_double_charge, billing_price_mismatch or "
+        "billing_early_renewal); empty otherwise.",
+    )
 
 
 class ScoreOut(BaseModel):

@@ -201,6 +201,7 @@ def test_outcomes_are_idempotent_and_feed_the_decline_history(client: TestClient
         "rule": "retry_forbidden",
         "fallback": False,
         "decided_by": "policy",
+        "reasons": [],
     }
     assert retry["features"]["card_outcomes_fraud_declines_count_90d"] == 1.0
 
@@ -275,6 +276,7 @@ def test_without_models_the_service_answers_a_marked_fallback(bare_client: TestC
         "rule": "fallback_recurring",
         "fallback": True,
         "decided_by": "policy",
+        "reasons": [],
     }
     assert renewal["fraud"]["probability"] is None
     assert renewal["fraud"]["level"] == "unknown"
@@ -284,6 +286,7 @@ def test_without_models_the_service_answers_a_marked_fallback(bare_client: TestC
         "rule": "fallback_new_money",
         "fallback": True,
         "decided_by": "policy",
+        "reasons": [],
     }
     ready = bare_client.get("/readyz")
     assert ready.status_code == 503
@@ -372,6 +375,7 @@ def test_a_broken_feature_store_never_stalls_scoring(client: TestClient) -> None
         "rule": "fallback_recurring",
         "fallback": True,
         "decided_by": "policy",
+        "reasons": [],
     }
     assert answer["fraud"]["model"]["name"] == "riskgate-fraud"
     assert answer["fraud"]["probability"] is None

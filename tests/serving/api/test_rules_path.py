@@ -89,7 +89,8 @@ def decision(client: TestClient, n: int, **changes: Any) -> dict[str, Any]:
 
 def test_a_listed_device_is_blocked_and_the_answer_names_the_rule(ruled: TestClient) -> None:
     assert decision(ruled, 1) == {
-        "action": "block", "rule": "block-device", "fallback": False, "decided_by": "rule"
+        "action": "block", "rule": "block-device", "fallback": False, "decided_by": "rule",
+        "reasons": [],
     }  # fmt: skip
     unlisted = decision(ruled, 2)
     assert unlisted["decided_by"] == "policy"
@@ -102,7 +103,8 @@ def test_an_allow_rule_overrides_the_models_block(tmp_path: Path, bundles: dict[
         tmp_path, bundles, rules_file=rules, fraud_elevated_threshold=0.0, fraud_highest_threshold=0.0
     ) as client:
         assert decision(client, 0) == {
-            "action": "block", "rule": "fraud_highest", "fallback": False, "decided_by": "policy"
+            "action": "block", "rule": "fraud_highest", "fallback": False, "decided_by": "policy",
+            "reasons": [],
         }  # fmt: skip
         assert decision(client, 3)["action"] == "approve"  # acc-3, whatever the fraud model says
         assert decision(client, 3 + 7)["rule"] == "allow-vip"
@@ -110,7 +112,8 @@ def test_an_allow_rule_overrides_the_models_block(tmp_path: Path, bundles: dict[
 
 def test_a_review_rule_holds_the_attempt(ruled: TestClient) -> None:
     assert decision(ruled, 2, amount=150.0) == {
-        "action": "review", "rule": "review-big", "fallback": False, "decided_by": "rule"
+        "action": "review", "rule": "review-big", "fallback": False, "decided_by": "rule",
+        "reasons": [],
     }  # fmt: skip
 
 
