@@ -25,7 +25,8 @@ real feature set.
 With ``RISKGATE_BENCH_BASELINE=/path/to/an/older/checkout`` (e.g. ``git worktree add /tmp/old main``) the
 run also starts that checkout's ``riskgate serve`` (same models, same virtualenv) and drives it and the
 current one alternately at the steady rate, a few rounds each: ``cpu_before_after`` holds the server CPU per
-decision of both (medians) and their ratio, measured side by side under the same machine load.
+decision of both (medians) and their ratio, measured side by side under the same machine load, and
+``cpu_before_after.with_rules`` the same with the current one serving 50 rules and 5 lists of 100,000 items.
 
 Every run also measures the analysts' rules the same way (``rules_side_by_side``): two servers alike but
 for ``RISKGATE_RULES_FILE`` (50 rules and 5 lists of 100,000 items, :func:`write_rules_file`), driven
@@ -294,13 +295,24 @@ def run(scratch: Path) -> dict[str, Any]:
 
 def _before_after(scratch: Path, mlruns: Path, baseline: Path) -> dict[str, Any]:
     """Server CPU per decision of the ``baseline`` checkout's server and of this one, driven alternately at
-    the steady rate (fresh state directories, attempts neither has seen): medians over the rounds."""
+    the steady rate (fresh state directories, attempts neither has seen): medians over the rounds; then the
+    same against this one serving :func:`write_rules_file`'s 50 rules and 5 lists (``with_rules``)."""
     before, after = _free_port(), _free_port()
     servers = {
         "before": (before, _riskgate(scratch, mlruns, before, workers=1, source=baseline)),
         "after": (after, _riskgate(scratch, mlruns, after, workers=1, name="after")),
     }
-    return {"baseline_source": str(baseline), **_alternately(scratch, servers, 1_000_000)}
+    result = {"baseline_source": str(baseline), **_alternately(scratch, servers, 1_000_000)}
+    rules_file = write_rules_file(scratch / "rules")
+    before, after = _free_port(), _free_port()
+    servers = {
+        "before": (before, _riskgate(scratch, mlruns, before, workers=1, source=baseline)),
+        "after": (
+            after,
+            _riskgate(scratch, mlruns, after, workers=1, name="after-ruled", rules_file=rules_file),
+        ),
+    }
+    return {**result, "with_rules": _alternately(scratch, servers, 3_000_000)}
 
 
 def _rules_side_by_side(scratch: Path, mlruns: Path) -> dict[str, Any]:
