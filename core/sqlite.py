@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Final, Generic, TypeVar
+from typing import Final, Generic, Literal, TypeVar
 
 T = TypeVar("T")
 V = TypeVar("V")
@@ -61,6 +61,26 @@ def connect(path: Path) -> sqlite3.Connection:
     """A connection for :func:`retry_locked`: autocommit, shareable between threads behind a lock, and no
     busy handler of SQLite's own (it would sleep milliseconds at a time before the retry loop sees a lock)."""
     return sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0.0)
+
+
+def open_wal(
+    path: Path,
+    timeout_s: float,
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+    autocheckpoint_pages: int = BACKSTOP_CHECKPOINT_PAGES,
+) -> sqlite3.Connection:
+    """A :func:`connect`-ion to the file at ``path`` (its directory made if missing) in write-ahead-log mode,
+    committing with ``synchronous`` (``FULL``: an fsync per commit) and checkpointing automatically only as a
+    backstop: what every store of the service opens its file with."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = connect(path)
+    for statement in (
+        "PRAGMA journal_mode=WAL",
+        f"PRAGMA synchronous={synchronous}",
+        f"PRAGMA wal_autocheckpoint={int(autocheckpoint_pages)}",
+    ):
+        retry_locked(lambda sql=statement: db.execute(sql), timeout_s)  # type: ignore[misc]
+    return db
 
 
 class Staged(Generic[V]):

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from core.sqlite import BACKSTOP_CHECKPOINT_PAGES, connect, retry_locked
+from core.sqlite import BACKSTOP_CHECKPOINT_PAGES, open_wal, retry_locked
 from features.stores.base import StoreError, T, Write
 
 logger = logging.getLogger(__name__)
@@ -79,16 +79,10 @@ class SQLiteStore:
         autocheckpoint_pages: int = BACKSTOP_CHECKPOINT_PAGES,
     ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout_s = busy_timeout_ms / 1000
         try:
-            self._connection = connect(self.path)
-            for statement in (
-                "PRAGMA journal_mode=WAL",
-                "PRAGMA synchronous=NORMAL",
-                f"PRAGMA wal_autocheckpoint={int(autocheckpoint_pages)}",
-                *_SCHEMA,
-            ):
+            self._connection = open_wal(self.path, self._timeout_s, "NORMAL", autocheckpoint_pages)
+            for statement in _SCHEMA:
                 self._execute(statement)
         except sqlite3.Error as error:
             raise StoreError(f"cannot open the online store at {self.path}: {error}") from error

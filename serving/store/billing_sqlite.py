@@ -15,7 +15,7 @@ from typing import Any, Final, Literal
 
 from billing.checks import Invoice, PaidPeriod, Submission
 from core.errors import RiskgateError
-from core.sqlite import BACKSTOP_CHECKPOINT_PAGES, connect, retry_locked
+from core.sqlite import open_wal, retry_locked
 
 #: The billing store's schema version (``PRAGMA user_version``): 1 = invoices, submissions, paid periods.
 BILLING_VERSION: Final = 1
@@ -70,16 +70,9 @@ class SQLiteBillingStore:
         self, path: Path, synchronous: Literal["NORMAL", "FULL"] = "NORMAL", busy_timeout_s: float = 10.0
     ) -> None:
         self._path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout_s = busy_timeout_s
         self._lock = threading.Lock()
-        self._db = connect(path)
-        for statement in (
-            "PRAGMA journal_mode=WAL",
-            f"PRAGMA synchronous={synchronous}",
-            f"PRAGMA wal_autocheckpoint={BACKSTOP_CHECKPOINT_PAGES}",
-        ):
-            self._execute(statement)
+        self._db = open_wal(path, busy_timeout_s, synchronous)
         self._create()
 
     @property

@@ -24,7 +24,7 @@ from typing import Any, Final, TypeVar
 
 import orjson
 
-from core.sqlite import connect, retry_locked
+from core.sqlite import open_wal, retry_locked
 from serving.errors import ConflictError, NotFoundError
 from serving.store.cases import (
     REPORT_TYPE,
@@ -151,9 +151,8 @@ class SQLiteCases(CaseStore):
         self.path = path
         self._timeout_s = busy_timeout_s
         DecisionLog(path).close()  # the log's own tables, created or migrated by their owner first
-        self._db = connect(path)
+        self._db = open_wal(path, busy_timeout_s)
         self._lock = threading.Lock()
-        retry_locked(lambda: self._db.execute("PRAGMA journal_mode=WAL"), busy_timeout_s)
         self._write(_create)
 
     def _read(self, sql: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:

@@ -40,7 +40,7 @@ import numpy.typing as npt
 import orjson
 
 from core.errors import RiskgateError
-from core.sqlite import BACKSTOP_CHECKPOINT_PAGES, Staged, connect, retry_locked
+from core.sqlite import BACKSTOP_CHECKPOINT_PAGES, Staged, open_wal, retry_locked
 from serving.errors import NotReadyError
 from serving.store.base import (
     ACTION_CODES,
@@ -215,15 +215,10 @@ class DecisionLog(DecisionStore):
         max_held: int = 100_000,
     ) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout_s = busy_timeout_s
-        self._db = connect(path)  # several worker processes share the file: see retry_locked
-        pragmas = (
-            "PRAGMA journal_mode=WAL",
-            f"PRAGMA synchronous={synchronous}",
-            f"PRAGMA wal_autocheckpoint={int(autocheckpoint_pages)}",
-        )
-        for statement in (*pragmas, *_SCHEMA):
+        # several worker processes share the file: see retry_locked
+        self._db = open_wal(path, busy_timeout_s, synchronous, autocheckpoint_pages)
+        for statement in _SCHEMA:
             self._execute(statement)
         migrate(self._db, path)
         self._lock = threading.Lock()
@@ -234,9 +229,7 @@ class DecisionLog(DecisionStore):
         self._flush_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
         if journal is not None:
-            writer = self._writer = connect(path)
-            for statement in pragmas:
-                retry_locked(partial(writer.execute, statement), busy_timeout_s)
+            writer = self._writer = open_wal(path, busy_timeout_s, synchronous, autocheckpoint_pages)
             self._held.applied = _journal_position(writer)
         logger.info(
             "decision log: SQLite (WAL, synchronous=%s%s) at %s",

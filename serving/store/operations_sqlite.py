@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from core.sqlite import connect, retry_locked
+from core.sqlite import open_wal, retry_locked
 from events.schema import ExtensionField
 from features.definitions import FeatureSet
 from rules.book import RuleAction, RuleSpec
@@ -169,10 +169,8 @@ class SQLiteOperations(OperationsStore):
     ) -> None:
         self.path = path
         self.extension = tuple(extension)  # the provider's fields a list may hold
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout_s = busy_timeout_s
-        self._db = connect(path)
-        retry_locked(lambda: self._db.execute("PRAGMA journal_mode=WAL"), busy_timeout_s)
+        self._db = open_wal(path, busy_timeout_s)
         migrate(self._db, path)
         self._lock = threading.Lock()
         self._lists: dict[str, tuple[StoredList, int]] = {}  # built lists, with the change they are as of

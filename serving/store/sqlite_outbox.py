@@ -23,7 +23,7 @@ from typing import Any, Final, Literal
 import orjson
 
 from core.errors import RiskgateError
-from core.sqlite import BACKSTOP_CHECKPOINT_PAGES, connect, retry_locked
+from core.sqlite import open_wal, retry_locked
 from serving.store.base import epoch_us
 from serving.store.outbox import Claimed, Delivery, DeliveryState, EventType, Outbox
 
@@ -103,16 +103,9 @@ class SQLiteOutbox(Outbox):
         busy_timeout_s: float = 10.0,
     ) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout_s = busy_timeout_s
         self._lock = threading.Lock()
-        self._db = connect(path)
-        for statement in (
-            "PRAGMA journal_mode=WAL",
-            f"PRAGMA synchronous={synchronous}",
-            f"PRAGMA wal_autocheckpoint={BACKSTOP_CHECKPOINT_PAGES}",
-        ):
-            self._execute(statement)
+        self._db = open_wal(path, busy_timeout_s, synchronous)
         self._transaction(self._create)
 
     def _execute(self, sql: str, parameters: Sequence[object] = ()) -> sqlite3.Cursor:
