@@ -40,6 +40,7 @@ def emit_blocked(
         "kind": None if attempt.kind is None else attempt.kind.value,
         "rule": decision["rule"],
         "decided_by": decision["decided_by"],
+        "reasons": list(decision["reasons"]),
         "fallback": decision["fallback"],
         "fraud_probability": fraud["probability"],
         "fraud_level": fraud["level"],

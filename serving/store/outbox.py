@@ -73,6 +73,7 @@ EVENTS: Final[Mapping[EventType, EventSpec]] = {
                 "kind",
                 "rule",
                 "decided_by",
+                "reasons",
                 "fallback",
                 "fraud_probability",
                 "fraud_level",
