@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -32,7 +35,6 @@ from serving.errors import ConfigurationError
 from serving.store.outbox import EVENTS, EventType
 from serving.store.sqlite_outbox import SQLiteOutbox
 from tests.serving.api.receiver import Receiver, receiving
-from tests.serving.api.test_process import free_port
 from tests.serving.documented import DocumentedClient
 from tests.serving.factories import ADMIN, SCORE, attempt, seed_cache, service_for
 
@@ -210,16 +212,45 @@ def test_a_recovery_step_that_needs_the_customer_is_sent(
         assert len(receiver.received) == 1
 
 
-def test_a_dead_receiver_never_slows_scoring_and_its_events_fail_after_the_maximum_age(
+@contextlib.contextmanager
+def hanging() -> Iterator[tuple[str, threading.Event]]:
+    """A receiver that accepts connections and never answers (its URL, and an event set once one is held)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    accepted = threading.Event()
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):  # the server socket closed: the test is over
+            while True:
+                held.append(server.accept()[0])
+                accepted.set()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/hooks", accepted
+    finally:
+        server.close()
+        for connection in held:
+            connection.close()
+
+
+def test_a_hanging_receiver_never_holds_up_scoring_and_its_events_fail_after_the_maximum_age(
     tmp_path: Path, bundles: dict[str, ModelBundle]
 ) -> None:
-    dead = f"http://127.0.0.1:{free_port()}/hooks"  # a port nothing listens on
-    with hooked(tmp_path, bundles, dead, webhook_max_age_seconds=0.2, webhook_timeout_seconds=0.5) as client:
-        started = time.perf_counter()
+    timeout = 3.0
+    with (
+        hanging() as (url, accepted),
+        hooked(
+            tmp_path, bundles, url, webhook_max_age_seconds=0.2, webhook_timeout_seconds=timeout
+        ) as client,
+    ):
         score(client, 3)
-        assert time.perf_counter() - started < 2.0
-        deadline = time.monotonic() + 15
-        while (delivery := deliveries(client)["deliveries"][0])["state"] != "failed":
+        assert accepted.wait(10), "the deliverer never reached the receiver"
+        started = time.perf_counter()  # a delivery is now waiting on the receiver: scoring must not
+        score(client, 4)
+        assert time.perf_counter() - started < timeout
+        deadline = time.monotonic() + 20
+        while (delivery := deliveries(client)["deliveries"][-1])["state"] != "failed":
             assert time.monotonic() < deadline, delivery
             time.sleep(0.05)
         assert delivery["last_status"] is None
