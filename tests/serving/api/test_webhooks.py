@@ -200,16 +200,21 @@ def test_a_recovery_step_that_needs_the_customer_is_sent(
         case = {
             "attempt": attempt(8, occurred_at=charge_at.isoformat(), card_exp=f"{datetime.now(UTC):%Y-%m}")
         }
-        for _ in range(2):  # asked twice: the customer is asked once
+        plans: list[dict[str, Any]] = []
+        for _ in range(2):  # asked twice: the customer is asked once per action
             response = client.post("/v1/recovery-plan", json=case, headers=SCORE)
             assert response.status_code == 200, response.text
-        (got,) = receiver.wait_for(1)
-        event = orjson.loads(got.body)
-        assert event["type"] == "recovery.customer_action"
-        assert set(event["data"]) == set(EVENTS[EventType.RECOVERY_CUSTOMER_ACTION].payload)
-        assert (event["data"]["action"], event["data"]["invoice_id"]) == ("update_card", "inv-8")
+            plans.append(response.json())
+        actions = {step["action"] for step in plans[0]["steps"] if step["action"] is not None}
+        assert "update_card" in actions  # the card expires before the renewal; a reminder may join it
+        receiver.wait_for(len(actions))
         time.sleep(0.3)
-        assert len(receiver.received) == 1
+        events = [orjson.loads(delivery.body) for delivery in receiver.received]
+        assert sorted(event["data"]["action"] for event in events) == sorted(actions)
+        for event in events:
+            assert event["type"] == "recovery.customer_action"
+            assert set(event["data"]) == set(EVENTS[EventType.RECOVERY_CUSTOMER_ACTION].payload)
+            assert event["data"]["invoice_id"] == "inv-8"
 
 
 @contextlib.contextmanager
