@@ -149,6 +149,26 @@ class Settings(BaseSettings):
         True, description="Compute the billing checks and install their built-in block rules (false: off)."
     )
 
+    # -- a fleet: shared servers (docs/fleet.md) ------------------------------------------------------------
+    database_url: SecretStr | None = Field(
+        None,
+        description="postgresql://user:password@host:5432/database: the decision log, outcomes, reports, "
+        "erasures, rules, lists, review cases, billing state and webhook outbox in PostgreSQL, shared by "
+        "every instance (None: SQLite files in state_dir). `riskgate db upgrade` applies the schema; the "
+        "service refuses to start on any other.",
+    )
+    database_pool_size: int = Field(
+        8, ge=1, le=200, description="Most PostgreSQL connections one instance (or worker) holds at once."
+    )
+    mlflow_tracking_uri: str | None = Field(
+        None,
+        description="Any MLflow tracking URI (http(s)://, a database URI, sqlite:///...) for training, "
+        "promotion, evaluation, batch scoring and the service (None: sqlite:///<mlruns_dir>/mlflow.db).",
+    )
+    mlflow_registry_uri: str | None = Field(
+        None, description="The model registry's URI when it differs from the tracking URI (None: the same)."
+    )
+
     @property
     def tracking_uri(self) -> str:
         """The one MLflow tracking store every command and the service use (SQLite, as MLflow recommends)."""

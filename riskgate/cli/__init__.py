@@ -6,8 +6,8 @@ Areas: :mod:`~riskgate.cli.data` (info, validate, import, simulate), :mod:`~risk
 :mod:`~riskgate.cli.models` (train, evaluate-rolling, evaluate, promote, score, config show),
 :mod:`~riskgate.cli.service` (serve, api-key), :mod:`~riskgate.cli.recovery` (recovery-eval),
 :mod:`~riskgate.cli.trends` (backtest, report), :mod:`~riskgate.cli.rules` (rules load, backtest,
-export), :mod:`~riskgate.cli.labels` (labels pull) and :mod:`~riskgate.cli.billing` (billing check); what
-they share is in :mod:`~riskgate.cli.options`.
+export), :mod:`~riskgate.cli.labels` (labels pull), :mod:`~riskgate.cli.billing` (billing check) and
+:mod:`~riskgate.cli.db` (db upgrade, status); what they share is in :mod:`~riskgate.cli.options`.
 
 Errors end a command in one place, :meth:`RiskgateGroup.invoke`: a :class:`~core.errors.RiskgateError`
 prints ``error: <message>`` on stderr and exits with the error's ``exit_code``; no command catches errors to
@@ -24,7 +24,7 @@ from typer.core import TyperGroup
 
 from core.errors import EXIT_FAILURE, RiskgateError
 from core.settings import get_settings
-from riskgate.cli import billing, data, features, labels, models, recovery, rules, service, trends
+from riskgate.cli import billing, data, db, features, labels, models, recovery, rules, service, trends
 from riskgate.cli.options import configure_logging
 
 if TYPE_CHECKING:
@@ -78,5 +78,5 @@ def main(
     configure_logging(get_settings())
 
 
-for area in (data, features, models, service, recovery, trends, rules, labels, billing):
+for area in (data, features, models, service, recovery, trends, rules, labels, billing, db):
     area.register(app)

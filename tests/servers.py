@@ -1,0 +1,141 @@
+"""Real servers for the tests, from Debian's packages (`make system-deps`): PostgreSQL and Redis on loopback.
+
+Each runs from a throwaway folder on a free port and is stopped when its fixture ends. PostgreSQL refuses to
+run as root, so as root (CI) its folder belongs to the ``postgres`` user the Debian package creates and its
+commands run as that user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import redis
+
+#: The tests' PostgreSQL trades durability against a machine crash for speed (the tests never see one; a kill
+#: of a riskgate instance, which they do test, loses nothing PostgreSQL acknowledged either way).
+_FAST = ("fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_connections=300",
+         "shared_buffers=64MB")  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def postgres_bin() -> Path | None:
+    """The folder of Debian's PostgreSQL server programs (the newest installed), or None."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(p.split("/")[4]))
+    return Path(found[-1]).parent if found else None
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    """A running PostgreSQL: its superuser ``riskgate`` connects without a password on ``port``."""
+
+    port: int
+    folder: Path
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://riskgate@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """A new database (a copy of ``template`` if given); its URL."""
+        with psycopg.connect(self.url(), autocommit=True) as connection:
+            clause = f" TEMPLATE {template}" if template else ""
+            connection.execute(f'CREATE DATABASE "{name}"{clause}')
+        return self.url(name)
+
+
+def _as_postgres() -> list[str]:
+    """The prefix that runs a command as the ``postgres`` user when this process is root (else nothing)."""
+    if os.geteuid() != 0:
+        return []
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError as missing:
+        raise RuntimeError(
+            "running as root needs the 'postgres' user: apt-get install postgresql"
+        ) from missing
+    return ["runuser", "-u", "postgres", "--"]
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server in a new folder on a free port, stopped (and its folder removed) at the end."""
+    binaries = postgres_bin()
+    if binaries is None:
+        raise RuntimeError("PostgreSQL is not installed: run `make system-deps` (apt-get install postgresql)")
+    prefix = _as_postgres()
+    folder = Path(tempfile.mkdtemp(prefix="riskgate-pg-"))
+    if prefix:
+        shutil.chown(folder, "postgres", "postgres")
+    data = folder / "data"
+    port = free_port()
+    subprocess.run(
+        [*prefix, str(binaries / "initdb"), "-D", str(data), "-U", "riskgate", "--auth=trust", "-E", "UTF8",
+         "--no-sync"],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    options = " ".join(f"-c {setting}" for setting in (*_FAST, f"unix_socket_directories={folder}"))
+    subprocess.run(
+        [*prefix, str(binaries / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w", "-t", "60",
+         "-o", f"-p {port} -h 127.0.0.1 {options}", "start"],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        yield PostgresServer(port, folder)
+    finally:
+        subprocess.run(
+            [*prefix, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def redis_server(folder: Path) -> Iterator[str]:
+    """A redis-server bound to 127.0.0.1 on a free port, with nothing saved to disk; its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError(
+            "redis-server is not installed: run `make system-deps` (apt-get install redis-server)"
+        )
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        client = redis.Redis.from_url(url)
+        for _ in range(200):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError(f"redis-server did not start on port {port}")
+        client.close()
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
