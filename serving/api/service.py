@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from core.settings import Settings
 from features.stores.writebehind import WriteBehindStore
@@ -33,6 +33,9 @@ from serving.store.pseudonyms import Pseudonymiser
 from serving.store.sqlite_outbox import SQLiteOutbox
 from serving.store.upkeep import Checkpointer
 from serving.store.writebehind import WriteBehind
+
+if TYPE_CHECKING:
+    from serving.store.postgres.database import Database
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +72,7 @@ class Service:
     deliverer: Deliverer | None = None  # posts them in the background (None: no endpoint is configured)
     review: ReviewDesk | None = None  # the review queue (its cases live in the decision log's file)
     expiry: ExpiryJob | None = None  # resolves expired cases in the background while running
+    database: Database | None = None  # PostgreSQL shared by the fleet (None: the SQLite files of state_dir)
     _checkpointers: list[Checkpointer] = field(default_factory=list)
     _rules_served: int = -1  # the store's change counter when the served book was read (-1: never)
     _rules_refresh: threading.Lock = field(default_factory=threading.Lock)
@@ -176,6 +180,8 @@ class Service:
             self.operations.store.close()
         if self.journal_lock is not None:
             os.close(self.journal_lock)
+        if self.database is not None:
+            self.database.close()  # last: the stores above may use it while closing
 
 
 def _describe(results: list[LoadResult]) -> str:
@@ -234,6 +240,7 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
 
     check_production_secrets(settings)
     feature_set = load_feature_set(settings.feature_set)
+    database = open_database(settings)
     directory = journal_dir(settings)
     journal = Journal(directory, settings.decision_log_sync == "FULL") if settings.write_behind else None
     journal_lock = None if journal is not None else shared_lock(directory)
@@ -320,11 +327,22 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         deliverer,
         review,
         ExpiryJob(review, read_expiry(settings.review_expiry), settings.review_expiry_check_seconds),
+        database,
     )
     service.load_rules_file("at start-up")  # refused here, before anything starts, when the file is bad
     service.refresh_rules()
     operations.on_change = service.serve_rule_changes  # a change made here is served when its call answers
     return service
+
+
+def open_database(settings: Settings) -> Database | None:
+    """The PostgreSQL pool of ``RISKGATE_DATABASE_URL`` once its schema is checked (None: unset, the SQLite
+    files under the state directory)."""
+    if settings.database_url is None:
+        return None
+    from serving.store.postgres.schema import open_checked  # noqa: PLC0415 (SQLite needs no driver)
+
+    return open_checked(settings.database_url.get_secret_value(), settings.database_pool_size)
 
 
 def _billing_gate(

@@ -21,7 +21,7 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 
 from serving.errors import ConfigurationError
-from serving.store.postgres.database import check_url, redact
+from serving.store.postgres.database import Database, check_url, redact
 
 MIGRATIONS: Final = Path(__file__).parent / "migrations"
 #: The table that holds the applied version (Alembic's, under riskgate's name).
@@ -115,3 +115,10 @@ def check(url: str) -> None:
         f"PostgreSQL at {redact(url)} has schema version {found.current or 'none (empty)'}, this riskgate "
         f"needs {found.head}: run `riskgate db upgrade` (with the same RISKGATE_DATABASE_URL) before starting"
     )
+
+
+def open_checked(url: str, size: int) -> Database:
+    """The pool over the database at ``url`` once its schema is this riskgate's (else
+    :class:`SchemaVersionError`, before any connection is pooled)."""
+    check(url)
+    return Database(url, size)
