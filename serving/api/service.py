@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -36,6 +37,7 @@ from serving.store.writebehind import WriteBehind
 
 if TYPE_CHECKING:
     from serving.store.postgres.database import Database
+    from serving.store.postgres.notices import Listener
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,8 @@ class Service:
     review: ReviewDesk | None = None  # the review queue (its cases live in the decision log's file)
     expiry: ExpiryJob | None = None  # resolves expired cases in the background while running
     database: Database | None = None  # PostgreSQL shared by the fleet (None: the SQLite files of state_dir)
+    listener: Listener | None = None  # hears the fleet's change notices (with PostgreSQL, while running)
+    instance: str = field(default_factory=lambda: uuid.uuid4().hex)  # names this instance's own notices
     _checkpointers: list[Checkpointer] = field(default_factory=list)
     _rules_served: int = -1  # the store's change counter when the served book was read (-1: never)
     _rules_refresh: threading.Lock = field(default_factory=threading.Lock)
@@ -90,6 +94,32 @@ class Service:
             self.deliverer.start()
         if self.expiry is not None:
             self.expiry.start()
+        if self.database is not None:
+            self.listener = self._listen(self.database.url)
+
+    def _listen(self, url: str) -> Listener:
+        """Hear the other instances' notices: a reload asked of one reloads all; a rules change is served."""
+        from serving.store.postgres import notices  # noqa: PLC0415 (SQLite needs no driver)
+
+        def reload(sender: str) -> None:
+            if sender != self.instance:  # this instance reloaded before it told the others
+                self.reload()
+
+        handlers = {notices.RELOAD: reload, notices.RULES: lambda _: self.serve_rule_changes()}
+        return notices.Listener(url, handlers).start()
+
+    def announce_reload(self) -> None:
+        """Tell every other instance to reload its models now (with PostgreSQL; alone, nothing to tell)."""
+        if self.database is None:
+            return
+        from serving.store.postgres.notices import RELOAD, notify  # noqa: PLC0415
+
+        try:
+            with self.database.transaction() as connection:
+                notify(connection, RELOAD, self.instance)
+        except Exception:  # this instance reloaded; the others' periodic checks will follow
+            logger.exception("the other instances could not be told to reload")
+            self.metrics.count_error("notice")
 
     def reload(self) -> list[LoadResult]:
         """Load what ``@alias`` points at now; swap the pair in one step if anything changed."""
@@ -159,6 +189,8 @@ class Service:
         return checks
 
     def close(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
         if self.expiry is not None:
             self.expiry.stop()
         if self.deliverer is not None:

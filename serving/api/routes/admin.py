@@ -36,8 +36,10 @@ def erase_account(
 @router.post("/admin/reload", response_model=ReloadOut, responses={422: {"model": ErrorOut}})
 async def reload_models(service: ServiceDep, _: AdminKey) -> ReloadOut:
     """Load what `@champion` points at now, and the rules file again; each swap is atomic (no request
-    mixes versions). A bad rules file is answered 422 naming its problem, and the rules served stay."""
+    mixes versions). A bad rules file is answered 422 naming its problem, and the rules served stay. In a
+    fleet (PostgreSQL), every other instance is told to reload its models too."""
     results = await run_in_threadpool(service.reload)
+    await run_in_threadpool(service.announce_reload)
     await run_in_threadpool(service.reload_rules)
     return ReloadOut(
         models=[
