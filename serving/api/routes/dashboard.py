@@ -30,12 +30,13 @@ from serving.scoring.schemas import ErrorOut
 STATIC_DIR: Final = Path(__file__).resolve().parent.parent / "static"
 #: The files the page loads: name in the URL -> (file under serving/api/static/, media type).
 ASSETS: Final[dict[str, tuple[str, str]]] = {
+    "api.js": ("api.js", "text/javascript; charset=utf-8"),  # the API calls and the key, both pages'
     "dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
     "dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
     "uPlot.iife.min.js": ("vendor/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
     "uPlot.min.css": ("vendor/uPlot.min.css", "text/css; charset=utf-8"),
 }
-#: The review queue page's own files (it loads dashboard.css too).
+#: The review queue page's own files (it loads dashboard.css and api.js too).
 QUEUE_ASSETS: Final[dict[str, tuple[str, str]]] = {
     "queue.js": ("queue.js", "text/javascript; charset=utf-8"),
     "queue.css": ("queue.css", "text/css; charset=utf-8"),

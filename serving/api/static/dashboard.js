@@ -8,7 +8,7 @@
 (function () {
   "use strict";
 
-  const KEY_STORAGE = "riskgate.apiKey";
+  const { api: call, key: apiKey } = window.riskgateApi;
   const DAY_SECONDS = 86400;
   const BUCKET_SECONDS = { hour: 3600, day: DAY_SECONDS, week: 7 * DAY_SECONDS };
   const ACTIONS = ["approve", "review", "block", "defer"];
@@ -27,33 +27,7 @@
 
   // -- API ------------------------------------------------------------------------------------------------
 
-  class ApiError extends Error {
-    constructor(path, status, body) {
-      const detail = body && body.message ? body.message : (typeof body === "string" ? body : "");
-      super(`${path}: ${status ? "HTTP " + status : "no answer"}${detail ? " — " + detail : ""}`);
-      this.status = status;
-      this.body = body;
-    }
-  }
-
-  async function api(path, params, accept) {
-    const query = params ? "?" + new URLSearchParams(params).toString() : "";
-    let response;
-    try {
-      response = await fetch(path + query, {
-        headers: { "X-API-Key": sessionStorage.getItem(KEY_STORAGE) || "", Accept: accept || "application/json" },
-        cache: "no-store",
-      });
-    } catch (error) {
-      throw new ApiError(path, 0, "the service did not answer (" + error.message + ")");
-    }
-    if (!response.ok) {
-      let body = null;
-      try { body = await response.json(); } catch (ignored) { body = await response.text().catch(() => ""); }
-      throw new ApiError(path, response.status, body);
-    }
-    return accept === "text/csv" ? response.text() : response.json();
-  }
+  const api = (path, params, accept) => call(path, { params, accept });
 
   // -- formatting -----------------------------------------------------------------------------------------
 
@@ -104,13 +78,13 @@
       event.preventDefault();
       const key = $("api-key").value.trim();
       if (!key) { $("api-key").focus(); return; }
-      sessionStorage.setItem(KEY_STORAGE, key);
+      apiKey.set(key);
       $("api-key").value = "";
       state.anchorEnd = null;
       unlock();
     });
     $("key-forget").addEventListener("click", () => {
-      sessionStorage.removeItem(KEY_STORAGE);
+      apiKey.forget();
       lock();
     });
   }
@@ -200,7 +174,7 @@
   }
 
   function lockAfterRefusal() {
-    sessionStorage.removeItem(KEY_STORAGE);
+    apiKey.forget();
     const messages = [...state.errors];
     lock();
     state.errors = messages;
@@ -577,5 +551,5 @@
 
   setupKey();
   setupControls();
-  if (sessionStorage.getItem(KEY_STORAGE)) unlock(); else lock();
+  if (apiKey.get()) unlock(); else lock();
 })();

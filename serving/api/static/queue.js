@@ -9,7 +9,7 @@
 (function () {
   "use strict";
 
-  const KEY_STORAGE = "riskgate.apiKey";
+  const { api: call, key: apiKey } = window.riskgateApi;
   const PAGE = 50;
   const $ = (id) => document.getElementById(id);
   const state = { cases: [], selected: null, errors: [], loads: 0, next: null, lists: null };
@@ -17,36 +17,7 @@
 
   // -- API ------------------------------------------------------------------------------------------------
 
-  class ApiError extends Error {
-    constructor(path, status, body) {
-      const detail = body && body.message ? body.message : (typeof body === "string" ? body : "");
-      super(`${path}: ${status ? "HTTP " + status : "no answer"}${detail ? " — " + detail : ""}`);
-      this.status = status;
-    }
-  }
-
-  async function api(path, params, body) {
-    const query = params ? "?" + new URLSearchParams(params).toString() : "";
-    const init = {
-      method: body === undefined ? "GET" : "POST",
-      headers: { "X-API-Key": sessionStorage.getItem(KEY_STORAGE) || "", Accept: "application/json" },
-      cache: "no-store",
-    };
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    let response;
-    try { response = await fetch(path + query, init); } catch (error) {
-      throw new ApiError(path, 0, "the service did not answer (" + error.message + ")");
-    }
-    if (!response.ok) {
-      let answer = null;
-      try { answer = await response.json(); } catch (ignored) { answer = await response.text().catch(() => ""); }
-      throw new ApiError(path, response.status, answer);
-    }
-    return response.json();
-  }
+  const api = (path, params, body) => call(path, { params, body });
 
   // -- formatting -----------------------------------------------------------------------------------------
 
@@ -98,11 +69,11 @@
       event.preventDefault();
       const key = $("api-key").value.trim();
       if (!key) { $("api-key").focus(); return; }
-      sessionStorage.setItem(KEY_STORAGE, key);
+      apiKey.set(key);
       $("api-key").value = "";
       unlock();
     });
-    $("key-forget").addEventListener("click", () => { sessionStorage.removeItem(KEY_STORAGE); lock(); });
+    $("key-forget").addEventListener("click", () => { apiKey.forget(); lock(); });
   }
   function lock() {
     document.body.dataset.state = "locked";
@@ -252,7 +223,7 @@
     $("claim").addEventListener("click", () => run(claim));
     $("outcome").addEventListener("change", () => loadBlockLists());
     $("resolve-form").addEventListener("submit", (event) => { event.preventDefault(); run(resolve); });
-    if (sessionStorage.getItem(KEY_STORAGE)) unlock(); else lock();
+    if (apiKey.get()) unlock(); else lock();
   }
 
   setup();

@@ -78,9 +78,10 @@ def test_only_the_manifest_is_served(bare_client: TestClient, name: str) -> None
 
 
 def test_the_page_asks_for_the_data_with_the_key_header() -> None:
-    script = (STATIC_DIR / "dashboard.js").read_text()
-    assert '"X-API-Key"' in script
-    assert "sessionStorage" in script
-    assert "localStorage" not in script  # the key must not outlive the tab
+    calls, script = (STATIC_DIR / "api.js").read_text(), (STATIC_DIR / "dashboard.js").read_text()
+    assert '"X-API-Key"' in calls
+    assert "sessionStorage" in calls
+    for page_script in (calls, script, (STATIC_DIR / "queue.js").read_text()):
+        assert "localStorage" not in page_script  # the key must not outlive the tab
     for endpoint in ("/v1/status", "/v1/trends", "/v1/drift"):
         assert f'"{endpoint}"' in script

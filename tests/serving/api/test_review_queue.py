@@ -330,6 +330,7 @@ def test_the_queue_page_is_public_locked_to_its_origin_and_loads_only_local_file
     urls = _resources(page.text)
     assert {url.rsplit("/", 1)[1] for url in urls if url.startswith("/dashboard/assets/")} == {
         "dashboard.css",
+        "api.js",
         *QUEUE_ASSETS,
     }
     assert all(url.startswith(("/dashboard/assets/", "data:")) for url in urls), urls
