@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from core.settings import get_settings
+from core.settings import Settings, get_settings
 from riskgate.cli.options import (
     DataDirOption,
     FeatureSetOption,
@@ -177,6 +177,24 @@ def promote(  # noqa: PLR0917 (a typer command: one parameter per option)
     sets = _split_overrides(overrides, test_start, test_end)
     settings = settings_with(data_dir)
     typer.echo(pipeline.promote(settings, chosen, config, sets, task or [], rescore))
+    _tell_the_fleet(settings)
+
+
+def _tell_the_fleet(settings: Settings) -> None:
+    """With PostgreSQL (a fleet), tell every running instance to reload its models now rather than at its
+    next periodic check; a notice that cannot be sent is said, and the periodic check follows."""
+    if settings.database_url is None:
+        return
+    from serving.store.postgres.database import redact  # noqa: PLC0415 (keep --help fast)
+    from serving.store.postgres.notices import RELOAD, notify_url  # noqa: PLC0415
+
+    url = settings.database_url.get_secret_value()
+    try:
+        notify_url(url, RELOAD, "riskgate promote")
+    except Exception as error:  # the promotion stands; the instances' periodic checks follow
+        typer.echo(f"warning: the instances could not be told to reload ({redact(url)}: {error})", err=True)
+        return
+    typer.echo(f"told the instances sharing {redact(url)} to reload")
 
 
 def score(

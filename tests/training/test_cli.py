@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+import psycopg
 import pytest
 from typer.testing import CliRunner
 
@@ -14,6 +15,7 @@ from core.settings import get_settings
 from features.batch import build_data_dir
 from features.registry import load_feature_set
 from riskgate.cli import app
+from serving.store.postgres.notices import RELOAD
 from tests.training.conftest import SMALL_WORLD_OVERRIDES
 
 SETS = [arg for key, value in SMALL_WORLD_OVERRIDES.items() for arg in ("--set", f"{key}={value}")]
@@ -29,7 +31,9 @@ def project(small_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     get_settings.cache_clear()
 
 
-def test_train_promote_evaluate_score(project: Path, small_world: Path) -> None:
+def test_train_promote_evaluate_score(
+    project: Path, small_world: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runner = CliRunner()
     trained = runner.invoke(app, ["train", *SETS])
     assert trained.exit_code == 0, trained.output
@@ -45,9 +49,16 @@ def test_train_promote_evaluate_score(project: Path, small_world: Path) -> None:
 
     again = runner.invoke(app, ["promote", "--no-rescore", *SETS])
     assert again.output.count("already the champion") == 3
-    retry_only = runner.invoke(app, ["promote", "--task", "retry", *SETS])
+    monkeypatch.setenv("RISKGATE_DATABASE_URL", postgres_url)  # a fleet: its instances are told to reload
+    get_settings.cache_clear()
+    with psycopg.connect(postgres_url, autocommit=True) as listening:
+        listening.execute(f"LISTEN {RELOAD}")
+        retry_only = runner.invoke(app, ["promote", "--task", "retry", *SETS])
+        heard = [(n.channel, n.payload) for n in listening.notifies(timeout=5, stop_after=1)]
     assert retry_only.output.count("already the champion") == 1
     assert "riskgate-retry" in retry_only.output
+    assert "told the instances sharing postgresql://riskgate@" in retry_only.output
+    assert heard == [(RELOAD, "riskgate promote")]
 
     report_path = project / "report.json"
     evaluated = runner.invoke(app, ["evaluate", *SETS, "-o", str(report_path)])
