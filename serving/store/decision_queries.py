@@ -252,7 +252,7 @@ class RangeQueries(DecisionRanges, ABC):
             return sorted(str(row[0]) for row in rows)
         found = self._all(
             f"SELECT {value} AS v, count(*) AS n FROM decisions d {where} "
-            f"GROUP BY v ORDER BY n DESC, v{self.dialect.collate} LIMIT {p}",
+            f"GROUP BY v ORDER BY n DESC, {value}{self.dialect.collate} LIMIT {p}",
             (start_us, end_us, segment.top + 2),  # + 2: a real value "other" may be among them
         )
         values = [str(row[0]) for row in found if str(row[0]) != OTHER]
