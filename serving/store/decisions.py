@@ -268,7 +268,12 @@ class DecisionLog(DecisionStore):
         return logged(decision, decided_at)
 
     def restore(self, decision: DecisionRecord, decided_at: str) -> None:
-        """Hold a decision read back from the journal (a restart), to be flushed like a new one."""
+        """Hold a decision read back from the journal (a restart), to be flushed like a new one (without a
+        journal of this log's own: committed at once), unless its attempt is logged already."""
+        if self.journal is None:
+            with self._lock:
+                self._execute(_INSERT, decision_row(decision, decided_at))
+            return
         with self._held_lock:
             self._held.new.setdefault(
                 decision.attempt_id, (decision, decided_at, orjson.dumps(decision.answer))

@@ -7,8 +7,8 @@ them and reads ranges for both). What differs is what a fleet relies on:
   (attempt_id) DO NOTHING``; when another instance's row won, the caller gets that logged decision back and
   answers with it.
 * No write-behind: each decision is committed before the answer leaves (a journal is per instance, and which
-  decision an attempt has must be settled by the shared database when answering). ``restore``, ``flush``,
-  ``applied`` and ``held`` are trivial: nothing is ever held.
+  decision an attempt has must be settled by the shared database when answering). ``flush``, ``applied``
+  and ``held`` are trivial (nothing is ever held); ``restore`` commits at once.
 * Erasure, range reads and single reads see every instance's rows at once.
 """
 
@@ -158,8 +158,10 @@ class PostgresDecisions(DecisionStore):
     # -- write-behind: none (each decision is committed when recorded) -------------------------------------
 
     def restore(self, decision: DecisionRecord, decided_at: str) -> None:
-        """Not used: without a journal nothing is read back at a restart."""
-        raise RuntimeError(f"decision log {self}: PostgreSQL keeps no journal to restore from")
+        """Log a decision read back from a journal as it was decided (at ``decided_at``), unless its attempt
+        is logged already: nothing is held, so it is committed at once."""
+        with self.database.transaction() as connection:
+            connection.execute(_INSERT, decision_row(decision, decided_at))
 
     def flush(self, marker: int | None = None) -> int:
         return 0  # nothing is held

@@ -61,6 +61,23 @@ def test_a_decision_logged_twice_keeps_the_first_and_labels_are_idempotent(
     assert log.ping() is True
 
 
+def test_a_restored_decision_keeps_its_time_and_never_replaces_a_logged_one(
+    decision_store: DecisionStore,
+) -> None:
+    log = decision_store
+    log.record(decision("d1", AT, action="approve", fraud=0.1, failure=0.2, amount=10.0))
+    log.flush()
+    log.restore(decision("d1", AT, action="block", fraud=0.9, failure=0.2, amount=10.0), AT.isoformat())
+    log.restore(decision("d2", AT, action="block", fraud=0.9, failure=0.2, amount=10.0), AT.isoformat())
+    log.flush()
+    first, restored = log.get("d1"), log.get("d2")
+    assert first is not None
+    assert restored is not None
+    assert first.answer["decision"] == {"action": "approve"}
+    assert (restored.answer["decision"], restored.decided_at) == ({"action": "block"}, AT)
+    assert (log.count(), log.held) == (2, 0)
+
+
 def test_erasure_unlinks_every_decision_of_the_account_and_keeps_scores_and_labels(
     decision_store: DecisionStore,
 ) -> None:
