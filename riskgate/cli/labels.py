@@ -37,10 +37,10 @@ def pull(
     """Write the decision log's fraud reports that the data directory lacks into its fraud_reports table,
     through the import's checks (idempotent by report_id). Exit code: 0 pulled, 1 refused."""
     from serving.readers.labels import pull_labels  # noqa: PLC0415 (keep --help fast)
-    from serving.store.labels_sqlite import SQLiteReports  # noqa: PLC0415
+    from serving.store.sources import decision_source  # noqa: PLC0415
 
     settings = get_settings()
-    source = SQLiteReports((state_dir or settings.state_dir) / "decisions.sqlite")
+    source = decision_source(settings, state_dir).reports()
     try:
         pulled = pull_labels(source, data or settings.data_dir)
     finally:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from rules.schema import Schema
     from serving.readers.rule_backtest import Draft
     from serving.store.operations import Operations
+    from serving.store.sources import DecisionSource
 
 rules_app = typer.Typer(
     name="rules",
@@ -148,6 +149,7 @@ def backtest(
     attempt field, ids included). Nothing is saved. Exit code: 0 done, 2 a bad rule (the position named),
     a field the log does not keep, an empty log or period."""
     from serving.readers.rule_backtest import lines  # noqa: PLC0415 (keep --help fast)
+    from serving.store.sources import decision_source  # noqa: PLC0415
 
     settings = get_settings()
     chosen = chosen_feature_set(feature_set).feature_set
@@ -159,7 +161,7 @@ def backtest(
         operations.store.close()
     query = _Query(start, end, as_of, maturity_days, sample)
     if data_dir is None:
-        result = _log_backtest(state_dir or settings.state_dir, draft, schema, chosen, query)
+        result = _log_backtest(decision_source(settings, state_dir), draft, schema, chosen, query)
     else:
         result = _data_backtest(data_dir, replay_dir, draft, schema, chosen, query=query)
     if as_json:
@@ -208,14 +210,13 @@ class _Query:
 
 
 def _log_backtest(
-    state_dir: Path, draft: Draft, schema: Schema, chosen: FeatureSet, query: _Query
+    log: DecisionSource, draft: Draft, schema: Schema, chosen: FeatureSet, query: _Query
 ) -> dict[str, Any]:
     from serving.readers.rule_backtest import Sources, log_backtest  # noqa: PLC0415
     from serving.readers.trends import FALLBACK_FRAUD_MATURITY_DAYS, parse_moment, resolve_range  # noqa: PLC0415
-    from serving.store.decisions import DecisionReader  # noqa: PLC0415
 
     delay = FALLBACK_FRAUD_MATURITY_DAYS if query.maturity_days is None else query.maturity_days
-    with DecisionReader(state_dir / "decisions.sqlite") as reader:
+    with log.ranges() as reader:
         span = resolve_range(reader, parse_moment("--start", query.start), parse_moment("--end", query.end))
         sources = Sources(tuple(chosen.names), tuple(chosen.fields))
         as_of = parse_moment("--as-of", query.as_of)

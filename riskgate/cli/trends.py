@@ -104,17 +104,18 @@ def report(
     """
     from serving.readers.report import ReportInput, registered_models, write_report  # noqa: PLC0415
     from serving.readers.trends import FALLBACK_FRAUD_MATURITY_DAYS, parse_moment  # noqa: PLC0415
+    from serving.store.sources import decision_source  # noqa: PLC0415
 
     settings = get_settings()
     chosen = state_dir or settings.state_dir
-    log_path = chosen / "decisions.sqlite"
+    log = decision_source(settings, state_dir)
     period = parse_moment("--start", start), parse_moment("--end", end)
     models, note, maturity = (
-        registered_models(settings.tracking_uri, log_path, *period)
+        registered_models(settings.tracking_uri, log, *period)
         if drift
         else (None, "", FALLBACK_FRAUD_MATURITY_DAYS)
     )
     note = note if drift else "turned off (--no-drift)"
-    spec = ReportInput(log_path, *period, bucket, segment, models, note, maturity)
+    spec = ReportInput(log, *period, bucket, segment, models, note, maturity)
     written = write_report(spec, out or chosen / "report.html")
     typer.echo(f"report written to {written}")

@@ -23,6 +23,7 @@ from serving.scoring.models import LoadResult, ModelHolder, ModelLoader
 from serving.scoring.review import ReviewDesk
 from serving.scoring.review_expiry import ExpiryJob, read_expiry
 from serving.scoring.rulebook import RuleBookHolder
+from serving.store.base import DecisionStore
 from serving.store.cases_sqlite import SQLiteCases
 from serving.store.decisions import DecisionLog
 from serving.store.journal import Journal, shared_lock
@@ -274,12 +275,15 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
     feature_set = load_feature_set(settings.feature_set)
     database = open_database(settings)
     directory = journal_dir(settings)
-    journal = Journal(directory, settings.decision_log_sync == "FULL") if settings.write_behind else None
-    journal_lock = None if journal is not None else shared_lock(directory)
+    # PostgreSQL: no journal (it is per instance; one decision per attempt is settled by the shared database
+    # when answering), each decision committed before its answer
+    local = settings.write_behind and database is None
+    journal = Journal(directory, settings.decision_log_sync == "FULL") if local else None
+    journal_lock = None if journal is not None or database is not None else shared_lock(directory)
     if features is None:
         store = open_store(settings, write_behind=journal is not None)
         features = OnlineEngine(store, feature_set)
-    log = DecisionLog(settings.state_dir / "decisions.sqlite", settings.decision_log_sync, journal=journal)
+    log = _decision_log(settings, database, journal)
     metrics = ServiceMetrics()
     pseudonymise = Pseudonymiser(settings.pseudonym_secret.get_secret_value())
     billing = _billing_gate(settings, pseudonymise, metrics)
@@ -298,7 +302,7 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         failed = partial(metrics.count_error, "write_behind")
         behind = WriteBehind(journal, log, buffered, settings.write_behind_ms / 1000, on_failure=failed)
     review = ReviewDesk(
-        SQLiteCases(log.path),
+        SQLiteCases(settings.state_dir / "decisions.sqlite"),
         metrics,
         flush=(lambda: None) if behind is None else behind.flush,
         claim_for=timedelta(minutes=settings.review_claim_minutes),
@@ -337,7 +341,8 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         settings.model_reload_seconds,
         settings.rules_poll_seconds,
     )
-    files = [log.path, outbox.path] + ([Path(store.path)] if hasattr(store, "path") else [])
+    files = ([log.path] if isinstance(log, DecisionLog) else []) + [outbox.path]
+    files += [Path(store.path)] if hasattr(store, "path") else []
     if billing is not None and billing.store.path is not None:
         files.append(billing.store.path)
     scratch = OnlineEngine(MemoryStore(), feature_set)
@@ -375,6 +380,16 @@ def open_database(settings: Settings) -> Database | None:
     from serving.store.postgres.schema import open_checked  # noqa: PLC0415 (SQLite needs no driver)
 
     return open_checked(settings.database_url.get_secret_value(), settings.database_pool_size)
+
+
+def _decision_log(settings: Settings, database: Database | None, journal: Journal | None) -> DecisionStore:
+    """The decision log: PostgreSQL's with a database (shared by the fleet), else the state directory's."""
+    if database is None:
+        path = settings.state_dir / "decisions.sqlite"
+        return DecisionLog(path, settings.decision_log_sync, journal=journal)
+    from serving.store.postgres.decisions import PostgresDecisions  # noqa: PLC0415 (SQLite needs no driver)
+
+    return PostgresDecisions(database)
 
 
 def _billing_gate(

@@ -28,7 +28,7 @@ from registry.names import TASKS
 from serving.readers.drift import DriftModel, drift
 from serving.readers.trends import ACTIONS, FALLBACK_FRAUD_MATURITY_DAYS, maturity_days, resolve_range, trends
 from serving.store.base import epoch_us
-from serving.store.decisions import DecisionReader
+from serving.store.sources import DecisionSource
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ MAX_SEGMENT_LINES: Final = 8
 class ReportInput:
     """What a report shows: a log, a period, and the model versions whose drift it tables."""
 
-    log_path: Path
+    log: DecisionSource
     start: datetime | None = None
     end: datetime | None = None
     bucket: str = "day"
@@ -221,13 +221,13 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}
 """
 
 
-def _summary(result: dict[str, Any], log_path: Path) -> str:
+def _summary(result: dict[str, Any], log: DecisionSource) -> str:
     points = [p for s in result["series"] for p in s["points"]]
     attempts = sum(p["attempts"] for p in points)
     actions = {a: sum(p["actions"][a] for p in points) for a in ACTIONS}
     shares = ", ".join(f"{a} {n} ({n / max(attempts, 1):.1%})" for a, n in actions.items())
     facts = {
-        "decision log": str(log_path),
+        "decision log": str(log),
         "period": f"{result['start']} to {result['end']} ({result['bucket']} buckets, UTC)",
         "attempts": f"{attempts}: {shares}",
         "labels as of": str(result["as_of"]),
@@ -239,7 +239,7 @@ def _summary(result: dict[str, Any], log_path: Path) -> str:
 
 def build_report(spec: ReportInput) -> str:
     """The report as one HTML document (charts as embedded PNGs)."""
-    with DecisionReader(spec.log_path) as reader:
+    with spec.log.ranges() as reader:
         span = resolve_range(reader, spec.start, spec.end)
         overall = trends(reader, span, spec.bucket, "none", spec.fraud_maturity_days)
         segmented = (
@@ -270,7 +270,7 @@ def build_report(spec: ReportInput) -> str:
         f"<title>riskgate report {html.escape(span.start.date().isoformat())} – "
         f"{html.escape(span.end.date().isoformat())}</title><style>{_STYLE}</style></head><body>"
         f"<h1>riskgate risk report</h1><p class='note'>Made {made} by riskgate report.</p>"
-        f"{_summary(overall, spec.log_path)}{body}<h2>Drift (PSI against the training reference)</h2>"
+        f"{_summary(overall, spec.log)}{body}<h2>Drift (PSI against the training reference)</h2>"
         f"{_drift_table(drifted, spec.drift_note)}</body></html>"
     )
 
@@ -279,12 +279,12 @@ def write_report(spec: ReportInput, out: Path) -> Path:
     """Write :func:`build_report` to ``out`` (folders created); returns the path."""
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(build_report(spec), encoding="utf-8")
-    logger.info("report of %s written to %s", spec.log_path, out)
+    logger.info("report of %s written to %s", spec.log, out)
     return out
 
 
 def registered_models(
-    tracking_uri: str, log_path: Path, start: datetime | None, end: datetime | None
+    tracking_uri: str, log: DecisionSource, start: datetime | None, end: datetime | None
 ) -> tuple[dict[str, DriftModel | None], str, float]:
     """The versions that scored most of the period's decisions, from the registry, for drift and maturity.
 
@@ -293,7 +293,7 @@ def registered_models(
     """
     from registry.store import load_bundle, tracking_store  # noqa: PLC0415 - MLflow is slow to import
 
-    with DecisionReader(log_path) as reader:
+    with log.ranges() as reader:
         span = resolve_range(reader, start, end)
         used = {task: reader.models_used(epoch_us(span.start), epoch_us(span.end), task) for task in TASKS}
     models: dict[str, DriftModel | None] = {task: None for task in TASKS}

@@ -29,39 +29,39 @@ import math
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, Final, Literal
 
-import numpy as np
-import numpy.typing as npt
 import orjson
 
 from core.errors import RiskgateError
 from core.sqlite import BACKSTOP_CHECKPOINT_PAGES, Staged, open_wal, retry_locked
 from serving.errors import NotReadyError
 from serving.store.base import (
-    ACTION_CODES,
-    OTHER,
-    SEGMENT_COLUMNS,
-    STATUS_CODES,
-    VECTOR_SAMPLE,
-    AttributeSegment,
-    DecisionRanges,
     DecisionRecord,
-    DecisionRows,
     DecisionStore,
     Erasure,
     LoggedDecision,
-    TrendColumns,
     epoch_us,
     features_blob,
     model_ref,
 )
+from serving.store.decision_queries import (
+    SQLITE,
+    STORED_COLUMNS,
+    RangeQueries,
+    decision_row,
+    erase_sql,
+    erased_answer,
+    insert_sql,
+    logged,
+    now,
+    stored,
+)
 from serving.store.journal import Journal, journal_payload
-from serving.store.kept_fields import COLUMN_FIELDS, READ_ALWAYS
 
 logger = logging.getLogger(__name__)
 
@@ -140,47 +140,12 @@ _INDEXES: Final = (
 _MIGRATION_BATCH: Final = 5_000
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-_INSERT: Final = (
-    "INSERT OR IGNORE INTO decisions (attempt_id, decided_at, occurred_at, account_key, method_key, kind, "
-    "fingerprint, action, rule, fallback, fraud_probability, failure_probability, answer, occurred_us, "
-    "plan_tier, plan_period, method_type, card_funding, card_country, amount, currency, fraud_level, "
-    "fraud_model, failure_model, features, attributes, decided_by, fields) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
-
-def _row(decision: DecisionRecord, decided_at: str, answer: bytes | None = None) -> tuple[object, ...]:
-    """The ``decisions`` row of a decision (the parameters of :data:`_INSERT`); ``answer``: its JSON if the
-    caller has it already."""
-    d = decision
-    return (
-        d.attempt_id, decided_at, d.occurred_at.isoformat(), d.account_key, d.method_key, d.kind,
-        d.fingerprint, d.action, d.rule, int(d.fallback), d.fraud_probability, d.failure_probability,
-        (orjson.dumps(d.answer) if answer is None else answer).decode(),  # compact JSON, as before
-        epoch_us(d.occurred_at), d.plan_tier, d.plan_period, d.method_type, d.card_funding, d.card_country,
-        d.amount, d.currency, d.fraud_level, d.fraud_model, d.failure_model, d.features,
-        None if d.attributes is None else orjson.dumps(d.attributes).decode(), d.decided_by,
-        None if d.fields is None else orjson.dumps(d.fields).decode(),
-    )  # fmt: skip
+_INSERT: Final = insert_sql(SQLITE)
+_ERASE: Final = erase_sql(SQLITE)
 
 
 #: a decision held in memory: the record, when it was decided, its answer as JSON (written to the journal)
 _Held = tuple[DecisionRecord, str, bytes]
-
-
-def _logged(decision: DecisionRecord, decided_at: str) -> LoggedDecision:
-    return LoggedDecision(
-        decision.attempt_id,
-        datetime.fromisoformat(decided_at),
-        decision.fingerprint,
-        decision.answer,
-        False,
-        decision.attributes,
-    )
 
 
 def _journal_position(db: sqlite3.Connection) -> int:
@@ -249,26 +214,15 @@ class DecisionLog(DecisionStore):
             with self._held_lock:
                 held = self._held.get(attempt_id)
             if held is not None:
-                return _logged(held[0], held[1])
+                return logged(held[0], held[1])
         return self._stored(attempt_id)
 
     def _stored(self, attempt_id: str) -> LoggedDecision | None:
         with self._lock:
             row = self._execute(
-                "SELECT attempt_id, decided_at, fingerprint, answer, erased_at, attributes FROM decisions "
-                "WHERE attempt_id = ?",
-                (attempt_id,),
+                f"SELECT {STORED_COLUMNS} FROM decisions WHERE attempt_id = ?", (attempt_id,)
             ).fetchone()
-        if row is None:
-            return None
-        return LoggedDecision(
-            row[0],
-            datetime.fromisoformat(row[1]),
-            row[2],
-            orjson.loads(row[3]),
-            row[4] is not None,
-            None if row[5] is None else orjson.loads(row[5]),
-        )
+        return None if row is None else stored(row)
 
     def record(
         self, decision: DecisionRecord, attempt: Mapping[str, object] | None = None, first: bool = False
@@ -282,11 +236,11 @@ class DecisionLog(DecisionStore):
         """
         if self.journal is not None:
             return self._journaled(self.journal, decision, attempt, first)
-        decided_at = _now()
+        decided_at = now()
         with self._lock:
-            inserted = self._execute(_INSERT, _row(decision, decided_at)).rowcount == 1
+            inserted = self._execute(_INSERT, decision_row(decision, decided_at)).rowcount == 1
         if inserted:
-            return _logged(decision, decided_at)
+            return logged(decision, decided_at)
         existing = self.get(decision.attempt_id)
         if existing is None:  # pragma: no cover - the row was there a moment ago and is never deleted
             raise RuntimeError(f"decision log {self.path}: a decision vanished between insert and read")
@@ -298,7 +252,7 @@ class DecisionLog(DecisionStore):
         with self._held_lock:  # held or flushing until committed, so one of the three sees every decision
             held = self._held.get(decision.attempt_id)
             if held is not None:
-                return _logged(held[0], held[1])
+                return logged(held[0], held[1])
             stored = None if first else self._stored(decision.attempt_id)
             if stored is not None:
                 return stored
@@ -307,14 +261,19 @@ class DecisionLog(DecisionStore):
                     f"{self.max_held} decisions wait for the decision log {self.path}, which is not taking "
                     "writes (see the service's log): retry later"
                 )
-            decided_at = _now()
+            decided_at = now()
             answer = orjson.dumps(decision.answer)  # once, for the journal and (at flush) the row
             journal.append(journal_payload(decision, decided_at, attempt, answer))
             self._held.new[decision.attempt_id] = (decision, decided_at, answer)
-        return _logged(decision, decided_at)
+        return logged(decision, decided_at)
 
     def restore(self, decision: DecisionRecord, decided_at: str) -> None:
-        """Hold a decision read back from the journal (a restart), to be flushed like a new one."""
+        """Hold a decision read back from the journal (a restart), to be flushed like a new one (without a
+        journal of this log's own: committed at once), unless its attempt is logged already."""
+        if self.journal is None:
+            with self._lock:
+                self._execute(_INSERT, decision_row(decision, decided_at))
+            return
         with self._held_lock:
             self._held.new.setdefault(
                 decision.attempt_id, (decision, decided_at, orjson.dumps(decision.answer))
@@ -341,7 +300,7 @@ class DecisionLog(DecisionStore):
             raise RuntimeError("the decision log has no journal to flush")
         retry_locked(lambda: writer.execute("BEGIN IMMEDIATE"), self._timeout_s)
         try:
-            writer.executemany(_INSERT, [_row(*held) for held in batch.values()])
+            writer.executemany(_INSERT, [decision_row(*held) for held in batch.values()])
             if marker is not None:
                 writer.execute("UPDATE journal_position SET position = ?", (marker,))
             writer.execute("COMMIT")
@@ -390,7 +349,7 @@ class DecisionLog(DecisionStore):
             cursor = self._execute(
                 "INSERT OR IGNORE INTO outcomes (attempt_id, occurred_at, status, decline_code, received_at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (attempt_id, occurred_at.isoformat(), status, decline_code, _now()),
+                (attempt_id, occurred_at.isoformat(), status, decline_code, now()),
             )
         return cursor.rowcount == 1
 
@@ -400,7 +359,7 @@ class DecisionLog(DecisionStore):
             cursor = self._execute(
                 "INSERT OR IGNORE INTO fraud_reports "
                 "(report_id, attempt_id, reported_at, report_type, received_at) VALUES (?, ?, ?, ?, ?)",
-                (report_id, attempt_id, reported_at.isoformat(), report_type, _now()),
+                (report_id, attempt_id, reported_at.isoformat(), report_type, now()),
             )
         return cursor.rowcount == 1
 
@@ -426,7 +385,7 @@ class DecisionLog(DecisionStore):
         method type, card funding and country, amount, currency) stay: they describe a payment, not a
         person, once the decision is unlinked.
         """
-        erased_at = _now()
+        erased_at = now()
         with self._lock:
             self._execute("BEGIN IMMEDIATE")
             try:
@@ -434,12 +393,7 @@ class DecisionLog(DecisionStore):
                     "SELECT attempt_id, answer FROM decisions WHERE account_key = ?", (account_key,)
                 ).fetchall()
                 for attempt_id, answer in rows:
-                    self._execute(
-                        "UPDATE decisions SET account_key = NULL, method_key = NULL, fingerprint = NULL, "
-                        "features = NULL, attributes = NULL, fields = NULL, answer = ?, erased_at = ? "
-                        "WHERE attempt_id = ?",
-                        (json.dumps(_without_personal_data(json.loads(answer))), erased_at, attempt_id),
-                    )
+                    self._execute(_ERASE, (erased_answer(answer), erased_at, attempt_id))
                 (outcomes,) = self._execute(
                     f"SELECT count(*) FROM outcomes WHERE attempt_id IN ({','.join('?' * len(rows))})",
                     tuple(r[0] for r in rows),
@@ -461,16 +415,6 @@ class DecisionLog(DecisionStore):
             self._db.close()
         if self._writer is not None:
             self._writer.close()
-
-
-def _without_personal_data(answer: dict[str, Any]) -> dict[str, Any]:
-    """The logged answer without the feature vector and the reason values."""
-    cleaned = {key: value for key, value in answer.items() if key != "features"}
-    for model in ("fraud", "failure"):
-        part = cleaned.get(model)
-        if isinstance(part, dict) and isinstance(part.get("reasons"), list):
-            part["reasons"] = [{**reason, "value": None} for reason in part["reasons"]]
-    return cleaned
 
 
 # -- migration of an older log ------------------------------------------------------------------------------
@@ -622,31 +566,20 @@ def _derived(
 # -- read queries for trends, drift and reports -----------------------------------------------------------
 
 
-def _attribute_sql(segment: AttributeSegment) -> str:
-    """The attribute's value in a decision row ``d`` (NULL: the attempt had none)."""
-    return f"json_extract(d.attributes, '$.{segment.name}')"
-
-
-def _case(column: str, values: Sequence[str], first: int = 0, missing: int = -1) -> str:
-    """SQL mapping ``column``'s values to their position (+ ``first``) in ``values`` (bound as parameters)."""
-    if not values:
-        return str(missing)
-    whens = " ".join(f"WHEN ? THEN {first + i}" for i in range(len(values)))
-    return f"CASE {column} {whens} ELSE {missing} END"
-
-
 class LogNotFoundError(RiskgateError, FileNotFoundError):
     """There is no decision log at the given path."""
 
 
-class DecisionReader(DecisionRanges):
-    """Read-only queries over a SQLite decision log (:class:`serving.store.base.DecisionRanges`), on a
-    connection of their own.
+class DecisionReader(RangeQueries):
+    """Read-only queries over a SQLite decision log (:class:`serving.store.base.DecisionRanges`, written once
+    for both backends in :class:`serving.store.decision_queries.RangeQueries`), on a connection of their own.
 
     Long reads (a year of decisions) never take the lock the scoring path writes under; in WAL mode they see
     the log as of their start while decisions keep being written. Opening a log written by an older riskgate
     migrates it first (as :class:`DecisionLog` would), so every query finds its columns and indexes.
     """
+
+    dialect = SQLITE
 
     def __init__(self, path: Path) -> None:
         if not path.is_file():
@@ -661,214 +594,11 @@ class DecisionReader(DecisionRanges):
         migrate(self._db, path)
         self._db.execute("PRAGMA query_only = ON")
 
-    def __enter__(self) -> DecisionReader:
-        return self
+    def __str__(self) -> str:
+        return str(self.path)
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _rows(self, sql: str, parameters: Sequence[object] = ()) -> Iterable[Sequence[Any]]:
+        return self._db.execute(sql, parameters)
 
     def close(self) -> None:
         self._db.close()
-
-    def occurred_bounds(self) -> tuple[int, int] | None:
-        """``(first, last)`` ``occurred_us`` of the logged decisions, None for an empty log."""
-        low, high = self._db.execute("SELECT min(occurred_us), max(occurred_us) FROM decisions").fetchone()
-        return None if low is None else (int(low), int(high))
-
-    def labels_as_of(self) -> datetime | None:
-        """The newest outcome or fraud-report time the log knows: labels are judged as of it."""
-        (outcome,) = self._db.execute("SELECT max(occurred_at) FROM outcomes").fetchone()
-        (report,) = self._db.execute("SELECT max(reported_at) FROM fraud_reports").fetchone()
-        times = [datetime.fromisoformat(t).astimezone(UTC) for t in (outcome, report) if t is not None]
-        return max(times) if times else None
-
-    def distinct(self, start_us: int, end_us: int, column: str) -> list[str]:
-        """The values a segment column takes in the range (sorted; NULL left out), read from the index."""
-        if column not in (*SEGMENT_COLUMNS, "currency"):
-            raise ValueError(f"unknown segment {column!r}: use one of {SEGMENT_COLUMNS}")
-        rows = self._db.execute(
-            f"SELECT DISTINCT {column} FROM decisions "
-            f"WHERE occurred_us >= ? AND occurred_us < ? AND {column} IS NOT NULL",
-            (start_us, end_us),
-        ).fetchall()
-        return sorted(str(row[0]) for row in rows)
-
-    def attribute_values(self, start_us: int, end_us: int, segment: AttributeSegment) -> list[str]:
-        """The values an attribute takes in the range: all of them (sorted), or for a ``top`` segment the
-        ``top`` most frequent (most first, ties by value) and :data:`OTHER` last if there are more."""
-        where = f"WHERE d.occurred_us >= ? AND d.occurred_us < ? AND {_attribute_sql(segment)} IS NOT NULL"
-        if segment.top is None:
-            rows = self._db.execute(
-                f"SELECT DISTINCT {_attribute_sql(segment)} FROM decisions d {where}", (start_us, end_us)
-            ).fetchall()
-            return sorted(str(row[0]) for row in rows)
-        rows = self._db.execute(
-            f"SELECT {_attribute_sql(segment)} AS v, count(*) AS n FROM decisions d {where} "
-            "GROUP BY v ORDER BY n DESC, v LIMIT ?",
-            (start_us, end_us, segment.top + 2),  # + 2: a real value "other" may be among them
-        ).fetchall()
-        values = [str(row[0]) for row in rows if str(row[0]) != OTHER]
-        return values[: segment.top] + ([OTHER] if len(rows) > len(values[: segment.top]) else [])
-
-    def _segment(
-        self, start_us: int, end_us: int, segment: str | AttributeSegment | None
-    ) -> tuple[str, list[str], list[str]]:
-        """SQL for a decision's segment code + 1 (0: no value), its parameters, and the segment values."""
-        if segment is None:
-            return "0", [], []
-        if isinstance(segment, str):
-            values = self.distinct(start_us, end_us, segment)
-            return f"({_case(f'd.{segment}', values)} + 1)", values, values
-        values = self.attribute_values(start_us, end_us, segment)
-        if OTHER not in values or segment.top is None:
-            return f"({_case(_attribute_sql(segment), values)} + 1)", values, values
-        known = values[:-1]  # every value not among them (and not NULL) is "other", the last code
-        whens = " ".join(f"WHEN ? THEN {i + 1}" for i in range(len(known)))
-        other = f"CASE WHEN {_attribute_sql(segment)} IS NULL THEN 0 ELSE {len(values)} END"
-        return f"(CASE {_attribute_sql(segment)} {whens} ELSE {other} END)", known, values
-
-    def trend_columns(
-        self, start_us: int, end_us: int, segment: str | AttributeSegment | None
-    ) -> TrendColumns:
-        """Every decision with ``start_us <= occurred_us < end_us``, with its outcome and report flag.
-
-        ``segment``: a segment column's name, an attribute (:class:`AttributeSegment`), or None.
-
-        One query, answered from the ``decisions_trends`` covering index (the wide answer and feature blobs
-        are never read). Python's cost is per cell, so the query returns five numbers per decision: the
-        time, both probabilities, the amount, and one integer packing the codes of the action, outcome,
-        report flag, currency and segment; the rows become one float array in a single C call.
-        """
-        currencies = self.distinct(start_us, end_us, "currency")
-        segment_code, parameters, values = self._segment(start_us, end_us, segment)
-        c, v = len(currencies) + 1, len(values) + 1  # +1: the "none" code (-1 shifted to 0)
-        rows = self._db.execute(
-            "SELECT d.occurred_us, d.fraud_probability, d.failure_probability, d.amount, "
-            f"{_case('d.action', ACTION_CODES)} "
-            f"+ 4 * {_case('o.status', STATUS_CODES[1:], first=1, missing=0)} "
-            "+ 16 * EXISTS (SELECT 1 FROM fraud_reports r WHERE r.attempt_id = d.attempt_id) "
-            f"+ 32 * ({_case('d.currency', currencies)} + 1) + {32 * c} * {segment_code} "
-            "FROM decisions d INDEXED BY decisions_trends "
-            "LEFT JOIN outcomes o ON o.attempt_id = d.attempt_id "
-            "WHERE d.occurred_us >= ? AND d.occurred_us < ?",
-            (*ACTION_CODES, *STATUS_CODES[1:], *currencies, *parameters, start_us, end_us),
-        ).fetchall()
-        table = np.array(rows, dtype=np.float64).reshape(len(rows), 5)  # None -> NaN
-        packed = table[:, 4].astype(np.int64)
-        return TrendColumns(
-            occurred_us=table[:, 0].astype(np.int64),  # µs since 1970 are exact in float64 (< 2**53)
-            action=packed % 4,
-            fraud=table[:, 1],
-            failure=table[:, 2],
-            amount=table[:, 3],
-            currency=packed // 32 % c - 1,
-            currency_values=currencies,
-            status=packed // 4 % 4,
-            reported=packed // 16 % 2 == 1,
-            segment=packed // (32 * c) % v - 1,
-            segment_values=values,
-        )
-
-    def scored_by(
-        self, start_us: int, end_us: int, task: str, model: str, width: int, *, sample: int = VECTOR_SAMPLE
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32]]:
-        """Probabilities and feature vectors (rows of ``width``) of the range's decisions ``model`` scored.
-
-        Every probability (read from the covering index); feature vectors of at most about ``sample``
-        decisions, evenly spread over the range (every k-th decision logged), since reading a year of vectors
-        costs seconds and a PSI over 50,000 values is as precise as the bands need. Decisions without a stored
-        vector (erased, or scored without features) are left out of the vectors.
-        """
-        if task not in ("fraud", "failure"):
-            raise ValueError(f"unknown task {task!r}: use 'fraud' or 'failure'")
-        where = (
-            f"WHERE occurred_us >= ? AND occurred_us < ? AND {task}_model = ? "
-            f"AND {task}_probability IS NOT NULL"
-        )
-        scores = np.fromiter(
-            (row[0] for row in self._db.execute(
-                f"SELECT {task}_probability FROM decisions INDEXED BY decisions_trends {where}",
-                (start_us, end_us, model),
-            )),
-            dtype=np.float64,
-        )  # fmt: skip
-        step = max(1, -(-len(scores) // sample))
-        blobs = [
-            blob
-            for (blob,) in self._db.execute(
-                f"SELECT features FROM decisions INDEXED BY decisions_trends {where} AND rowid % ? = 0",
-                (start_us, end_us, model, step),
-            )
-            if blob is not None and len(blob) == 4 * width
-        ]
-        vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), width)
-        return scores, vectors
-
-    def models_used(self, start_us: int, end_us: int, task: str) -> list[tuple[str, int]]:
-        """The model versions that scored the range's decisions for ``task``, most decisions first."""
-        if task not in ("fraud", "failure"):
-            raise ValueError(f"unknown task {task!r}: use 'fraud' or 'failure'")
-        rows = self._db.execute(
-            f"SELECT {task}_model, count(*) FROM decisions WHERE occurred_us >= ? AND occurred_us < ? "
-            f"AND {task}_model IS NOT NULL GROUP BY {task}_model ORDER BY count(*) DESC",
-            (start_us, end_us),
-        ).fetchall()
-        return [(str(name), int(count)) for name, count in rows]
-
-    def decision_rows(
-        self, start_us: int, end_us: int, width: int | None, reads: Collection[str] | None = None
-    ) -> DecisionRows:
-        """Every decision with ``start_us <= occurred_us < end_us`` as a rule reads it again, in time order.
-
-        One query over the rows (the wide answer JSON is never read; the feature blobs only with ``width``;
-        of the optional columns only those in ``reads``) and one over the range's fraud reports (their
-        earliest time per attempt)."""
-
-        def read(column: str) -> str:
-            always = column in READ_ALWAYS or reads is None or column in reads
-            return f"d.{column}" if always else "NULL"
-
-        vector = ", d.features" if width is not None else ""
-        columns = ", ".join(read(name) for name in COLUMN_FIELDS)
-        rows = self._db.execute(
-            "SELECT d.attempt_id, d.occurred_us, d.account_key, "
-            f"{_case('d.action', ACTION_CODES)}, d.decided_by = 'rule', {read('fraud_probability')}, "
-            f"{read('failure_probability')}, {read('fraud_level')}, d.erased_at IS NOT NULL, "
-            f"{read('fields')}, {read('attributes')}, {columns}{vector} "
-            "FROM decisions d WHERE d.occurred_us >= ? AND d.occurred_us < ? "
-            "ORDER BY d.occurred_us, d.attempt_id",
-            (*ACTION_CODES, start_us, end_us),
-        ).fetchall()
-        first_reports: dict[str, int] = {}
-        for attempt_id, reported_at in self._db.execute(
-            "SELECT r.attempt_id, r.reported_at FROM fraud_reports r JOIN decisions d "
-            "ON d.attempt_id = r.attempt_id WHERE d.occurred_us >= ? AND d.occurred_us < ?",
-            (start_us, end_us),
-        ):
-            at = epoch_us(datetime.fromisoformat(reported_at).astimezone(UTC))
-            first_reports[attempt_id] = min(at, first_reports.get(attempt_id, at))
-        count = 11 + len(COLUMN_FIELDS) + (width is not None)
-        cells: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [()] * count
-        return DecisionRows(
-            attempt_id=list(cells[0]),
-            occurred_us=np.array(cells[1], dtype=np.int64),
-            account_key=list(cells[2]),
-            action=np.array(cells[3], dtype=np.int64),
-            by_rule=np.array(cells[4], dtype=np.bool_),
-            fraud=np.array(cells[5], dtype=np.float64),
-            failure=np.array(cells[6], dtype=np.float64),
-            fraud_level=list(cells[7]),
-            erased=np.array(cells[8], dtype=np.bool_),
-            fields=list(cells[9]),
-            attributes=list(cells[10]),
-            columns={name: list(cells[11 + i]) for i, name in enumerate(COLUMN_FIELDS)},
-            features=None if width is None else _vectors(cells[-1], width),
-            reported_us=np.array([first_reports.get(a, -1) for a in cells[0]], dtype=np.int64),
-        )
-
-
-def _vectors(blobs: Sequence[bytes | None], width: int) -> npt.NDArray[np.float32]:
-    """The feature vectors of ``blobs`` as rows of ``width`` (NaN: no vector of that width)."""
-    missing = np.full(width, np.nan, dtype=np.float32).tobytes()
-    joined = b"".join(blob if blob is not None and len(blob) == 4 * width else missing for blob in blobs)
-    return np.frombuffer(joined, dtype=np.float32).reshape(len(blobs), width)

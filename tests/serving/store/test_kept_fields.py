@@ -11,9 +11,8 @@ from pathlib import Path
 
 import orjson
 
-from serving.store.base import epoch_us, features_blob
+from serving.store.base import DecisionStore, epoch_us, features_blob
 from serving.store.decisions import DecisionLog
-from serving.store.journal import Journal
 from serving.store.kept_fields import COLUMN_FIELDS, KEPT_FIELDS, PSEUDONYMISED_FIELDS, kept_fields
 from tests.serving.factories import attempt
 from tests.serving.readers.test_trends import decision
@@ -39,14 +38,16 @@ def test_every_rule_readable_field_is_either_a_column_a_kept_field_or_a_pseudony
     assert kept_fields({"attempt_id": "x"}) is None
 
 
-def test_fields_are_kept_directly_and_through_the_journal_and_erased_with_the_account(tmp_path: Path) -> None:
+def test_fields_are_kept_directly_and_through_the_journal_and_erased_with_the_account(
+    decision_store: DecisionStore,
+) -> None:
     first = replace(decision("a", T0, action="block", fraud=0.9, failure=0.1, amount=9.0), fields=FIELDS)
     first = replace(first, features=features_blob([1.0, 2.0]))
     second = replace(
         decision("b", T0 + timedelta(hours=1), action="approve", fraud=0.1, failure=0.1, amount=5.0)
     )
     second = replace(second, account_key="other", fields={"device_id": "dev-2"})
-    log = DecisionLog(tmp_path / "decisions.sqlite", journal=Journal(tmp_path / "journal"))
+    log = decision_store  # every backend (conftest.BACKENDS), the SQLite file also under write-behind
     log.record(first)
     log.record(second)
     log.flush()
@@ -68,7 +69,6 @@ def test_fields_are_kept_directly_and_through_the_journal_and_erased_with_the_ac
     assert erased.fields[0] is None
     assert erased.erased.tolist() == [True, False]
     assert erased.features is None
-    log.close()
 
 
 def test_a_log_written_before_fields_were_kept_gains_the_column(tmp_path: Path) -> None:

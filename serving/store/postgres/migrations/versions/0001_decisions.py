@@ -47,7 +47,8 @@ _UP = (
     )""",
     "CREATE INDEX decisions_account ON decisions (account_key) WHERE account_key IS NOT NULL",
     "CREATE INDEX decisions_method ON decisions (method_key) WHERE method_key IS NOT NULL",
-    "CREATE INDEX decisions_time ON decisions (occurred_us) INCLUDE (action, fraud_probability, "
+    # covers the trends and drift scores (attempt_id: the join to outcomes and reports), read index-only
+    "CREATE INDEX decisions_time ON decisions (occurred_us) INCLUDE (attempt_id, action, fraud_probability, "
     "failure_probability, amount, currency, kind, plan_tier, plan_period, method_type, card_funding, "
     "card_country, fraud_model, failure_model)",
     """CREATE TABLE outcomes (
