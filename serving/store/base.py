@@ -2,10 +2,11 @@
 decisions, keep labels, erase an account, hold decisions under write-behind, flush, close) and
 :class:`DecisionRanges` (the range reads of trends, drift and reports), with the values they take and give.
 
-The SQLite log (:class:`serving.store.decisions.DecisionLog`, one file in the state directory) implements
-both; the service builds it in one place (:func:`serving.api.service.build_service`) and everything else
-(the scoring engine, write-behind, the readers and the routes) depends on these types only, so that a second
-backend (PostgreSQL) can take its place.
+The SQLite log (:class:`serving.store.decisions.DecisionLog`, one file in the state directory) and the
+PostgreSQL one (:class:`serving.store.postgres.decisions.PostgresDecisions`, shared by a fleet) implement
+both, their rows and range reads written once (:mod:`serving.store.decision_queries`); the service builds
+one in one place (:func:`serving.api.service.build_service`) and everything else (the scoring engine,
+write-behind, the readers and the routes) depends on these types only.
 """
 
 from __future__ import annotations

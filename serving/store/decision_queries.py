@@ -205,6 +205,11 @@ class RangeQueries(DecisionRanges, ABC):
     def _all(self, sql: str, parameters: Sequence[object] = ()) -> list[Sequence[Any]]:
         return list(self._rows(sql, parameters))
 
+    def _numbers(self, sql: str, parameters: Sequence[object], width: int) -> npt.NDArray[np.float64]:
+        """The rows of a query of ``width`` numeric columns as one float array (NULL: NaN)."""
+        rows = self._all(sql, parameters)
+        return np.array(rows, dtype=np.float64).reshape(len(rows), width)
+
     def __enter__(self) -> Self:
         return self
 
@@ -292,7 +297,7 @@ class RangeQueries(DecisionRanges, ABC):
         segment_code, parameters, values = self._segment(start_us, end_us, segment)
         c, v = len(currencies) + 1, len(values) + 1  # +1: the "none" code (-1 shifted to 0)
         p, reported = self.dialect.param, f"EXISTS ({_REPORTED})"
-        rows = self._all(
+        table = self._numbers(
             "SELECT d.occurred_us, d.fraud_probability, d.failure_probability, d.amount, "
             f"{self._case('d.action', ACTION_CODES)} "
             f"+ 4 * {self._case('o.status', STATUS_CODES[1:], first=1, missing=0)} "
@@ -302,8 +307,8 @@ class RangeQueries(DecisionRanges, ABC):
             "LEFT JOIN outcomes o ON o.attempt_id = d.attempt_id "
             f"WHERE d.occurred_us >= {p} AND d.occurred_us < {p}",
             (*ACTION_CODES, *STATUS_CODES[1:], *currencies, *parameters, start_us, end_us),
+            5,
         )
-        table = np.array(rows, dtype=np.float64).reshape(len(rows), 5)  # None -> NaN
         packed = table[:, 4].astype(np.int64)
         return TrendColumns(
             occurred_us=table[:, 0].astype(np.int64),  # µs since 1970 are exact in float64 (< 2**53)

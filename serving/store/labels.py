@@ -1,8 +1,9 @@
 """The fraud reports a decision log holds, as the label pull reads them (:class:`ReportSource`): every report
 the service received (``POST /v1/outcomes``) or recorded itself (a review case resolved as fraud).
 
-The SQLite log's source is :class:`serving.store.labels_sqlite.SQLiteReports`; a second backend gives the same
-rows from its own log.
+The SQLite log's source is :class:`serving.store.labels_sqlite.SQLiteReports`, PostgreSQL's
+:class:`serving.store.postgres.decisions.PostgresReports` (the same rows); :mod:`serving.store.sources` opens
+the one a command reads.
 """
 
 from __future__ import annotations

@@ -12,7 +12,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from core.settings import get_settings
@@ -21,8 +24,9 @@ from serving.store.base import LoggedDecision
 from serving.store.decisions import DecisionLog
 from serving.store.labels_sqlite import SQLiteReports
 from serving.store.postgres.database import Database
-from serving.store.postgres.decisions import PostgresDecisions
+from serving.store.postgres.decisions import PostgresDecisions, PostgresRanges
 from serving.store.sources import DecisionSource, decision_source
+from tests.servers import PostgresServer
 from tests.serving.factories import settings_for
 from tests.serving.readers.test_trends import decision
 from tests.serving.store.test_decision_store import AT, _fill
@@ -168,3 +172,30 @@ def test_a_decision_keeps_its_time_to_the_microsecond_in_utc(
     assert stored.decided_at.tzinfo is UTC
     with instances[1].ranges() as reader:
         assert reader.occurred_bounds() == (1772364600123456, 1772364600123456)
+
+
+@pytest.fixture(scope="module")
+def numbers_database(postgres_server: PostgresServer) -> Iterator[Database]:
+    """One database for every example of the property below (its tables are never touched)."""
+    database = Database(postgres_server.create_database("numbers", template="riskgate_template"), size=1)
+    yield database
+    database.close()
+
+
+_FLOATS = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-(2**53), 2**53))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(_FLOATS, _FLOATS, _FLOATS), max_size=50))
+def test_numeric_rows_read_in_binary_are_the_rows_fetched(
+    numbers_database: Database, rows: list[tuple[float | int | None, ...]]
+) -> None:
+    """Trends read their numbers through PostgreSQL's binary COPY: the same values (NULL: NaN) as fetching."""
+    columns = [[None if row[i] is None else float(row[i]) for row in rows] for i in range(3)]  # type: ignore[arg-type]
+    sql = "SELECT * FROM unnest(%s::float8[], %s::float8[], %s::float8[]) WITH ORDINALITY AS u(a, b, c, n)"
+    ordered = f"SELECT a, b, c FROM ({sql}) AS t ORDER BY n"
+    with PostgresRanges(numbers_database) as reader:
+        copied = reader._numbers(ordered, columns, 3)
+        fetched = np.array(reader._all(ordered, columns), dtype=np.float64).reshape(len(rows), 3)
+    assert copied.shape == (len(rows), 3)
+    assert np.array_equal(copied, fetched, equal_nan=True)
