@@ -71,7 +71,9 @@ def synthetic_bundle(
     return bundle
 
 
-def register(tracking_uri: str, artifact_root: Path, bundle: ModelBundle, champion: bool = True) -> str:
+def register(
+    tracking_uri: str, artifact_root: Path | None, bundle: ModelBundle, champion: bool = True
+) -> str:
     """Log ``bundle`` as training does (pyfunc model + bundle artifact), register it, set ``@champion``."""
     from registry.bundle import BUNDLE_ARTIFACT  # noqa: PLC0415
     from registry.pyfunc import RiskgateModel  # noqa: PLC0415 - MLflow is slow to import
@@ -111,7 +113,7 @@ def register_production_size(mlruns: Path) -> str:
 
 def register_pyfunc(
     tracking_uri: str,
-    artifact_root: Path,
+    artifact_root: Path | None,
     name: str,
     python_model: Any,
     artifacts: Callable[[Path], dict[str, Path]],
@@ -133,6 +135,12 @@ def register_pyfunc(
                 python_model=python_model,
                 artifacts={key: str(path) for key, path in artifacts(Path(scratch)).items()},
                 registered_model_name=name,
+                # as training does: MLflow would otherwise infer them (a subprocess, tens of seconds)
+                pip_requirements=[
+                    f"mlflow=={mlflow.__version__}",
+                    f"lightgbm=={lgb.__version__}",
+                    f"numpy=={np.__version__}",
+                ],
             )
         version = str(info.registered_model_version)
         if champion:

@@ -97,7 +97,7 @@ def _champions_in(settings: Settings) -> bool:
     from registry.names import CHAMPION  # noqa: PLC0415
     from registry.store import tracking_store, version_by_alias  # noqa: PLC0415
 
-    with tracking_store(settings.tracking_uri) as client:
+    with tracking_store(settings.tracking_uri, settings.registry_uri) as client:
         names = ("riskgate-fraud", "riskgate-failure")
         return all(version_by_alias(client, name, CHAMPION) is not None for name in names)
 

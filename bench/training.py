@@ -74,7 +74,11 @@ def train_world(data_dir: Path, mlruns_dir: Path, trials: int) -> dict[str, Any]
     loaded = time.perf_counter()
     settings = Settings(data_dir=data_dir, mlruns_dir=mlruns_dir)
     results = train_models(
-        inputs, config, tracking_uri=settings.tracking_uri, artifact_root=settings.artifact_root
+        inputs,
+        config,
+        tracking_uri=settings.tracking_uri,
+        artifact_root=settings.artifact_root,
+        registry_uri=settings.registry_uri,
     )
     trained = time.perf_counter()
     return {

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,11 @@ class WebhookEndpoint(BaseModel):
     secret: SecretStr = Field(description="HMAC-SHA256 key of the Riskgate-Signature header; never logged.")
     events: frozenset[str] = Field(min_length=1, description="Event types, e.g. decision.blocked.")
 
+
+#: MLflow tracking URIs whose store is a database or a folder on this machine (``postgresql+psycopg2`` counts
+#: as ``postgresql``; "" is a plain path): their artifacts go under ``mlruns_dir``. Any other (http, https,
+#: databricks...) is a tracking server, which places artifacts itself.
+_LOCAL_ARTIFACT_SCHEMES: Final = frozenset({"", "file", "sqlite", "postgresql", "mysql", "mssql"})
 
 #: Development-only keys (``rg-dev-score-key``, ``rg-dev-admin-key``): the service refuses them in production.
 DEV_API_KEYS: tuple[ApiKey, ...] = (
@@ -171,11 +177,22 @@ class Settings(BaseSettings):
 
     @property
     def tracking_uri(self) -> str:
-        """The one MLflow tracking store every command and the service use (SQLite, as MLflow recommends)."""
-        return f"sqlite:///{(self.mlruns_dir / 'mlflow.db').resolve()}"
+        """The one MLflow tracking store every command and the service use: ``mlflow_tracking_uri``, else
+        SQLite in ``mlruns_dir`` (as MLflow recommends for one machine)."""
+        return self.mlflow_tracking_uri or f"sqlite:///{(self.mlruns_dir / 'mlflow.db').resolve()}"
 
     @property
-    def artifact_root(self) -> Path:
+    def registry_uri(self) -> str:
+        """The model registry's URI: ``mlflow_registry_uri``, else the tracking store's."""
+        return self.mlflow_registry_uri or self.tracking_uri
+
+    @property
+    def artifact_root(self) -> Path | None:
+        """Where new experiments keep their artifacts: ``mlruns_dir/artifacts`` when MLflow is a database or
+        a folder here; None with a tracking server, which decides (its ``--default-artifact-root`` or its
+        artifact proxy)."""
+        if urlsplit(self.tracking_uri).scheme.partition("+")[0] not in _LOCAL_ARTIFACT_SCHEMES:
+            return None
         return (self.mlruns_dir / "artifacts").resolve()
 
 

@@ -25,6 +25,10 @@ class RegistryError(RiskgateError, LookupError):
     exit_code = EXIT_USAGE
 
 
+class RegistryUnreachableError(RegistryError):
+    """The tracking server (or the registry's) does not answer: down, unreachable, or too slow."""
+
+
 class CalibrationError(RiskgateError, ValueError):
     """A calibration cannot be fitted (misaligned or empty scores and labels) or read (an unknown kind)."""
 

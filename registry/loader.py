@@ -23,16 +23,20 @@ import json
 import logging
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
 from recovery.learned import RetryModel, RetryModelFormatError
 from registry.bundle import BUNDLE_HINT, ModelBundle, bundle_from_model_dir
 from registry.errors import FeatureContractError
 from registry.names import CHAMPION, MODEL_NAMES, RETRY_MODEL_NAME, RETRY_TASK
 from registry.retry import MODEL_FILE, RETRY_HINT, retry_model_from_dir
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +87,7 @@ class LoadResult(Generic[M_co]):
     model: M_co | None
     changed: bool
     error: str | None
+    unreachable: str | None = None  # why the registry could not be asked (None: it answered)
 
 
 def bundle_kind(task: str, feature_names: Sequence[str], feature_hash: str) -> ModelKind[ModelBundle]:
@@ -137,21 +142,31 @@ RETRY_KIND: Final[ModelKind[RetryModel]] = ModelKind(
 class RegistryLoader:
     """Loads a kind's ``@alias`` version from the registry, or the local copy of its last good version."""
 
-    def __init__(self, tracking_uri: str, cache_dir: Path, alias: str = CHAMPION) -> None:
+    def __init__(
+        self, tracking_uri: str, cache_dir: Path, alias: str = CHAMPION, *, registry_uri: str | None = None
+    ) -> None:
         self.tracking_uri = tracking_uri
+        self.registry_uri = registry_uri or tracking_uri
         self.cache_dir = cache_dir
         self.alias = alias
 
     def load(
-        self, kind: ModelKind[T], current: M | None, serve: Callable[[T, str, str, str], M]
+        self,
+        kind: ModelKind[T],
+        current: M | None,
+        serve: Callable[[T, str, str, str], M],
+        *,
+        down: str | None = None,
     ) -> LoadResult[M]:
         """The kind's model now: ``current`` unchanged if the alias still points at its version, else the
-        new version (``serve(artifact, name, version, source)``), else the local copy or ``current``."""
-        try:
-            version = self._registry_version(kind.name)
-        except Exception as error:  # any failure to reach the registry means: serve what we have
-            logger.warning("model registry unreachable for %s (%s); trying the local copy", kind.name, error)
-            return self._local_or_current(kind, current, serve, f"registry unreachable: {error}")
+        new version (``serve(artifact, name, version, source)``), else the local copy or ``current``.
+        ``down``: the registry did not answer another kind just before (why): the local copy or ``current``
+        without asking it again, so a reload waits for a server that is down once, not once per kind."""
+        version = None
+        if down is None:
+            down, version = self._ask(kind.name)
+        if down is not None:
+            return replace(self._local_or_current(kind, current, serve, down), unreachable=down)
         if version is None:
             why = f"no version of {kind.name} has alias @{self.alias}"
             return self._local_or_current(kind, current, serve, why, quiet=kind.optional)
@@ -171,26 +186,42 @@ class RegistryLoader:
         model = serve(artifact, kind.name, version, "registry")
         self.keep_local(kind, version, artifact)
         logger.info("loaded %s version %s (@%s) from the registry", kind.name, version, self.alias)
-        return LoadResult(kind.task, model, current is None or current.version != version, None)
+        # a new version, or the registry's copy of the one served from the local copy since the registry was
+        # down: either way it replaces what is served (the next reload then finds it unchanged)
+        return LoadResult(kind.task, model, True, None)
 
     # -- registry -------------------------------------------------------------------------------------------
 
-    def _registry_version(self, name: str) -> str | None:
-        database = self.tracking_uri.removeprefix("sqlite:///")
-        if database != self.tracking_uri and not Path(database).exists():  # MLflow would create an empty one
-            raise FileNotFoundError(f"no tracking store at {self.tracking_uri}")
-        from registry.store import tracking_store, version_by_alias  # noqa: PLC0415 - MLflow is slow to import
+    def _ask(self, name: str) -> tuple[str | None, str | None]:
+        """(None, the version ``name@alias`` points at, or None), or (why, None) if the registry is down."""
+        try:
+            return None, self._registry_version(name)
+        except Exception as error:  # any failure to reach the registry means: serve what we have
+            logger.warning("model registry unreachable for %s (%s); trying the local copy", name, error)
+            return f"registry unreachable: {error}", None
 
-        with tracking_store(self.tracking_uri) as client:
+    def _registry_version(self, name: str) -> str | None:
+        database = self.registry_uri.removeprefix("sqlite:///")
+        if database != self.registry_uri and not Path(database).exists():  # MLflow would create an empty one
+            raise FileNotFoundError(f"no model registry at {self.registry_uri}")
+        from registry.store import version_by_alias  # noqa: PLC0415 - MLflow is slow to import
+
+        with self._store() as client:
             found = version_by_alias(client, name, self.alias)
         return None if found is None else str(found.version)
 
     def _download(self, kind: ModelKind[T], version: str) -> T:
-        from registry.store import load_logged, tracking_store  # noqa: PLC0415
+        from registry.store import load_logged  # noqa: PLC0415
 
-        with tracking_store(self.tracking_uri) as client:
+        with self._store() as client:
             uri = f"models:/{kind.name}/{version}"
             return load_logged(client, uri, kind.from_model_dir, what=kind.what, hint=kind.hint)
+
+    def _store(self) -> AbstractContextManager[MlflowClient]:
+        """The tracking store, its calls bounded for the service (a reload must not wait for minutes)."""
+        from registry.store import SERVICE_BOUNDS, tracking_store  # noqa: PLC0415
+
+        return tracking_store(self.tracking_uri, self.registry_uri, bounds=SERVICE_BOUNDS)
 
     # -- local copy -----------------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Servers every test folder may use: a real PostgreSQL and a real Redis, one of each per test session."""
+"""Servers every test folder may use: a real PostgreSQL, a real Redis and a real MLflow tracking server, one
+of each per test session (each started when a test first asks for it)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from serving.store.postgres import schema
-from tests.servers import PostgresServer, postgres, redis_server
+from tests.servers import MlflowServer, PostgresServer, mlflow_server, postgres, redis_server
 
 _TEMPLATE = "riskgate_template"
 _numbers = itertools.count()
@@ -22,6 +23,17 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             yield url
     except RuntimeError as missing:
         pytest.fail(str(missing))
+
+
+@pytest.fixture(scope="session")
+def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """A throwaway `mlflow server` (SQLite store, artifact proxy) on 127.0.0.1; its registry is shared by the
+    session's tests."""
+    try:
+        with mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as server:
+            yield server
+    except RuntimeError as failed:
+        pytest.fail(str(failed))
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Real servers for the tests, from Debian's packages (`make system-deps`): PostgreSQL and Redis on loopback.
+"""Real servers for the tests, from Debian's packages (`make system-deps`): PostgreSQL and Redis on loopback;
+and an MLflow tracking server (`mlflow server`, from the project's environment).
 
 Each runs from a throwaway folder on a free port and is stopped when its fixture ends. PostgreSQL refuses to
 run as root, so as root (CI) its folder belongs to the ``postgres`` user the Debian package creates and its
@@ -12,12 +13,16 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -139,3 +144,86 @@ def redis_server(folder: Path) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+#: How long `mlflow server` may take to answer GET /health (it imports MLflow's server: a minute on a loaded
+#: machine).
+MLFLOW_START_S = 300.0
+
+
+@dataclass
+class MlflowServer:
+    """An `mlflow server` on 127.0.0.1:``port`` keeping its runs in ``folder``/server.db and proxying its
+    artifacts into ``folder``/artifacts (``--serve-artifacts``); :meth:`stopped` takes it down for a while."""
+
+    folder: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def artifacts(self) -> Path:
+        return self.folder / "artifacts"
+
+    def start(self) -> None:
+        """Start the server; return once GET /health answers."""
+        command = [
+            str(Path(sys.executable).with_name("mlflow")), "server",
+            "--backend-store-uri", f"sqlite:///{self.folder / 'server.db'}",
+            "--artifacts-destination", str(self.artifacts), "--serve-artifacts",
+            "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+        ]  # fmt: skip
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with (self.folder / "server.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                command, cwd=self.folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + MLFLOW_START_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mlflow server exited: see {self.folder / 'server.log'}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.25)
+        self.stop()
+        raise RuntimeError(f"mlflow server did not answer within {MLFLOW_START_S:.0f} s on port {self.port}")
+
+    def stop(self) -> None:
+        """Stop the server and the processes it started (its process group)."""
+        if self.process is None:
+            return
+        process, self.process = self.process, None
+        for sent in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sent)
+            try:
+                process.wait(timeout=15)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+
+    @contextlib.contextmanager
+    def stopped(self) -> Iterator[None]:
+        """The server down inside the block (connections refused), up again after it."""
+        self.stop()
+        try:
+            yield
+        finally:
+            self.start()
+
+
+@contextlib.contextmanager
+def mlflow_server(folder: Path) -> Iterator[MlflowServer]:
+    """An MLflow tracking server with an artifact proxy, its store in ``folder``; stopped at the end."""
+    server = MlflowServer(folder)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

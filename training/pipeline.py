@@ -69,14 +69,15 @@ def train_models(
     config: TrainingConfig,
     *,
     tracking_uri: str,
-    artifact_root: Path,
+    artifact_root: Path | None,
+    registry_uri: str | None = None,
     tasks: tuple[Task, ...] = (Task.FRAUD, Task.FAILURE),
     progress: Progress = NO_PROGRESS,
 ) -> list[TrainResult]:
     """Train, evaluate, log and register each task's model; ``progress`` hears each model's steps (prefixed
-    with its task) and its search trials."""
+    with its task) and its search trials. ``artifact_root`` None: where the tracking server puts them."""
     results = []
-    with tracking_store(tracking_uri) as client:
+    with tracking_store(tracking_uri, registry_uri) as client:
         experiment_id = ensure_experiment(client, config.experiment, artifact_root)
         for task in tasks:
             started = time.perf_counter()
@@ -94,6 +95,7 @@ def train_models(
                 extra_params={"data_fingerprint": inputs.fingerprint, **inputs.provenance},
                 extra_metrics={f"data_{key}": value for key, value in data.counts.items()},
                 experiment_id=experiment_id,
+                client=client,
             )
             results.append(TrainResult(task, logged, model.report, time.perf_counter() - started))
             del data, model  # one task's windows at a time: the next task_data would otherwise overlap them
@@ -111,10 +113,15 @@ def _input_example(data: TaskData) -> pd.DataFrame:
 
 
 def evaluate_model(
-    inputs: Inputs, config: TrainingConfig, *, tracking_uri: str, model_uri: str
+    inputs: Inputs,
+    config: TrainingConfig,
+    *,
+    tracking_uri: str,
+    model_uri: str,
+    registry_uri: str | None = None,
 ) -> tuple[Task, str, dict[str, dict[str, float]]]:
     """Re-evaluate a registered model on the current data's test window (with baselines and truth)."""
-    with tracking_store(tracking_uri) as client:
+    with tracking_store(tracking_uri, registry_uri) as client:
         bundle = load_bundle(client, model_uri)
     task = Task(bundle.task)
     data = task_data(inputs.frame, task, inputs.contract, config)
@@ -126,6 +133,7 @@ def promote_models(
     config: TrainingConfig,
     *,
     tracking_uri: str,
+    registry_uri: str | None = None,
     tasks: tuple[Task, ...] = (Task.FRAUD, Task.FAILURE),
     feature_hash: str | None = None,
 ) -> list[PromotionDecision]:
@@ -141,16 +149,24 @@ def promote_models(
         inputs = lambda: loaded  # noqa: E731
     load = None if inputs is None else functools.cache(inputs)
     decisions = []
-    with tracking_store(tracking_uri) as client:
+    with tracking_store(tracking_uri, registry_uri) as client:
         for task in tasks:
-            rescore = None if load is None else _rescorer(load, config, tracking_uri, task)
+            rescore = None if load is None else _rescorer(load, config, task, tracking_uri, registry_uri)
             decisions.append(promote_task(client, task, config, rescore, feature_hash=feature_hash))
     return decisions
 
 
-def _rescorer(load: Callable[[], Inputs], config: TrainingConfig, tracking_uri: str, task: Task) -> Rescorer:
+def _rescorer(
+    load: Callable[[], Inputs],
+    config: TrainingConfig,
+    task: Task,
+    tracking_uri: str,
+    registry_uri: str | None,
+) -> Rescorer:
     def rescore(model_uri: str) -> tuple[str, float]:
-        _, window, report = evaluate_model(load(), config, tracking_uri=tracking_uri, model_uri=model_uri)
+        _, window, report = evaluate_model(
+            load(), config, tracking_uri=tracking_uri, model_uri=model_uri, registry_uri=registry_uri
+        )
         return window, report["model"][config.primary_metric(task)]
 
     return rescore
@@ -161,7 +177,9 @@ def _rescorer(load: Callable[[], Inputs], config: TrainingConfig, tracking_uri: 
 SCORE_RAW_COLUMN = "score_raw"
 
 
-def score_file(model_uri: str, source: Path, destination: Path, *, tracking_uri: str) -> int:
+def score_file(
+    model_uri: str, source: Path, destination: Path, *, tracking_uri: str, registry_uri: str | None = None
+) -> int:
     """Batch-score a Parquet file (or folder of parts) of feature rows; write ``attempt_id``,
     ``p_<task>`` (calibrated probability), :data:`SCORE_RAW_COLUMN` and, for fraud, ``fraud_level``."""
     frame = pq.read_table(source).to_pandas()
@@ -169,7 +187,7 @@ def score_file(model_uri: str, source: Path, destination: Path, *, tracking_uri:
         raise DatasetError(
             f"{source} has no attempt_id column: score a table built by `riskgate features build`"
         )
-    with tracking_store(tracking_uri) as client:
+    with tracking_store(tracking_uri, registry_uri) as client:
         bundle = load_bundle(client, model_uri)
     raw = bundle.raw_scores(feature_matrix(frame, bundle.features.names, bundle.task))
     probability = bundle.calibrator.transform(raw)
@@ -254,6 +272,7 @@ def train(
             chosen,
             tracking_uri=settings.tracking_uri,
             artifact_root=settings.artifact_root,
+            registry_uri=settings.registry_uri,
             tasks=boosted,
             progress=progress,
         )
@@ -268,7 +287,7 @@ def train(
         failure = [r.logged for r in results if r.task is Task.FAILURE]
         if failure and chosen.retry.test_days == chosen.split.test_days:
             uri = f"models:/{failure[0].name}/{failure[0].version}"
-            reference = failure_reference(inputs, uri, settings.tracking_uri)
+            reference = failure_reference(inputs, uri, settings)
         elif failure:
             # The failure model just trained learned from attempts inside the retry model's longer test
             # window: its scores there would flatter it.
@@ -291,6 +310,7 @@ def _train_retry(settings: Settings, config: TrainingConfig, reference: Referenc
         config,
         tracking_uri=settings.tracking_uri,
         artifact_root=settings.artifact_root,
+        registry_uri=settings.registry_uri,
         reference=reference,
     )
     logged = result.logged
@@ -301,9 +321,9 @@ def _train_retry(settings: Settings, config: TrainingConfig, reference: Referenc
     return format_retry_report(title, result.report)
 
 
-def failure_reference(inputs: Inputs, model_uri: str, tracking_uri: str) -> ReferenceScorer:
+def failure_reference(inputs: Inputs, model_uri: str, settings: Settings) -> ReferenceScorer:
     """The LightGBM failure model's probabilities of the retry test rows, from the inputs' feature rows."""
-    with tracking_store(tracking_uri) as client:
+    with tracking_store(settings.tracking_uri, settings.registry_uri) as client:
         bundle = load_bundle(client, model_uri)
     rows = pd.Series(range(len(inputs.frame)), index=inputs.frame["attempt_id"].to_numpy())
 
@@ -325,7 +345,7 @@ def champion_reference(
 
     def scores(data: RetryData) -> FloatArray | None:
         name = MODEL_NAMES[Task.FAILURE]
-        with tracking_store(settings.tracking_uri) as client:
+        with tracking_store(settings.tracking_uri, settings.registry_uri) as client:
             champion = version_by_alias(client, name, CHAMPION)
         window = "" if champion is None else champion.tags.get(TEST_WINDOW_TAG, "")
         if champion is None or not window.startswith(f"{data.plan.test.start.isoformat()}/"):
@@ -333,7 +353,7 @@ def champion_reference(
             return None
         inputs = inputs_of(settings, features, config)
         uri = f"models:/{name}/{champion.version}"
-        return failure_reference(inputs, uri, settings.tracking_uri)(data)
+        return failure_reference(inputs, uri, settings)(data)
 
     return scores
 
@@ -353,7 +373,13 @@ def evaluate(  # noqa: PLR0917 (the command's options)
     reports: dict[str, object] = {}
     texts = []
     for uri in uris:
-        _, window, report = evaluate_model(inputs, chosen, tracking_uri=settings.tracking_uri, model_uri=uri)
+        _, window, report = evaluate_model(
+            inputs,
+            chosen,
+            model_uri=uri,
+            tracking_uri=settings.tracking_uri,
+            registry_uri=settings.registry_uri,
+        )
         reports[uri] = {"test_window": window, "report": report}
         texts.append(format_report(f"{uri} on test window {window}", report))
     if output is not None:
@@ -382,13 +408,17 @@ def promote(  # noqa: PLR0917 (the command's options)
         inputs if rescore else None,
         chosen,
         tracking_uri=settings.tracking_uri,
+        registry_uri=settings.registry_uri,
         tasks=boosted,
         feature_hash=features.feature_set.hash,
     )
     if with_retry:
         decisions.append(
             promote_retry_model(
-                chosen, tracking_uri=settings.tracking_uri, data_dir=settings.data_dir if rescore else None
+                chosen,
+                tracking_uri=settings.tracking_uri,
+                registry_uri=settings.registry_uri,
+                data_dir=settings.data_dir if rescore else None,
             )
         )
     return "\n".join(str(decision) for decision in decisions)
@@ -396,7 +426,9 @@ def promote(  # noqa: PLR0917 (the command's options)
 
 def score(settings: Settings, model_uri: str, source: Path, output: Path) -> str:
     """``riskgate score``: :func:`score_file`, and the line printed."""
-    rows = score_file(model_uri, source, output, tracking_uri=settings.tracking_uri)
+    rows = score_file(
+        model_uri, source, output, tracking_uri=settings.tracking_uri, registry_uri=settings.registry_uri
+    )
     return f"scored {rows} attempts with {model_uri} -> {output}"
 
 

@@ -282,7 +282,8 @@ def train_retry_model(
     config: TrainingConfig,
     *,
     tracking_uri: str,
-    artifact_root: Path,
+    artifact_root: Path | None,
+    registry_uri: str | None = None,
     reference: ReferenceScorer | None = None,
 ) -> RetryTrainResult:
     """Fit the retry model before the test window, evaluate it inside, log the run, register a version."""
@@ -293,7 +294,7 @@ def train_retry_model(
     reference_scores = None if reference is None else reference(data)
     scores = _scores(model, data, reference_scores)
     report = {name: outcome_metrics(values, data.test_failed) for name, values in scores.items()}
-    with tracking_store(tracking_uri) as client:
+    with tracking_store(tracking_uri, registry_uri) as client:
         experiment_id = ensure_experiment(client, config.experiment, artifact_root)
         logged = _log_run(model, data, report, scores, config=config, experiment_id=experiment_id)
         _tag_version(client, logged, data, report)
@@ -398,11 +399,11 @@ def _tag_version(
 
 
 def promote_retry_model(
-    config: TrainingConfig, *, tracking_uri: str, data_dir: Path | None
+    config: TrainingConfig, *, tracking_uri: str, data_dir: Path | None, registry_uri: str | None = None
 ) -> PromotionDecision:
     """The promotion gate on ``riskgate-retry``: the newest version's log-likelihood against the champion's
     on the same test window (both re-scored on ``data_dir``'s when their windows differ)."""
-    with tracking_store(tracking_uri) as client:
+    with tracking_store(tracking_uri, registry_uri) as client:
         rescore = None if data_dir is None else _retry_rescorer(client, data_dir, config)
         return promote_model(
             client,

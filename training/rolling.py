@@ -96,7 +96,7 @@ def evaluate_rolling(
     *,
     folds: int,
     tracking_uri: str,
-    artifact_root: Path,
+    artifact_root: Path | None,
     tasks: tuple[Task, ...] = (Task.FRAUD, Task.FAILURE),
     progress: Progress = NO_PROGRESS,
 ) -> RollingResult:

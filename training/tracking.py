@@ -61,8 +61,10 @@ def log_training_run(
     extra_params: dict[str, str],
     extra_metrics: dict[str, float],
     experiment_id: str,
+    client: MlflowClient,
 ) -> LoggedModel:
-    """Log one model's run (params, window, metrics, plots, model) and register a new version."""
+    """Log one model's run (params, window, metrics, plots, model) and register a new version (``client``:
+    the tracking store's, inside :func:`registry.store.tracking_store`)."""
     task = Task(model.bundle.task)
     name = MODEL_NAMES[task]
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{task.value}-train") as run:
@@ -79,7 +81,6 @@ def log_training_run(
     version = info.registered_model_version
     if version is None:
         raise RegistryError(f"MLflow did not register {name} for run {run.info.run_id}")
-    client = MlflowClient()
     primary = config.primary_metric(task)
     client.set_model_version_tag(name, str(version), TEST_WINDOW_TAG, window_key)
     client.set_model_version_tag(name, str(version), FEATURE_HASH_TAG, model.bundle.features.hash)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from core.settings import get_settings
+from core.urls import redact
 from riskgate.cli.options import progress_bars
 
 if TYPE_CHECKING:
@@ -31,7 +32,9 @@ def info() -> None:
     typer.echo(f"environment:  {settings.environment}")
     typer.echo(f"data dir:     {settings.data_dir}")
     typer.echo(f"state dir:    {settings.state_dir}")
-    typer.echo(f"tracking uri: {settings.tracking_uri}")
+    typer.echo(f"tracking uri: {redact(settings.tracking_uri)}")
+    if settings.registry_uri != settings.tracking_uri:
+        typer.echo(f"registry uri: {redact(settings.registry_uri)}")
 
 
 def _mapping(mapping: Path | None) -> ColumnMapping:

@@ -30,7 +30,8 @@ def _recovery_failure_model(uri: str, feature_set: FeatureSet) -> ModelBundle:
     from registry.store import load_bundle, tracking_store  # noqa: PLC0415
     from simulator.recovery_eval import EvaluationError  # noqa: PLC0415
 
-    with tracking_store(get_settings().tracking_uri) as client:
+    settings = get_settings()
+    with tracking_store(settings.tracking_uri, settings.registry_uri) as client:
         bundle = load_bundle(client, uri)
     if bundle.task != "failure":
         raise EvaluationError(f"{uri} is a {bundle.task} model: the planner needs the failure model")
@@ -60,7 +61,8 @@ def _registered_retry_model(uri: str | None) -> RetryModel | None:
         return None
     from registry.store import load_retry_model, tracking_store  # noqa: PLC0415
 
-    with tracking_store(get_settings().tracking_uri) as client:
+    settings = get_settings()
+    with tracking_store(settings.tracking_uri, settings.registry_uri) as client:
         return load_retry_model(client, uri)
 
 

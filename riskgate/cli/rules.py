@@ -231,7 +231,9 @@ def _data_backtest(
     from serving.readers.trends import maturity_days, parse_moment  # noqa: PLC0415
 
     settings = get_settings()
-    models = load_models(settings.tracking_uri, chosen, alias=settings.model_alias)
+    models = load_models(
+        settings.tracking_uri, chosen, alias=settings.model_alias, registry_uri=settings.registry_uri
+    )
     period = parse_moment("--start", query.start), parse_moment("--end", query.end)
     fraud = models.fraud
     delay = query.maturity_days

@@ -58,7 +58,14 @@ def backtest(
     settings = get_settings()
     period = parse_moment("--start", start), parse_moment("--end", end)
     chosen = chosen_feature_set(feature_set).feature_set
-    models = load_models(settings.tracking_uri, chosen, fraud_model, failure_model, settings.model_alias)
+    models = load_models(
+        settings.tracking_uri,
+        chosen,
+        fraud_model,
+        failure_model,
+        settings.model_alias,
+        registry_uri=settings.registry_uri,
+    )
     with progress_bars(context) as progress:
         summary = run_backtest(
             data_dir or settings.data_dir,
@@ -111,7 +118,7 @@ def report(
     log = decision_source(settings, state_dir)
     period = parse_moment("--start", start), parse_moment("--end", end)
     models, note, maturity = (
-        registered_models(settings.tracking_uri, log, *period)
+        registered_models(settings.tracking_uri, log, *period, registry_uri=settings.registry_uri)
         if drift
         else (None, "", FALLBACK_FRAUD_MATURITY_DAYS)
     )

@@ -334,6 +334,7 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         feature_set.names,
         feature_set.hash,
         alias=settings.model_alias,
+        registry_uri=settings.registry_uri,
     )
     limits = Limits(
         settings.max_batch,

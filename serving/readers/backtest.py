@@ -340,13 +340,15 @@ def load_models(
     fraud: str | None = None,
     failure: str | None = None,
     alias: str = "champion",
+    *,
+    registry_uri: str | None = None,
 ) -> ModelPair:
     """The registered versions to backtest: the given ``models:/`` URIs, else each task's ``@alias``."""
     from registry.store import load_bundle, tracking_store  # noqa: PLC0415
 
     uris = {"fraud": fraud, "failure": failure}
     loaded: dict[str, ServingModel] = {}
-    with tracking_store(tracking_uri) as client:
+    with tracking_store(tracking_uri, registry_uri) as client:
         for task in TASKS:
             uri = uris[task] or f"models:/{MODEL_NAMES[task]}@{alias}"
             name, version = _name_and_version(client, uri)

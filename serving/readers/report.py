@@ -24,6 +24,7 @@ from typing import Any, Final
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
+from core.urls import redact
 from registry.names import TASKS
 from serving.readers.drift import DriftModel, drift
 from serving.readers.trends import ACTIONS, FALLBACK_FRAUD_MATURITY_DAYS, maturity_days, resolve_range, trends
@@ -284,7 +285,11 @@ def write_report(spec: ReportInput, out: Path) -> Path:
 
 
 def registered_models(
-    tracking_uri: str, log: DecisionSource, start: datetime | None, end: datetime | None
+    tracking_uri: str,
+    log: DecisionSource,
+    start: datetime | None,
+    end: datetime | None,
+    registry_uri: str | None = None,
 ) -> tuple[dict[str, DriftModel | None], str, float]:
     """The versions that scored most of the period's decisions, from the registry, for drift and maturity.
 
@@ -307,11 +312,11 @@ def registered_models(
         if len(versions) > 1:
             notes.append(f"{task}: {len(versions)} versions scored the period; drift is shown for {ref}")
         try:
-            with tracking_store(tracking_uri) as client:
+            with tracking_store(tracking_uri, registry_uri) as client:
                 bundle = load_bundle(client, f"models:/{ref}")
         except Exception as error:  # the report still shows the trends without this model's drift
             logger.warning("report: cannot load %s for drift: %s", ref, error)
-            notes.append(f"{ref} could not be loaded from {tracking_uri}: {error}")
+            notes.append(f"{ref} could not be loaded from {redact(registry_uri or tracking_uri)}: {error}")
             continue
         models[task] = DriftModel(task, ref, bundle.reference, bundle.features.names)
         if task == "fraud":

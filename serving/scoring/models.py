@@ -152,8 +152,10 @@ class ModelLoader:
         feature_names: Sequence[str],
         feature_hash: str,
         alias: str = CHAMPION,
+        *,
+        registry_uri: str | None = None,
     ) -> None:
-        self.registry = RegistryLoader(tracking_uri, cache_dir, alias)
+        self.registry = RegistryLoader(tracking_uri, cache_dir, alias, registry_uri=registry_uri)
         self.feature_names = tuple(feature_names)
         self.feature_hash = feature_hash
         self.kinds: dict[str, ModelKind[ModelBundle]] = {
@@ -164,18 +166,25 @@ class ModelLoader:
     def alias(self) -> str:
         return self.registry.alias
 
-    def load(self, task: str, current: ServingModel | None) -> loader.LoadResult[ServingModel]:
-        """The task's model now: unchanged if the alias still points at ``current``'s version."""
-        return self.registry.load(self.kinds[task], current, ServingModel.from_bundle)
+    def load(
+        self, task: str, current: ServingModel | None, *, down: str | None = None
+    ) -> loader.LoadResult[ServingModel]:
+        """The task's model now: unchanged if the alias still points at ``current``'s version (``down``: see
+        :meth:`registry.loader.RegistryLoader.load`)."""
+        return self.registry.load(self.kinds[task], current, ServingModel.from_bundle, down=down)
 
-    def load_retry(self, current: ServingRetryModel | None) -> loader.LoadResult[ServingRetryModel]:
+    def load_retry(
+        self, current: ServingRetryModel | None, *, down: str | None = None
+    ) -> loader.LoadResult[ServingRetryModel]:
         """The retry model ``@alias`` points at now (optional: the planner can use the failure model)."""
-        return self.registry.load(RETRY_KIND, current, ServingRetryModel.from_model)
+        return self.registry.load(RETRY_KIND, current, ServingRetryModel.from_model, down=down)
 
     def load_pair(self, current: ModelPair) -> tuple[ModelPair, list[LoadResult]]:
-        """Both tasks and the retry model; the pair keeps a model when its new version cannot be had."""
-        fraud, failure = (self.load(task, current.get(task)) for task in TASKS)
-        retry = self.load_retry(current.retry)
+        """Both tasks and the retry model; the pair keeps a model when its new version cannot be had. A
+        registry that does not answer is waited for once (then every model comes from what is at hand)."""
+        fraud = self.load(TASKS[0], current.get(TASKS[0]))
+        failure = self.load(TASKS[1], current.get(TASKS[1]), down=fraud.unreachable)
+        retry = self.load_retry(current.retry, down=fraud.unreachable or failure.unreachable)
         results: list[LoadResult] = [fraud, failure, retry]
         if not any(result.changed for result in results):
             return current, results

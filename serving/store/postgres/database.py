@@ -11,11 +11,11 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from core.urls import redact as redact  # noqa: PLC0414 (re-exported: the stores and `riskgate db` use it)
 from serving.errors import ConfigurationError, ServingError
 
 logger = logging.getLogger(__name__)
@@ -32,16 +32,6 @@ class DatabaseUnavailableError(ServingError):
 
     http_status = 503
     code = "database_unavailable"
-
-
-def redact(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (for messages and logs)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def check_url(url: str) -> str:
