@@ -26,10 +26,10 @@ value), so an unchecked attempt is never blocked for it. The same machine runs i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeAlias, TypeVar
 
 from billing.catalogue import Catalogue
 from events.currencies import MINOR_UNITS
@@ -120,15 +120,28 @@ class PaidPeriod:
     invoice_id: str
 
 
+T = TypeVar("T")
+#: What :meth:`BillingState.update_invoice` makes of an invoice (None: not opened yet): the invoice to write
+#: (None: none) and a result for the caller.
+InvoiceChange: TypeAlias = Callable[[Invoice | None], tuple[Invoice | None, T]]
+
+
 class BillingState(Protocol):
-    """What the checks keep: a backend (memory, SQLite, PostgreSQL) implements these seven calls. A put
-    replaces the record of its key whole; :meth:`put_attempt` writes the invoice and the attempt's submission
-    together (one write on the scoring path)."""
+    """What the checks keep: a backend (memory, SQLite, PostgreSQL) implements these five calls.
+
+    :meth:`update_invoice` is the one write of an invoice: it reads the invoice, writes what ``change``
+    makes of it (and the attempt's ``submission``, if any) in one transaction that excludes every other
+    update of that invoice, for a shared backend across processes and instances too. That is what keeps the
+    double-charge check whole when two instances see two attempts of one invoice at once. ``change`` returns
+    the invoice to write (None: leave it as it is) and a result handed back to the caller; it may be called
+    more than once (a backend retries when another writer opened the same invoice first), so it reads only
+    its argument. A put replaces the record of its key whole."""
 
     def invoice(self, invoice_id: str) -> Invoice | None: ...
-    def put_invoice(self, invoice_id: str, invoice: Invoice) -> None: ...
+    def update_invoice(
+        self, invoice_id: str, change: InvoiceChange[T], submission: Submission | None = None
+    ) -> T: ...
     def submission(self, attempt_id: str) -> Submission | None: ...
-    def put_attempt(self, invoice_id: str, invoice: Invoice, submission: Submission) -> None: ...
     def paid_period(self, account_id: str) -> PaidPeriod | None: ...
     def put_paid_period(self, account_id: str, period: PaidPeriod) -> None: ...
 
@@ -144,21 +157,39 @@ class MemoryBillingState:
     def invoice(self, invoice_id: str) -> Invoice | None:
         return self.invoices.get(invoice_id)
 
-    def put_invoice(self, invoice_id: str, invoice: Invoice) -> None:
-        self.invoices[invoice_id] = invoice
+    def update_invoice(
+        self, invoice_id: str, change: InvoiceChange[T], submission: Submission | None = None
+    ) -> T:
+        invoice, result = change(self.invoices.get(invoice_id))
+        if invoice is not None:
+            self.invoices[invoice_id] = invoice
+        if submission is not None:
+            self.submissions[submission.attempt_id] = submission
+        return result
 
     def submission(self, attempt_id: str) -> Submission | None:
         return self.submissions.get(attempt_id)
-
-    def put_attempt(self, invoice_id: str, invoice: Invoice, submission: Submission) -> None:
-        self.invoices[invoice_id] = invoice
-        self.submissions[submission.attempt_id] = submission
 
     def paid_period(self, account_id: str) -> PaidPeriod | None:
         return self.periods.get(account_id)
 
     def put_paid_period(self, account_id: str, period: PaidPeriod) -> None:
         self.periods[account_id] = period
+
+
+def _pending(invoice: Invoice, charge: Charge) -> Invoice:
+    """``invoice`` with ``charge`` submitted to the gateway (its pending attempt)."""
+    return replace(
+        invoice,
+        pending_attempt=charge.attempt_id,
+        pending_retry=charge.retry_number,
+        pending_us=charge.occurred_us,
+    )
+
+
+def _settled(invoice: Invoice) -> Invoice:
+    """``invoice`` with no pending attempt."""
+    return replace(invoice, pending_attempt=None, pending_retry=None, pending_us=None)
 
 
 @dataclass(frozen=True)
@@ -187,8 +218,10 @@ BILLING_FIELD_NAMES: Final = tuple(BillingFields.__dataclass_fields__)
 
 
 class BillingChecks:
-    """The state machine: :meth:`check` an attempt (read only), then :meth:`record_attempt` it (with whether
-    it went to the gateway), and :meth:`record_outcome` the gateway's answer when it comes."""
+    """The state machine: :meth:`claim` an attempt (its checks, and its claim on its invoice when it is not a
+    double charge), then :meth:`record_attempt` it once decided (with whether it went to the gateway), and
+    :meth:`record_outcome` the gateway's answer when it comes. :meth:`check` answers without writing (the
+    offline replay, which decides nothing between an attempt's check and its record)."""
 
     def __init__(
         self, state: BillingState, catalogue: Catalogue | None, policy: BillingPolicy | None = None
@@ -200,23 +233,67 @@ class BillingChecks:
     def check(self, charge: Charge) -> BillingFields:
         """The billing fields of ``charge`` given what came before it (nothing is written)."""
         invoice = None if charge.invoice_id is None else self.state.invoice(charge.invoice_id)
-        purpose = charge.kind if invoice is None else invoice.kind
-        price = self._catalogue_price(charge, invoice, purpose)
-        early, days = self._early(charge, invoice, purpose)
-        return BillingFields(
-            billing_double_charge=self._double(charge, invoice),
-            billing_price_mismatch=None if price is None else self._mismatch(charge, price),
-            billing_early_renewal=early,
-            billing_catalogue_price=price,
-            billing_days_since_paid=days,
-        )
+        renews = (charge.kind if invoice is None else invoice.kind) == AttemptKind.RENEWAL.value
+        return self._fields(charge, invoice, self.state.paid_period(charge.account_id) if renews else None)
+
+    def claim(self, charge: Charge) -> BillingFields:
+        """:meth:`check` ``charge`` and, unless it is a double charge, make it its invoice's pending attempt
+        at once, in one update of the invoice (:meth:`BillingState.update_invoice`): of two attempts of one
+        invoice checked at the same time, in this process or on another instance, the second is the double
+        charge. :meth:`record_attempt` keeps the claim (submitted) or drops it; a dropped claim that had
+        replaced another pending attempt (an earlier retry's) leaves none."""
+        if charge.invoice_id is None:
+            return self.check(charge)
+        paid = self.state.paid_period(charge.account_id)
+
+        def change(invoice: Invoice | None) -> tuple[Invoice | None, BillingFields]:
+            fields = self._fields(charge, invoice, paid)
+            if fields.billing_double_charge:
+                return None, fields
+            return _pending(self._opened(charge, invoice), charge), fields
+
+        return self.state.update_invoice(charge.invoice_id, change)
 
     def record_attempt(self, charge: Charge, *, submitted: bool) -> None:
         """Remember ``charge``: it opens its invoice if new; ``submitted`` (riskgate let it go to the gateway)
-        makes it the invoice's pending attempt until its outcome comes."""
+        makes it the invoice's pending attempt until its outcome comes, otherwise its claim is dropped."""
         if charge.invoice_id is None:
             return
-        invoice = self.state.invoice(charge.invoice_id) or Invoice(
+
+        def change(invoice: Invoice | None) -> tuple[Invoice | None, None]:
+            opened = self._opened(charge, invoice)
+            if submitted:
+                return _pending(opened, charge), None
+            return (_settled(opened) if opened.pending_attempt == charge.attempt_id else opened), None
+
+        submission = Submission(charge.attempt_id, charge.invoice_id)
+        self.state.update_invoice(charge.invoice_id, change, submission)
+
+    def record_outcome(self, attempt_id: str, status: str) -> None:
+        """The gateway's answer for an attempt: an approval marks its invoice paid (and, for a new or renewed
+        plan on time, starts the account's paid period); any answer ends its pending submission."""
+        submission = self.state.submission(attempt_id)
+        if submission is None:
+            return  # an attempt the checks never saw (no invoice): nothing to update
+
+        def change(invoice: Invoice | None) -> tuple[Invoice | None, Invoice | None]:
+            if invoice is None:
+                return None, None
+            if invoice.pending_attempt == attempt_id:
+                invoice = _settled(invoice)
+            if status == OutcomeStatus.APPROVED.value and invoice.approved_attempt is None:
+                paid = replace(invoice, approved_attempt=attempt_id)
+                return paid, paid
+            return invoice, None
+
+        paid = self.state.update_invoice(submission.invoice_id, change)
+        if paid is not None:
+            self._paid(submission.invoice_id, paid)
+
+    @staticmethod
+    def _opened(charge: Charge, invoice: Invoice | None) -> Invoice:
+        """``invoice``, or the one ``charge`` opens (its first try)."""
+        return invoice or Invoice(
             account_id=charge.account_id,
             kind=charge.kind,
             opened_us=charge.occurred_us,
@@ -224,28 +301,19 @@ class BillingChecks:
             plan_tier=charge.plan_tier,
             currency=charge.currency,
         )
-        if submitted:
-            invoice = replace(
-                invoice,
-                pending_attempt=charge.attempt_id,
-                pending_retry=charge.retry_number,
-                pending_us=charge.occurred_us,
-            )
-        self.state.put_attempt(charge.invoice_id, invoice, Submission(charge.attempt_id, charge.invoice_id))
 
-    def record_outcome(self, attempt_id: str, status: str) -> None:
-        """The gateway's answer for an attempt: an approval marks its invoice paid (and, for a new or renewed
-        plan on time, starts the account's paid period); any answer ends its pending submission."""
-        submission = self.state.submission(attempt_id)
-        invoice = None if submission is None else self.state.invoice(submission.invoice_id)
-        if submission is None or invoice is None:
-            return  # an attempt the checks never saw (no invoice): nothing to update
-        if invoice.pending_attempt == attempt_id:
-            invoice = replace(invoice, pending_attempt=None, pending_retry=None, pending_us=None)
-        if status == OutcomeStatus.APPROVED.value and invoice.approved_attempt is None:
-            invoice = replace(invoice, approved_attempt=attempt_id)
-            self._paid(submission.invoice_id, invoice)
-        self.state.put_invoice(submission.invoice_id, invoice)
+    def _fields(self, charge: Charge, invoice: Invoice | None, paid: PaidPeriod | None) -> BillingFields:
+        """The billing fields of ``charge`` over its invoice and the account's paid period (read before)."""
+        purpose = charge.kind if invoice is None else invoice.kind
+        price = self._catalogue_price(charge, invoice, purpose)
+        early, days = self._early(charge, invoice, purpose, paid)
+        return BillingFields(
+            billing_double_charge=self._double(charge, invoice),
+            billing_price_mismatch=None if price is None else self._mismatch(charge, price),
+            billing_early_renewal=early,
+            billing_catalogue_price=price,
+            billing_days_since_paid=days,
+        )
 
     # -- the checks -----------------------------------------------------------------------------------------
 
@@ -276,11 +344,10 @@ class BillingChecks:
         return abs(charge.amount - price) > max(self.policy.price_tolerance * price, half_unit)
 
     def _early(
-        self, charge: Charge, invoice: Invoice | None, purpose: str | None
+        self, charge: Charge, invoice: Invoice | None, purpose: str | None, paid: PaidPeriod | None
     ) -> tuple[bool | None, float | None]:
         if purpose != AttemptKind.RENEWAL.value:
             return None, None
-        paid = self.state.paid_period(charge.account_id)
         if paid is None or (invoice is not None and paid.invoice_id == charge.invoice_id):
             return None, None
         opened = charge.occurred_us if invoice is None else invoice.opened_us

@@ -37,6 +37,7 @@ from serving.store.upkeep import Checkpointer
 from serving.store.writebehind import WriteBehind
 
 if TYPE_CHECKING:
+    from serving.store.billing import BillingStore
     from serving.store.postgres.database import Database
     from serving.store.postgres.notices import Listener
 
@@ -286,7 +287,7 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
     log = _decision_log(settings, database, journal)
     metrics = ServiceMetrics()
     pseudonymise = Pseudonymiser(settings.pseudonym_secret.get_secret_value())
-    billing = _billing_gate(settings, pseudonymise, metrics)
+    billing = _billing_gate(settings, pseudonymise, metrics, database)
     rules = RuleBookHolder(
         schema_for(feature_set),
         feature_set.fields,
@@ -294,7 +295,7 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         builtin=BUILTIN_RULES if billing is not None else (),
     )
     operations = open_operations(settings.state_dir, feature_set)
-    outbox = SQLiteOutbox(settings.state_dir / "outbox.sqlite", settings.decision_log_sync)
+    outbox = open_outbox(settings, database)
     deliverer = Deliverer.from_settings(outbox, settings) if settings.webhooks else None
     behind = None
     if journal is not None:
@@ -342,7 +343,8 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         settings.model_reload_seconds,
         settings.rules_poll_seconds,
     )
-    files = ([log.path] if isinstance(log, DecisionLog) else []) + [outbox.path]
+    files = [log.path] if isinstance(log, DecisionLog) else []
+    files += [outbox.path] if isinstance(outbox, SQLiteOutbox) else []
     files += [Path(store.path)] if hasattr(store, "path") else []
     if billing is not None and billing.store.path is not None:
         files.append(billing.store.path)
@@ -393,16 +395,33 @@ def _decision_log(settings: Settings, database: Database | None, journal: Journa
     return PostgresDecisions(database)
 
 
+def open_outbox(settings: Settings, database: Database | None) -> Outbox:
+    """The webhook outbox: ``STATE_DIR/outbox.sqlite``, or with a database its tables (the fleet's one)."""
+    if database is None:
+        return SQLiteOutbox(settings.state_dir / "outbox.sqlite", settings.decision_log_sync)
+    from serving.store.postgres.outbox import PostgresOutbox  # noqa: PLC0415
+
+    return PostgresOutbox(database)
+
+
 def _billing_gate(
-    settings: Settings, pseudonymise: Pseudonymiser, metrics: ServiceMetrics
+    settings: Settings, pseudonymise: Pseudonymiser, metrics: ServiceMetrics, database: Database | None
 ) -> BillingGate | None:
-    """The billing checks over ``STATE_DIR/billing.sqlite`` and the catalogue the settings name (None: turned
-    off by ``RISKGATE_BILLING_CHECKS=false``); a catalogue that cannot be read stops the service starting."""
+    """The billing checks over ``STATE_DIR/billing.sqlite`` (or the database's tables, the fleet's one) and
+    the catalogue the settings name (None: turned off by ``RISKGATE_BILLING_CHECKS=false``); a catalogue
+    that cannot be read stops the service starting."""
     if not settings.billing_checks:
         return None
     from billing.catalogue import read_catalogue  # noqa: PLC0415
-    from serving.store.billing_sqlite import SQLiteBillingStore  # noqa: PLC0415
 
     catalogue = None if settings.catalogue_file is None else read_catalogue(settings.catalogue_file)
-    store = SQLiteBillingStore(settings.state_dir / "billing.sqlite", settings.decision_log_sync)
+    store: BillingStore
+    if database is None:
+        from serving.store.billing_sqlite import SQLiteBillingStore  # noqa: PLC0415
+
+        store = SQLiteBillingStore(settings.state_dir / "billing.sqlite", settings.decision_log_sync)
+    else:
+        from serving.store.postgres.billing import PostgresBillingStore  # noqa: PLC0415
+
+        store = PostgresBillingStore(database)
     return BillingGate(store, catalogue, pseudonymise, on_error=partial(metrics.count_error, "billing"))

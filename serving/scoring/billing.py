@@ -96,10 +96,12 @@ class BillingGate:
         )
 
     def check(self, charge: Charge) -> BillingFields:
-        """The attempt's billing fields; none checked if the store fails (the decision is still made)."""
+        """The attempt's billing fields; none checked if the store fails (the decision is still made). An
+        attempt that is not a double charge claims its invoice at once (:meth:`BillingChecks.claim`), so a
+        second attempt of the invoice checked meanwhile, here or on another instance, is one."""
         try:
             with self._lock:
-                return self.checks.check(charge)
+                return self.checks.claim(charge)
         except Exception:  # the store is down or corrupt: decide without the checks rather than stall
             self._failed("check")
             return NOT_CHECKED

@@ -11,11 +11,12 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
-from billing.checks import Invoice, PaidPeriod, Submission
+from billing.checks import Invoice, InvoiceChange, PaidPeriod, Submission
 from core.errors import RiskgateError
 from core.sqlite import open_wal, retry_locked
+from serving.store.billing import INVOICE_COLUMNS, INVOICE_FIELDS, invoice_row
 
 #: The billing store's schema version (``PRAGMA user_version``): 1 = invoices, submissions, paid periods.
 BILLING_VERSION: Final = 1
@@ -44,19 +45,15 @@ _SCHEMA: Final = (
         invoice_id TEXT NOT NULL
     ) WITHOUT ROWID""",
 )
-#: The invoice's columns, in the order of :class:`billing.checks.Invoice`'s fields.
-_INVOICE_FIELDS: Final = tuple(Invoice.__dataclass_fields__)
-_INVOICE_COLUMNS: Final = ", ".join(_INVOICE_FIELDS)
-
 _PUT_INVOICE: Final = (
-    f"INSERT OR REPLACE INTO invoices (invoice_id, {_INVOICE_COLUMNS}) "
-    f"VALUES ({', '.join('?' * (1 + len(_INVOICE_FIELDS)))})"
+    f"INSERT OR REPLACE INTO invoices (invoice_id, {INVOICE_COLUMNS}) "
+    f"VALUES ({', '.join('?' * (1 + len(INVOICE_FIELDS)))})"
 )
 _PUT_SUBMISSION: Final = "INSERT OR REPLACE INTO submissions (attempt_id, invoice_id) VALUES (?, ?)"
+_SELECT_INVOICE: Final = f"SELECT {INVOICE_COLUMNS} FROM invoices WHERE invoice_id = ?"
 
 
-def _invoice_row(invoice_id: str, invoice: Invoice) -> tuple[object, ...]:
-    return (invoice_id, *(getattr(invoice, name) for name in _INVOICE_FIELDS))
+T = TypeVar("T")
 
 
 class BillingStoreVersionError(RiskgateError):
@@ -98,22 +95,28 @@ class SQLiteBillingStore:
         self._execute(f"PRAGMA user_version = {BILLING_VERSION}")
 
     def invoice(self, invoice_id: str) -> Invoice | None:
-        row = self._one(f"SELECT {_INVOICE_COLUMNS} FROM invoices WHERE invoice_id = ?", invoice_id)
+        row = self._one(_SELECT_INVOICE, invoice_id)
         return None if row is None else Invoice(*row)
 
-    def put_invoice(self, invoice_id: str, invoice: Invoice) -> None:
-        self._execute(_PUT_INVOICE, _invoice_row(invoice_id, invoice))
-
-    def put_attempt(self, invoice_id: str, invoice: Invoice, submission: Submission) -> None:
+    def update_invoice(
+        self, invoice_id: str, change: InvoiceChange[T], submission: Submission | None = None
+    ) -> T:
+        """The invoice's read and write under ``BEGIN IMMEDIATE`` (the file's write lock: the processes of
+        ``riskgate serve --workers N`` sharing the file take turns)."""
         with self._lock:
             retry_locked(lambda: self._db.execute("BEGIN IMMEDIATE"), self._timeout_s)
             try:
-                self._db.execute(_PUT_INVOICE, _invoice_row(invoice_id, invoice))
-                self._db.execute(_PUT_SUBMISSION, (submission.attempt_id, submission.invoice_id))
+                row = self._db.execute(_SELECT_INVOICE, (invoice_id,)).fetchone()
+                invoice, result = change(None if row is None else Invoice(*row))
+                if invoice is not None:
+                    self._db.execute(_PUT_INVOICE, invoice_row(invoice_id, invoice))
+                if submission is not None:
+                    self._db.execute(_PUT_SUBMISSION, (submission.attempt_id, submission.invoice_id))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+        return result
 
     def submission(self, attempt_id: str) -> Submission | None:
         row = self._one("SELECT attempt_id, invoice_id FROM submissions WHERE attempt_id = ?", attempt_id)

@@ -8,16 +8,21 @@ its type (:meth:`Outbox.fan_out`), claims due deliveries (:meth:`Outbox.claim`),
 deliverer died is claimed again once the lease ends (at least once).
 
 The SQLite outbox (:class:`serving.store.sqlite_outbox.SQLiteOutbox`, ``STATE_DIR/outbox.sqlite``) implements
-:class:`Outbox`; a second backend implements the same methods.
+:class:`Outbox`, and so does the PostgreSQL one (:class:`serving.store.postgres.outbox.PostgresOutbox`, shared
+by a fleet of instances each running a deliverer). Both keep the same events (:func:`new_event`) and
+deliveries (:func:`settled_state`, :func:`delivery_of`).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final, Protocol
+
+import orjson
 
 
 class EventType(StrEnum):
@@ -124,6 +129,46 @@ class Delivery:
     next_try: datetime | None  # when a pending delivery is due
     created_at: datetime  # the event's creation time
     settled_at: datetime | None  # when it was delivered or given up
+
+
+def new_event(event_type: EventType, payload: Mapping[str, Any]) -> tuple[str, datetime, bytes]:
+    """A new event's unique id, creation time (now) and body: the JSON ``{"id", "type", "created_at",
+    "data"}`` sent, and signed, exactly as stored."""
+    event_id = f"evt_{uuid.uuid4().hex}"
+    created = datetime.now(UTC)
+    body = orjson.dumps(
+        {"id": event_id, "type": event_type.value, "created_at": created.isoformat(), "data": payload}
+    )
+    return event_id, created, body
+
+
+def settled_state(status: int | None, next_try: datetime | None) -> DeliveryState:
+    """A try's result (see :meth:`Outbox.settle`): a 2xx ``status`` delivers; otherwise due again at
+    ``next_try``, or failed without one."""
+    if status is not None and 200 <= status < 300:
+        return DeliveryState.DELIVERED
+    return DeliveryState.PENDING if next_try is not None else DeliveryState.FAILED
+
+
+def delivery_of(row: Sequence[Any], time: Callable[[Any], datetime | None]) -> Delivery:
+    """A delivery from its row: id, event id, type, endpoint, state, attempts, last status, last error, next
+    try, creation time and settling time, the backend's times read by ``time``."""
+    created = time(row[9])
+    if created is None:  # pragma: no cover - NOT NULL in the schemas
+        raise RuntimeError("an outbox event has no creation time")
+    return Delivery(
+        delivery_id=int(row[0]),
+        event_id=str(row[1]),
+        event_type=str(row[2]),
+        endpoint=str(row[3]),
+        state=DeliveryState(row[4]),
+        attempts=int(row[5]),
+        last_status=row[6],
+        last_error=row[7],
+        next_try=time(row[8]) if row[4] == DeliveryState.PENDING else None,
+        created_at=created,
+        settled_at=time(row[10]),
+    )
 
 
 class Outbox(Protocol):

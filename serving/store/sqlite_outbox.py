@@ -14,18 +14,24 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
 
-import orjson
-
 from core.errors import RiskgateError
 from core.sqlite import open_wal, retry_locked
 from serving.store.base import epoch_us
-from serving.store.outbox import Claimed, Delivery, DeliveryState, EventType, Outbox
+from serving.store.outbox import (
+    Claimed,
+    Delivery,
+    DeliveryState,
+    EventType,
+    Outbox,
+    delivery_of,
+    new_event,
+    settled_state,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,25 +80,6 @@ def _time(us: int | None) -> datetime | None:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
 
 
-def _delivery(row: Sequence[Any]) -> Delivery:
-    created = _time(row[9])
-    if created is None:  # pragma: no cover - NOT NULL in the schema
-        raise RuntimeError("an outbox event has no creation time")
-    return Delivery(
-        delivery_id=int(row[0]),
-        event_id=str(row[1]),
-        event_type=str(row[2]),
-        endpoint=str(row[3]),
-        state=DeliveryState(row[4]),
-        attempts=int(row[5]),
-        last_status=row[6],
-        last_error=row[7],
-        next_try=_time(row[8]) if row[4] == DeliveryState.PENDING else None,
-        created_at=created,
-        settled_at=_time(row[10]),
-    )
-
-
 class SQLiteOutbox(Outbox):
     """The outbox in one SQLite file; one connection behind a lock, shared by emitters and the deliverer."""
 
@@ -137,11 +124,7 @@ class SQLiteOutbox(Outbox):
     # -- emitting -------------------------------------------------------------------------------------------
 
     def emit(self, event_type: EventType, payload: Mapping[str, Any], key: str | None = None) -> str:
-        event_id = f"evt_{uuid.uuid4().hex}"
-        created = datetime.now(UTC)
-        body = orjson.dumps(
-            {"id": event_id, "type": event_type.value, "created_at": created.isoformat(), "data": payload}
-        )
+        event_id, created, body = new_event(event_type, payload)
         with self._lock:
             inserted = self._execute(
                 "INSERT OR IGNORE INTO events (id, type, body, created_us, key) VALUES (?, ?, ?, ?, ?)",
@@ -205,11 +188,8 @@ class SQLiteOutbox(Outbox):
         error: str | None = None,
         next_try: datetime | None = None,
     ) -> None:
-        delivered = status is not None and 200 <= status < 300
-        if delivered:
-            state = DeliveryState.DELIVERED
-        else:
-            state = DeliveryState.PENDING if next_try is not None else DeliveryState.FAILED
+        state = settled_state(status, next_try)
+        delivered = state is DeliveryState.DELIVERED
         with self._lock:
             self._execute(
                 "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_status = ?, last_error = ?, "
@@ -232,7 +212,7 @@ class SQLiteOutbox(Outbox):
                 f"{_SELECT_DELIVERY} WHERE d.id < ? ORDER BY d.id DESC LIMIT ?",
                 (before if before is not None else 2**63 - 1, limit),
             ).fetchall()
-        return [_delivery(row) for row in rows]
+        return [delivery_of(row, _time) for row in rows]
 
     def retry(self, delivery_id: int, now: datetime) -> Delivery | None:
         with self._lock:
@@ -242,7 +222,7 @@ class SQLiteOutbox(Outbox):
                 (epoch_us(now), delivery_id),
             )
             row = self._execute(f"{_SELECT_DELIVERY} WHERE d.id = ?", (delivery_id,)).fetchone()
-        return None if row is None else _delivery(row)
+        return None if row is None else delivery_of(row, _time)
 
     def close(self) -> None:
         with self._lock:
