@@ -7,7 +7,10 @@ their items (value, reason, optional expiry) with who added them and when, and a
 removed. Every change moves one counter (:meth:`OperationsStore.version`), which each scoring instance polls
 to know that it must reload :meth:`OperationsStore.current_rules` and :meth:`OperationsStore.current_lists`:
 the store is shared by every instance (one SQLite file in the state directory,
-:class:`serving.store.operations_sqlite.SQLiteOperations`; PostgreSQL next), so a change reaches them all.
+:class:`serving.store.operations_sqlite.SQLiteOperations`, or the fleet's PostgreSQL,
+:class:`serving.store.postgres.operations.PostgresOperations`), so a change reaches them all. Both backends
+keep the same tables and give rows back through the same readers (:func:`rule_version`, :func:`list_info`,
+...) and the same cache of built lists (:class:`BuiltLists`).
 
 :class:`Operations` is the one way in for the admin API and the command line: an expression is parsed and
 type-checked against the served feature set's schema with the current lists (:func:`rules.schema.schema_for`)
@@ -22,19 +25,20 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Final, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from core.errors import InputError
 from events.cardnumbers import contains_card_number
 from events.schema import ExtensionField
 from features.definitions import FeatureSet
-from rules.book import ORDER, RuleSpec
+from rules.book import ORDER, RuleAction, RuleSpec
 from rules.checker import Checked, check
 from rules.errors import ListError, RuleError
 from rules.lists import IpList, ListItem, ListKind, ValueList, kind_of, list_column, make_list
 from rules.schema import Schema, schema_for
 from rules.syntax import parse
 from serving.errors import ConflictError, NotFoundError
+from serving.store.moments import moment
 
 #: A list as the decision path reads it (``@name``): a hash table of texts or intervals of IP addresses.
 StoredList = ValueList | IpList
@@ -358,3 +362,89 @@ def missing(what: str, name: str) -> NotFoundError:
 def taken(what: str, name: str) -> ConflictError:
     """The error of a name that is taken already."""
     return ConflictError(f"a {what} named {name!r} exists already: change it, or pick another name")
+
+
+# -- what both backends' tables give back -------------------------------------------------------------------
+
+#: The columns of a rule in the current set, as :func:`rule_spec` reads them.
+RULE_COLUMNS: Final = "name, action, expression, enabled, description"
+#: The columns of a rule's version, as :func:`rule_version` reads them.
+VERSION_COLUMNS: Final = (
+    "name, version, change, action, expression, enabled, description, changed_by, changed_at, reason"
+)
+#: A list with its item count, as :func:`list_info` reads it (add ``WHERE`` before ``GROUP BY l.name``).
+INFO_SELECT: Final = (
+    "SELECT l.name, l.field, l.description, l.created_by, l.created_at, l.reason, count(i.value) "
+    "FROM lists l LEFT JOIN list_items i ON i.list = l.name"
+)
+#: The columns of an item, as :func:`stored_item` reads them.
+ITEM_COLUMNS: Final = "value, reason, expires_at, added_by, added_at"
+#: The columns of a list's change log, as :func:`log_entry` reads them.
+LOG_COLUMNS: Final = "change, value, changed_by, changed_at, reason"
+
+
+def rule_spec(row: Sequence[Any]) -> RuleSpec:
+    """A rule of :data:`RULE_COLUMNS`."""
+    name, action, expression, enabled, description = row
+    return RuleSpec(str(name), RuleAction(action), str(expression), bool(enabled), str(description))
+
+
+def rule_version(row: Sequence[Any]) -> RuleVersion:
+    """A version of :data:`VERSION_COLUMNS`."""
+    name, version, change, action, expression, enabled, description, by, at, reason = row
+    spec = rule_spec((name, action, expression, enabled, description))
+    return RuleVersion(spec, int(version), RuleChange(change), Change(str(by), moment(at), str(reason)))
+
+
+def list_info(row: Sequence[Any], extension: Sequence[ExtensionField]) -> ListInfo:
+    """A list of :data:`INFO_SELECT` (``extension``: the fields a list may hold besides the attempt's)."""
+    name, field_name, description, by, at, reason, count = row
+    kind = kind_of(list_column(str(field_name), extension))
+    created = Change(str(by), moment(at), str(reason))
+    return ListInfo(str(name), str(field_name), kind, str(description), int(count), created)
+
+
+def list_item(value: object, reason: object, expires_at: object) -> ListItem:
+    """An item from its stored value, reason and expiry (None: it never expires)."""
+    return ListItem(str(value), str(reason), None if expires_at is None else moment(expires_at))
+
+
+def stored_item(row: Sequence[Any]) -> StoredItem:
+    """An item of :data:`ITEM_COLUMNS` with who added it."""
+    value, reason, expires_at, by, at = row
+    return StoredItem(list_item(value, reason, expires_at), Change(str(by), moment(at), str(reason)))
+
+
+def log_entry(row: Sequence[Any]) -> ItemLogEntry:
+    """A line of a list's change log, of :data:`LOG_COLUMNS`."""
+    change, value, by, at, reason = row
+    made = Change(str(by), moment(at), str(reason))
+    return ItemLogEntry(ItemChange(change), None if value is None else str(value), made)
+
+
+class BuiltLists:
+    """The lists a store built last, each with the change it is as of: a store builds again only the lists
+    that changed since (building checks and indexes every item: about a second per 100,000). Not
+    thread-safe: the store calls it under a lock of its own."""
+
+    def __init__(self, extension: Sequence[ExtensionField]) -> None:
+        self.extension = tuple(extension)
+        self._built: dict[str, tuple[StoredList, int]] = {}
+
+    def refresh(
+        self,
+        lists: Iterable[tuple[str, str, int]],
+        rows_of: Callable[[str], Iterable[Sequence[Any]]],
+    ) -> dict[str, StoredList]:
+        """Every list of ``lists`` (name, field, the change it is as of), built for membership tests;
+        ``rows_of(name)`` gives a list's items (value, reason, expiry), read only for the lists that changed
+        (in the same read transaction as ``lists``)."""
+        built: dict[str, tuple[StoredList, int]] = {}
+        for name, field_name, changed in lists:
+            cached = self._built.get(name)
+            if cached is None or cached[1] != changed:
+                items = [list_item(*row) for row in rows_of(name)]
+                cached = (make_list(name, field_name, items, self.extension), changed)
+            built[name] = cached
+        self._built = built
+        return {name: stored for name, (stored, _) in built.items()}
