@@ -36,6 +36,8 @@ from serving.store.upkeep import Checkpointer
 from serving.store.writebehind import WriteBehind
 
 if TYPE_CHECKING:
+    from features.definitions import FeatureSet
+    from serving.store.cases import CaseStore
     from serving.store.postgres.database import Database
     from serving.store.postgres.notices import Listener
 
@@ -289,7 +291,7 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         on_error=lambda _: metrics.count_error("rule_value"),
         builtin=BUILTIN_RULES if billing is not None else (),
     )
-    operations = open_operations(settings.state_dir, feature_set)
+    operations = _operations(settings, feature_set, database)
     outbox = SQLiteOutbox(settings.state_dir / "outbox.sqlite", settings.decision_log_sync)
     deliverer = Deliverer.from_settings(outbox, settings) if settings.webhooks else None
     behind = None
@@ -298,7 +300,7 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         failed = partial(metrics.count_error, "write_behind")
         behind = WriteBehind(journal, log, buffered, settings.write_behind_ms / 1000, on_failure=failed)
     review = ReviewDesk(
-        SQLiteCases(log.path),
+        SQLiteCases(log.path) if database is None else _postgres_cases(database),
         metrics,
         flush=(lambda: None) if behind is None else behind.flush,
         claim_for=timedelta(minutes=settings.review_claim_minutes),
@@ -375,6 +377,23 @@ def open_database(settings: Settings) -> Database | None:
     from serving.store.postgres.schema import open_checked  # noqa: PLC0415 (SQLite needs no driver)
 
     return open_checked(settings.database_url.get_secret_value(), settings.database_pool_size)
+
+
+def _operations(settings: Settings, feature_set: FeatureSet, database: Database | None) -> Operations:
+    """The rules and lists every instance serves: in PostgreSQL with a database, else in the state
+    directory's SQLite file."""
+    if database is None:
+        return open_operations(settings.state_dir, feature_set)
+    from serving.store.postgres.operations import PostgresOperations  # noqa: PLC0415
+
+    return Operations(PostgresOperations(database, feature_set.fields), feature_set)
+
+
+def _postgres_cases(database: Database) -> CaseStore:
+    """The review queue in PostgreSQL, beside the decisions it reads."""
+    from serving.store.postgres.cases import PostgresCases  # noqa: PLC0415
+
+    return PostgresCases(database)
 
 
 def _billing_gate(

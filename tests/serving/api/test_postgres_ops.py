@@ -1,0 +1,171 @@
+"""The fraud team's rules, lists and review queue over HTTP on two instances sharing one PostgreSQL
+(``RISKGATE_DATABASE_URL``), their periodic rules check off: a rule or list item made through one instance
+decides that instance's next request and is served by the other at once (its change notice); a case claimed
+on one instance is refused to another analyst on the other (409), and resolving it as fraud there records
+the fraud report and blocks the device on both. Every answer is checked against the OpenAPI document."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry.bundle import ModelBundle
+from rules.lists import to_us
+from serving.api.app import create_app
+from serving.api.service import Service
+from serving.store.base import DecisionRecord
+from serving.store.postgres.cases import PostgresReports
+from tests.serving.api.test_review_queue import KEYS, OTHER, REVIEW_ALL
+from tests.serving.documented import DocumentedClient
+from tests.serving.factories import ADMIN, SCORE, attempt, seed_cache, service_for
+from tests.serving.store.decision_rows import insert_decision
+
+#: How long another instance may take to serve a change (its periodic check is off: only a notice can do it).
+PROMPTLY_S = 5.0
+
+
+def service_of(client: DocumentedClient) -> Service:
+    service: Service = client.app.state.service  # type: ignore[attr-defined]
+    return service
+
+
+def eventually(condition: Callable[[], bool], within: float = PROMPTLY_S) -> float | None:
+    """How long ``condition`` took to hold (None: it did not within ``within`` seconds)."""
+    start = time.monotonic()
+    while time.monotonic() - start < within:
+        if condition():
+            return time.monotonic() - start
+        time.sleep(0.01)
+    return None
+
+
+@pytest.fixture
+def fleet(
+    tmp_path: Path, bundles: dict[str, ModelBundle], postgres_url: str
+) -> Iterator[list[DocumentedClient]]:
+    """Two instances (state directories of their own) over one PostgreSQL; every attempt is reviewed by the
+    policy; the periodic rules check is off."""
+    with ExitStack() as stack:
+        clients = []
+        for name in ("a", "b"):
+            home = tmp_path / name
+            seed_cache(home / "state" / "models", bundles)
+            service = service_for(
+                home, database_url=postgres_url, rules_poll_seconds=0, api_keys=KEYS, **REVIEW_ALL
+            )
+            clients.append(stack.enter_context(DocumentedClient(create_app(service=service))))
+        for client in clients:
+            listener = service_of(client).listener
+            assert listener is not None
+            assert listener.connected.wait(10)
+        yield clients
+
+
+def score(client: DocumentedClient, n: int, **changes: Any) -> dict[str, Any]:
+    answer = client.post("/v1/score", json=attempt(n, **changes), headers=SCORE)
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def served(client: DocumentedClient) -> list[str]:
+    """The names of the analysts' enabled rules the instance serves now (not the built-in ones)."""
+    rules = service_of(client).engine.rules
+    assert rules is not None
+    return [spec.name for spec in rules.current.specs if spec not in rules.builtin]
+
+
+def blocks(client: DocumentedClient, name: str, value: str) -> bool:
+    """Whether the list the instance serves as ``name`` holds ``value`` now."""
+    rules = service_of(client).engine.rules
+    assert rules is not None
+    served_list = rules.current.lists.get(name)
+    return served_list is not None and served_list.contains(value, to_us(datetime.now(UTC)))
+
+
+def test_a_rule_made_on_one_instance_decides_there_at_once_and_on_the_other_promptly(
+    fleet: list[DocumentedClient],
+) -> None:
+    a, b = fleet
+    rule = {"name": "huge", "action": "block", "expression": "amount > 1000", "reason": "card testing"}
+    assert a.post("/v1/rules", json=rule, headers=ADMIN).status_code == 201
+    decided = score(a, 1, amount=5000.0)["decision"]
+    assert (decided["action"], decided["rule"]) == ("block", "huge")
+    assert eventually(lambda: served(b) == ["huge"]) is not None
+    decided = score(b, 2, amount=5000.0)["decision"]
+    assert (decided["action"], decided["rule"]) == ("block", "huge")
+    assert b.get("/v1/rules/huge", headers=ADMIN).json()["changed_by"] == "dev-admin"
+
+    disable = b.post("/v1/rules/huge/disable", json={"reason": "false positives"}, headers=ADMIN)
+    assert disable.status_code == 200
+    assert eventually(lambda: served(a) == []) is not None
+    assert score(a, 3, amount=5000.0)["decision"]["action"] == "review"
+    versions = a.get("/v1/rules/huge/versions", headers=ADMIN).json()["versions"]
+    assert [(v["version"], v["change"]) for v in versions] == [(1, "created"), (2, "disabled")]
+
+
+def test_the_review_loop_across_instances_claim_conflict_and_a_fraud_resolution(
+    fleet: list[DocumentedClient],
+) -> None:
+    a, b = fleet
+    assert b.post(
+        "/v1/lists", json={"name": "blocked_devices", "field": "device_id", "reason": "review"}, headers=ADMIN
+    ).status_code == 201  # fmt: skip
+    block = {"name": "devices", "action": "block", "expression": "device_id in @blocked_devices",
+             "reason": "confirmed fraud"}  # fmt: skip
+    assert b.post("/v1/rules", json=block, headers=ADMIN).status_code == 201
+    answer = score(a, 1, device_id="dev-stolen")
+    assert answer["decision"]["action"] == "review"
+    case_id = answer["attempt_id"]
+    _logged_in_postgres(a, answer)
+    listed = a.get("/v1/review/cases", headers=ADMIN).json()["cases"]  # keeps the case's device too
+    assert [case["case_id"] for case in listed] == [case_id]
+    assert listed[0]["block_fields"] == ["device_id", "payment_method_id"]
+
+    claimed = a.post(f"/v1/review/cases/{case_id}/claim", headers=ADMIN)
+    assert claimed.status_code == 200, claimed.text
+    refused = b.post(f"/v1/review/cases/{case_id}/claim", headers=OTHER)
+    assert refused.status_code == 409
+    assert "claimed by dev-admin" in refused.json()["message"]
+    fraud = {"outcome": "fraud", "note": "bank confirmed", "block_list": "blocked_devices"}
+    assert b.post(f"/v1/review/cases/{case_id}/resolve", json=fraud, headers=OTHER).status_code == 409
+
+    resolved = b.post(f"/v1/review/cases/{case_id}/resolve", json=fraud, headers=ADMIN)
+    assert resolved.status_code == 200, resolved.text  # the holder, on the other instance
+    assert resolved.json()["resolution"]["report_id"] == f"review-{case_id}"
+    database = service_of(a).database
+    assert database is not None
+    reports = PostgresReports(database).reports()
+    assert [(r.report_id, r.attempt_id, r.report_type) for r in reports] == [
+        (f"review-{case_id}", case_id, "confirmed_fraud")
+    ]
+    case = a.get(f"/v1/review/cases/{case_id}", headers=ADMIN).json()["case"]
+    assert (case["status"], case["resolution"]["resolved_by"]) == ("closed", "dev-admin")
+    assert eventually(lambda: blocks(a, "blocked_devices", "dev-stolen")) is not None
+    decided = score(a, 2, device_id="dev-stolen")["decision"]
+    assert (decided["action"], decided["rule"]) == ("block", "devices")
+    items = a.get("/v1/lists/blocked_devices/items", headers=ADMIN).json()
+    assert [item["value"] for item in items["items"]] == ["dev-stolen"]
+
+
+def _logged_in_postgres(client: DocumentedClient, answer: dict[str, Any]) -> None:
+    """The ``review`` decision ``answer`` as the decision log keeps it in PostgreSQL (a decision the instance
+    logged there already stays as it is)."""
+    database = service_of(client).database
+    assert database is not None
+    fraud, decision = answer["fraud"], answer["decision"]
+    record = DecisionRecord(
+        attempt_id=answer["attempt_id"], occurred_at=datetime.fromisoformat(attempt(1)["occurred_at"]),
+        account_key="acc-pseudonym", method_key="pm-pseudonym", kind="renewal", fingerprint="fp",
+        action=decision["action"], rule=decision["rule"], fallback=False,
+        fraud_probability=fraud["probability"], failure_probability=None, answer=answer, amount=14.99,
+        currency="EUR", fraud_level=fraud["level"],
+    )  # fmt: skip
+    with database.transaction() as connection:
+        insert_decision(connection, record)
