@@ -56,7 +56,7 @@ from serving.store.operations import (
     taken,
 )
 from serving.store.postgres import notices
-from serving.store.postgres.database import Database
+from serving.store.postgres.database import Database, redact
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -68,14 +68,26 @@ _NEXT_CHANGE: Final = "UPDATE operations_counter SET version = version + 1 RETUR
 
 class PostgresOperations(OperationsStore):
     """The rules and lists of the PostgreSQL ``database`` (see the module's docstring); ``extension``: the
-    provider's fields a list may hold. Borrows the service's pool; :meth:`close` leaves it open."""
+    provider's fields a list may hold. Borrows the service's pool (:meth:`close` leaves it open) unless it
+    ``owns`` it (a command's: :meth:`connect`)."""
 
-    def __init__(self, database: Database, extension: Sequence[ExtensionField] = ()) -> None:
+    def __init__(
+        self, database: Database, extension: Sequence[ExtensionField] = (), *, owns: bool = False
+    ) -> None:
         self.database = database
         self.extension = tuple(extension)
+        self.owns = owns
         self._lists = BuiltLists(self.extension)
         self._lists_lock = threading.Lock()
-        logger.info("rules and lists: PostgreSQL")
+        logger.info("rules and lists: PostgreSQL at %s", redact(database.url))
+
+    @classmethod
+    def connect(cls, url: str, extension: Sequence[ExtensionField] = ()) -> PostgresOperations:
+        """The store of the database at ``url`` over a small pool of its own, once the schema is checked
+        (:class:`serving.store.postgres.schema.SchemaVersionError` otherwise); :meth:`close` closes it."""
+        from serving.store.postgres.schema import open_checked  # noqa: PLC0415 (Alembic: only when needed)
+
+        return cls(open_checked(url, 2), extension, owns=True)
 
     def _read(self, sql: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self.database.transaction() as connection:
@@ -267,7 +279,9 @@ class PostgresOperations(OperationsStore):
         return [log_entry(row) for row in rows]
 
     def close(self) -> None:
-        """Nothing to release: the pool is the service's (closed last, by the service)."""
+        """Close the pool if the store owns it (a service's is closed last, by the service)."""
+        if self.owns:
+            self.database.close()
 
 
 def _one(cursor: psycopg.Cursor[Any]) -> int:

@@ -2,7 +2,8 @@
 (``RISKGATE_DATABASE_URL``), their periodic rules check off: a rule or list item made through one instance
 decides that instance's next request and is served by the other at once (its change notice); a case claimed
 on one instance is refused to another analyst on the other (409), and resolving it as fraud there records
-the fraud report and blocks the device on both. Every answer is checked against the OpenAPI document."""
+the fraud report and blocks the device on both; ``riskgate rules load`` with the same URL reaches the running
+instances at once. Every answer is checked against the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -14,13 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from core.settings import get_settings
 from registry.bundle import ModelBundle
+from riskgate.cli import app
 from rules.lists import to_us
 from serving.api.app import create_app
 from serving.api.service import Service
 from serving.store.base import DecisionRecord
 from serving.store.postgres.cases import PostgresReports
+from tests.riskgate.test_cli_rules import RULES
 from tests.serving.api.test_review_queue import KEYS, OTHER, REVIEW_ALL
 from tests.serving.documented import DocumentedClient
 from tests.serving.factories import ADMIN, SCORE, attempt, seed_cache, service_for
@@ -169,3 +174,29 @@ def _logged_in_postgres(client: DocumentedClient, answer: dict[str, Any]) -> Non
     )  # fmt: skip
     with database.transaction() as connection:
         insert_decision(connection, record)
+
+
+def test_rules_load_reaches_the_running_instances_and_exports_as_a_state_directory_would(
+    fleet: list[DocumentedClient], postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "networks.csv").write_text("value,reason\n203.0.113.0/24,botnet\n10.0.0.1,test\n")
+    (tmp_path / "rules.yaml").write_text(RULES)
+    monkeypatch.setenv("RISKGATE_DATABASE_URL", postgres_url)
+    monkeypatch.setenv("RISKGATE_STATE_DIR", str(tmp_path / "command"))  # not where the rules go
+    get_settings.cache_clear()
+    try:
+        loaded = CliRunner().invoke(app, ["rules", "load", str(tmp_path / "rules.yaml"), "--reason", "git"])
+        assert loaded.exit_code == 0, loaded.output
+        expected = [["allow-staff", "block-stolen-devices"]] * 2
+        assert eventually(lambda: [served(client) for client in fleet] == expected)
+        assert blocks(fleet[1], "stolen_devices", "dev-1")
+        exported = CliRunner().invoke(app, ["rules", "export"])
+        assert exported.exit_code == 0, exported.output
+        (tmp_path / "exported.yaml").write_text(exported.output)
+        elsewhere = ["--state-dir", str(tmp_path / "elsewhere")]
+        copy = ["rules", "load", str(tmp_path / "exported.yaml"), "--reason", "copy", *elsewhere]
+        assert CliRunner().invoke(app, copy).exit_code == 0
+        assert CliRunner().invoke(app, ["rules", "export", *elsewhere]).output == exported.output
+    finally:
+        get_settings.cache_clear()
+    assert not (tmp_path / "command" / "operations.sqlite").exists()
