@@ -155,10 +155,20 @@ class PostgresCases(CaseStore):
 
 class PostgresReports(ReportSource):
     """The fraud reports of the PostgreSQL ``database`` (received ones and review resolutions), as the label
-    pull reads them. Borrows the pool; :meth:`close` leaves it open."""
+    pull reads them. Borrows the pool (:meth:`close` leaves it open) unless it ``owns`` it
+    (:meth:`connect`)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, owns: bool = False) -> None:
         self.database = database
+        self.owns = owns
+
+    @classmethod
+    def connect(cls, url: str) -> PostgresReports:
+        """The reports of the database at ``url`` over a pool of their own, once the schema is checked;
+        :meth:`close` closes it (``riskgate labels pull``)."""
+        from serving.store.postgres.schema import open_checked  # noqa: PLC0415 (Alembic: only when needed)
+
+        return cls(open_checked(url, 1), owns=True)
 
     def reports(self) -> list[StoredReport]:
         with self.database.transaction() as connection:
@@ -171,7 +181,8 @@ class PostgresReports(ReportSource):
         ]
 
     def close(self) -> None:
-        """Nothing to release: the pool is its opener's."""
+        if self.owns:
+            self.database.close()
 
 
 def _row(cursor: psycopg.Cursor[Any]) -> tuple[Any, ...]:

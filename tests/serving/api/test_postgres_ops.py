@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from core.settings import get_settings
 from registry.bundle import ModelBundle
@@ -72,6 +72,20 @@ def fleet(
         yield clients
 
 
+@pytest.fixture
+def command(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Result]]:
+    """Runs a ``riskgate`` command as an operator would, with the fleet's RISKGATE_DATABASE_URL set (and a
+    state directory of its own, where nothing should go)."""
+    monkeypatch.setenv("RISKGATE_DATABASE_URL", postgres_url)
+    monkeypatch.setenv("RISKGATE_STATE_DIR", str(tmp_path / "command"))
+    get_settings.cache_clear()
+    yield lambda *args: CliRunner().invoke(app, [str(arg) for arg in args])
+    get_settings.cache_clear()
+    assert not (tmp_path / "command").exists()
+
+
 def score(client: DocumentedClient, n: int, **changes: Any) -> dict[str, Any]:
     answer = client.post("/v1/score", json=attempt(n, **changes), headers=SCORE)
     assert answer.status_code == 200, answer.text
@@ -116,7 +130,7 @@ def test_a_rule_made_on_one_instance_decides_there_at_once_and_on_the_other_prom
 
 
 def test_the_review_loop_across_instances_claim_conflict_and_a_fraud_resolution(
-    fleet: list[DocumentedClient],
+    fleet: list[DocumentedClient], command: Callable[..., Result], tmp_path: Path
 ) -> None:
     a, b = fleet
     assert b.post(
@@ -157,6 +171,9 @@ def test_the_review_loop_across_instances_claim_conflict_and_a_fraud_resolution(
     assert (decided["action"], decided["rule"]) == ("block", "devices")
     items = a.get("/v1/lists/blocked_devices/items", headers=ADMIN).json()
     assert [item["value"] for item in items["items"]] == ["dev-stolen"]
+    pulled = command("labels", "pull", "--data", tmp_path / "data")  # a data directory without the attempt
+    assert pulled.exit_code == 0, pulled.output
+    assert "1 fraud report(s) in the decision log: 0 new written" in pulled.output
 
 
 def _logged_in_postgres(client: DocumentedClient, answer: dict[str, Any]) -> None:
@@ -177,26 +194,18 @@ def _logged_in_postgres(client: DocumentedClient, answer: dict[str, Any]) -> Non
 
 
 def test_rules_load_reaches_the_running_instances_and_exports_as_a_state_directory_would(
-    fleet: list[DocumentedClient], postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fleet: list[DocumentedClient], command: Callable[..., Result], tmp_path: Path
 ) -> None:
     (tmp_path / "networks.csv").write_text("value,reason\n203.0.113.0/24,botnet\n10.0.0.1,test\n")
     (tmp_path / "rules.yaml").write_text(RULES)
-    monkeypatch.setenv("RISKGATE_DATABASE_URL", postgres_url)
-    monkeypatch.setenv("RISKGATE_STATE_DIR", str(tmp_path / "command"))  # not where the rules go
-    get_settings.cache_clear()
-    try:
-        loaded = CliRunner().invoke(app, ["rules", "load", str(tmp_path / "rules.yaml"), "--reason", "git"])
-        assert loaded.exit_code == 0, loaded.output
-        expected = [["allow-staff", "block-stolen-devices"]] * 2
-        assert eventually(lambda: [served(client) for client in fleet] == expected)
-        assert blocks(fleet[1], "stolen_devices", "dev-1")
-        exported = CliRunner().invoke(app, ["rules", "export"])
-        assert exported.exit_code == 0, exported.output
-        (tmp_path / "exported.yaml").write_text(exported.output)
-        elsewhere = ["--state-dir", str(tmp_path / "elsewhere")]
-        copy = ["rules", "load", str(tmp_path / "exported.yaml"), "--reason", "copy", *elsewhere]
-        assert CliRunner().invoke(app, copy).exit_code == 0
-        assert CliRunner().invoke(app, ["rules", "export", *elsewhere]).output == exported.output
-    finally:
-        get_settings.cache_clear()
-    assert not (tmp_path / "command" / "operations.sqlite").exists()
+    loaded = command("rules", "load", tmp_path / "rules.yaml", "--reason", "git")
+    assert loaded.exit_code == 0, loaded.output
+    expected = [["allow-staff", "block-stolen-devices"]] * 2
+    assert eventually(lambda: [served(client) for client in fleet] == expected)
+    assert blocks(fleet[1], "stolen_devices", "dev-1")
+    exported = command("rules", "export")
+    assert exported.exit_code == 0, exported.output
+    (tmp_path / "exported.yaml").write_text(exported.output)
+    elsewhere = ("--state-dir", tmp_path / "elsewhere")
+    assert command("rules", "load", tmp_path / "exported.yaml", "--reason", "copy", *elsewhere).exit_code == 0
+    assert command("rules", "export", *elsewhere).output == exported.output
