@@ -201,6 +201,11 @@ class CaseStore(Protocol):
         """The account's (pseudonym's) latest ``limit`` decisions, newest first, with outcomes and reports."""
         ...
 
+    def erase_values(self, account: str) -> int:
+        """Drop the raw values kept for the cases of the account's (pseudonym's) decisions (they name its
+        card and device); how many cases had them. Erasure calls it before the log unlinks the decisions."""
+        ...
+
     def stats(self) -> QueueStats:
         """Open cases, the oldest one's opening time, resolutions by outcome and fraud level."""
         ...

@@ -184,6 +184,17 @@ class SQLiteCases(CaseStore):
         )
         return [history_entry(row) for row in rows]
 
+    def erase_values(self, account: str) -> int:
+        return self._write(
+            lambda db: (
+                db.execute(
+                    "DELETE FROM review_values WHERE attempt_id IN "
+                    "(SELECT attempt_id FROM decisions WHERE account_key = ?)",
+                    (account,),
+                ).rowcount
+            )
+        )
+
     def stats(self) -> QueueStats:
         ((count, oldest),) = self._read(
             "SELECT count(*), min(d.decided_at) FROM decisions d INDEXED BY decisions_review "

@@ -131,6 +131,14 @@ class PostgresCases(CaseStore):
             ).fetchall()
         return [history_entry(row) for row in rows]
 
+    def erase_values(self, account: str) -> int:
+        with self.database.transaction() as connection:
+            return connection.execute(
+                "DELETE FROM review_values WHERE attempt_id IN "
+                "(SELECT attempt_id FROM decisions WHERE account_key = %s)",
+                (account,),
+            ).rowcount
+
     def stats(self) -> QueueStats:
         with self.database.transaction() as connection:
             count, oldest = _row(

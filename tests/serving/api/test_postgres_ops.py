@@ -142,7 +142,7 @@ def test_the_review_loop_across_instances_claim_conflict_and_a_fraud_resolution(
     answer = score(a, 1, device_id="dev-stolen")
     assert answer["decision"]["action"] == "review"
     case_id = answer["attempt_id"]
-    _logged_in_postgres(a, answer)
+    _logged_in_postgres(a, answer, attempt(1)["account_id"])
     listed = a.get("/v1/review/cases", headers=ADMIN).json()["cases"]  # keeps the case's device too
     assert [case["case_id"] for case in listed] == [case_id]
     assert listed[0]["block_fields"] == ["device_id", "payment_method_id"]
@@ -176,21 +176,41 @@ def test_the_review_loop_across_instances_claim_conflict_and_a_fraud_resolution(
     assert "1 fraud report(s) in the decision log: 0 new written" in pulled.output
 
 
-def _logged_in_postgres(client: DocumentedClient, answer: dict[str, Any]) -> None:
-    """The ``review`` decision ``answer`` as the decision log keeps it in PostgreSQL (a decision the instance
-    logged there already stays as it is)."""
-    database = service_of(client).database
-    assert database is not None
+def _logged_in_postgres(client: DocumentedClient, answer: dict[str, Any], account_id: str) -> None:
+    """The ``review`` decision ``answer`` of an attempt of ``account_id`` as the decision log keeps it in
+    PostgreSQL (a decision the instance logged there already stays as it is)."""
+    service = service_of(client)
+    assert service.database is not None
     fraud, decision = answer["fraud"], answer["decision"]
     record = DecisionRecord(
         attempt_id=answer["attempt_id"], occurred_at=datetime.fromisoformat(attempt(1)["occurred_at"]),
-        account_key="acc-pseudonym", method_key="pm-pseudonym", kind="renewal", fingerprint="fp",
+        account_key=service.engine.pseudonymise(account_id), method_key="pm", kind="renewal",
+        fingerprint="fp",
         action=decision["action"], rule=decision["rule"], fallback=False,
         fraud_probability=fraud["probability"], failure_probability=None, answer=answer, amount=14.99,
         currency="EUR", fraud_level=fraud["level"],
     )  # fmt: skip
-    with database.transaction() as connection:
+    with service.database.transaction() as connection:
         insert_decision(connection, record)
+
+
+def block_fields(client: DocumentedClient) -> dict[str, list[str]]:
+    """The fields each open case kept for block lists, by case."""
+    page = client.get("/v1/review/cases", headers=ADMIN).json()
+    return {case["case_id"]: case["block_fields"] for case in page["cases"]}
+
+
+def test_erasing_an_account_on_one_instance_drops_its_cases_raw_values(fleet: list[DocumentedClient]) -> None:
+    a, b = fleet
+    answers = {n: score(a, n) for n in (1, 2)}  # two accounts
+    for n, answer in answers.items():
+        _logged_in_postgres(a, answer, attempt(n)["account_id"])
+    first, second = (answers[n]["attempt_id"] for n in (1, 2))
+    kept = ["device_id", "payment_method_id"]
+    assert block_fields(a) == {first: kept, second: kept}
+    erased = b.delete(f"/v1/accounts/{attempt(1)['account_id']}", headers=ADMIN)
+    assert erased.status_code == 200, erased.text
+    assert block_fields(a) == {first: [], second: kept}
 
 
 def test_rules_load_reaches_the_running_instances_and_exports_as_a_state_directory_would(

@@ -13,7 +13,7 @@ import itertools
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -266,6 +266,16 @@ def claim_at_once(instances: list[CaseStore], case_id: str) -> list[str]:
 
     with ThreadPoolExecutor(len(instances)) as pool:
         return list(pool.map(claim, range(len(instances))))
+
+
+def test_erasure_drops_the_values_kept_for_the_accounts_cases(log: Log, store: CaseStore) -> None:
+    log.record(decision("a1"))
+    log.record(replace(decision("a2"), account_key="other"))
+    store.keep_values({"a1": {"device_id": "dev-1"}, "a2": {"device_id": "dev-2"}})
+    assert store.erase_values("acc") == 1
+    assert store.case("a1").values == {}
+    assert store.case("a2").values == {"device_id": "dev-2"}
+    assert store.erase_values("acc") == 0
 
 
 def test_one_of_two_instances_claiming_a_case_at_once_holds_it(queue: Queue) -> None:
