@@ -74,7 +74,7 @@ class Service:
     rules_file: Path | None = None  # with a file, the whole set of rules and lists (None: the store's)
     outbox: Outbox | None = None  # signed webhooks' events and deliveries (the admin API reads them)
     deliverer: Deliverer | None = None  # posts them in the background (None: no endpoint is configured)
-    review: ReviewDesk | None = None  # the review queue (its cases live in the decision log's file)
+    review: ReviewDesk | None = None  # the review queue (its cases live beside the decision log)
     expiry: ExpiryJob | None = None  # resolves expired cases in the background while running
     database: Database | None = None  # PostgreSQL shared by the fleet (None: the SQLite files of state_dir)
     listener: Listener | None = None  # hears the fleet's change notices (with PostgreSQL, while running)
