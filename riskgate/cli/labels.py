@@ -35,20 +35,12 @@ def pull(
     ] = None,
 ) -> None:
     """Write the decision log's fraud reports that the data directory lacks into its fraud_reports table,
-    through the import's checks (idempotent by report_id). The log is RISKGATE_DATABASE_URL's when it is set
-    (unless --state-dir names a directory). Exit code: 0 pulled, 1 refused."""
+    through the import's checks (idempotent by report_id). Exit code: 0 pulled, 1 refused."""
     from serving.readers.labels import pull_labels  # noqa: PLC0415 (keep --help fast)
-    from serving.store.labels import ReportSource  # noqa: PLC0415
     from serving.store.labels_sqlite import SQLiteReports  # noqa: PLC0415
 
     settings = get_settings()
-    source: ReportSource
-    if state_dir is None and settings.database_url is not None:
-        from serving.store.postgres.cases import PostgresReports  # noqa: PLC0415
-
-        source = PostgresReports.connect(settings.database_url.get_secret_value())
-    else:
-        source = SQLiteReports((state_dir or settings.state_dir) / "decisions.sqlite")
+    source = SQLiteReports((state_dir or settings.state_dir) / "decisions.sqlite")
     try:
         pulled = pull_labels(source, data or settings.data_dir)
     finally:

@@ -1,9 +1,8 @@
 """The fraud reports a decision log holds, as the label pull reads them (:class:`ReportSource`): every report
 the service received (``POST /v1/outcomes``) or recorded itself (a review case resolved as fraud).
 
-The SQLite log's source is :class:`serving.store.labels_sqlite.SQLiteReports`; PostgreSQL's (a fleet's
-``RISKGATE_DATABASE_URL``) is :class:`serving.store.postgres.cases.PostgresReports`, the same rows from its
-``fraud_reports`` table.
+The SQLite log's source is :class:`serving.store.labels_sqlite.SQLiteReports`; a second backend gives the same
+rows from its own log.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
-"""The review queue's cases and the fraud reports in the fleet's PostgreSQL: the
-:class:`serving.store.cases.CaseStore` and the :class:`serving.store.labels.ReportSource` every instance
-sharing ``RISKGATE_DATABASE_URL`` reads and writes.
+"""The review queue's cases in the fleet's PostgreSQL: the :class:`serving.store.cases.CaseStore` every
+instance sharing ``RISKGATE_DATABASE_URL`` reads and writes.
 
 As with SQLite, a case is a ``review`` decision of the decision log's ``decisions`` table (read by a join,
 never copied) and the store adds its own tables (schema version ``0003``): ``review_values``,
@@ -43,7 +42,6 @@ from serving.store.cases import (
     history_entry,
     missing_case,
 )
-from serving.store.labels import ReportSource, StoredReport
 from serving.store.moments import moment
 from serving.store.postgres.database import Database
 
@@ -159,38 +157,6 @@ class PostgresCases(CaseStore):
 
     def close(self) -> None:
         """Nothing to release: the pool is the service's (closed last, by the service)."""
-
-
-class PostgresReports(ReportSource):
-    """The fraud reports of the PostgreSQL ``database`` (received ones and review resolutions), as the label
-    pull reads them. Borrows the pool (:meth:`close` leaves it open) unless it ``owns`` it
-    (:meth:`connect`)."""
-
-    def __init__(self, database: Database, *, owns: bool = False) -> None:
-        self.database = database
-        self.owns = owns
-
-    @classmethod
-    def connect(cls, url: str) -> PostgresReports:
-        """The reports of the database at ``url`` over a pool of their own, once the schema is checked;
-        :meth:`close` closes it (``riskgate labels pull``)."""
-        from serving.store.postgres.schema import open_checked  # noqa: PLC0415 (Alembic: only when needed)
-
-        return cls(open_checked(url, 1), owns=True)
-
-    def reports(self) -> list[StoredReport]:
-        with self.database.transaction() as connection:
-            rows = connection.execute(
-                "SELECT report_id, attempt_id, reported_at, report_type FROM fraud_reports "
-                "ORDER BY reported_at, report_id"
-            ).fetchall()
-        return [
-            StoredReport(str(rid), str(attempt), moment(at), str(kind)) for rid, attempt, at, kind in rows
-        ]
-
-    def close(self) -> None:
-        if self.owns:
-            self.database.close()
 
 
 def _row(cursor: psycopg.Cursor[Any]) -> tuple[Any, ...]:

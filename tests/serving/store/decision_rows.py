@@ -1,5 +1,6 @@
 """Decisions written into PostgreSQL's ``decisions`` table as plain rows (every column of schema version
-0001), for the tests of what reads them (the review queue) without depending on a decision log class."""
+0001), and its fraud reports read back as plain rows, for the tests of the review queue without depending on
+a decision log class."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import orjson
 import psycopg
 
 from serving.store.base import DecisionRecord, LoggedDecision, epoch_us
+from serving.store.labels import ReportSource, StoredReport
+from serving.store.moments import moment
 from serving.store.postgres.database import Database
 
 _COLUMNS = (
@@ -57,3 +60,21 @@ class DecisionRows:
     def record(self, decision: DecisionRecord) -> LoggedDecision:
         with self.database.transaction() as connection:
             return insert_decision(connection, decision)
+
+
+class FraudReportRows(ReportSource):
+    """The ``fraud_reports`` rows of a PostgreSQL database, as the label pull reads a log's reports."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def reports(self) -> list[StoredReport]:
+        with self.database.transaction() as connection:
+            rows = connection.execute(
+                "SELECT report_id, attempt_id, reported_at, report_type FROM fraud_reports "
+                "ORDER BY reported_at, report_id"
+            ).fetchall()
+        return [StoredReport(str(r[0]), str(r[1]), moment(r[2]), str(r[3])) for r in rows]
+
+    def close(self) -> None:
+        """The pool is the test's."""

@@ -43,11 +43,11 @@ from serving.store.decisions import DecisionLog
 from serving.store.labels import ReportSource
 from serving.store.labels_sqlite import SQLiteReports
 from serving.store.outbox import EventType
-from serving.store.postgres.cases import PostgresCases, PostgresReports
+from serving.store.postgres.cases import PostgresCases
 from serving.store.postgres.database import Database
 from tests.servers import PostgresServer
 from tests.serving.factories import attempt
-from tests.serving.store.decision_rows import DecisionRows
+from tests.serving.store.decision_rows import DecisionRows, FraudReportRows
 
 AT = datetime(2026, 3, 1, 10, tzinfo=UTC)
 _databases = itertools.count()
@@ -123,7 +123,7 @@ def queues(
 
         database = pool()
         return Queue(
-            DecisionRows(database), PostgresCases(database), PostgresReports(database),
+            DecisionRows(database), PostgresCases(database), FraudReportRows(database),
             lambda: PostgresCases(pool()),
         )  # fmt: skip
 
