@@ -32,7 +32,9 @@ rules_app = typer.Typer(
 StateDirOption = Annotated[
     Path | None,
     typer.Option(
-        "--state-dir", help="The service's state directory (default: RISKGATE_STATE_DIR, else state)."
+        "--state-dir",
+        help="The service's state directory (default: RISKGATE_DATABASE_URL's database when it is set, else "
+        "RISKGATE_STATE_DIR, else state).",
     ),
 ]
 
