@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from typer.testing import CliRunner, Result
 
@@ -170,6 +171,38 @@ def test_the_review_loop_across_instances_claim_conflict_and_a_fraud_resolution(
     assert (decided["action"], decided["rule"]) == ("block", "devices")
     items = a.get("/v1/lists/blocked_devices/items", headers=ADMIN).json()
     assert [item["value"] for item in items["items"]] == ["dev-stolen"]
+
+
+def test_a_block_refused_after_the_resolution_undoes_it_for_every_instance(
+    fleet: list[DocumentedClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = fleet
+    listed = {"name": "stolen_cards", "field": "payment_method_id", "reason": "review"}
+    assert a.post("/v1/lists", json=listed, headers=ADMIN).status_code == 201
+    answer = score(a, 3)
+    _logged_in_postgres(a, answer, attempt(3)["account_id"])
+    assert block_fields(a) == {answer["attempt_id"]: ["device_id", "payment_method_id"]}
+    operations = service_of(b).operations
+    assert operations is not None
+
+    def failing(*args: Any) -> int:
+        raise psycopg.OperationalError("the server closed the connection unexpectedly")
+
+    monkeypatch.setattr(operations.store, "add_items", failing)  # the second half fails after the first
+    fraud = {"outcome": "fraud", "note": "bank confirmed", "block_list": "stolen_cards"}
+    with pytest.raises(psycopg.OperationalError):
+        b.post(f"/v1/review/cases/{answer['attempt_id']}/resolve", json=fraud, headers=ADMIN)
+    case = a.get(f"/v1/review/cases/{answer['attempt_id']}", headers=ADMIN).json()["case"]
+    assert (case["status"], case["resolution"]) == ("open", None)
+    database = service_of(a).database
+    assert database is not None
+    assert FraudReportRows(database).reports() == []
+    monkeypatch.undo()
+    again = b.post(f"/v1/review/cases/{answer['attempt_id']}/resolve", json=fraud, headers=ADMIN)
+    assert again.status_code == 200, again.text
+    assert [r.report_id for r in FraudReportRows(database).reports()] == [f"review-{answer['attempt_id']}"]
+    items = a.get("/v1/lists/stolen_cards/items", headers=ADMIN).json()["items"]
+    assert [item["value"] for item in items] == ["pm_tok_3"]
 
 
 def _logged_in_postgres(client: DocumentedClient, answer: dict[str, Any], account_id: str) -> None:
