@@ -15,12 +15,15 @@ keep the same tables and give rows back through the same readers (:func:`rule_ve
 :class:`Operations` is the one way in for the admin API and the command line: an expression is parsed and
 type-checked against the served feature set's schema with the current lists (:func:`rules.schema.schema_for`)
 before it is saved, a list item is checked like the attempt field it holds (:func:`rules.lists.make_list`),
-and a list a rule reads cannot be deleted.
+and a list a rule reads cannot be deleted. A rule or a list deletion is kept only if the store did not change
+between its checks and its write (another instance may have deleted the list the rule reads, or made a rule
+read the list): otherwise it is checked again on what is there now.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -40,6 +43,8 @@ from rules.syntax import parse
 from serving.errors import ConflictError, NotFoundError
 from serving.store.moments import moment
 
+logger = logging.getLogger(__name__)
+
 #: A list as the decision path reads it (``@name``): a hash table of texts or intervals of IP addresses.
 StoredList = ValueList | IpList
 _T = TypeVar("_T")
@@ -49,6 +54,20 @@ NEVER_CARDS: Final = (
 )
 #: The longest reason a change may give.
 MAX_REASON: Final = 500
+#: How many times a change is checked and tried while other changes keep landing between its check and its
+#: write (each try checks again what it reads).
+CHECK_ATTEMPTS: Final = 10
+
+
+class ChangedMeanwhileError(ConflictError):
+    """The store changed between a change's checks and its write (another instance, another analyst): the
+    checks read what may be no longer there, so the change was not kept."""
+
+    def __init__(self, now: int, checked: int) -> None:
+        super().__init__(
+            f"the rules and lists changed while this change was checked (checked at change {checked}, now at "
+            f"{now}; other changes kept landing): try again"
+        )
 
 
 class RuleChange(StrEnum):
@@ -132,7 +151,9 @@ class OperationsStore(Protocol):
     """What serving needs from a store of rules and lists (see the module's docstring); safe to share between
     threads. Every write is one transaction that moves :meth:`version`; a write that finds what it names
     missing raises :class:`serving.errors.NotFoundError`, one that finds it there already
-    :class:`serving.errors.ConflictError`. Writes take values already checked (:class:`Operations`)."""
+    :class:`serving.errors.ConflictError`. Writes take values already checked (:class:`Operations`); a
+    write given ``expected`` (the counter the checks were made at) is refused, changing nothing, with
+    :class:`ChangedMeanwhileError` if the counter moved since."""
 
     def version(self) -> int:
         """The change counter: it grows with every change (0: nothing was ever changed)."""
@@ -153,7 +174,9 @@ class OperationsStore(Protocol):
         """Every version of a rule, the first first (deleted ones too; :class:`NotFoundError` if none)."""
         ...
 
-    def save_rule(self, spec: RuleSpec, change: RuleChange, made: Change) -> RuleVersion:
+    def save_rule(
+        self, spec: RuleSpec, change: RuleChange, made: Change, expected: int | None = None
+    ) -> RuleVersion:
         """Keep a new version of ``spec.name``: ``CREATED`` for a rule that does not exist (a deleted one
         comes back with its history), any other change for one that does (``DELETED`` removes it from the
         current set, keeping ``spec`` as its last version)."""
@@ -178,7 +201,7 @@ class OperationsStore(Protocol):
         """A new, empty list of ``field`` (:class:`ConflictError` if the name is taken)."""
         ...
 
-    def delete_list(self, name: str, made: Change) -> None:
+    def delete_list(self, name: str, made: Change, expected: int | None = None) -> None:
         """Remove a list and its items; its change log stays."""
         ...
 
@@ -271,17 +294,33 @@ class Operations:
 
     # -- rules ----------------------------------------------------------------------------------------------
 
+    def _as_checked(self, write: Callable[[int], _T]) -> _T:
+        """``write(version)``: checks made on the store at ``version``, then a write kept only if the store is
+        still at it; checked and tried again while other changes land in between."""
+        for _ in range(CHECK_ATTEMPTS - 1):
+            try:
+                return write(self.store.version())
+            except ChangedMeanwhileError:
+                logger.info("the rules store changed during a change's checks: checking again")
+        return write(self.store.version())
+
     def create_rule(self, spec: RuleSpec, made: Change) -> RuleVersion:
-        self.check_rule(spec)
-        return self._kept(self.store.save_rule(spec, RuleChange.CREATED, _checked(made)))
+        def create(version: int) -> RuleVersion:
+            self.check_rule(spec)
+            return self.store.save_rule(spec, RuleChange.CREATED, _checked(made), version)
+
+        return self._kept(self._as_checked(create))
 
     def change_rule(self, spec: RuleSpec, made: Change) -> RuleVersion:
-        current = self.store.rule(spec.name)
-        self.check_rule(spec)
-        change = RuleChange.CHANGED
-        if _content(spec) == _content(current.spec) and spec.enabled != current.spec.enabled:
-            change = RuleChange.ENABLED if spec.enabled else RuleChange.DISABLED
-        return self._kept(self.store.save_rule(spec, change, _checked(made)))
+        def change(version: int) -> RuleVersion:
+            current = self.store.rule(spec.name)
+            self.check_rule(spec)
+            kind = RuleChange.CHANGED
+            if _content(spec) == _content(current.spec) and spec.enabled != current.spec.enabled:
+                kind = RuleChange.ENABLED if spec.enabled else RuleChange.DISABLED
+            return self.store.save_rule(spec, kind, _checked(made), version)
+
+        return self._kept(self._as_checked(change))
 
     def set_enabled(self, name: str, enabled: bool, made: Change) -> RuleVersion:
         current = self.store.rule(name)
@@ -305,14 +344,17 @@ class Operations:
         return self._kept(self.store.create_list(name, field_name, description, _checked(made)))
 
     def delete_list(self, name: str, made: Change) -> None:
-        self.store.list_info(name)  # 404 before 409
-        schema = self.schema()
-        readers = [spec.name for spec in self.store.current_rules() if name in _lists_read(spec, schema)]
-        if readers:
-            raise ConflictError(
-                f"list {name!r} is read by rule(s) {', '.join(readers)}: change or delete them first"
-            )
-        self.store.delete_list(name, _checked(made))
+        def delete(version: int) -> None:
+            self.store.list_info(name)  # 404 before 409
+            schema = self.schema()
+            readers = [spec.name for spec in self.store.current_rules() if name in _lists_read(spec, schema)]
+            if readers:
+                raise ConflictError(
+                    f"list {name!r} is read by rule(s) {', '.join(readers)}: change or delete them first"
+                )
+            self.store.delete_list(name, _checked(made), version)
+
+        self._as_checked(delete)
         self._changed()
 
     def add_items(self, name: str, items: Iterable[ListItem], made: Change) -> int:

@@ -32,6 +32,7 @@ from serving.store.operations import (
     VERSION_COLUMNS,
     BuiltLists,
     Change,
+    ChangedMeanwhileError,
     ItemChange,
     ItemLogEntry,
     ListInfo,
@@ -175,10 +176,15 @@ class SQLiteOperations(OperationsStore):
         with self._lock:
             return retry_locked(lambda: self._db.execute(sql, parameters).fetchall(), self._timeout_s)
 
-    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """``work(db)`` in one write transaction that also moves the change counter."""
+    def _write(self, work: Callable[[sqlite3.Connection], T], expected: int | None = None) -> T:
+        """``work(db)`` in one write transaction that also moves the change counter (refused if the counter
+        is not at ``expected``, when given)."""
 
         def transaction() -> T:
+            if expected is not None:
+                ((version,),) = self._db.execute("SELECT version FROM counter").fetchall()
+                if version != expected:
+                    raise ChangedMeanwhileError(int(version), expected)
             result = work(self._db)
             self._db.execute("UPDATE counter SET version = version + 1")
             return result
@@ -214,7 +220,9 @@ class SQLiteOperations(OperationsStore):
             raise missing("rule", name)
         return [rule_version(row) for row in rows]
 
-    def save_rule(self, spec: RuleSpec, change: RuleChange, made: Change) -> RuleVersion:
+    def save_rule(
+        self, spec: RuleSpec, change: RuleChange, made: Change, expected: int | None = None
+    ) -> RuleVersion:
         def save(db: sqlite3.Connection) -> RuleVersion:
             exists = db.execute("SELECT 1 FROM rules WHERE name = ?", (spec.name,)).fetchone() is not None
             if exists == (change is RuleChange.CREATED):
@@ -260,7 +268,7 @@ class SQLiteOperations(OperationsStore):
                 )
             return RuleVersion(spec, version, change, made)
 
-        saved = self._write(save)
+        saved = self._write(save, expected)
         logger.info("rule %r %s (version %d) by %s", spec.name, change.value, saved.version, made.by)
         return saved
 
@@ -307,14 +315,14 @@ class SQLiteOperations(OperationsStore):
         logger.info("list %r of %s created by %s", name, field, made.by)
         return self.list_info(name)
 
-    def delete_list(self, name: str, made: Change) -> None:
+    def delete_list(self, name: str, made: Change, expected: int | None = None) -> None:
         def delete(db: sqlite3.Connection) -> None:
             if db.execute("DELETE FROM lists WHERE name = ?", (name,)).rowcount == 0:
                 raise missing("list", name)
             db.execute("DELETE FROM list_items WHERE list = ?", (name,))
             _log(db, name, ItemChange.DELETED, [None], made)
 
-        self._write(delete)
+        self._write(delete, expected)
         logger.info("list %r deleted by %s", name, made.by)
 
     def add_items(self, name: str, items: Sequence[ListItem], made: Change) -> int:

@@ -38,6 +38,7 @@ from serving.store.operations import (
     VERSION_COLUMNS,
     BuiltLists,
     Change,
+    ChangedMeanwhileError,
     ItemChange,
     ItemLogEntry,
     ListInfo,
@@ -93,11 +94,14 @@ class PostgresOperations(OperationsStore):
         with self.database.transaction() as connection:
             return connection.execute(sql, parameters).fetchall()
 
-    def _write(self, work: Callable[[Connection, int], T]) -> T:
-        """``work(connection, change)`` in one transaction, ``change`` being the counter's new value; the
-        other instances are notified when it commits."""
+    def _write(self, work: Callable[[Connection, int], T], expected: int | None = None) -> T:
+        """``work(connection, change)`` in one transaction, ``change`` being the counter's new value (refused
+        if the counter was not at ``expected``, when given); the other instances are notified when it
+        commits."""
         with self.database.transaction() as connection:
             change = _one(connection.execute(_NEXT_CHANGE))
+            if expected is not None and change != expected + 1:
+                raise ChangedMeanwhileError(change - 1, expected)
             result = work(connection, change)
             notices.notify(connection, notices.RULES)
             return result
@@ -130,7 +134,9 @@ class PostgresOperations(OperationsStore):
             raise missing("rule", name)
         return [rule_version(row) for row in rows]
 
-    def save_rule(self, spec: RuleSpec, change: RuleChange, made: Change) -> RuleVersion:
+    def save_rule(
+        self, spec: RuleSpec, change: RuleChange, made: Change, expected: int | None = None
+    ) -> RuleVersion:
         def save(connection: Connection, number: int) -> RuleVersion:
             exists = connection.execute("SELECT 1 FROM rules WHERE name = %s", (spec.name,)).fetchone()
             if (exists is not None) == (change is RuleChange.CREATED):
@@ -162,7 +168,7 @@ class PostgresOperations(OperationsStore):
                 )
             return RuleVersion(spec, version, change, made)
 
-        saved = self._write(save)
+        saved = self._write(save, expected)
         logger.info("rule %r %s (version %d) by %s", spec.name, change.value, saved.version, made.by)
         return saved
 
@@ -208,14 +214,14 @@ class PostgresOperations(OperationsStore):
         logger.info("list %r of %s created by %s", name, field, made.by)
         return self.list_info(name)
 
-    def delete_list(self, name: str, made: Change) -> None:
+    def delete_list(self, name: str, made: Change, expected: int | None = None) -> None:
         def delete(connection: Connection, _: int) -> None:
             if connection.execute("DELETE FROM lists WHERE name = %s", (name,)).rowcount == 0:
                 raise missing("list", name)
             connection.execute("DELETE FROM list_items WHERE list = %s", (name,))
             _log(connection, name, ItemChange.DELETED, [None], made)
 
-        self._write(delete)
+        self._write(delete, expected)
         logger.info("list %r deleted by %s", name, made.by)
 
     def add_items(self, name: str, items: Sequence[ListItem], made: Change) -> int:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -29,7 +30,14 @@ from rules.book import RuleAction, RuleSpec, in_order
 from rules.errors import ListError, RuleError
 from rules.lists import ListItem, to_us
 from serving.errors import ConflictError, NotFoundError
-from serving.store.operations import Change, ItemChange, Operations, OperationsStore, RuleChange
+from serving.store.operations import (
+    Change,
+    ItemChange,
+    Operations,
+    OperationsStore,
+    RuleChange,
+    RuleVersion,
+)
 from serving.store.operations_sqlite import STORE_VERSION, SQLiteOperations
 from serving.store.postgres import notices
 from serving.store.postgres.database import Database
@@ -352,6 +360,44 @@ def test_items_added_by_instances_at_once_are_all_kept_and_logged(homes: Homes) 
     assert instances[1].store.items("devices", 0, 1).total == 300
     assert len(instances[0].store.item_log("devices", 0, 1000)) == 301  # and the list's creation
     assert len(instances[1].store.current_lists()["devices"].items) == 300
+
+
+def test_a_rule_checked_against_a_list_another_instance_deletes_meanwhile_is_checked_again(
+    homes: Homes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = homes.new()
+    analyst, other = Operations(home(), FEATURE_SET), Operations(home(), FEATURE_SET)
+    analyst.create_list("devices", "device_id", "", made())
+    save = analyst.store.save_rule
+
+    def interleaved(*args: Any) -> RuleVersion:  # the list goes between the rule's checks and its write
+        if other.store.list_infos():
+            other.delete_list("devices", made("not needed"))
+        return save(*args)
+
+    monkeypatch.setattr(analyst.store, "save_rule", interleaved)
+    with pytest.raises(RuleError, match="@devices"):
+        analyst.create_rule(RuleSpec("dev", RuleAction.BLOCK, "device_id in @devices"), made())
+    assert other.store.current_rules() == []  # never a rule that reads no list
+
+
+def test_a_list_deleted_while_another_instance_makes_a_rule_read_it_is_refused(
+    homes: Homes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = homes.new()
+    analyst, other = Operations(home(), FEATURE_SET), Operations(home(), FEATURE_SET)
+    analyst.create_list("devices", "device_id", "", made())
+    delete = analyst.store.delete_list
+
+    def interleaved(*args: Any) -> None:  # a rule starts reading the list between the checks and the write
+        if not other.store.current_rules():
+            other.create_rule(RuleSpec("dev", RuleAction.BLOCK, "device_id in @devices"), made())
+        delete(*args)
+
+    monkeypatch.setattr(analyst.store, "delete_list", interleaved)
+    with pytest.raises(ConflictError, match="read by rule"):
+        analyst.delete_list("devices", made())
+    assert list(other.store.current_lists()) == ["devices"]
 
 
 # -- PostgreSQL: every change kept is announced ------------------------------------------------------------
