@@ -33,7 +33,9 @@ rules_app = typer.Typer(
 StateDirOption = Annotated[
     Path | None,
     typer.Option(
-        "--state-dir", help="The service's state directory (default: RISKGATE_STATE_DIR, else state)."
+        "--state-dir",
+        help="The service's state directory (default: RISKGATE_DATABASE_URL's database when it is set, else "
+        "RISKGATE_STATE_DIR, else state).",
     ),
 ]
 
@@ -44,10 +46,19 @@ def register(app: typer.Typer) -> None:
 
 
 def _operations(state_dir: Path | None, feature_set: str | None) -> Operations:
-    from serving.store.operations_sqlite import open_operations  # noqa: PLC0415 (keep --help fast)
+    """The store the service reads: RISKGATE_DATABASE_URL's (unless --state-dir names a directory), else the
+    state directory's file."""
+    from serving.store.operations import Operations  # noqa: PLC0415 (keep --help fast)
+    from serving.store.operations_sqlite import open_operations  # noqa: PLC0415
 
     chosen = chosen_feature_set(feature_set).feature_set
-    return open_operations(state_dir or get_settings().state_dir, chosen)
+    settings = get_settings()
+    if state_dir is None and settings.database_url is not None:
+        from serving.store.postgres.operations import PostgresOperations  # noqa: PLC0415
+
+        store = PostgresOperations.connect(settings.database_url.get_secret_value(), chosen.fields)
+        return Operations(store, chosen)
+    return open_operations(state_dir or settings.state_dir, chosen)
 
 
 @rules_app.command()

@@ -37,7 +37,9 @@ from serving.store.upkeep import Checkpointer
 from serving.store.writebehind import WriteBehind
 
 if TYPE_CHECKING:
+    from features.definitions import FeatureSet
     from serving.store.billing import BillingStore
+    from serving.store.cases import CaseStore
     from serving.store.postgres.database import Database
     from serving.store.postgres.notices import Listener
 
@@ -74,7 +76,7 @@ class Service:
     rules_file: Path | None = None  # with a file, the whole set of rules and lists (None: the store's)
     outbox: Outbox | None = None  # signed webhooks' events and deliveries (the admin API reads them)
     deliverer: Deliverer | None = None  # posts them in the background (None: no endpoint is configured)
-    review: ReviewDesk | None = None  # the review queue (its cases live in the decision log's file)
+    review: ReviewDesk | None = None  # the review queue (its cases live beside the decision log)
     expiry: ExpiryJob | None = None  # resolves expired cases in the background while running
     database: Database | None = None  # PostgreSQL shared by the fleet (None: the SQLite files of state_dir)
     listener: Listener | None = None  # hears the fleet's change notices (with PostgreSQL, while running)
@@ -294,8 +296,8 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         on_error=lambda _: metrics.count_error("rule_value"),
         builtin=BUILTIN_RULES if billing is not None else (),
     )
-    operations = open_operations(settings.state_dir, feature_set)
-    outbox = open_outbox(settings, database)
+    operations = _operations(settings, feature_set, database)
+    outbox = _outbox(settings, database)
     deliverer = Deliverer.from_settings(outbox, settings) if settings.webhooks else None
     behind = None
     if journal is not None:
@@ -303,7 +305,7 @@ def build_service(settings: Settings, features: FeatureSource | None = None, sto
         failed = partial(metrics.count_error, "write_behind")
         behind = WriteBehind(journal, log, buffered, settings.write_behind_ms / 1000, on_failure=failed)
     review = ReviewDesk(
-        SQLiteCases(settings.state_dir / "decisions.sqlite"),
+        _review_cases(settings, database),
         metrics,
         flush=(lambda: None) if behind is None else behind.flush,
         claim_for=timedelta(minutes=settings.review_claim_minutes),
@@ -395,13 +397,33 @@ def _decision_log(settings: Settings, database: Database | None, journal: Journa
     return PostgresDecisions(database)
 
 
-def open_outbox(settings: Settings, database: Database | None) -> Outbox:
+def _outbox(settings: Settings, database: Database | None) -> Outbox:
     """The webhook outbox: ``STATE_DIR/outbox.sqlite``, or with a database its tables (the fleet's one)."""
     if database is None:
         return SQLiteOutbox(settings.state_dir / "outbox.sqlite", settings.decision_log_sync)
     from serving.store.postgres.outbox import PostgresOutbox  # noqa: PLC0415
 
     return PostgresOutbox(database)
+
+
+def _operations(settings: Settings, feature_set: FeatureSet, database: Database | None) -> Operations:
+    """The rules and lists every instance serves: in PostgreSQL with a database, else in the state
+    directory's SQLite file."""
+    if database is None:
+        return open_operations(settings.state_dir, feature_set)
+    from serving.store.postgres.operations import PostgresOperations  # noqa: PLC0415
+
+    return Operations(PostgresOperations(database, feature_set.fields), feature_set)
+
+
+def _review_cases(settings: Settings, database: Database | None) -> CaseStore:
+    """The review queue, beside the decisions it reads: in PostgreSQL with a database, else in the state
+    directory's decision log file."""
+    if database is None:
+        return SQLiteCases(settings.state_dir / "decisions.sqlite")
+    from serving.store.postgres.cases import PostgresCases  # noqa: PLC0415
+
+    return PostgresCases(database)
 
 
 def _billing_gate(

@@ -319,6 +319,8 @@ class ScoringEngine:
         key = self.pseudonymise(account_id) or ""
         self._store_call(self.flush)  # every decision of the account is in SQLite
         removed = self._store_call(partial(self.features.erase_account, account_id))
+        if self.review is not None:  # its cases' raw card and device, found by the account's decisions
+            self.review.erase(key)
         erasure = self.log.erase_account(key, removed)
         self._store_call(self.flush)  # and the journal holding its raw events is deleted
         logger.info(

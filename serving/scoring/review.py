@@ -148,6 +148,12 @@ class ReviewDesk:
         self._current()
         return self.cases.case(case_id)
 
+    def erase(self, account: str) -> int:
+        """Erasure of an account (pseudonym): the raw values its cases kept go, those held in memory too;
+        how many cases had them. Called before the decision log unlinks the account's decisions."""
+        self._current()
+        return self.cases.erase_values(account)
+
     def history(self, case: Case, limit: int) -> list[HistoryEntry]:
         """The case's account's latest ``limit`` decisions (none for an erased account)."""
         return [] if case.account is None or limit == 0 else self.cases.history(case.account, limit)

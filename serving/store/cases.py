@@ -12,16 +12,23 @@ made (:meth:`CaseStore.keep_values`; a case without them can still be resolved, 
 them).
 
 The SQLite store (:class:`serving.store.cases_sqlite.SQLiteCases`) keeps its tables in the decision log's
-file; a second backend (PostgreSQL) implements the same methods over the same database as its decision log.
+file; the PostgreSQL one (:class:`serving.store.postgres.cases.PostgresCases`) in the fleet's database beside
+its decision log. Both select cases with the same columns and filters and read rows and refuse changes the
+same way (:func:`case_of`, :func:`case_filters`, :func:`check_changeable`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final, Protocol
+
+import orjson
+
+from serving.errors import ConflictError, NotFoundError
+from serving.store.moments import moment
 
 #: Who resolves a case that expired (:mod:`serving.scoring.review_expiry`).
 EXPIRY: Final = "expiry"
@@ -194,6 +201,11 @@ class CaseStore(Protocol):
         """The account's (pseudonym's) latest ``limit`` decisions, newest first, with outcomes and reports."""
         ...
 
+    def erase_values(self, account: str) -> int:
+        """Drop the raw values kept for the cases of the account's (pseudonym's) decisions (they name its
+        card and device); how many cases had them. Erasure calls it before the log unlinks the decisions."""
+        ...
+
     def stats(self) -> QueueStats:
         """Open cases, the oldest one's opening time, resolutions by outcome and fraud level."""
         ...
@@ -201,3 +213,125 @@ class CaseStore(Protocol):
     def close(self) -> None:
         """Release the store."""
         ...
+
+
+# -- what both backends' tables give back -------------------------------------------------------------------
+
+#: A case's columns (``d``: its decision, ``v``: its values, ``c``: its claim, ``r``: its resolution), as
+#: :func:`case_of` reads them.
+CASE_COLUMNS: Final = (
+    "d.attempt_id, d.decided_at, d.occurred_at, d.account_key, d.kind, d.rule, d.decided_by, "
+    "d.fraud_probability, d.fraud_level, d.amount, d.currency, d.answer, v.vals, "
+    "c.claimed_by, c.claimed_at, c.until, r.outcome, r.note, r.resolved_by, r.resolved_at, r.report_id"
+)
+#: What a case joins to its decision ``d``.
+CASE_JOINS: Final = (
+    "LEFT JOIN review_values v ON v.attempt_id = d.attempt_id "
+    "LEFT JOIN review_claims c ON c.attempt_id = d.attempt_id "
+    "LEFT JOIN review_resolutions r ON r.attempt_id = d.attempt_id"
+)
+#: An account's decision with what became of it, as :func:`history_entry` reads it (after ``SELECT``).
+HISTORY_COLUMNS: Final = (
+    "d.attempt_id, d.occurred_at, d.kind, d.action, d.rule, d.amount, d.currency, d.fraud_level, o.status, "
+    "o.decline_code, EXISTS (SELECT 1 FROM fraud_reports f WHERE f.attempt_id = d.attempt_id)"
+)
+
+
+def case_of(row: Sequence[Any]) -> Case:
+    """A case of :data:`CASE_COLUMNS`."""
+    (case_id, decided_at, occurred_at, account, kind, rule, decided_by, probability, level, amount,
+     currency, answer, values, claimed_by, claimed_at, until, outcome, note, resolved_by, resolved_at,
+     report) = row  # fmt: skip
+    claim = None if claimed_by is None else Claim(str(claimed_by), moment(claimed_at), moment(until))
+    resolution = None
+    if outcome is not None:
+        resolution = Resolution(Outcome(outcome), str(note), str(resolved_by), moment(resolved_at), report)
+    return Case(
+        case_id=str(case_id),
+        opened_at=moment(decided_at),
+        occurred_at=moment(occurred_at),
+        account=account,
+        kind=kind,
+        rule=str(rule),
+        decided_by=str(decided_by or "policy"),
+        fraud_probability=probability,
+        fraud_level=level,
+        amount=amount,
+        currency=currency,
+        answer=orjson.loads(answer),
+        values={} if values is None else orjson.loads(values),
+        claim=claim,
+        resolution=resolution,
+    )
+
+
+def history_entry(row: Sequence[Any]) -> HistoryEntry:
+    """A decision of :data:`HISTORY_COLUMNS`."""
+    (attempt_id, occurred_at, kind, action, rule, amount, currency, level, status, decline_code,
+     reported) = row  # fmt: skip
+    return HistoryEntry(
+        attempt_id=str(attempt_id),
+        occurred_at=moment(occurred_at),
+        kind=kind,
+        action=str(action),
+        rule=str(rule),
+        amount=amount,
+        currency=currency,
+        fraud_level=level,
+        status=status,
+        decline_code=decline_code,
+        fraud_reported=bool(reported),
+    )
+
+
+def case_filters(query: CaseQuery, mark: str) -> tuple[str, list[object]]:
+    """The SQL conditions (after ``WHERE d.action = 'review'``) and parameters of a query, ``mark`` being
+    the backend's placeholder (times are given as datetimes: the backend writes them as it stores them)."""
+    sql = [f"r.attempt_id IS {'NULL' if query.status is CaseStatus.OPEN else 'NOT NULL'}"]
+    parameters: list[object] = []
+    conditions: tuple[tuple[object, str], ...] = (
+        (query.opened_before, "d.decided_at < {}"),
+        (query.opened_after, "d.decided_at >= {}"),
+        (query.rule, "d.rule = {}"),
+        (query.fraud_level, "d.fraud_level = {}"),
+        (query.min_amount, "d.amount >= {}"),
+        (query.max_amount, "d.amount <= {}"),
+        (query.kind, "d.kind = {}"),
+    )
+    for value, condition in conditions:
+        if value is not None:
+            sql.append(condition.format(mark))
+            parameters.append(value)
+    if query.after is not None:
+        sql.append(
+            "(d.decided_at, d.attempt_id) > "
+            f"(SELECT decided_at, attempt_id FROM decisions WHERE attempt_id = {mark})"
+        )
+        parameters.append(query.after)
+    return " AND ".join(sql), parameters
+
+
+def missing_case(case_id: str) -> NotFoundError:
+    """The error of a case that does not exist."""
+    return NotFoundError(
+        f"there is no review case {case_id!r}: a case is an attempt decided 'review' "
+        "(see GET /v1/review/cases)"
+    )
+
+
+def check_changeable(case: Case, by: str, now: datetime) -> None:
+    """Refuse (:class:`ConflictError`) a claim or resolution of ``case`` by ``by`` at ``now``: the case is
+    closed, or another holds it."""
+    if case.resolution is not None:
+        made = case.resolution
+        raise ConflictError(
+            f"review case {case.case_id!r} was resolved already ({made.outcome.value}, by {made.by} at "
+            f"{made.at.isoformat()})"
+        )
+    holder = case.holder(now)
+    if holder is not None and holder != by:
+        until = case.claim.until.isoformat() if case.claim is not None else "?"
+        raise ConflictError(
+            f"review case {case.case_id!r} is claimed by {holder} until {until}: wait for the claim to "
+            "lapse, or ask them"
+        )

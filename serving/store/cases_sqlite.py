@@ -25,21 +25,27 @@ from typing import Any, Final, TypeVar
 import orjson
 
 from core.sqlite import open_wal, retry_locked
-from serving.errors import ConflictError, NotFoundError
 from serving.store.cases import (
+    CASE_COLUMNS,
+    CASE_JOINS,
+    HISTORY_COLUMNS,
     REPORT_TYPE,
     Case,
     CasePage,
     CaseQuery,
-    CaseStatus,
     CaseStore,
     Claim,
     HistoryEntry,
-    Outcome,
     QueueStats,
     Resolution,
+    case_filters,
+    case_of,
+    check_changeable,
+    history_entry,
+    missing_case,
 )
 from serving.store.decisions import DecisionLog
+from serving.store.moments import moment
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -68,16 +74,8 @@ _SCHEMA: Final = (
     "WHERE action = 'review'",
     "CREATE TABLE IF NOT EXISTS review_queue (since TEXT NOT NULL)",
 )
-_COLUMNS: Final = (
-    "d.attempt_id, d.decided_at, d.occurred_at, d.account_key, d.kind, d.rule, d.decided_by, "
-    "d.fraud_probability, d.fraud_level, d.amount, d.currency, d.answer, v.vals, "
-    "c.claimed_by, c.claimed_at, c.until, r.outcome, r.note, r.resolved_by, r.resolved_at, r.report_id"
-)
 _FROM: Final = (
-    "FROM decisions d INDEXED BY decisions_review "
-    "LEFT JOIN review_values v ON v.attempt_id = d.attempt_id "
-    "LEFT JOIN review_claims c ON c.attempt_id = d.attempt_id "
-    "LEFT JOIN review_resolutions r ON r.attempt_id = d.attempt_id "
+    f"FROM decisions d INDEXED BY decisions_review {CASE_JOINS} "
     "WHERE d.action = 'review' AND d.decided_at >= (SELECT since FROM review_queue)"
 )
 
@@ -85,63 +83,6 @@ _FROM: Final = (
 def _text(moment: datetime) -> str:
     """A time as the log writes it (ISO 8601 in UTC), so that texts compare as times."""
     return moment.astimezone(UTC).isoformat()
-
-
-def _at(text: str) -> datetime:
-    return datetime.fromisoformat(text)
-
-
-def _case(row: Sequence[Any]) -> Case:
-    (case_id, decided_at, occurred_at, account, kind, rule, decided_by, probability, level, amount,
-     currency, answer, values, claimed_by, claimed_at, until, outcome, note, resolved_by, resolved_at,
-     report) = row  # fmt: skip
-    claim = None if claimed_by is None else Claim(str(claimed_by), _at(claimed_at), _at(until))
-    resolution = None
-    if outcome is not None:
-        resolution = Resolution(Outcome(outcome), str(note), str(resolved_by), _at(resolved_at), report)
-    return Case(
-        case_id=str(case_id),
-        opened_at=_at(decided_at),
-        occurred_at=_at(occurred_at),
-        account=account,
-        kind=kind,
-        rule=str(rule),
-        decided_by=str(decided_by or "policy"),
-        fraud_probability=probability,
-        fraud_level=level,
-        amount=amount,
-        currency=currency,
-        answer=orjson.loads(answer),
-        values={} if values is None else orjson.loads(values),
-        claim=claim,
-        resolution=resolution,
-    )
-
-
-def _filters(query: CaseQuery) -> tuple[str, list[object]]:
-    """The SQL conditions (after ``WHERE d.action = 'review'``) and parameters of a query."""
-    sql = [f"r.attempt_id IS {'NULL' if query.status is CaseStatus.OPEN else 'NOT NULL'}"]
-    parameters: list[object] = []
-    conditions: tuple[tuple[object, str], ...] = (
-        (query.opened_before, "d.decided_at < ?"),
-        (query.opened_after, "d.decided_at >= ?"),
-        (query.rule, "d.rule = ?"),
-        (query.fraud_level, "d.fraud_level = ?"),
-        (query.min_amount, "d.amount >= ?"),
-        (query.max_amount, "d.amount <= ?"),
-        (query.kind, "d.kind = ?"),
-    )
-    for value, condition in conditions:
-        if value is not None:
-            sql.append(condition)
-            parameters.append(_text(value) if isinstance(value, datetime) else value)
-    if query.after is not None:
-        sql.append(
-            "(d.decided_at, d.attempt_id) > "
-            "(SELECT decided_at, attempt_id FROM decisions WHERE attempt_id = ?)"
-        )
-        parameters.append(query.after)
-    return " AND ".join(sql), parameters
 
 
 class SQLiteCases(CaseStore):
@@ -180,41 +121,34 @@ class SQLiteCases(CaseStore):
         )
 
     def cases(self, query: CaseQuery) -> CasePage:
-        where, parameters = _filters(query)
+        where, parameters = case_filters(query, "?")
+        written = [_text(p) if isinstance(p, datetime) else p for p in parameters]
         rows = self._read(
-            f"SELECT {_COLUMNS} {_FROM} AND {where} ORDER BY d.decided_at, d.attempt_id LIMIT ?",
-            (*parameters, query.limit + 1),
+            f"SELECT {CASE_COLUMNS} {_FROM} AND {where} ORDER BY d.decided_at, d.attempt_id LIMIT ?",
+            (*written, query.limit + 1),
         )
-        cases = tuple(_case(row) for row in rows[: query.limit])
+        cases = tuple(case_of(row) for row in rows[: query.limit])
         return CasePage(cases, cases[-1].case_id if len(rows) > query.limit else None)
 
     def case(self, case_id: str) -> Case:
         with self._lock:
-            return retry_locked(lambda: _case(_one(self._db, case_id)), self._timeout_s)
+            return retry_locked(lambda: case_of(_one(self._db, case_id)), self._timeout_s)
 
     def claim(self, case_id: str, claim: Claim) -> Case:
         def work(db: sqlite3.Connection) -> Case:
-            case = _case(_one(db, case_id))
-            _check_open(case)
-            holder = case.holder(claim.at)
-            if holder is not None and holder != claim.by:
-                raise _held(case, holder)
+            check_changeable(case_of(_one(db, case_id)), claim.by, claim.at)
             db.execute(
                 "INSERT OR REPLACE INTO review_claims (attempt_id, claimed_by, claimed_at, until) "
                 "VALUES (?, ?, ?, ?)",
                 (case_id, claim.by, _text(claim.at), _text(claim.until)),
             )
-            return _case(_one(db, case_id))
+            return case_of(_one(db, case_id))
 
         return self._write(work)
 
     def resolve(self, case_id: str, resolution: Resolution, now: datetime) -> Case:
         def work(db: sqlite3.Connection) -> Case:
-            case = _case(_one(db, case_id))
-            _check_open(case)
-            holder = case.holder(now)
-            if holder is not None and holder != resolution.by:
-                raise _held(case, holder)
+            check_changeable(case_of(_one(db, case_id)), resolution.by, now)
             at = _text(resolution.at)
             db.execute(
                 "INSERT INTO review_resolutions "
@@ -227,7 +161,7 @@ class SQLiteCases(CaseStore):
                     "(report_id, attempt_id, reported_at, report_type, received_at) VALUES (?, ?, ?, ?, ?)",
                     (resolution.report_id, case_id, at, REPORT_TYPE, at),
                 )
-            return _case(_one(db, case_id))
+            return case_of(_one(db, case_id))
 
         return self._write(work)
 
@@ -244,29 +178,22 @@ class SQLiteCases(CaseStore):
 
     def history(self, account: str, limit: int) -> list[HistoryEntry]:
         rows = self._read(
-            "SELECT d.attempt_id, d.occurred_at, d.kind, d.action, d.rule, d.amount, d.currency, "
-            "d.fraud_level, o.status, o.decline_code, "
-            "EXISTS (SELECT 1 FROM fraud_reports f WHERE f.attempt_id = d.attempt_id) "
-            "FROM decisions d LEFT JOIN outcomes o ON o.attempt_id = d.attempt_id "
+            f"SELECT {HISTORY_COLUMNS} FROM decisions d LEFT JOIN outcomes o ON o.attempt_id = d.attempt_id "
             "WHERE d.account_key = ? ORDER BY d.occurred_at DESC, d.attempt_id DESC LIMIT ?",
             (account, limit),
         )
-        return [
-            HistoryEntry(
-                attempt_id=str(row[0]),
-                occurred_at=_at(row[1]),
-                kind=row[2],
-                action=str(row[3]),
-                rule=str(row[4]),
-                amount=row[5],
-                currency=row[6],
-                fraud_level=row[7],
-                status=row[8],
-                decline_code=row[9],
-                fraud_reported=bool(row[10]),
+        return [history_entry(row) for row in rows]
+
+    def erase_values(self, account: str) -> int:
+        return self._write(
+            lambda db: (
+                db.execute(
+                    "DELETE FROM review_values WHERE attempt_id IN "
+                    "(SELECT attempt_id FROM decisions WHERE account_key = ?)",
+                    (account,),
+                ).rowcount
             )
-            for row in rows
-        ]
+        )
 
     def stats(self) -> QueueStats:
         ((count, oldest),) = self._read(
@@ -280,7 +207,7 @@ class SQLiteCases(CaseStore):
         )
         return QueueStats(
             int(count),
-            None if oldest is None else _at(oldest),
+            None if oldest is None else moment(oldest),
             {(str(outcome), level): int(n) for outcome, level, n in rows},
         )
 
@@ -301,28 +228,8 @@ def _create(db: sqlite3.Connection) -> None:
 def _one(db: sqlite3.Connection, case_id: str) -> tuple[Any, ...]:
     """The row of one case (the caller holds the connection's lock)."""
     row: tuple[Any, ...] | None = db.execute(
-        f"SELECT {_COLUMNS} {_FROM} AND d.attempt_id = ?", (case_id,)
+        f"SELECT {CASE_COLUMNS} {_FROM} AND d.attempt_id = ?", (case_id,)
     ).fetchone()
     if row is None:
-        raise NotFoundError(
-            f"there is no review case {case_id!r}: a case is an attempt decided 'review' "
-            "(see GET /v1/review/cases)"
-        )
+        raise missing_case(case_id)
     return row
-
-
-def _check_open(case: Case) -> None:
-    if case.resolution is not None:
-        made = case.resolution
-        raise ConflictError(
-            f"review case {case.case_id!r} was resolved already ({made.outcome.value}, by {made.by} at "
-            f"{made.at.isoformat()})"
-        )
-
-
-def _held(case: Case, holder: str) -> ConflictError:
-    until = case.claim.until.isoformat() if case.claim is not None else "?"
-    return ConflictError(
-        f"review case {case.case_id!r} is claimed by {holder} until {until}: wait for the claim to lapse, "
-        "or ask them"
-    )

@@ -32,6 +32,7 @@ from serving.store.base import (
     epoch_us,
 )
 from serving.store.kept_fields import COLUMN_FIELDS, READ_ALWAYS
+from serving.store.moments import moment
 
 #: The columns of a ``decisions`` row as :func:`decision_row` gives them (``erased_at`` is set by erasure).
 DECISION_COLUMNS: Final = (
@@ -142,12 +143,6 @@ def stored(row: Sequence[Any]) -> LoggedDecision:
         row[4] is not None,
         None if row[5] is None else orjson.loads(row[5]),
     )
-
-
-def moment(value: str | datetime) -> datetime:
-    """A time as the log gives it back (SQLite: ISO text; PostgreSQL: a datetime) as an aware UTC datetime."""
-    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return parsed.astimezone(UTC)
 
 
 #: What erasure sets in a decision row besides its answer and ``erased_at``: its personal content.

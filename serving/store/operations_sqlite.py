@@ -15,17 +15,24 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from core.sqlite import open_wal, retry_locked
 from events.schema import ExtensionField
 from features.definitions import FeatureSet
-from rules.book import RuleAction, RuleSpec
-from rules.lists import ListItem, kind_of, list_column, make_list
+from rules.book import RuleSpec
+from rules.lists import ListItem
 from serving.store.operations import (
+    INFO_SELECT,
+    ITEM_COLUMNS,
+    LOG_COLUMNS,
+    RULE_COLUMNS,
+    VERSION_COLUMNS,
+    BuiltLists,
     Change,
+    ChangedMeanwhileError,
     ItemChange,
     ItemLogEntry,
     ListInfo,
@@ -34,10 +41,14 @@ from serving.store.operations import (
     Page,
     RuleChange,
     RuleVersion,
-    StoredItem,
     StoredList,
+    list_info,
+    log_entry,
     missing,
     rule_order,
+    rule_spec,
+    rule_version,
+    stored_item,
     taken,
 )
 
@@ -107,10 +118,6 @@ STORE_VERSION: Final = len(MIGRATIONS)
 #: How long a write waits for another process holding the file's write lock.
 BUSY_TIMEOUT_S: Final = 10.0
 
-_VERSION_COLUMNS: Final = (
-    "name, version, change, action, expression, enabled, description, changed_by, changed_at, reason"
-)
-
 
 def migrate(db: sqlite3.Connection, path: Path) -> None:
     """Create the tables of a new file, or bring an older one up to :data:`STORE_VERSION` (in one write
@@ -145,22 +152,6 @@ def _in_transaction(db: sqlite3.Connection, work: Callable[[], T], timeout_s: fl
     return result
 
 
-def _at(text: str) -> datetime:
-    return datetime.fromisoformat(text)
-
-
-def _version_of(row: Sequence[Any]) -> RuleVersion:
-    name, version, change, action, expression, enabled, description, by, at, reason = row
-    spec = RuleSpec(str(name), RuleAction(action), str(expression), bool(enabled), str(description))
-    return RuleVersion(
-        spec, int(str(version)), RuleChange(change), Change(str(by), _at(str(at)), str(reason))
-    )
-
-
-def _item(value: str, reason: str, expires_at: str | None) -> ListItem:
-    return ListItem(value, reason, None if expires_at is None else _at(expires_at))
-
-
 class SQLiteOperations(OperationsStore):
     """The SQLite store of rules and lists (see the module's docstring); one connection behind a lock."""
 
@@ -173,7 +164,7 @@ class SQLiteOperations(OperationsStore):
         self._db = open_wal(path, busy_timeout_s)
         migrate(self._db, path)
         self._lock = threading.Lock()
-        self._lists: dict[str, tuple[StoredList, int]] = {}  # built lists, with the change they are as of
+        self._lists = BuiltLists(self.extension)
         logger.info("rules and lists: SQLite at %s", path)
 
     @classmethod
@@ -185,10 +176,15 @@ class SQLiteOperations(OperationsStore):
         with self._lock:
             return retry_locked(lambda: self._db.execute(sql, parameters).fetchall(), self._timeout_s)
 
-    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """``work(db)`` in one write transaction that also moves the change counter."""
+    def _write(self, work: Callable[[sqlite3.Connection], T], expected: int | None = None) -> T:
+        """``work(db)`` in one write transaction that also moves the change counter (refused if the counter
+        is not at ``expected``, when given)."""
 
         def transaction() -> T:
+            if expected is not None:
+                ((version,),) = self._db.execute("SELECT version FROM counter").fetchall()
+                if version != expected:
+                    raise ChangedMeanwhileError(int(version), expected)
             result = work(self._db)
             self._db.execute("UPDATE counter SET version = version + 1")
             return result
@@ -203,34 +199,30 @@ class SQLiteOperations(OperationsStore):
     # -- rules ----------------------------------------------------------------------------------------------
 
     def current_rules(self) -> list[RuleSpec]:
-        rows = self._read(
-            "SELECT name, action, expression, enabled, description FROM rules ORDER BY position"
-        )
-        specs = [
-            RuleSpec(str(name), RuleAction(action), str(expression), bool(enabled), str(description))
-            for name, action, expression, enabled, description in rows
-        ]
+        specs = [rule_spec(row) for row in self._read(f"SELECT {RULE_COLUMNS} FROM rules ORDER BY position")]
         return sorted(specs, key=rule_order)  # stable: creation order within each action
 
     def rule(self, name: str) -> RuleVersion:
         rows = self._read(
-            f"SELECT {_VERSION_COLUMNS} FROM rule_versions WHERE (name, version) = "
+            f"SELECT {VERSION_COLUMNS} FROM rule_versions WHERE (name, version) = "
             "(SELECT name, version FROM rules WHERE name = ?)",
             (name,),
         )
         if not rows:
             raise missing("rule", name)
-        return _version_of(rows[0])
+        return rule_version(rows[0])
 
     def rule_versions(self, name: str) -> list[RuleVersion]:
         rows = self._read(
-            f"SELECT {_VERSION_COLUMNS} FROM rule_versions WHERE name = ? ORDER BY version", (name,)
+            f"SELECT {VERSION_COLUMNS} FROM rule_versions WHERE name = ? ORDER BY version", (name,)
         )
         if not rows:
             raise missing("rule", name)
-        return [_version_of(row) for row in rows]
+        return [rule_version(row) for row in rows]
 
-    def save_rule(self, spec: RuleSpec, change: RuleChange, made: Change) -> RuleVersion:
+    def save_rule(
+        self, spec: RuleSpec, change: RuleChange, made: Change, expected: int | None = None
+    ) -> RuleVersion:
         def save(db: sqlite3.Connection) -> RuleVersion:
             exists = db.execute("SELECT 1 FROM rules WHERE name = ?", (spec.name,)).fetchone() is not None
             if exists == (change is RuleChange.CREATED):
@@ -240,7 +232,7 @@ class SQLiteOperations(OperationsStore):
             ).fetchone()
             version = int(last) + 1
             db.execute(
-                f"INSERT INTO rule_versions ({_VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO rule_versions ({VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     spec.name, version, change.value, spec.action.value, spec.expression, int(spec.enabled),
                     spec.description, made.by, made.at.isoformat(), made.reason,
@@ -276,7 +268,7 @@ class SQLiteOperations(OperationsStore):
                 )
             return RuleVersion(spec, version, change, made)
 
-        saved = self._write(save)
+        saved = self._write(save, expected)
         logger.info("rule %r %s (version %d) by %s", spec.name, change.value, saved.version, made.by)
         return saved
 
@@ -289,44 +281,24 @@ class SQLiteOperations(OperationsStore):
             retry_locked(lambda: self._db.execute("BEGIN"), self._timeout_s)
             try:
                 lists = self._db.execute("SELECT name, field, changed FROM lists ORDER BY name").fetchall()
-                built = {name: self._built(name, field, changed) for name, field, changed in lists}
+                return self._lists.refresh(
+                    lists,
+                    lambda name: self._db.execute(
+                        "SELECT value, reason, expires_at FROM list_items WHERE list = ?", (name,)
+                    ).fetchall(),
+                )
             finally:
                 self._db.execute("COMMIT")
-            self._lists = {name: (built[name], changed) for name, _, changed in lists}
-        return built
-
-    def _built(self, name: str, field: str, changed: int) -> StoredList:
-        """A list as of its change ``changed``: the one built before if it is that one (the caller holds the
-        lock, in a read transaction)."""
-        cached = self._lists.get(name)
-        if cached is not None and cached[1] == changed:
-            return cached[0]
-        rows = self._db.execute(
-            "SELECT value, reason, expires_at FROM list_items WHERE list = ?", (name,)
-        ).fetchall()
-        items = [_item(value, reason, expires_at) for value, reason, expires_at in rows]
-        return make_list(name, field, items, self.extension)
 
     def list_infos(self) -> list[ListInfo]:
-        return [self._info(row) for row in self._read(_INFO + " GROUP BY l.name ORDER BY l.name")]
+        rows = self._read(INFO_SELECT + " GROUP BY l.name ORDER BY l.name")
+        return [list_info(row, self.extension) for row in rows]
 
     def list_info(self, name: str) -> ListInfo:
-        rows = self._read(_INFO + " WHERE l.name = ? GROUP BY l.name", (name,))
+        rows = self._read(INFO_SELECT + " WHERE l.name = ? GROUP BY l.name", (name,))
         if not rows:
             raise missing("list", name)
-        return self._info(rows[0])
-
-    def _info(self, row: Sequence[Any]) -> ListInfo:
-        name, field, description, by, at, reason, count = row
-        kind = kind_of(list_column(str(field), self.extension))
-        return ListInfo(
-            str(name),
-            str(field),
-            kind,
-            str(description),
-            int(str(count)),
-            Change(str(by), _at(str(at)), str(reason)),
-        )
+        return list_info(rows[0], self.extension)
 
     def create_list(self, name: str, field: str, description: str, made: Change) -> ListInfo:
         def create(db: sqlite3.Connection) -> None:
@@ -343,14 +315,14 @@ class SQLiteOperations(OperationsStore):
         logger.info("list %r of %s created by %s", name, field, made.by)
         return self.list_info(name)
 
-    def delete_list(self, name: str, made: Change) -> None:
+    def delete_list(self, name: str, made: Change, expected: int | None = None) -> None:
         def delete(db: sqlite3.Connection) -> None:
             if db.execute("DELETE FROM lists WHERE name = ?", (name,)).rowcount == 0:
                 raise missing("list", name)
             db.execute("DELETE FROM list_items WHERE list = ?", (name,))
             _log(db, name, ItemChange.DELETED, [None], made)
 
-        self._write(delete)
+        self._write(delete, expected)
         logger.info("list %r deleted by %s", name, made.by)
 
     def add_items(self, name: str, items: Sequence[ListItem], made: Change) -> int:
@@ -393,46 +365,24 @@ class SQLiteOperations(OperationsStore):
     def items(self, name: str, offset: int, limit: int) -> Page:
         self.list_info(name)
         rows = self._read(
-            "SELECT value, reason, expires_at, added_by, added_at FROM list_items WHERE list = ? "
-            "ORDER BY value LIMIT ? OFFSET ?",
+            f"SELECT {ITEM_COLUMNS} FROM list_items WHERE list = ? ORDER BY value LIMIT ? OFFSET ?",
             (name, limit, offset),
         )
         ((total,),) = self._read("SELECT count(*) FROM list_items WHERE list = ?", (name,))
-        page = tuple(
-            StoredItem(
-                _item(str(v), str(why), None if e is None else str(e)),
-                Change(str(by), _at(str(at)), str(why)),
-            )
-            for v, why, e, by, at in rows
-        )
-        return Page(page, int(str(total)), offset)
+        return Page(tuple(stored_item(row) for row in rows), int(str(total)), offset)
 
     def item_log(self, name: str, offset: int, limit: int) -> list[ItemLogEntry]:
         rows = self._read(
-            "SELECT change, value, changed_by, changed_at, reason FROM list_log WHERE list = ? "
-            "ORDER BY id DESC LIMIT ? OFFSET ?",
+            f"SELECT {LOG_COLUMNS} FROM list_log WHERE list = ? ORDER BY id DESC LIMIT ? OFFSET ?",
             (name, limit, offset),
         )
         if not rows and offset == 0:
             raise missing("list", name)
-        return [
-            ItemLogEntry(
-                ItemChange(change),
-                None if value is None else str(value),
-                Change(str(by), _at(str(at)), str(why)),
-            )
-            for change, value, by, at, why in rows
-        ]
+        return [log_entry(row) for row in rows]
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-_INFO: Final = (
-    "SELECT l.name, l.field, l.description, l.created_by, l.created_at, l.reason, count(i.value) "
-    "FROM lists l LEFT JOIN list_items i ON i.list = l.name"
-)
 
 
 def _touch(db: sqlite3.Connection, name: str) -> None:

@@ -33,11 +33,11 @@ from serving.store.decision_queries import (
     erased_answer,
     insert_sql,
     logged,
-    moment,
     now,
     stored,
 )
 from serving.store.labels import ReportSource, StoredReport
+from serving.store.moments import moment
 from serving.store.postgres.database import Database, redact
 
 logger = logging.getLogger(__name__)

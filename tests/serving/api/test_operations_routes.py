@@ -5,6 +5,7 @@ checked against the OpenAPI document (DocumentedClient)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,17 +16,40 @@ from fastapi.testclient import TestClient
 
 from rules.lists import to_us
 from serving.api.app import create_app
+from serving.store.operations import OperationsStore
 from serving.store.operations_sqlite import SQLiteOperations
+from serving.store.postgres.database import Database
+from serving.store.postgres.operations import PostgresOperations
 from tests.serving.documented import DocumentedClient
 from tests.serving.factories import ADMIN, SCORE, service_for
 
 CARD = "4111 1111 1111 1111"
 
 
-@pytest.fixture
-def admin(tmp_path: Path) -> Iterator[TestClient]:
-    with DocumentedClient(create_app(service=service_for(tmp_path))) as client:
+@pytest.fixture(params=["sqlite", "postgres"])
+def admin(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClient]:
+    """The service over the state directory's SQLite files, or over a PostgreSQL database of its own."""
+    database = {} if request.param == "sqlite" else {"database_url": request.getfixturevalue("postgres_url")}
+    with DocumentedClient(create_app(service=service_for(tmp_path, **database))) as client:
         yield client
+
+
+@contextlib.contextmanager
+def another_instance(client: TestClient, tmp_path: Path) -> Iterator[OperationsStore]:
+    """The store as another scoring instance opens it (the same file, or the same database)."""
+    served = client.app.state.service.database  # type: ignore[attr-defined]
+    database = None if served is None else Database(served.url, 1)
+    store: OperationsStore = (
+        SQLiteOperations.in_state_dir(tmp_path / "state")
+        if database is None
+        else PostgresOperations(database)
+    )
+    try:
+        yield store
+    finally:
+        store.close()
+        if database is not None:
+            database.close()
 
 
 def rule(name: str = "big_amount", expression: str = "amount > 100", **fields: Any) -> dict[str, Any]:
@@ -150,13 +174,12 @@ def test_lists_take_cidr_ranges_and_expiry_and_rules_read_them(admin: TestClient
     assert page["items"][1]["reason"] == "ring"  # the change's reason stands in
     rest = admin.get("/v1/lists/bad_networks/items", params={"offset": 2, "limit": 2}, headers=ADMIN).json()
     assert [i["value"] for i in rest["items"]] == ["203.0.113.0/24"]
-    store = SQLiteOperations.in_state_dir(tmp_path / "state")  # what a scoring instance reloads
-    networks = store.current_lists()["bad_networks"]
+    with another_instance(admin, tmp_path) as store:  # what a scoring instance reloads
+        networks = store.current_lists()["bad_networks"]
+        assert [spec.name for spec in store.current_rules()] == ["bad_ip"]
     assert networks.contains("203.0.113.200", to_us(soon))
     assert networks.contains("198.51.100.7", to_us(soon - timedelta(seconds=1)))
     assert not networks.contains("198.51.100.7", to_us(soon))
-    assert [spec.name for spec in store.current_rules()] == ["bad_ip"]
-    store.close()
     busy = admin.delete("/v1/lists/bad_networks", params={"reason": "done"}, headers=ADMIN)
     assert busy.status_code == 409
     assert "bad_ip" in busy.json()["message"]

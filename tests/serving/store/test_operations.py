@@ -1,12 +1,24 @@
 """The store of rules and lists behind its interface, through the checks every change passes: versions with
 who, when and why, the current set in the documented order, lists with expiry and CIDR ranges, the change
-counter every instance polls, and a file opened again (another process, a restart)."""
+counter every instance polls, and a store opened again (another process, another instance, a restart).
+
+Every test of the store's behaviour runs on both backends (SQLite, PostgreSQL): several instances over one
+home change it at once and still keep one rule per name, versions that never repeat and a counter that moves
+once per change; PostgreSQL's instances are also told of every change kept (NOTIFY), never of one refused."""
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,20 +30,80 @@ from rules.book import RuleAction, RuleSpec, in_order
 from rules.errors import ListError, RuleError
 from rules.lists import ListItem, to_us
 from serving.errors import ConflictError, NotFoundError
-from serving.store.operations import Change, ItemChange, Operations, OperationsStore, RuleChange
+from serving.store.operations import (
+    Change,
+    ItemChange,
+    Operations,
+    OperationsStore,
+    RuleChange,
+    RuleVersion,
+)
 from serving.store.operations_sqlite import STORE_VERSION, SQLiteOperations
+from serving.store.postgres import notices
+from serving.store.postgres.database import Database
+from serving.store.postgres.operations import PostgresOperations
+from tests.servers import PostgresServer
 
 AT = datetime(2026, 3, 1, 10, tzinfo=UTC)
+#: Opens one more instance of a store over the same rules and lists.
+Opener = Callable[[], OperationsStore]
+_homes = itertools.count()
 
 
 def made(reason: str = "tuning", by: str = "ana") -> Change:
     return Change(by, AT, reason)
 
 
+@dataclass
+class Homes:
+    """Homes of rules and lists of one backend: :meth:`new` makes an empty one (a state directory, a
+    database) and gives the opener of its instances; everything opened is closed at the end."""
+
+    backend: str
+    place: Callable[[], Callable[[list[Callable[[], None]]], OperationsStore]]
+    opened: list[Callable[[], None]] = field(default_factory=list)  # what to close, in opening order
+
+    def new(self) -> Opener:
+        open_in = self.place()
+        return lambda: open_in(self.opened)
+
+    def close(self) -> None:
+        for close in reversed(self.opened):
+            close()
+
+
+def _sqlite_store(directory: Path, opened: list[Callable[[], None]]) -> OperationsStore:
+    store = SQLiteOperations.in_state_dir(directory)
+    opened.append(store.close)
+    return store
+
+
+def _postgres_store(url: str, opened: list[Callable[[], None]]) -> OperationsStore:
+    database = Database(url, 4)  # an instance of its own: its own pool
+    opened.append(database.close)
+    store = PostgresOperations(database)
+    opened.append(store.close)
+    return store
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def homes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homes]:
+    if request.param == "sqlite":
+        found = Homes("sqlite", lambda: partial(_sqlite_store, tmp_path_factory.mktemp("ops")))
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        empty = request.getfixturevalue("postgres_url").rsplit("/", 1)[1]  # at the newest schema, untouched
+        found = Homes(
+            "postgres",
+            lambda: partial(_postgres_store, server.create_database(f"ops{next(_homes)}", template=empty)),
+        )
+    yield found
+    found.close()
+
+
 @pytest.fixture
-def operations(tmp_path: Path) -> Operations:
-    store: OperationsStore = SQLiteOperations.in_state_dir(tmp_path)
-    return Operations(store, FEATURE_SET)
+def operations(homes: Homes) -> Operations:
+    return Operations(homes.new()(), FEATURE_SET)
 
 
 def test_every_version_of_a_rule_is_kept_with_who_when_and_why(operations: Operations) -> None:
@@ -133,9 +205,10 @@ def test_a_list_a_rule_reads_cannot_be_deleted(operations: Operations) -> None:
         operations.create_list("cards", "card_number", "", made())
 
 
-def test_the_counter_moves_with_every_change_and_other_instances_see_it(tmp_path: Path) -> None:
-    first = Operations(SQLiteOperations.in_state_dir(tmp_path), FEATURE_SET)
-    other = SQLiteOperations.in_state_dir(tmp_path)  # another instance on the same file
+def test_the_counter_moves_with_every_change_and_other_instances_see_it(homes: Homes) -> None:
+    home = homes.new()
+    first = Operations(home(), FEATURE_SET)
+    other = home()  # another instance on the same file or database
     assert other.version() == 0
     first.create_rule(RuleSpec("big", RuleAction.BLOCK, "amount > 100"), made())
     first.create_list("devices", "device_id", "", made())
@@ -145,14 +218,13 @@ def test_the_counter_moves_with_every_change_and_other_instances_see_it(tmp_path
     assert other.current_lists()["devices"].contains("dev-1", to_us(AT))
     first.store.close()
     other.close()
-    reopened = SQLiteOperations.in_state_dir(tmp_path)
-    assert reopened.version() == 3
-    reopened.close()
+    assert home().version() == 3  # reopened
 
 
-def test_only_the_lists_that_changed_are_built_again(tmp_path: Path) -> None:
-    writer = Operations(SQLiteOperations.in_state_dir(tmp_path), FEATURE_SET)
-    reader = SQLiteOperations.in_state_dir(tmp_path)  # a scoring instance
+def test_only_the_lists_that_changed_are_built_again(homes: Homes) -> None:
+    home = homes.new()
+    writer = Operations(home(), FEATURE_SET)
+    reader = home()  # a scoring instance
     for name in ("devices", "accounts"):
         writer.create_list(name, name.removesuffix("s") + "_id", "", made())
         writer.add_items(name, [ListItem(f"{name}-1", "test")], made())
@@ -165,8 +237,6 @@ def test_only_the_lists_that_changed_are_built_again(tmp_path: Path) -> None:
     writer.delete_list("accounts", made())
     writer.create_list("accounts", "account_id", "", made())
     assert reader.current_lists()["accounts"].items == ()
-    writer.store.close()
-    reader.close()
 
 
 def test_a_file_of_a_newer_riskgate_is_refused(tmp_path: Path) -> None:
@@ -186,9 +256,9 @@ def test_a_file_of_a_newer_riskgate_is_refused(tmp_path: Path) -> None:
     )
 )
 def test_the_counter_counts_the_changes_kept_and_versions_follow_on(
-    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, int]]
+    homes: Homes, steps: list[tuple[str, int]]
 ) -> None:
-    operations = Operations(SQLiteOperations.in_state_dir(tmp_path_factory.mktemp("ops")), FEATURE_SET)
+    operations = Operations(homes.new()(), FEATURE_SET)
     kept = 0
     enabled: dict[str, bool] = {}  # the model: each existing rule, enabled or not
     for step, n in steps:
@@ -220,7 +290,6 @@ def test_the_counter_counts_the_changes_kept_and_versions_follow_on(
             continue
         assert [v.version for v in versions] == list(range(1, len(versions) + 1))
         assert versions[0].change is RuleChange.CREATED
-    operations.store.close()
 
 
 def _step(operations: Operations, step: str, spec: RuleSpec) -> None:
@@ -232,3 +301,137 @@ def _step(operations: Operations, step: str, spec: RuleSpec) -> None:
         operations.delete_rule(spec.name, made())
     else:
         operations.set_enabled(spec.name, step == "enable", made())
+
+
+# -- several instances at once ------------------------------------------------------------------------------
+
+
+def at_once(calls: Sequence[Callable[[], object]]) -> list[object]:
+    """Run ``calls`` on threads of their own, released together; each call's result or the error it raised."""
+    start = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], object]) -> object:
+        start.wait()
+        try:
+            return call()
+        except Exception as error:  # the outcome under test
+            return error
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def test_instances_creating_one_name_at_once_give_one_rule_and_one_taken_error(homes: Homes) -> None:
+    home = homes.new()
+    instances = [Operations(home(), FEATURE_SET) for _ in range(2)]
+    for n in range(8):
+        spec = RuleSpec(f"r{n}", RuleAction.BLOCK, "amount > 1")
+        outcomes = at_once([partial(i.create_rule, spec, made(by=f"i{k}")) for k, i in enumerate(instances)])
+        taken = [o for o in outcomes if isinstance(o, ConflictError)]
+        assert len(taken) == 1, outcomes
+        assert "exists already" in str(taken[0])
+        assert [v.version for v in instances[0].store.rule_versions(spec.name)] == [1]
+    assert instances[1].store.version() == 8  # the refused creations changed nothing
+
+
+def test_versions_never_repeat_when_instances_change_a_rule_at_once(homes: Homes) -> None:
+    home = homes.new()
+    instances = [Operations(home(), FEATURE_SET) for _ in range(2)]
+    instances[0].create_rule(RuleSpec("big", RuleAction.REVIEW, "amount > 0"), made())
+    changes = [
+        partial(instances[n % 2].change_rule, RuleSpec("big", RuleAction.REVIEW, f"amount > {n}"), made())
+        for n in range(1, 9)
+    ]
+    outcomes = at_once(changes)
+    assert not [o for o in outcomes if isinstance(o, Exception)]
+    versions = instances[1].store.rule_versions("big")
+    assert [v.version for v in versions] == list(range(1, 10))
+    assert instances[0].store.rule("big").spec.expression == versions[-1].spec.expression
+    assert instances[0].store.version() == 9
+
+
+def test_items_added_by_instances_at_once_are_all_kept_and_logged(homes: Homes) -> None:
+    home = homes.new()
+    instances = [Operations(home(), FEATURE_SET) for _ in range(2)]
+    instances[0].create_list("devices", "device_id", "", made())
+    batches = [[ListItem(f"dev-{n}-{k}", "stolen") for k in range(50)] for n in range(6)]
+    adds = [partial(instances[n % 2].add_items, "devices", batch, made()) for n, batch in enumerate(batches)]
+    assert at_once(adds) == [50] * 6
+    assert instances[1].store.items("devices", 0, 1).total == 300
+    assert len(instances[0].store.item_log("devices", 0, 1000)) == 301  # and the list's creation
+    assert len(instances[1].store.current_lists()["devices"].items) == 300
+
+
+def test_a_rule_checked_against_a_list_another_instance_deletes_meanwhile_is_checked_again(
+    homes: Homes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = homes.new()
+    analyst, other = Operations(home(), FEATURE_SET), Operations(home(), FEATURE_SET)
+    analyst.create_list("devices", "device_id", "", made())
+    save = analyst.store.save_rule
+
+    def interleaved(*args: Any) -> RuleVersion:  # the list goes between the rule's checks and its write
+        if other.store.list_infos():
+            other.delete_list("devices", made("not needed"))
+        return save(*args)
+
+    monkeypatch.setattr(analyst.store, "save_rule", interleaved)
+    with pytest.raises(RuleError, match="@devices"):
+        analyst.create_rule(RuleSpec("dev", RuleAction.BLOCK, "device_id in @devices"), made())
+    assert other.store.current_rules() == []  # never a rule that reads no list
+
+
+def test_a_list_deleted_while_another_instance_makes_a_rule_read_it_is_refused(
+    homes: Homes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = homes.new()
+    analyst, other = Operations(home(), FEATURE_SET), Operations(home(), FEATURE_SET)
+    analyst.create_list("devices", "device_id", "", made())
+    delete = analyst.store.delete_list
+
+    def interleaved(*args: Any) -> None:  # a rule starts reading the list between the checks and the write
+        if not other.store.current_rules():
+            other.create_rule(RuleSpec("dev", RuleAction.BLOCK, "device_id in @devices"), made())
+        delete(*args)
+
+    monkeypatch.setattr(analyst.store, "delete_list", interleaved)
+    with pytest.raises(ConflictError, match="read by rule"):
+        analyst.delete_list("devices", made())
+    assert list(other.store.current_lists()) == ["devices"]
+
+
+# -- PostgreSQL: every change kept is announced ------------------------------------------------------------
+
+
+def test_every_change_kept_is_announced_to_the_other_instances_and_none_refused(
+    postgres_url: str,
+) -> None:
+    heard: list[str] = []
+    listener = notices.Listener(postgres_url, {notices.RULES: heard.append}).start()
+    database = Database(postgres_url, 2)
+    try:
+        assert listener.connected.wait(10)
+        operations = Operations(PostgresOperations(database), FEATURE_SET)
+        operations.create_rule(RuleSpec("big", RuleAction.BLOCK, "amount > 100"), made())
+        operations.create_list("devices", "device_id", "", made())
+        operations.add_items("devices", [ListItem("dev-1", "stolen")], made())
+        assert _eventually(lambda: len(heard) == 3)
+        with pytest.raises(ConflictError):
+            operations.create_rule(RuleSpec("big", RuleAction.BLOCK, "amount > 1"), made())
+        with pytest.raises(NotFoundError):
+            operations.store.remove_items("nope", ["dev-1"], made())
+        time.sleep(0.5)  # a notice would have arrived by now
+        assert len(heard) == 3
+        assert operations.store.version() == 3
+    finally:
+        listener.stop()
+        database.close()
+
+
+def _eventually(condition: Callable[[], bool], within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
