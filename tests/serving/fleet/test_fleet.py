@@ -57,7 +57,7 @@ class Killed:
     stats_after: dict[str, dict[str, str]]  # and its counters (show stat) by instance
 
 
-def _migrated_database(server_: PostgresServer, environment: dict[str, str]) -> None:
+def _migrate(environment: dict[str, str]) -> None:
     """Apply the schema as a provider does before starting the instances: ``riskgate db upgrade``."""
     command = [str(Path(sys.executable).with_name("riskgate")), "db", "upgrade"]
     done = subprocess.run(
@@ -73,12 +73,14 @@ def fleet(
     redis_url: str,
     bundles: dict[str, ModelBundle],
 ) -> Iterator[Fleet]:
+    """A new database (``riskgate db upgrade``), Redis emptied, both instances started side by side, then
+    HAProxy, once it sees both ready."""
     tmp = tmp_path_factory.mktemp("fleet")
     shared = {
         "RISKGATE_DATABASE_URL": postgres_server.create_database("fleet"),
         "RISKGATE_ONLINE_STORE": redis_url,
     }
-    _migrated_database(postgres_server, shared)
+    _migrate(shared)
     redis.Redis.from_url(redis_url).flushdb()
     with ExitStack() as stack:
         for name in ("a", "b"):
