@@ -210,10 +210,12 @@ def haproxy_binary() -> str:
 @contextlib.contextmanager
 def haproxy(instances: Sequence[str], folder: Path, config: Path = HAPROXY_CONFIG) -> Iterator[Proxy]:
     """HAProxy with ``config`` on a free loopback port in front of two ``instances`` (host:port), its stats
-    on another free port and its runtime API on a socket in ``folder``; stopped at the end."""
+    on another free port and its runtime API on a socket in a short-named folder of its own (a socket's path
+    holds 97 characters at most: a test's folder can be longer); its log in ``folder``; stopped at the end."""
     binary = haproxy_binary()
     first, second = instances
-    port, runtime = free_port(), folder / "haproxy.sock"
+    sockets = Path(tempfile.mkdtemp(prefix="rg-haproxy-"))
+    port, runtime = free_port(), sockets / "haproxy.sock"
     environment = {
         **os.environ,
         "RISKGATE_PROXY_BIND": f"127.0.0.1:{port}",
@@ -245,3 +247,4 @@ def haproxy(instances: Sequence[str], folder: Path, config: Path = HAPROXY_CONFI
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        shutil.rmtree(sockets, ignore_errors=True)
