@@ -36,11 +36,12 @@ lint: install ## ruff (lint + format check), mypy and the layers (import-linter,
 test: lint system-deps ## Install, lint, type-check and run the test suite with coverage
 	$(RUN) pytest --cov --cov-report=term --cov-fail-under=$(COV_FLOOR) --durations=10
 
-system-deps: ## Install the system packages the tests use (redis-server, postgresql, chromium + chromedriver; Debian, root)
+system-deps: ## Install the system packages the tests use (redis-server, postgresql, haproxy, chromium + chromedriver; Debian, root)
 	command -v redis-server >/dev/null || (apt-get update && apt-get install -y --no-install-recommends redis-server)
 	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || (mkdir -p /etc/postgresql-common && \
 		echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf && \
 		apt-get update && apt-get install -y --no-install-recommends postgresql)
+	command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || (apt-get update && apt-get install -y --no-install-recommends haproxy && (systemctl disable --now haproxy 2>/dev/null || true))  # its default service binds no port; the tests start their own
 	(command -v chromium && command -v chromedriver) >/dev/null || (apt-get update && \
 		apt-get install -y --no-install-recommends chromium chromium-driver fonts-dejavu-core)
 

@@ -1,5 +1,5 @@
-"""Real servers for the tests, from Debian's packages (`make system-deps`): PostgreSQL and Redis on loopback;
-and an MLflow tracking server (`mlflow server`, from the project's environment).
+"""Real servers for the tests: PostgreSQL, Redis and HAProxy from Debian's packages (`make system-deps`), and
+an MLflow tracking server (`mlflow server`, from the project's environment), all on loopback.
 
 Each runs from a throwaway folder on a free port and is stopped when its fixture ends. PostgreSQL refuses to
 run as root, so as root (CI) its folder belongs to the ``postgres`` user the Debian package creates and its
@@ -9,6 +9,7 @@ commands run as that user.
 from __future__ import annotations
 
 import contextlib
+import csv
 import glob
 import os
 import pwd
@@ -21,9 +22,12 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 import redis
@@ -32,6 +36,23 @@ import redis
 #: of a riskgate instance, which they do test, loses nothing PostgreSQL acknowledged either way).
 _FAST = ("fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_connections=300",
          "shared_buffers=64MB")  # fmt: skip
+
+
+T = TypeVar("T")
+
+
+def enter_together(stack: ExitStack, managers: Mapping[str, AbstractContextManager[T]]) -> dict[str, T]:
+    """Enter the context managers at once, by name (servers that each wait for their process to come up:
+    starting them side by side saves that wait); those entered are exited by ``stack``, even when another
+    failed (its error is raised)."""
+    with ThreadPoolExecutor(len(managers)) as pool:
+        futures: dict[str, Future[T]] = {
+            name: pool.submit(manager.__enter__) for name, manager in managers.items()
+        }
+    for name, future in futures.items():
+        if future.exception() is None:
+            stack.push(managers[name].__exit__)
+    return {name: future.result() for name, future in futures.items()}
 
 
 def free_port() -> int:
@@ -227,3 +248,89 @@ def mlflow_server(folder: Path) -> Iterator[MlflowServer]:
         yield server
     finally:
         server.stop()
+
+
+#: The HAProxy config shipped for a fleet (its addresses come from the environment: see its header).
+HAPROXY_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "haproxy" / "riskgate.cfg"
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """A running HAProxy: callers connect to ``url``; its runtime API listens on ``socket``."""
+
+    url: str
+    socket: Path
+    pid: int
+
+    def command(self, line: str) -> str:
+        """One command of HAProxy's runtime API (``show stat``, ``set server riskgate/a state drain``...)."""
+        with socket.socket(socket.AF_UNIX) as connection:
+            connection.settimeout(5.0)
+            connection.connect(str(self.socket))
+            connection.sendall(line.encode() + b"\n")
+            chunks = []
+            while chunk := connection.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks).decode()
+
+    def servers(self, backend: str = "riskgate") -> dict[str, dict[str, str]]:
+        """``show stat`` of ``backend``'s servers by name (``status``: UP, DOWN, ...; ``stot``: requests
+        sent; ``wretr``, ``wredis``: retries and redispatches)."""
+        table = self.command("show stat").lstrip("# ")
+        rows = csv.DictReader(line for line in table.splitlines() if line)
+        return {
+            row["svname"]: row
+            for row in rows
+            if row["pxname"] == backend and row["svname"] not in {"FRONTEND", "BACKEND"}
+        }
+
+
+def haproxy_binary() -> str:
+    """Debian's ``haproxy`` (in /usr/sbin, which a user's PATH may lack)."""
+    binary = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin")
+    if binary is None:
+        raise RuntimeError("HAProxy is not installed: run `make system-deps` (apt-get install haproxy)")
+    return binary
+
+
+@contextlib.contextmanager
+def haproxy(instances: Sequence[str], folder: Path, config: Path = HAPROXY_CONFIG) -> Iterator[Proxy]:
+    """HAProxy with ``config`` on a free loopback port in front of two ``instances`` (host:port), its stats
+    on another free port and its runtime API on a socket in a short-named folder of its own (a socket's path
+    holds 97 characters at most: a test's folder can be longer); its log in ``folder``; stopped at the end."""
+    binary = haproxy_binary()
+    first, second = instances
+    sockets = Path(tempfile.mkdtemp(prefix="rg-haproxy-"))
+    port, runtime = free_port(), sockets / "haproxy.sock"
+    environment = {
+        **os.environ,
+        "RISKGATE_PROXY_BIND": f"127.0.0.1:{port}",
+        "RISKGATE_PROXY_STATS_BIND": f"127.0.0.1:{free_port()}",
+        "RISKGATE_PROXY_SOCKET": str(runtime),
+        "RISKGATE_INSTANCE_A": first,
+        "RISKGATE_INSTANCE_B": second,
+    }
+    with (folder / "haproxy.log").open("wb") as log:
+        process = subprocess.Popen(
+            [binary, "-db", "-f", str(config)], env=environment, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        for _ in range(200):
+            if process.poll() is not None:
+                problem = (folder / "haproxy.log").read_text()[-2000:]
+                raise RuntimeError(f"haproxy exited with {process.returncode}: {problem}")
+            if runtime.exists():
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                    break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError(f"haproxy did not start on port {port}")
+        yield Proxy(f"http://127.0.0.1:{port}", runtime, process.pid)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(sockets, ignore_errors=True)
