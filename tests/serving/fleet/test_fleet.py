@@ -141,7 +141,7 @@ def test_one_attempt_sent_to_both_instances_at_once_is_decided_once(fleet: Fleet
         assert sorted(a["replayed"] for a in answers) == [False, True]
         after = httpx.post(
             f"{urls[0]}/v1/score",
-            json=attempt(n + 100_000, account_id=f"acc-twice-{n}"),
+            json=attempt(n + 50, account_id=f"acc-twice-{n}"),  # 50 minutes later: inside 30 days
             params={"explain": "true"},
             headers=SCORE,
             timeout=30,
