@@ -50,7 +50,6 @@ class Listener:
     def __init__(self, url: str, handlers: Mapping[str, Callable[[str], None]]) -> None:
         self.url = url
         self.handlers = dict(handlers)
-        self.heard = 0  # notices handled (for tests and the log)
         self.connected = threading.Event()  # set while LISTENing
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="riskgate-notices", daemon=True)
@@ -97,7 +96,6 @@ class Listener:
             handler(payload)
         except Exception:
             logger.exception("handling a notice on %s failed; the periodic check will catch up", channel)
-        self.heard += 1
 
     def stop(self) -> None:
         self._stop.set()

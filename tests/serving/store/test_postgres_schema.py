@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 from collections.abc import Iterator
 
@@ -17,12 +18,13 @@ from serving.store.postgres import schema
 from serving.store.postgres.database import Database, DatabaseUnavailableError, check_url, redact
 from tests.servers import PostgresServer, free_port
 
+_empties = itertools.count()
+
 
 @pytest.fixture
 def empty(postgres_server: PostgresServer) -> str:
     """A new database with no schema at all."""
-    empty.count = getattr(empty, "count", 0) + 1  # type: ignore[attr-defined]
-    return postgres_server.create_database(f"empty{empty.count}")  # type: ignore[attr-defined]
+    return postgres_server.create_database(f"empty{next(_empties)}")
 
 
 @pytest.fixture
